@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.mozilla.org/pkcs7"
+)
+
+// MaxCAInput bounds a CA input file; real bundles are a few hundred KiB.
+const MaxCAInput = 16 << 20
+
+// ErrNotCA is returned (wrapped) for a certificate that is not a CA.
+var ErrNotCA = errors.New("not a CA certificate")
+
+// LoadCAFile reads and parses a CA file; see ParseCAs.
+func LoadCAFile(path string) ([]*x509.Certificate, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", path, err)
+	}
+	if fi.Size() > MaxCAInput {
+		return nil, fmt.Errorf("CA file %s: %d bytes is over the %d byte limit", path, fi.Size(), MaxCAInput)
+	}
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", path, err)
+	}
+	certs, err := ParseCAs(data)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", path, err)
+	}
+	return certs, nil
+}
+
+// ParseCAs parses CA certificates from PEM (one or many CERTIFICATE or
+// PKCS7 blocks), DER, or a DER PKCS#7 certificate bundle (.p7b/.p7c). Every
+// certificate must be a CA (basicConstraints cA=TRUE); anything else, and
+// input holding no certificate at all, is refused with the reason.
+func ParseCAs(data []byte) ([]*x509.Certificate, error) {
+	if len(data) > MaxCAInput {
+		return nil, fmt.Errorf("%d bytes is over the %d byte limit", len(data), MaxCAInput)
+	}
+	var certs []*x509.Certificate
+	switch {
+	case bytes.Contains(data, []byte("-----BEGIN")):
+		rest := data
+		n := 0
+		for {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			n++
+			switch b.Type {
+			case "CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE":
+				c, err := x509.ParseCertificate(b.Bytes)
+				if err != nil {
+					return nil, fmt.Errorf("PEM block %d: %w", n, err)
+				}
+				certs = append(certs, c)
+			case "PKCS7", "CERTIFICATE CHAIN":
+				cs, err := parseP7(b.Bytes)
+				if err != nil {
+					return nil, fmt.Errorf("PEM block %d: %w", n, err)
+				}
+				certs = append(certs, cs...)
+			case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
+				return nil, fmt.Errorf("PEM block %d is a private key: give the CA certificate only, and keep the key off the hosts", n)
+			default:
+				return nil, fmt.Errorf("PEM block %d has type %q, want CERTIFICATE or PKCS7", n, b.Type)
+			}
+		}
+		if n == 0 {
+			return nil, errors.New("malformed PEM: a BEGIN line without a decodable block")
+		}
+	default:
+		if c, err := x509.ParseCertificate(data); err == nil {
+			certs = append(certs, c)
+		} else if cs, p7err := parseP7(data); p7err == nil {
+			certs = cs
+		} else {
+			return nil, fmt.Errorf("not PEM, not a DER certificate (%v) and not a PKCS#7 bundle (%v)", err, p7err)
+		}
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no certificate found")
+	}
+	seen := map[string]bool{}
+	out := certs[:0]
+	for _, c := range certs {
+		if err := CheckCA(c); err != nil {
+			return nil, err
+		}
+		k := string(c.Raw)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// CheckCA refuses a certificate that cannot act as a CA.
+func CheckCA(c *x509.Certificate) error {
+	if !c.BasicConstraintsValid || !c.IsCA {
+		return fmt.Errorf("%q: %w (basicConstraints cA is not set): give the issuing CA, not a server certificate", c.Subject.String(), ErrNotCA)
+	}
+	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return fmt.Errorf("%q: %w (keyUsage lacks keyCertSign)", c.Subject.String(), ErrNotCA)
+	}
+	return nil
+}
+
+func parseP7(der []byte) (certs []*x509.Certificate, err error) {
+	defer func() {
+		// The PKCS#7 parser has panicked on hostile input in the past; a
+		// bad file must be an error, never a crash.
+		if r := recover(); r != nil {
+			certs, err = nil, fmt.Errorf("malformed PKCS#7: %v", r)
+		}
+	}()
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		return nil, fmt.Errorf("PKCS#7: %w", err)
+	}
+	if len(p7.Certificates) == 0 {
+		return nil, errors.New("PKCS#7 bundle holds no certificate")
+	}
+	return p7.Certificates, nil
+}

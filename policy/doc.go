@@ -1,0 +1,4 @@
+// Package policy holds what an administrator decides and hands to hosts:
+// CA input parsing (PEM, DER, PKCS#7 bundles), the built-in blocklist of
+// known-bad roots, and the signed policy document.
+package policy

@@ -1,0 +1,154 @@
+package api
+
+import "time"
+
+// Paths of the agent API.
+const (
+	PathEnroll       = "/api/v1/enroll"
+	PathReport       = "/api/v1/report"
+	PathPolicy       = "/api/v1/policy"
+	PathObservations = "/api/v1/observations"
+)
+
+// Limits the collector enforces and the agent respects.
+const (
+	MaxBodyBytes      = 4 << 20 // a request body over this is refused with 413
+	MaxStores         = 1000    // stores in one report
+	MaxEvents         = 10000   // events in one report
+	MaxUnknownRoots   = 1000    // unknown roots in one report
+	MaxAddrs          = 256     // IPs or MACs in host facts
+	MaxStringLen      = 4096    // any single string field
+	MaxReportIDLength = 128
+)
+
+// HostFacts identify a host; the collector uses IPs and MACs to tell
+// managed devices from unmanaged ones.
+type HostFacts struct {
+	Hostname     string   `json:"hostname"`
+	MachineID    string   `json:"machine_id"`
+	OS           string   `json:"os"`         // "linux", "windows", "darwin"
+	OSVersion    string   `json:"os_version"` // e.g. "Debian GNU/Linux 12 (bookworm)"
+	Arch         string   `json:"arch"`
+	AgentVersion string   `json:"agent_version"`
+	IPs          []string `json:"ips,omitempty"`
+	MACs         []string `json:"macs,omitempty"` // lowercase, colon-separated
+}
+
+// EnrollRequest is the body of POST /api/v1/enroll.
+type EnrollRequest struct {
+	EnrollSecret string    `json:"enroll_secret"`
+	Host         HostFacts `json:"host"`
+}
+
+// EnrollResponse carries the per-host node key.
+type EnrollResponse struct {
+	NodeKey string `json:"node_key"`
+	HostID  int64  `json:"host_id"`
+}
+
+// Report kinds.
+const (
+	ReportFull      = "full"      // state changed: every store's status
+	ReportHeartbeat = "heartbeat" // unchanged since StateHash
+)
+
+// ReportRequest is the body of POST /api/v1/report. ReportID makes it
+// idempotent: the same id sent twice is stored once.
+type ReportRequest struct {
+	NodeKey      string    `json:"node_key"`
+	ReportID     string    `json:"report_id"`
+	Kind         string    `json:"kind"` // ReportFull or ReportHeartbeat
+	GeneratedAt  time.Time `json:"generated_at"`
+	PolicySerial int64     `json:"policy_serial"`
+	// StateHash is a digest of Stores, UnknownRoots and CAs; a heartbeat
+	// carries the hash of the last full report.
+	StateHash    string        `json:"state_hash"`
+	Host         *HostFacts    `json:"host,omitempty"` // sent when facts changed
+	Stores       []StoreStatus `json:"stores,omitempty"`
+	UnknownRoots []Root        `json:"unknown_roots,omitempty"`
+	CAs          []CA          `json:"cas,omitempty"`
+	Events       []Event       `json:"events,omitempty"`
+}
+
+// StoreStatus is one store's compliance.
+type StoreStatus struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Path   string `json:"path"`
+	Format string `json:"format,omitempty"`
+	Owner  string `json:"owner,omitempty"`
+	Status string `json:"status"` // compliant, missing, untrusted, blocked-present, needs-mdm, error
+	Detail string `json:"detail,omitempty"`
+}
+
+// Root is a trust anchor found on the host that is neither vendor nor
+// managed: Class "unknown", or "blocked" when it is on the blocklist.
+type Root struct {
+	SHA256   string    `json:"sha256"`
+	SPKI     string    `json:"spki_sha256,omitempty"`
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer,omitempty"`
+	NotAfter time.Time `json:"not_after"`
+	Class    string    `json:"class"` // "unknown" or "blocked"
+	Reason   string    `json:"reason,omitempty"`
+	StoreIDs []string  `json:"store_ids"`
+}
+
+// CA is one of the policy's anchors as the host sees it, for CA-expiry
+// and hygiene views across the fleet.
+type CA struct {
+	SHA256   string    `json:"sha256"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// Event types.
+const (
+	EventRemoved        = "removed"               // our CA disappeared from a store
+	EventHealed         = "healed"                // the agent put it back
+	EventHealFailed     = "heal-failed"           // putting it back failed; Detail says why
+	EventUnknownRoot    = "unknown-root-appeared" // a root neither vendor nor managed appeared
+	EventBlockedRoot    = "blocked-root-appeared" // a blocklisted root appeared
+	EventPolicyApplied  = "policy-applied"
+	EventPolicyRejected = "policy-rejected" // unsigned, wrong signer, tampered, replayed
+	EventInstalled      = "installed"       // first install of a CA into a store
+	EventRemovedByPol   = "removed-by-policy"
+)
+
+// Event is one drift or policy event. ID is unique per host (a UUID) so an
+// event spooled offline and sent twice is stored once.
+type Event struct {
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	StoreID string    `json:"store_id,omitempty"`
+	SHA256  string    `json:"sha256,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// ReportResponse acknowledges a committed report.
+type ReportResponse struct {
+	Status    string `json:"status"`    // "ok"
+	Duplicate bool   `json:"duplicate"` // this report id was already stored
+	// PolicySerial is the serial of the policy the collector serves, so
+	// an agent holding an older one knows to fetch it.
+	PolicySerial int64 `json:"policy_serial"`
+}
+
+// Error codes in ErrorResponse.Error.
+const (
+	ErrNodeInvalid   = "node_invalid" // unknown or revoked node key: re-enroll
+	ErrUnauthorized  = "unauthorized"
+	ErrForbidden     = "forbidden"
+	ErrBadRequest    = "bad_request"
+	ErrTooLarge      = "too_large"
+	ErrNotFound      = "not_found"
+	ErrInternal      = "internal"
+	ErrSecretInvalid = "enroll_secret_invalid"
+)
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+}

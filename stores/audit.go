@@ -1,0 +1,104 @@
+package stores
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"strings"
+)
+
+// Status is the compliance state of one store against a set of CAs.
+type Status string
+
+// Store statuses, as reported by audit and by the agent.
+const (
+	StatusCompliant      Status = "compliant"
+	StatusMissing        Status = "missing"         // a CA is absent
+	StatusUntrusted      Status = "untrusted"       // present but not trusted for TLS server auth
+	StatusBlockedPresent Status = "blocked-present" // a blocklisted root is in the store
+	StatusNeedsMDM       Status = "needs-mdm"       // the platform only allows this through MDM
+	StatusError          Status = "error"           // the store could not be read
+)
+
+// Result is the audit of one store.
+type Result struct {
+	Info
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+	// Missing and Untrusted list SHA-256s of the wanted CAs in that state.
+	Missing   []string `json:"missing,omitempty"`
+	Untrusted []string `json:"untrusted,omitempty"`
+	// Anchors is the store's content when it was read; nil on error.
+	Anchors []Anchor `json:"-"`
+}
+
+// Check compares what a store holds with the wanted CAs. anchors is the
+// result of List. A CA counts as present when a certificate with the same
+// SHA-256 is in the store.
+func Check(info Info, anchors []Anchor, want []*x509.Certificate) Result {
+	r := Result{Info: info, Anchors: anchors}
+	idx := make(map[string]Anchor, len(anchors))
+	for _, a := range anchors {
+		if prev, ok := idx[a.SHA256]; ok && prev.TrustedServerAuth {
+			continue // a trusted copy wins over an untrusted duplicate
+		}
+		idx[a.SHA256] = a
+	}
+	for _, c := range want {
+		fp := SHA256(c)
+		a, ok := idx[fp]
+		switch {
+		case !ok:
+			r.Missing = append(r.Missing, fp)
+		case !a.TrustedServerAuth:
+			r.Untrusted = append(r.Untrusted, fp)
+		}
+	}
+	switch {
+	case len(r.Missing) > 0:
+		r.Status = StatusMissing
+		r.Detail = describe("missing", r.Missing, want)
+		if len(r.Untrusted) > 0 {
+			r.Detail += "; " + describe("present but not trusted for TLS server auth", r.Untrusted, want)
+		}
+	case len(r.Untrusted) > 0:
+		r.Status = StatusUntrusted
+		r.Detail = describe("present but not trusted for TLS server auth", r.Untrusted, want)
+	default:
+		r.Status = StatusCompliant
+		r.Detail = fmt.Sprintf("%d of %d CA(s) present and trusted", len(want), len(want))
+	}
+	return r
+}
+
+// ErrorResult is the audit of a store that could not be read.
+func ErrorResult(info Info, err error) Result {
+	return Result{Info: info, Status: StatusError, Detail: err.Error()}
+}
+
+// Audit lists s and checks it against want. A store with a Note (one the
+// adapter found but cannot handle) is an error with that note.
+func Audit(ctx context.Context, s Store, want []*x509.Certificate) Result {
+	info := s.Info()
+	if info.Note != "" {
+		return Result{Info: info, Status: StatusError, Detail: info.Note}
+	}
+	anchors, err := s.List(ctx)
+	if err != nil {
+		return ErrorResult(info, err)
+	}
+	return Check(info, anchors, want)
+}
+
+func describe(what string, fps []string, want []*x509.Certificate) string {
+	names := make([]string, 0, len(fps))
+	for _, fp := range fps {
+		for _, c := range want {
+			if SHA256(c) == fp {
+				names = append(names, fmt.Sprintf("%q (sha256 %s…)", c.Subject.CommonName, fp[:16]))
+				break
+			}
+		}
+	}
+	return what + ": " + strings.Join(names, ", ")
+}

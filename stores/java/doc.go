@@ -1,0 +1,2 @@
+// Package java is the java trust-store adapter (in progress).
+package java

@@ -1,0 +1,2 @@
+// Package nss is the nss trust-store adapter (in progress).
+package nss

@@ -1,0 +1,153 @@
+package stores
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+)
+
+// Kind names a family of trust stores. Selection flags (--stores) use it.
+type Kind string
+
+// The store kinds known to Anchorwatch.
+const (
+	KindSystem  Kind = "system"  // Linux system store (anchors dir + extracted bundle)
+	KindNSS     Kind = "nss"     // NSS databases: Firefox, Thunderbird, Chromium, /etc/pki/nssdb
+	KindJava    Kind = "java"    // Java keystores (JKS, PKCS12)
+	KindWindows Kind = "windows" // Windows LocalMachine ROOT/CA through crypt32
+	KindMacOS   Kind = "macos"   // macOS System keychain + admin trust settings
+	KindFirefox Kind = "firefox" // Firefox enterprise policy (policies.json / registry)
+)
+
+// Info describes one store. ID is stable across runs and hosts:
+// kind + ":" + location, with paths given as seen from inside the root
+// (so a store on a mounted image has the id it has on the running host).
+type Info struct {
+	ID       string `json:"id"`
+	Kind     Kind   `json:"kind"`
+	Path     string `json:"path"`            // location inside the root, or a logical location such as LocalMachine\ROOT
+	Format   string `json:"format"`          // e.g. "debian", "rhel", "cert9.db", "cert8.db", "jks", "pkcs12", "crypt32"
+	Owner    string `json:"owner,omitempty"` // user that owns the store; empty for system-wide stores
+	App      string `json:"app,omitempty"`   // application that reads it, e.g. "firefox", "chromium", "jdk-17"
+	Writable bool   `json:"writable"`
+	// Note carries a reason the store cannot be handled (legacy format,
+	// missing tool). A store with a Note is still listed, never skipped.
+	Note string `json:"note,omitempty"`
+}
+
+// Anchor is one certificate a store holds.
+type Anchor struct {
+	Cert   *x509.Certificate `json:"-"`
+	SHA256 string            `json:"sha256"`          // lowercase hex SHA-256 of the DER
+	Label  string            `json:"label,omitempty"` // alias, nickname or file name
+	// TrustedServerAuth is true when the store trusts the certificate as a
+	// CA for TLS server authentication (what a browser or JSSE checks).
+	TrustedServerAuth bool `json:"trusted"`
+	// Vendor is true when the adapter knows the certificate was shipped by
+	// the OS, JDK or NSS bundle rather than added locally.
+	Vendor bool `json:"vendor,omitempty"`
+	// ManagedBy names an owner that is not us and that we do not fight,
+	// e.g. "gpo" for a root pushed by Group Policy.
+	ManagedBy string `json:"managed_by,omitempty"`
+}
+
+// Change reports what Install or Remove did (or, in a dry run, would do)
+// for one certificate in one store.
+type Change struct {
+	SHA256 string `json:"sha256"`
+	Action string `json:"action"` // "added", "trusted" (present, trust fixed), "removed", "unchanged"
+}
+
+// Changed reports whether any change in cs altered the store.
+func Changed(cs []Change) bool {
+	for _, c := range cs {
+		if c.Action != ActionUnchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// Change actions.
+const (
+	ActionAdded     = "added"
+	ActionTrusted   = "trusted"
+	ActionRemoved   = "removed"
+	ActionUnchanged = "unchanged"
+)
+
+// Store is the contract every adapter implements. It fits file stores
+// (keystores, NSS databases, anchors directories) and API stores (crypt32,
+// keychains) alike: nothing in it assumes a file.
+//
+// Implementations must never corrupt what they touch: write to a temporary
+// file in the same directory, fsync, rename, keep mode and owner, take the
+// store's lock where it has one, and leave the store byte-identical when
+// they return an error.
+type Store interface {
+	Info() Info
+	// List returns every certificate the store holds with its trust for
+	// TLS server authentication.
+	List(ctx context.Context) ([]Anchor, error)
+	// Install adds each certificate with TLS server-auth trust (roots as
+	// trust anchors, intermediates where the store distinguishes them).
+	// It is idempotent: certificates already present and trusted are
+	// reported as unchanged and the store is not rewritten.
+	Install(ctx context.Context, certs []*x509.Certificate, opt Options) ([]Change, error)
+	// Remove takes out every certificate whose SHA-256 (lowercase hex) is
+	// listed. Certificates not present are reported as unchanged.
+	Remove(ctx context.Context, sha256s []string, opt Options) ([]Change, error)
+	// Watch says how to notice that the store changed.
+	Watch() WatchSpec
+}
+
+// Options modify Install and Remove.
+type Options struct {
+	// DryRun computes the changes without writing anything.
+	DryRun bool
+}
+
+// WatchSpec names what to watch for changes to a store. File stores give
+// paths (files and the directories holding them, so a rename-replace is
+// seen); API stores give a Notifier. Both may be set.
+type WatchSpec struct {
+	Paths    []string
+	Notifier Notifier
+}
+
+// Notifier is implemented by stores that learn about changes from the
+// platform (RegNotifyChangeKeyValue, CertControlStore, keychain events).
+// Notify blocks until ctx is done, sending on changed (without blocking,
+// dropping a signal when one is already pending) each time the store may
+// have changed. It re-arms itself after every signal.
+type Notifier interface {
+	Notify(ctx context.Context, changed chan<- struct{}) error
+}
+
+// Env is what an adapter needs to find and operate on stores.
+type Env struct {
+	// Root is the directory the host's filesystem is looked up under;
+	// "/" for the running host.
+	Root string
+	// JavaPasswords maps a keystore path (as seen inside the root) to its
+	// password. Keystores not listed use "changeit", then the empty password.
+	JavaPasswords map[string]string
+	// Log receives debug and warning messages; never nil after Normalize.
+	Log *slog.Logger
+}
+
+// Normalize fills defaults: Root "/" and a discarding logger.
+func (e Env) Normalize() Env {
+	if e.Root == "" {
+		e.Root = "/"
+	}
+	if e.Log == nil {
+		e.Log = slog.New(slog.DiscardHandler)
+	}
+	return e
+}
+
+// ErrNotSupported is returned (wrapped) by operations a store cannot do,
+// e.g. writing a legacy cert8.db. Callers report it as an error status.
+var ErrNotSupported = errors.New("not supported")

@@ -1,0 +1,2 @@
+// Package system is the system trust-store adapter (in progress).
+package system
