@@ -1,0 +1,55 @@
+package devices
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/anchorwatch/anchorwatch/server/evidence"
+)
+
+func accessLine(i, client int) string {
+	return fmt.Sprintf("%d.%03d %6d 10.%d.%d.%d TCP_MISS/200 %d GET https://www.example.com/a/%d.js - HIER_DIRECT/203.0.113.7 text/html\n",
+		1704870000+i/50, i%1000, i%5000, client>>16&255, client>>8&255, client&255, 1000+i%9000, i%977)
+}
+
+// BenchmarkIngestSquidSQLite is the end-to-end figure: a Squid access.log
+// of 2M lines (ANCHORWATCH_BENCH_LINES to change it, e.g. 50000000) from
+// 5,000 clients ingested from disk into the collector's SQLite database
+// (parse, aggregate, upsert, checkpoint), per op.
+func BenchmarkIngestSquidSQLite(b *testing.B) {
+	lines := int64(2_000_000)
+	if v, err := strconv.ParseInt(os.Getenv("ANCHORWATCH_BENCH_LINES"), 10, 64); err == nil && v > 0 {
+		lines = v
+	}
+	path := filepath.Join(b.TempDir(), "access.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := 0; i < int(lines); i++ {
+		w.WriteString(accessLine(i, (i*7919)%5000))
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	fi, _ := os.Stat(path)
+	b.SetBytes(fi.Size())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		_, d := openTest(b)
+		b.StartTimer()
+		st, err := evidence.IngestFile(context.Background(), d, evidence.SourceSquidAccess, path, evidence.IngestOptions{})
+		if err != nil || st.Parsed != lines {
+			b.Fatalf("%+v %v", st, err)
+		}
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}

@@ -1,0 +1,184 @@
+package devices
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+)
+
+// Exemption kinds.
+const (
+	ExemptSubnet   = "subnet"   // a CIDR prefix (guest Wi-Fi, a server VLAN) or a single address
+	ExemptMAC      = "mac"      // one MAC address
+	ExemptHostname = "hostname" // a hostname or a glob such as "printer-*" or "*.lab.example.com"
+)
+
+// Exemption keeps matching devices out of the unmanaged count: servers,
+// guest Wi-Fi, printers, privileged roles. ExpiresAt zero means never.
+type Exemption struct {
+	Kind      string    `json:"kind"`
+	Value     string    `json:"value"`
+	Reason    string    `json:"reason"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Normalize checks e and puts its value in canonical form.
+func (e *Exemption) Normalize() error {
+	e.Value = strings.TrimSpace(e.Value)
+	e.Reason = strings.TrimSpace(e.Reason)
+	if e.Reason == "" {
+		return fmt.Errorf("exemption %s %q: a reason is required (who or what it is, e.g. \"guest Wi-Fi\")", e.Kind, e.Value)
+	}
+	if len(e.Reason) > 500 || len(e.Value) > 253 {
+		return fmt.Errorf("exemption %s: value or reason too long", e.Kind)
+	}
+	switch e.Kind {
+	case ExemptSubnet:
+		p, err := netip.ParsePrefix(e.Value)
+		if err != nil {
+			a, aerr := netip.ParseAddr(e.Value)
+			if aerr != nil {
+				return fmt.Errorf("exemption subnet %q: want a CIDR prefix such as 10.20.0.0/16 or an address", e.Value)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		e.Value = p.Masked().String()
+	case ExemptMAC:
+		m, ok := normalizeMAC(e.Value)
+		if !ok {
+			return fmt.Errorf("exemption mac %q: want a MAC address such as 00:11:22:33:44:55", e.Value)
+		}
+		e.Value = m
+	case ExemptHostname:
+		e.Value = strings.ToLower(strings.TrimSuffix(e.Value, "."))
+		if e.Value == "" {
+			return fmt.Errorf("exemption hostname: empty")
+		}
+		if _, err := path.Match(e.Value, ""); err != nil {
+			return fmt.Errorf("exemption hostname %q: bad pattern: %w", e.Value, err)
+		}
+	default:
+		return fmt.Errorf("exemption kind %q: want subnet, mac or hostname", e.Kind)
+	}
+	return nil
+}
+
+// active reports whether e applies at now.
+func (e Exemption) active(now time.Time) bool {
+	return e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt)
+}
+
+// AddExemption adds or replaces (same kind and value) an exemption.
+func (d *DB) AddExemption(ctx context.Context, e Exemption) (Exemption, error) {
+	if err := e.Normalize(); err != nil {
+		return Exemption{}, err
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = time.Now().UTC()
+	}
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO device_exemptions (kind, value, reason, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (kind, value) DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at`),
+		e.Kind, e.Value, e.Reason, ms(e.ExpiresAt), ms(e.CreatedAt))
+	if err != nil {
+		return Exemption{}, fmt.Errorf("devices: add exemption: %w", err)
+	}
+	return e, nil
+}
+
+// RemoveExemption deletes an exemption; it reports whether one existed.
+func (d *DB) RemoveExemption(ctx context.Context, kind, value string) (bool, error) {
+	e := Exemption{Kind: kind, Value: value, Reason: "-"}
+	if err := e.Normalize(); err != nil {
+		return false, err
+	}
+	res, err := d.db.ExecContext(ctx, d.q("DELETE FROM device_exemptions WHERE kind = ? AND value = ?"), e.Kind, e.Value)
+	if err != nil {
+		return false, fmt.Errorf("devices: remove exemption: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Exemptions lists every exemption, expired ones included.
+func (d *DB) Exemptions(ctx context.Context) ([]Exemption, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT kind, value, reason, expires_at, created_at FROM device_exemptions ORDER BY kind, value")
+	if err != nil {
+		return nil, fmt.Errorf("devices: list exemptions: %w", err)
+	}
+	defer rows.Close()
+	var out []Exemption
+	for rows.Next() {
+		var e Exemption
+		var exp, created int64
+		if err := rows.Scan(&e.Kind, &e.Value, &e.Reason, &exp, &created); err != nil {
+			return nil, fmt.Errorf("devices: list exemptions: %w", err)
+		}
+		e.ExpiresAt, e.CreatedAt = fromMS(exp), fromMS(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// exemptionFor returns the first active exemption covering a device.
+func exemptionFor(ex []Exemption, now time.Time, ips []netip.Addr, macs, hosts []string) (Exemption, bool) {
+	for _, e := range ex {
+		if !e.active(now) {
+			continue
+		}
+		switch e.Kind {
+		case ExemptSubnet:
+			p, err := netip.ParsePrefix(e.Value)
+			if err != nil {
+				continue
+			}
+			for _, ip := range ips {
+				if p.Contains(ip) {
+					return e, true
+				}
+			}
+		case ExemptMAC:
+			for _, m := range macs {
+				if m == e.Value {
+					return e, true
+				}
+			}
+		case ExemptHostname:
+			for _, h := range hosts {
+				if ok, _ := path.Match(e.Value, h); ok || h == e.Value {
+					return e, true
+				}
+				if short, _, _ := strings.Cut(h, "."); short != h {
+					if ok, _ := path.Match(e.Value, short); ok {
+						return e, true
+					}
+				}
+			}
+		}
+	}
+	return Exemption{}, false
+}
+
+// normalizeMAC accepts 00:11:22:33:44:55, 00-11-22-33-44-55 and 001122334455.
+func normalizeMAC(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(s)
+	if len(s) != 12 {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < 12; i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+		if i > 0 && i%2 == 0 {
+			b.WriteByte(':')
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), true
+}

@@ -1,0 +1,58 @@
+//go:build unix
+
+package devices
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/evidence"
+	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
+)
+
+// TestSquidUnmanagedEndToEnd: the real ssl-bump Squid, two clients; the
+// one at TrustingClient is an enrolled host. After the real logs are
+// ingested into the collector database, the client without the CA is an
+// unmanaged device with the rejection evidence, and the enrolled one is
+// not flagged.
+func TestSquidUnmanagedEndToEnd(t *testing.T) {
+	st, d := openTest(t)
+	ctx := context.Background()
+	host := enroll(t, st, "enrolled-laptop", time.Now(), []string{squidtest.TrustingClient}, []string{"02:00:00:00:00:02"})
+
+	sq := squidtest.Run(t)
+	for _, in := range []struct{ format, path string }{
+		{evidence.SourceSquidAccess, sq.AccessLog}, {evidence.SourceSquidCache, sq.CacheLog},
+	} {
+		stats, err := evidence.IngestFile(ctx, d, in.format, in.path, evidence.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Parsed == 0 || stats.Malformed != 0 {
+			t.Errorf("%s: %+v", in.format, stats)
+		}
+	}
+	all, err := d.List(ctx, Filter{Statuses: []string{StatusUnmanaged, StatusExempt, StatusManaged}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byKey(all)
+	rej := m["ip:"+squidtest.RejectingClient]
+	if rej.Status != StatusUnmanaged || !rej.RejectsCA || len(rej.Evidence) == 0 ||
+		!strings.HasPrefix(rej.Evidence[0].Text, evidence.EvidenceRejectedCA) {
+		t.Errorf("client without the CA: %+v, want unmanaged with the rejection evidence (all: %+v)", rej, all)
+	}
+	for _, dev := range all {
+		for _, ip := range dev.IPs {
+			if ip == squidtest.TrustingClient && (dev.Status != StatusManaged || dev.ManagedBy != host || dev.RejectsCA) {
+				t.Errorf("enrolled client: %+v, want managed by host %d", dev, host)
+			}
+		}
+	}
+	flagged, err := d.List(ctx, Filter{RejectsCA: true})
+	if err != nil || len(flagged) != 1 || flagged[0].Key != "ip:"+squidtest.RejectingClient {
+		t.Errorf("rejects-CA filter: %+v %v", flagged, err)
+	}
+}

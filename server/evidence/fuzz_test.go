@@ -1,0 +1,86 @@
+package evidence
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fuzzParse checks the invariants every parser keeps on any input: no
+// panic, counts that add up, and only well-formed observations.
+func fuzzParse(t *testing.T, format string, data []byte) {
+	for _, opt := range []Options{
+		{MaxLineBytes: 256, BatchLines: 3, Location: time.UTC, ModTime: time.Unix(1704877200, 0)},
+		{Follow: true, Location: time.UTC, ModTime: time.Unix(1704877200, 0)},
+	} {
+		var lastOff int64
+		st, err := Parse(context.Background(), format, bytes.NewReader(data), opt, func(b Batch) error {
+			if b.Offset < lastOff || b.Offset > int64(len(data)) {
+				t.Fatalf("batch offset %d after %d (input %d bytes)", b.Offset, lastOff, len(data))
+			}
+			lastOff = b.Offset
+			for _, o := range b.Observations {
+				if !o.IP.IsValid() && o.MAC == "" && o.Hostname == "" {
+					t.Fatalf("observation with no identity: %+v", o)
+				}
+				if o.Count < 1 || o.Last.Before(o.Time) {
+					t.Fatalf("bad interval or count: %+v", o)
+				}
+				if o.Source != format && !strings.HasPrefix(o.Source, format+":") {
+					t.Fatalf("source %q from format %q", o.Source, format)
+				}
+				if len(o.Evidence) > 1024 || len(o.Hostname) > 253 {
+					t.Fatalf("unbounded text: %+v", o)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if st.Lines != st.Parsed+st.Ignored+st.Malformed+st.TooLong+st.Partial && !opt.Follow {
+			// A partial line is counted in Lines and Partial only;
+			// a snapshot's unterminated line is a normal line.
+			if st.Lines != st.Parsed+st.Ignored+st.Malformed+st.TooLong {
+				t.Fatalf("stats do not add up: %+v", st)
+			}
+		}
+		if st.Bytes > int64(len(data)) {
+			t.Fatalf("consumed %d of %d bytes", st.Bytes, len(data))
+		}
+	}
+}
+
+func FuzzSquidAccess(f *testing.F) {
+	f.Add(fixture(f, "squid-access.log"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceSquidAccess, data) })
+}
+
+func FuzzSquidCache(f *testing.F) {
+	f.Add(fixture(f, "squid-cache.log"))
+	f.Add(fixture(f, "squid6-cache.log"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceSquidCache, data) })
+}
+
+func FuzzDHCPD(f *testing.F) {
+	f.Add(fixture(f, "dhcpd.leases"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceDHCPD, data) })
+}
+
+func FuzzKea(f *testing.F) {
+	f.Add(fixture(f, "kea-leases4.csv"))
+	f.Add(fixture(f, "kea-leases6.csv"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceKea, data) })
+}
+
+func FuzzDnsmasq(f *testing.F) {
+	f.Add(fixture(f, "dnsmasq.leases"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceDnsmasq, data) })
+}
+
+func FuzzCSV(f *testing.F) {
+	f.Add(fixture(f, "devices.csv"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceCSV, data) })
+}

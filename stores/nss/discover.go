@@ -1,0 +1,188 @@
+package nss
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
+)
+
+func init() {
+	stores.Register(stores.Adapter{Kind: stores.KindNSS, Discover: Discover})
+}
+
+// mozillaDirs are the directories, relative to a home, that hold a
+// profiles.ini, with the application reading them.
+var mozillaDirs = []struct{ rel, app string }{
+	{".mozilla/firefox", "firefox"},
+	{"snap/firefox/common/.mozilla/firefox", "firefox"},
+	{".var/app/org.mozilla.firefox/.mozilla/firefox", "firefox"},
+	{".config/mozilla/firefox", "firefox"}, // XDG layout of recent Firefox
+	{"Library/Application Support/Firefox", "firefox"},
+	{".thunderbird", "thunderbird"},
+	{"snap/thunderbird/common/.thunderbird", "thunderbird"},
+	{".var/app/org.mozilla.Thunderbird/.thunderbird", "thunderbird"},
+	{".var/app/net.thunderbird.Thunderbird/.thunderbird", "thunderbird"},
+	{"Library/Thunderbird", "thunderbird"},
+}
+
+// chromiumDirs are NSS databases, relative to a home, read by Chromium
+// and other NSS applications of the user.
+var chromiumDirs = []string{
+	".pki/nssdb",
+	"snap/chromium/current/.pki/nssdb",
+	".var/app/org.chromium.Chromium/.pki/nssdb",
+}
+
+// systemDirs are system-wide NSS databases.
+var systemDirs = []string{"/etc/pki/nssdb"}
+
+// candidate is a directory that may hold an NSS database.
+type candidate struct{ dir, app string }
+
+// Discover returns every NSS database under env.Root: each profile of
+// every user's Firefox and Thunderbird (classic, snap, flatpak, macOS),
+// every user's Chromium database, and the system database. A directory
+// reached twice through symlinks is one store. Legacy cert8.db databases
+// are returned with a Note.
+func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
+	env = env.Normalize()
+	users := readPasswd(env.Root)
+	var cands []candidate
+	for _, d := range systemDirs {
+		cands = append(cands, candidate{d, "system"})
+	}
+	for _, home := range homes(env.Root, users) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		for _, m := range mozillaDirs {
+			cands = append(cands, profileDirs(env, path.Join(home, m.rel), m.app)...)
+		}
+		for _, c := range chromiumDirs {
+			cands = append(cands, candidate{path.Join(home, c), "chromium"})
+		}
+	}
+	var out []stores.Store
+	seen := map[string]bool{}
+	for _, c := range cands {
+		resolved, err := fsroot.Resolve(env.Root, c.dir)
+		if err != nil || seen[resolved] {
+			continue
+		}
+		if !hasDB(env.Root, resolved) {
+			continue
+		}
+		seen[resolved] = true
+		s, err := open(env, users, resolved, c.app)
+		if err != nil {
+			env.Log.Debug("nss: skip database", "dir", c.dir, "err", err)
+			continue
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Info().ID < out[j].Info().ID })
+	return out, nil
+}
+
+// profileDirs returns the profiles a profiles.ini in iniDir names or,
+// without one, the subdirectories of iniDir (and iniDir/Profiles, the
+// macOS layout) that hold a database.
+func profileDirs(env stores.Env, iniDir, app string) []candidate {
+	hp := fsroot.Join(env.Root, iniDir)
+	if fi, err := os.Stat(hp); err != nil || !fi.IsDir() {
+		return nil
+	}
+	var out []candidate
+	if data, err := readSmall(fsroot.Join(env.Root, path.Join(iniDir, "profiles.ini")), maxINI); err == nil {
+		for _, ref := range parseProfilesINI(data) {
+			out = append(out, candidate{resolveProfile(iniDir, ref), app})
+		}
+	}
+	// Profiles not (or no longer) listed in profiles.ini are still read
+	// by a Firefox started with -profile, and still hold trust: look at
+	// the directories themselves too. Duplicates are removed by the caller.
+	for _, base := range []string{iniDir, path.Join(iniDir, "Profiles")} {
+		ents, err := os.ReadDir(fsroot.Join(env.Root, base))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.IsDir() || e.Type()&fs.ModeSymlink != 0 {
+				out = append(out, candidate{path.Join(base, e.Name()), app})
+			}
+		}
+	}
+	return out
+}
+
+// hasDB reports whether dir (inside root) holds cert9.db or cert8.db.
+func hasDB(root, dir string) bool {
+	return exists(fsroot.Join(root, path.Join(dir, FormatCert9))) ||
+		exists(fsroot.Join(root, path.Join(dir, FormatCert8)))
+}
+
+// homes returns every home directory under root: those in the root's
+// /etc/passwd, /root, and every directory in /home and /Users.
+func homes(root string, us users) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(h string) {
+		if h == "" || h == "/" || !path.IsAbs(h) {
+			return
+		}
+		r, err := fsroot.Resolve(root, h)
+		if err != nil || seen[r] {
+			return
+		}
+		if fi, err := os.Stat(fsroot.Join(root, r)); err != nil || !fi.IsDir() {
+			return
+		}
+		seen[r] = true
+		out = append(out, r)
+	}
+	for _, a := range us {
+		add(a.Home)
+	}
+	add("/root")
+	for _, base := range []string{"/home", "/Users"} {
+		ents, err := os.ReadDir(fsroot.Join(root, base))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			add(path.Join(base, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func exists(hp string) bool {
+	_, err := os.Stat(hp)
+	return err == nil
+}
+
+// readSmall reads a file of at most max bytes.
+func readSmall(hp string, max int64) ([]byte, error) {
+	f, err := os.Open(hp)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > max {
+		return nil, fs.ErrInvalid
+	}
+	buf := make([]byte, fi.Size())
+	_, err = io.ReadFull(f, buf)
+	return buf, err
+}

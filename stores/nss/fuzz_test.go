@@ -1,0 +1,70 @@
+package nss
+
+import (
+	"context"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func FuzzParseProfilesINI(f *testing.F) {
+	f.Add([]byte("[Profile0]\nName=default\nIsRelative=1\nPath=abc.default\nDefault=1\n"))
+	f.Add([]byte("[Profile0]\r\nIsRelative=0\r\nPath=/home/a/p\r\n[Install1]\r\nDefault=../x\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, ref := range parseProfilesINI(data) {
+			if ref.Path == "" || strings.ContainsRune(ref.Path, 0) {
+				t.Fatalf("bad ref %+v", ref)
+			}
+			p := resolveProfile("/home/u/.mozilla/firefox", ref)
+			if !path.IsAbs(p) || path.Clean(p) != p {
+				t.Fatalf("resolve %+v = %q: not a clean absolute path", ref, p)
+			}
+		}
+	})
+}
+
+// FuzzEntries feeds arbitrary attribute values (as they would come out
+// of nssPublic) to the CK_ULONG decoding and the certificate/trust join.
+func FuzzEntries(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1}, []byte{0xce, 0x53, 0x43, 0x52}, []byte("issuer"), []byte{2, 1, 1}, []byte{0xa5, 0, 0x5a})
+	f.Add([]byte{0, 0, 0, 0x0b}, []byte{0, 0, 0, 2}, []byte{}, []byte{}, []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, class, trust, issuer, serial, value []byte) {
+		objs := []object{
+			{Class: class, Issuer: issuer, Serial: serial, Value: value, Label: value},
+			{Class: []byte{0, 0, 0, 1}, Issuer: issuer, Serial: serial, Value: value},
+			{Class: []byte{0xce, 0x53, 0x43, 0x53}, Issuer: issuer, Serial: serial, NSSServer: trust, NSSClient: trust, NSSEmail: class, NSSCode: value, NSSSHA1: value},
+			{Class: []byte{0, 0, 0, 0x0b}, Issuer: issuer, Serial: serial, PKCSServer: trust, PKCSHash: value, PKCSHashAl: class},
+		}
+		es, err := buildEntries(objs)
+		if err != nil {
+			return
+		}
+		for _, e := range es {
+			if e.Cert == nil || len(e.SHA256) != 64 {
+				t.Fatalf("bad entry %+v", e)
+			}
+		}
+		if v, ok := decodeULong(trust); ok != (len(attrBytes(trust)) == 4) || (!ok && v != 0) {
+			t.Fatalf("decodeULong(%x) = %d, %v", trust, v, ok)
+		}
+	})
+}
+
+// FuzzReadDB reads arbitrary bytes as a cert9.db: an error or a result,
+// never a panic or a hang.
+func FuzzReadDB(f *testing.F) {
+	f.Add([]byte("SQLite format 3\x00"))
+	f.Add([]byte{})
+	if b, err := os.ReadFile(filepath.Join("testdata", "cert9.db")); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hp := filepath.Join(t.TempDir(), "cert9.db")
+		if err := os.WriteFile(hp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = readDB(context.Background(), hp)
+	})
+}
