@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+)
+
+// caInfo names a CA in JSON output.
+type caInfo struct {
+	SHA256   string    `json:"sha256"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// auditOutput is the JSON of `anchorwatch audit`.
+type auditOutput struct {
+	Compliant bool            `json:"compliant"`
+	Root      string          `json:"root"`
+	CAs       []caInfo        `json:"cas"`
+	Stores    []stores.Result `json:"stores"`
+}
+
+func newAuditCmd(d hostDeps) *cobra.Command {
+	var (
+		f   hostFlags
+		cas []string
+	)
+	cmd := &cobra.Command{
+		Use:   "audit --ca FILE [--ca FILE…]",
+		Short: "Check that every trust store holds the CAs, trusted for TLS server auth",
+		Long: `For every store of the selected kinds (default: all), check that each CA is present
+and trusted for TLS server authentication. Read-only.
+
+Each store gets one status: compliant, missing (a CA is absent), untrusted (present
+but not trusted for TLS server auth) or error (the store could not be read; the
+reason is given).
+
+Exit status: 0 when every store is compliant; 1 when any is not; 2 on a usage
+error or when nothing could be checked (no store found, or none could be read).`,
+		Example: `  anchorwatch audit --ca corp-ca.pem
+  anchorwatch audit --ca corp-ca.pem --stores nss --json | jq '.stores[] | select(.status != "compliant")'`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(cas) == 0 {
+				return usageErr(errors.New("audit: give the CA to check for with --ca FILE"))
+			}
+			certs, err := loadCAs(cas)
+			if err != nil {
+				return err
+			}
+			env, kinds, err := f.env(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			found := d.find(ctx, env, kinds)
+			results := make([]stores.Result, len(found.stores))
+			parallel(ctx, found.stores, func(ctx context.Context, i int, s stores.Store) {
+				results[i] = stores.Audit(ctx, s, certs)
+			})
+			results = append(results, found.failed...)
+			out := auditOutput{Compliant: true, Root: env.Root, Stores: results}
+			checked := 0
+			for _, c := range certs {
+				out.CAs = append(out.CAs, caInfo{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
+			}
+			for _, r := range results {
+				if r.Status != stores.StatusCompliant {
+					out.Compliant = false
+				}
+				if r.Status != stores.StatusError {
+					checked++
+				}
+			}
+			if checked == 0 {
+				out.Compliant = false
+			}
+			w := cmd.OutOrStdout()
+			if f.json {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				printAudit(w, out, cas)
+			}
+			switch {
+			case len(results) == 0:
+				return &exitError{code: 2, err: fmt.Errorf("audit: no trust store found under %s%s: nothing was checked", env.Root, kindsHint(f.kinds))}
+			case checked == 0:
+				return &exitError{code: 2, err: errors.New("audit: no store could be read: nothing was checked")}
+			case !out.Compliant:
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().StringArrayVar(&cas, "ca", nil, "CA certificate `FILE` to check for (PEM, DER, .p7b/.p7c; repeatable)")
+	return cmd
+}
+
+func printAudit(w io.Writer, out auditOutput, caFiles []string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STORE\tSTATUS\tDETAIL")
+	bad := 0
+	for _, r := range out.Stores {
+		if r.Status != stores.StatusCompliant {
+			bad++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Status, r.Detail)
+	}
+	tw.Flush()
+	switch {
+	case len(out.Stores) == 0:
+		fmt.Fprintln(w, "no trust store found: nothing was checked")
+	case out.Compliant:
+		fmt.Fprintf(w, "compliant: %s checked, every one holds the CA, trusted\n", plural(len(out.Stores), "store", "stores"))
+	default:
+		var fix []string
+		for _, f := range caFiles {
+			fix = append(fix, "--ca "+f)
+		}
+		fmt.Fprintf(w, "NOT compliant: %d of %s need attention; to fix: anchorwatch install %s",
+			bad, plural(len(out.Stores), "store", "stores"), strings.Join(fix, " "))
+		if out.Root != "/" {
+			fmt.Fprintf(w, " --root %s", out.Root)
+		}
+		fmt.Fprintln(w)
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+)
+
+// storesOutput is the JSON of `anchorwatch stores`.
+type storesOutput struct {
+	Root   string          `json:"root"`
+	Stores []stores.Info   `json:"stores"`
+	Errors []stores.Result `json:"errors,omitempty"` // adapters whose discovery failed
+}
+
+func newStoresCmd(d hostDeps) *cobra.Command {
+	var f hostFlags
+	cmd := &cobra.Command{
+		Use:   "stores",
+		Short: "List every trust store on the host",
+		Long: `List every trust store found on the host (or under --root): its kind, location,
+format, the user that owns it and whether it is writable. Stores that were found
+but cannot be handled are listed too, with the reason.
+
+Exit status: 0, or 1 when the discovery of some store kind failed.`,
+		Example: `  anchorwatch stores
+  anchorwatch stores --root /mnt/image --json`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, kinds, err := f.env(cmd)
+			if err != nil {
+				return err
+			}
+			found := d.find(cmd.Context(), env, kinds)
+			out := storesOutput{Root: env.Root, Stores: []stores.Info{}, Errors: found.failed}
+			for _, s := range found.stores {
+				out.Stores = append(out.Stores, s.Info())
+			}
+			w := cmd.OutOrStdout()
+			if f.json {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				warnDiscovery(cmd.ErrOrStderr(), found.failed)
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KIND\tPATH\tFORMAT\tOWNER\tAPP\tWRITABLE\tNOTE")
+				for _, i := range out.Stores {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Kind, i.Path, dash(i.Format), dash(i.Owner), dash(i.App), yesNo(i.Writable), i.Note)
+				}
+				tw.Flush()
+				fmt.Fprintf(w, "%s under %s\n", plural(len(out.Stores), "store", "stores"), env.Root)
+			}
+			if len(found.failed) > 0 {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
