@@ -76,9 +76,20 @@ func ErrorResult(info Info, err error) Result {
 	return Result{Info: info, Status: StatusError, Detail: err.Error()}
 }
 
+// Auditor is implemented by stores that explain their findings better
+// than Check can (why a CA in the store's sources is not trusted). Audit
+// prefers it; an Auditor handles its own Info.Note.
+type Auditor interface {
+	Audit(ctx context.Context, want []*x509.Certificate) Result
+}
+
 // Audit lists s and checks it against want. A store with a Note (one the
-// adapter found but cannot handle) is an error with that note.
+// adapter found but cannot handle) is an error with that note. Stores that
+// implement Auditor audit themselves.
 func Audit(ctx context.Context, s Store, want []*x509.Certificate) Result {
+	if a, ok := s.(Auditor); ok {
+		return a.Audit(ctx, want)
+	}
 	info := s.Info()
 	if info.Note != "" {
 		return Result{Info: info, Status: StatusError, Detail: info.Note}

@@ -55,4 +55,3 @@ func WriteFileAtomic(hp string, data []byte, mode fs.FileMode) (err error) {
 	}
 	return nil
 }
-

@@ -1,0 +1,430 @@
+//go:build linux
+
+package system
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
+)
+
+// op is one file change: write data to p (inside the root), or delete p.
+type op struct {
+	p    string
+	data []byte
+	del  bool
+}
+
+// undo restores one file changed by apply.
+type undo struct {
+	p       string
+	old     []byte
+	existed bool
+}
+
+// Install writes each certificate as a PEM anchor file named
+// stores.Label(cert)+".crt" in the family's anchors directory and runs the
+// family's refresh tool, then checks that the bundle applications read now
+// holds every certificate. A certificate is unchanged when the bundle
+// already trusts it and an anchors-directory file holds it. On any error
+// the anchor files are restored to what they were.
+func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
+	if s.unknown != nil {
+		return nil, s.unknown
+	}
+	pl, planErr := s.refreshPlan()
+	if planErr != nil && !opt.DryRun {
+		return nil, planErr
+	}
+	done, err := s.prepare(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer done(false)
+	st, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		ops     []op
+		changes []stores.Change
+		seen    = map[string]bool{}
+		refresh bool
+	)
+	for _, c := range certs {
+		if c == nil {
+			return nil, errors.New("install: nil certificate")
+		}
+		fp := stores.SHA256(c)
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		blockedBy := st.blocked[fp]
+		if blockedBy == "" {
+			blockedBy = st.blockSPKI[sum256(c.RawSubjectPublicKeyInfo)]
+		}
+		if blockedBy != "" {
+			if !ours(blockedBy) {
+				return nil, fmt.Errorf("%s store: %q (sha256 %s…) is in the %s blocklist %s: that is an explicit distrust Anchorwatch does not override; remove that file and run %s, then install again", s.fam.Name, c.Subject.CommonName, fp[:16], display(s.fam.Name), blockedBy, s.refreshName())
+			}
+			ops = append(ops, op{p: blockedBy, del: true})
+		}
+		name := path.Join(s.fam.AnchorsDir, stores.Label(c)+".crt")
+		want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		_, inBundle := st.inBundle[fp]
+		trusted := inBundle && blockedBy == ""
+		same, held := false, false
+		for _, f := range st.files {
+			if f.Path == name && bytes.Equal(f.Data, want) {
+				same = true
+			}
+			if f.Ignored == "" && f.holds(fp) {
+				held = true
+			}
+		}
+		if trusted && (same || held) {
+			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
+			continue
+		}
+		if !same && !held {
+			ops = append(ops, op{p: name, data: want})
+		}
+		refresh = true
+		action := stores.ActionAdded
+		if _, listed := st.reasons[fp]; listed {
+			action = stores.ActionTrusted // present in the sources, trust fixed
+		}
+		changes = append(changes, stores.Change{SHA256: fp, Action: action})
+	}
+	if opt.DryRun || (!refresh && len(ops) == 0) {
+		return changes, nil
+	}
+	undos, err := s.commit(ctx, pl, ops)
+	if err != nil {
+		return nil, err
+	}
+	// Check the result in what applications read.
+	after, err := s.read(ctx)
+	if err == nil {
+		for _, c := range certs {
+			fp := stores.SHA256(c)
+			if _, ok := after.inBundle[fp]; !ok {
+				why := after.reasons[fp]
+				if why == "" {
+					why = "no trust source holds it"
+				}
+				err = fmt.Errorf("%s store: after %s the bundle %s still lacks %q (sha256 %s…): %s", s.fam.Name, s.refreshName(), s.fam.Bundle, c.Subject.CommonName, fp[:16], why)
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, s.undo(ctx, pl, undos, err)
+	}
+	done(true)
+	return changes, nil
+}
+
+// Remove deletes every anchors-directory file holding one of the
+// certificates (a file holding others too is rewritten without it). A
+// Debian-family CA selected in ca-certificates.conf is deselected there
+// with "!", as dpkg-reconfigure does; a CA that p11-kit families ship in
+// their own set is blocklisted with a file of ours. Then the bundle is
+// refreshed and checked.
+func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
+	if s.unknown != nil {
+		return nil, s.unknown
+	}
+	pl, planErr := s.refreshPlan()
+	if planErr != nil && !opt.DryRun {
+		return nil, planErr
+	}
+	done, err := s.prepare(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer done(false)
+	st, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		ops      []op
+		changes  []stores.Change
+		refresh  bool
+		gone     []string
+		seen     = map[string]bool{}
+		rewrites = map[string][]entry{} // anchors file → what it keeps
+		confDrop = map[string]bool{}    // conf lines to deselect
+	)
+	for _, raw := range sha256s {
+		fp, ok := stores.NormalizeSHA256(raw)
+		if !ok {
+			return nil, fmt.Errorf("remove: %q is not a SHA-256 fingerprint (64 hex digits)", raw)
+		}
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		idx, inBundle := st.inBundle[fp]
+		present := inBundle
+		for _, f := range st.files {
+			if !f.holds(fp) {
+				continue
+			}
+			present = true
+			keep, ok := rewrites[f.Path]
+			if !ok {
+				keep = f.Certs
+			}
+			var rest []entry
+			for _, e := range keep {
+				if e.sha256() != fp {
+					rest = append(rest, e)
+				}
+			}
+			rewrites[f.Path] = rest
+		}
+		for _, line := range st.confSel[fp] {
+			present = true
+			confDrop[line] = true
+		}
+		if inBundle && st.vendor[fp] && s.fam.P11Kit && st.blocked[fp] == "" {
+			c := st.certs[idx]
+			ops = append(ops, op{
+				p:    path.Join(s.blocklistDir(), stores.Label(c)+".pem"),
+				data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}),
+			})
+		}
+		action := stores.ActionUnchanged
+		if present {
+			action = stores.ActionRemoved
+			refresh = true
+			gone = append(gone, fp)
+		}
+		changes = append(changes, stores.Change{SHA256: fp, Action: action})
+	}
+	for _, f := range st.files {
+		rest, ok := rewrites[f.Path]
+		switch {
+		case !ok:
+		case len(rest) == 0:
+			ops = append(ops, op{p: f.Path, del: true})
+		default:
+			var b bytes.Buffer
+			for _, e := range rest {
+				_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: e.DER})
+			}
+			ops = append(ops, op{p: f.Path, data: b.Bytes()})
+		}
+	}
+	if len(confDrop) > 0 {
+		conf, err := s.readFile(s.fam.CertsConf)
+		if err != nil {
+			return nil, fmt.Errorf("%s store: %w", s.fam.Name, err)
+		}
+		lines := strings.SplitAfter(string(conf), "\n")
+		for i, l := range lines {
+			if confDrop[strings.TrimSpace(l)] {
+				lines[i] = "!" + strings.TrimLeft(l, " \t")
+			}
+		}
+		ops = append(ops, op{p: s.fam.CertsConf, data: []byte(strings.Join(lines, ""))})
+	}
+	if opt.DryRun || !refresh {
+		return changes, nil
+	}
+	undos, err := s.commit(ctx, pl, ops)
+	if err != nil {
+		return nil, err
+	}
+	after, err := s.read(ctx)
+	if err == nil {
+		for _, fp := range gone {
+			if _, ok := after.inBundle[fp]; ok && after.blocked[fp] == "" {
+				err = fmt.Errorf("%s store: after %s the bundle %s still holds sha256 %s… (from %s): remove it from there", s.fam.Name, s.refreshName(), s.fam.Bundle, fp[:16], orUnknown(after.source[fp]))
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, s.undo(ctx, pl, undos, err)
+	}
+	done(true)
+	return changes, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown source"
+	}
+	return s
+}
+
+// holds reports whether the file holds the certificate fp.
+func (f anchorFile) holds(fp string) bool {
+	for _, e := range f.Certs {
+		if e.sha256() == fp {
+			return true
+		}
+	}
+	return false
+}
+
+// ours reports whether a blocklist file is one Anchorwatch wrote.
+func ours(p string) bool { return strings.HasPrefix(path.Base(p), stores.LabelPrefix) }
+
+// blocklistDir is where Remove blocklists a vendor CA: the first existing
+// administrator blocklist directory, else the first of the family.
+func (s *Store) blocklistDir() string {
+	for _, d := range s.fam.Blocklists {
+		if strings.HasPrefix(d, "/etc/") {
+			if fi, err := os.Stat(s.host(d)); err == nil && fi.IsDir() {
+				return d
+			}
+		}
+	}
+	return s.fam.Blocklists[0]
+}
+
+// prepare creates the anchors directory when missing (not in a dry run)
+// and locks it, so cooperating Anchorwatch processes serialize. The
+// returned func unlocks; called with false it also removes directories
+// prepare created, to leave the store as it was on error.
+func (s *Store) prepare(opt stores.Options) (func(ok bool), error) {
+	hdir := fsroot.Join(s.root, s.fam.AnchorsDir)
+	if r, err := fsroot.Resolve(s.root, s.fam.AnchorsDir); err == nil {
+		hdir = fsroot.Join(s.root, r)
+	}
+	if opt.DryRun {
+		return func(bool) {}, nil
+	}
+	var created []string
+	for d := hdir; ; d = path.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == "/" || d == "." {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(hdir, 0o755); err != nil {
+		return nil, fmt.Errorf("%s store: create anchors directory: %w", s.fam.Name, err)
+	}
+	unlock, err := fsroot.Lock(hdir)
+	if err != nil {
+		removeDirs(created)
+		return nil, fmt.Errorf("%s store: %w", s.fam.Name, err)
+	}
+	finished := false
+	return func(ok bool) {
+		if finished && !ok {
+			return
+		}
+		finished = true
+		unlock()
+		if !ok {
+			removeDirs(created)
+		}
+	}, nil
+}
+
+func removeDirs(ds []string) {
+	for _, d := range ds { // deepest first
+		_ = os.Remove(d)
+	}
+}
+
+// commit applies ops and runs the refresh; if either fails, the files are
+// restored before returning the error. (A refresh tool that failed half
+// way may have rewritten its output; running it again after fixing the
+// cause rebuilds it from the restored sources.)
+func (s *Store) commit(ctx context.Context, pl plan, ops []op) ([]undo, error) {
+	undos, err := s.apply(ops)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.refresh(ctx, pl); err != nil {
+		if rerr := s.rollback(undos); rerr != nil {
+			return nil, fmt.Errorf("%w (and restoring the previous files failed: %v)", err, rerr)
+		}
+		return nil, err
+	}
+	return undos, nil
+}
+
+// undo puts the sources back after a refresh whose result was wrong and
+// refreshes again, so the store ends as it started; it returns cause,
+// annotated when the restore failed.
+func (s *Store) undo(ctx context.Context, pl plan, undos []undo, cause error) error {
+	if err := s.rollback(undos); err != nil {
+		return fmt.Errorf("%w (and restoring the previous files failed: %v)", cause, err)
+	}
+	if err := s.refresh(ctx, pl); err != nil {
+		return fmt.Errorf("%w (and refreshing after restoring the previous files failed: %v)", cause, err)
+	}
+	return cause
+}
+
+func (s *Store) apply(ops []op) ([]undo, error) {
+	var undos []undo
+	for _, o := range ops {
+		hp := s.host(o.p)
+		old, rerr := os.ReadFile(hp)
+		u := undo{p: o.p, old: old, existed: rerr == nil}
+		var err error
+		if o.del {
+			err = os.Remove(hp)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+		} else {
+			if err = os.MkdirAll(path.Dir(hp), 0o755); err == nil {
+				err = fsroot.WriteFileAtomic(hp, o.data, 0o644)
+			}
+		}
+		if err != nil {
+			if rerr := s.rollback(undos); rerr != nil {
+				return nil, fmt.Errorf("%s store: %s: %w (and restoring failed: %v)", s.fam.Name, o.p, err, rerr)
+			}
+			return nil, fmt.Errorf("%s store: %s: %w%s", s.fam.Name, o.p, err, hint(err))
+		}
+		undos = append(undos, u)
+	}
+	return undos, nil
+}
+
+func (s *Store) rollback(undos []undo) error {
+	var errs []error
+	for i := len(undos) - 1; i >= 0; i-- {
+		u := undos[i]
+		hp := s.host(u.p)
+		if u.existed {
+			if err := fsroot.WriteFileAtomic(hp, u.old, 0o644); err != nil {
+				errs = append(errs, err)
+			}
+		} else if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hint explains a write error a user can act on.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission):
+		return " (the store is read-only here: check the mount, `lsattr -d` for the immutable flag, and the privileges Anchorwatch runs with)"
+	}
+	return ""
+}
