@@ -1,19 +1,202 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
 
+	"github.com/kardianos/service"
 	"github.com/spf13/cobra"
+
+	"github.com/anchorwatch/anchorwatch/agent"
 )
 
-// newAgentCmd is a placeholder until the agent commands land.
+// newAgentCmd groups the agent: run in the foreground, or install and
+// control it as a system service.
 func newAgentCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "agent",
-		Short:  "agent commands (not yet available)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("agent: not yet available in this build")
+	var cfgPath, root string
+	c := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the agent, or install and control it as a system service",
+	}
+	c.PersistentFlags().StringVar(&cfgPath, "config", "", "agent config `FILE` (JSON; see docs/agent.md)")
+	c.PersistentFlags().StringVar(&root, "root", "", "look up the host's filesystem under `DIR` (overrides the config's root)")
+
+	run := &cobra.Command{
+		Use:   "run --config FILE [--root DIR]",
+		Short: "Run the agent in the foreground (what the service runs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd, cfgPath, root)
 		},
 	}
+	c.AddCommand(run)
+	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
+		c.AddCommand(&cobra.Command{
+			Use:   action + " --config FILE",
+			Short: action + " the agent system service",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return controlAgent(cmd, cfgPath, root, action)
+			},
+		})
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "status --config FILE",
+		Short: "Show the service state and what the agent last saw",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return agentStatus(cmd, cfgPath, root)
+		},
+	})
+	return c
+}
+
+func loadAgentConfig(cfgPath string) (*agent.Config, error) {
+	if cfgPath == "" {
+		return nil, usageErr(errors.New("--config FILE is required"))
+	}
+	return agent.LoadConfig(cfgPath)
+}
+
+func checkRoot(root string) (string, error) {
+	if root == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", usageErr(fmt.Errorf("--root %s: %w", root, err))
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return "", usageErr(fmt.Errorf("--root %s is not a directory", root))
+	}
+	return abs, nil
+}
+
+func runAgent(cmd *cobra.Command, cfgPath, root string) error {
+	cfg, err := loadAgentConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	if root, err = checkRoot(root); err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.Level())
+	interactive := service.Interactive()
+	var handler slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})
+	prog := &agent.Program{}
+	svc, err := agent.NewService(prog, agent.ServiceOptions{ConfigPath: cfgPath, Root: root})
+	if err != nil {
+		return err
+	}
+	if !interactive && runtime.GOOS == "windows" {
+		// Under the service manager stderr goes nowhere: use the event log.
+		if l, err := svc.Logger(nil); err == nil {
+			handler = agent.ServiceLogHandler(l, level)
+		}
+	}
+	log := slog.New(handler)
+	reload := make(chan struct{}, 1)
+	prog.Run = func(ctx context.Context) error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					select {
+					case reload <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+		a, err := agent.New(agent.Options{Config: cfg, Root: root, Version: version, Log: log, Reload: reload})
+		if err != nil {
+			return err
+		}
+		return a.Run(ctx)
+	}
+	if interactive {
+		return prog.Run(cmd.Context())
+	}
+	return svc.Run()
+}
+
+func controlAgent(cmd *cobra.Command, cfgPath, root, action string) error {
+	if action == "install" {
+		if _, err := loadAgentConfig(cfgPath); err != nil {
+			return err
+		}
+	}
+	var err error
+	if root, err = checkRoot(root); err != nil {
+		return err
+	}
+	if cfgPath == "" {
+		cfgPath = "/etc/anchorwatch/agent.json" // only the name matters for everything but install
+	}
+	svc, err := agent.NewService(nil, agent.ServiceOptions{ConfigPath: cfgPath, Root: root})
+	if err != nil {
+		return err
+	}
+	note, err := agent.Control(svc, agent.ServiceName, action)
+	if err != nil {
+		return fmt.Errorf("agent %s (%s): %w", action, svc.Platform(), err)
+	}
+	if note != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), note)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "agent service %s: done (%s)\n", action, svc.Platform())
+	return nil
+}
+
+func agentStatus(cmd *cobra.Command, cfgPath, root string) error {
+	cfg, err := loadAgentConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	svc, err := agent.NewService(nil, agent.ServiceOptions{ConfigPath: cfgPath, Root: root})
+	if err != nil {
+		return err
+	}
+	state := "unknown"
+	if s, err := svc.Status(); err == nil {
+		state = map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[s]
+	} else if errors.Is(err, service.ErrNotInstalled) {
+		state = "not installed"
+	}
+	dir := cfg.StateDir
+	if dir == "" {
+		dir = agent.DefaultStateDir
+	}
+	st, serr := agent.ReadStatus(dir)
+	out := struct {
+		Service string        `json:"service"`
+		Agent   *agent.Status `json:"agent,omitempty"`
+		Error   string        `json:"error,omitempty"`
+	}{Service: state}
+	if serr == nil {
+		out.Agent = &st
+		// Ask a running agent for a fresh look.
+		if p, err := os.FindProcess(st.PID); err == nil && runtime.GOOS != "windows" {
+			_ = p.Signal(syscall.SIGHUP)
+		}
+	} else {
+		out.Error = serr.Error()
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

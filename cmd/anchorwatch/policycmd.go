@@ -1,19 +1,280 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
-// newPolicyCmd is a placeholder until the policy commands land.
+// newPolicyCmd groups the commands that write, sign, verify and show the
+// signed policy.
 func newPolicyCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "policy",
-		Short:  "policy commands (not yet available)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("policy: not yet available in this build")
+	c := &cobra.Command{
+		Use:   "policy",
+		Short: "Write, sign, verify and show the signed policy agents enforce",
+	}
+	c.AddCommand(newPolicyInitCmd(), newPolicySignCmd(), newPolicyVerifyCmd(), newPolicyShowCmd())
+	return c
+}
+
+func writeOut(cmd *cobra.Command, path string, data []byte, mode os.FileMode) error {
+	if path == "" || path == "-" {
+		_, err := cmd.OutOrStdout().Write(data)
+		return err
+	}
+	return fsroot.WriteFileAtomic(path, data, mode)
+}
+
+func newPolicyInitCmd() *cobra.Command {
+	var ca, out string
+	var force bool
+	c := &cobra.Command{
+		Use:   "init [--ca CA.pem] [-o policy.json]",
+		Short: "Write an example policy with every field documented",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cert *x509.Certificate
+			if ca != "" {
+				certs, err := policy.LoadCAFile(ca)
+				if err != nil {
+					return err
+				}
+				if len(certs) != 1 {
+					return usageErr(fmt.Errorf("--ca %s holds %d certificates; give one CA (add more anchors by hand)", ca, len(certs)))
+				}
+				cert = certs[0]
+			}
+			if out != "" && out != "-" && !force {
+				if _, err := os.Stat(out); err == nil {
+					return usageErr(fmt.Errorf("%s exists: give --force to overwrite it", out))
+				}
+			}
+			return writeOut(cmd, out, policy.Example(cert), 0o644)
 		},
 	}
+	c.Flags().StringVar(&ca, "ca", "", "CA certificate `FILE` to put in the example (otherwise a placeholder)")
+	c.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of standard output")
+	c.Flags().BoolVar(&force, "force", false, "overwrite an existing output file")
+	return c
+}
+
+func newPolicySignCmd() *cobra.Command {
+	var key, cert, out string
+	c := &cobra.Command{
+		Use:   "sign --key KEY --cert CERT policy.json -o policy.p7m",
+		Short: "Check a policy and sign it as PKCS#7 SignedData (content attached)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if key == "" || cert == "" {
+				return usageErr(errors.New("--key and --cert are required"))
+			}
+			if out == "" {
+				return usageErr(errors.New("-o FILE is required (the signed policy is binary DER)"))
+			}
+			doc, err := readLimitedFile(args[0], policy.MaxDocument)
+			if err != nil {
+				return err
+			}
+			c, k, err := policy.LoadSigner(cert, key)
+			if err != nil {
+				return err
+			}
+			blob, err := policy.Sign(doc, c, k)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if err := writeOut(cmd, out, blob, 0o644); err != nil {
+				return err
+			}
+			d, _ := policy.Parse(doc)
+			fmt.Fprintf(cmd.ErrOrStderr(), "signed policy serial %d (%d anchors) by %q → %s\n", d.Serial, len(d.Anchors), c.Subject.String(), out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&key, "key", "", "signer private key `FILE` (PEM)")
+	c.Flags().StringVar(&cert, "cert", "", "signer certificate `FILE` (the one agents pin)")
+	c.Flags().StringVarP(&out, "output", "o", "", "signed policy `FILE` (.p7m, DER)")
+	return c
+}
+
+func newPolicyVerifyCmd() *cobra.Command {
+	var signer string
+	var held int64
+	c := &cobra.Command{
+		Use:   "verify --signer CERT policy.p7m",
+		Short: "Verify a signed policy as an agent would",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if signer == "" {
+				return usageErr(errors.New("--signer is required: the certificate agents pin"))
+			}
+			s, err := policy.LoadCertificate(signer)
+			if err != nil {
+				return err
+			}
+			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			if err != nil {
+				return err
+			}
+			v, err := policy.Verify(blob, policy.VerifyOptions{Signer: s, HeldSerial: held})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "OK: serial %d, %d anchor(s), signed by %q at %s\n", v.Document.Serial, len(v.Document.Anchors),
+				s.Subject.String(), v.SignedAt.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&signer, "signer", "", "pinned signer certificate `FILE`")
+	c.Flags().Int64Var(&held, "held-serial", 0, "refuse a serial not greater than `N` (as an agent holding N would)")
+	return c
+}
+
+// policyView is what `policy show` prints.
+type policyView struct {
+	Signed        bool                `json:"signed"`
+	Verified      bool                `json:"verified"`
+	Signer        string              `json:"signer,omitempty"`
+	Serial        int64               `json:"serial"`
+	Anchors       []anchorView        `json:"anchors"`
+	Remove        []policy.Removal    `json:"remove,omitempty"`
+	Blocklist     []policy.BlockEntry `json:"blocklist,omitempty"`
+	ReportUnknown bool                `json:"report_unknown_roots"`
+	Exemptions    []policy.Exemption  `json:"exemptions,omitempty"`
+	Heartbeat     string              `json:"heartbeat_interval"`
+	Rescan        string              `json:"rescan_interval"`
+	JavaKeystores []string            `json:"java_password_paths,omitempty"`
+}
+
+type anchorView struct {
+	Subject     string        `json:"subject"`
+	SHA256      string        `json:"sha256"`
+	NotAfter    time.Time     `json:"not_after"`
+	Role        string        `json:"role"`
+	Stores      []stores.Kind `json:"stores,omitempty"`
+	RemoveAfter *time.Time    `json:"remove_after,omitempty"`
+}
+
+func newPolicyShowCmd() *cobra.Command {
+	var signer string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show [--signer CERT] policy.p7m|policy.json",
+		Short: "Show what a policy does (verifying it when --signer is given)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			if err != nil {
+				return err
+			}
+			view := policyView{}
+			content := blob
+			if signer != "" {
+				s, err := policy.LoadCertificate(signer)
+				if err != nil {
+					return err
+				}
+				v, err := policy.Verify(blob, policy.VerifyOptions{Signer: s})
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				content, view.Signed, view.Verified, view.Signer = v.Content, true, true, s.Subject.String()
+			} else if c, who, err := policy.Content(blob); err == nil {
+				content, view.Signed = c, true
+				if who != nil {
+					view.Signer = who.Subject.String() + " (not verified: give --signer)"
+				}
+			}
+			d, err := policy.Parse(content)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			view.Serial, view.Remove, view.Blocklist, view.ReportUnknown, view.Exemptions = d.Serial, d.Remove, d.Blocklist, d.ReportUnknownRoots, d.Exemptions
+			view.Heartbeat, view.Rescan = d.Heartbeat().String(), d.Rescan().String()
+			for p := range d.JavaPasswords {
+				view.JavaKeystores = append(view.JavaKeystores, p) // never the passwords
+			}
+			for _, a := range d.Anchors {
+				view.Anchors = append(view.Anchors, anchorView{Subject: a.Cert.Subject.String(), SHA256: stores.SHA256(a.Cert),
+					NotAfter: a.Cert.NotAfter.UTC(), Role: a.Role, Stores: a.Stores, RemoveAfter: a.RemoveAfter})
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(view)
+			}
+			return printPolicy(cmd.OutOrStdout(), view)
+		},
+	}
+	c.Flags().StringVar(&signer, "signer", "", "verify against this pinned signer certificate `FILE`")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printPolicy(w io.Writer, v policyView) error {
+	state := "unsigned"
+	switch {
+	case v.Verified:
+		state = "signed and verified, signer " + v.Signer
+	case v.Signed:
+		state = "signed, signer " + v.Signer
+	}
+	fmt.Fprintf(w, "Policy serial %d (%s)\n", v.Serial, state)
+	fmt.Fprintf(w, "Anchors:\n")
+	for _, a := range v.Anchors {
+		scope := "all stores"
+		if len(a.Stores) > 0 {
+			scope = fmt.Sprint(a.Stores)
+		}
+		fmt.Fprintf(w, "  %s  %s  %s, %s, expires %s", a.SHA256[:16], a.Subject, a.Role, scope, a.NotAfter.Format("2006-01-02"))
+		if a.RemoveAfter != nil {
+			fmt.Fprintf(w, ", removed after %s", a.RemoveAfter.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range v.Remove {
+		when := "now"
+		if r.After != nil {
+			when = "after " + r.After.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "Remove: %s %s %s\n", r.SHA256[:16], when, r.Reason)
+	}
+	for _, b := range v.Blocklist {
+		fmt.Fprintf(w, "Blocked: sha256=%s spki=%s %s\n", b.SHA256, b.SPKISHA256, b.Reason)
+	}
+	fmt.Fprintf(w, "Report unknown roots: %v\n", v.ReportUnknown)
+	for _, e := range v.Exemptions {
+		fmt.Fprintf(w, "Exempt: hosts=%v subnets=%v macs=%v groups=%v (%s)\n", e.Hosts, e.Subnets, e.MACs, e.Groups, e.Reason)
+	}
+	fmt.Fprintf(w, "Heartbeat %s, rescan %s\n", v.Heartbeat, v.Rescan)
+	if len(v.JavaKeystores) > 0 {
+		fmt.Fprintf(w, "Java keystore passwords for: %v\n", v.JavaKeystores)
+	}
+	return nil
+}
+
+func readLimitedFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: over the %d byte limit", path, limit)
+	}
+	return data, nil
 }

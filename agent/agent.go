@@ -1,0 +1,720 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
+)
+
+// Options configure an Agent beyond its Config.
+type Options struct {
+	Config *Config
+	// Root overrides Config.Root (the --root flag).
+	Root    string
+	Version string
+	Log     *slog.Logger
+	// Reload, when it receives, makes the agent rescan every store and
+	// fetch the policy (SIGHUP).
+	Reload <-chan struct{}
+	// Events, when set, receives a copy of every event as it is emitted
+	// (tests and benchmarks). The agent blocks until it is received.
+	Events chan<- api.Event
+	// Discover finds the stores; nil means stores.Discover.
+	Discover func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
+}
+
+// Agent is the running daemon. Build it with New, run it with Run.
+type Agent struct {
+	opt    Options
+	cfg    *Config
+	log    *slog.Logger
+	root   string
+	signer *x509.Certificate
+	state  *stateDir
+	spool  *Spool
+	client *Client
+
+	pol atomic.Pointer[policy.Document]
+
+	mu          sync.Mutex
+	polBlob     []byte
+	rejected    string // sha256 of the last refused blob, to report it once
+	workers     map[string]*worker
+	pending     []api.Event
+	prevRoots   map[string]string // sha256 -> class of the last report
+	lastSent    time.Time
+	lastDeliver time.Time
+	lastErr     string
+	polProblem  string
+	facts       api.HostFacts
+
+	changedC   chan struct{}
+	kickSend   chan struct{}
+	policyHint chan struct{}
+}
+
+// New checks the configuration, opens the state directory and loads the
+// pinned signer. It does not touch any store.
+func New(opt Options) (*Agent, error) {
+	if opt.Config == nil {
+		return nil, errors.New("agent: no config")
+	}
+	cfg := opt.Config
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Discover == nil {
+		opt.Discover = stores.Discover
+	}
+	root := cfg.Root
+	if opt.Root != "" {
+		root = opt.Root
+	}
+	if root == "" {
+		root = "/"
+	}
+	signer, err := policy.LoadCertificate(cfg.PolicySignerFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent: policy signer: %w", err)
+	}
+	st, err := openStateDir(cfg.stateDir())
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	sp, err := OpenSpool(st.path(dirSpool), cfg.SpoolMaxReports, cfg.SpoolMaxBytes, opt.Log)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	cl, err := NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return &Agent{
+		opt: opt, cfg: cfg, log: opt.Log, root: root, signer: signer,
+		state: st, spool: sp, client: cl,
+		workers:    map[string]*worker{},
+		changedC:   make(chan struct{}, 1),
+		kickSend:   make(chan struct{}, 1),
+		policyHint: make(chan struct{}, 1),
+	}, nil
+}
+
+func (a *Agent) policyDoc() *policy.Document { return a.pol.Load() }
+
+func (a *Agent) heldSerial() int64 {
+	if d := a.pol.Load(); d != nil {
+		return d.Serial
+	}
+	return 0
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) changed() { signal(a.changedC) }
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (a *Agent) event(typ, storeID, fp, detail string) api.Event {
+	if len(detail) > api.MaxStringLen {
+		detail = detail[:api.MaxStringLen-3] + "..."
+	}
+	return api.Event{ID: newID(), Time: time.Now().UTC(), Type: typ, StoreID: storeID, SHA256: fp, Detail: detail}
+}
+
+// emit queues events for the next report.
+func (a *Agent) emit(evs ...api.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.pending = append(a.pending, evs...)
+	a.mu.Unlock()
+	for _, e := range evs {
+		a.log.Info("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
+		if a.opt.Events != nil {
+			a.opt.Events <- e
+		}
+	}
+	a.changed()
+}
+
+// Run runs the agent until ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer a.client.Close()
+	a.loadStoredPolicy()
+	w, err := newWatcher(a.log)
+	if err != nil {
+		return fmt.Errorf("agent: file watch: %w", err)
+	}
+	defer w.close()
+	facts := Facts(a.root, a.state.dir, a.opt.Version)
+	a.mu.Lock()
+	a.facts = facts
+	a.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); w.run(ctx) }()
+	go func() { defer wg.Done(); a.reportLoop(ctx) }()
+	go func() { defer wg.Done(); a.sendLoop(ctx) }()
+	defer wg.Wait()
+	defer cancel()
+
+	a.rediscover(ctx, w, true)
+	a.log.Info("agent started", "root", a.root, "state_dir", a.state.dir, "policy_serial", a.heldSerial(),
+		"collector", a.cfg.CollectorURL)
+
+	rescan := time.NewTimer(a.rescanInterval())
+	defer rescan.Stop()
+	var rotate *time.Timer
+	var rotateC <-chan time.Time
+	armRotation := func() {
+		if rotate != nil {
+			rotate.Stop()
+			rotateC = nil
+		}
+		if d := a.policyDoc(); d != nil {
+			if next := d.NextChange(time.Now()); !next.IsZero() {
+				rotate = time.NewTimer(time.Until(next) + time.Second)
+				rotateC = rotate.C
+			}
+		}
+	}
+	armRotation()
+	for {
+		select {
+		case <-ctx.Done():
+			a.stopWorkers()
+			return nil
+		case <-rescan.C:
+			a.log.Debug("rescan")
+			a.fetchPolicy(ctx, w)
+			a.rediscover(ctx, w, true)
+			rescan.Reset(a.rescanInterval())
+		case <-a.opt.Reload:
+			a.log.Info("reload requested: rescanning every store")
+			signal(a.kickSend)
+			a.fetchPolicy(ctx, w)
+			a.rediscover(ctx, w, true)
+			rescan.Reset(a.rescanInterval())
+		case <-a.policyHint:
+			if a.fetchPolicy(ctx, w) {
+				armRotation()
+				rescan.Reset(a.rescanInterval())
+			}
+		case <-rotateC:
+			a.log.Info("policy rotation time reached: reconciling every store")
+			armRotation()
+			a.pokeAll()
+		}
+	}
+}
+
+func (a *Agent) rescanInterval() time.Duration {
+	if d := time.Duration(a.cfg.RescanInterval); d > 0 {
+		return d
+	}
+	if d := a.policyDoc(); d != nil {
+		return d.Rescan()
+	}
+	return policy.DefaultRescanInterval
+}
+
+func (a *Agent) heartbeatInterval() time.Duration {
+	if d := time.Duration(a.cfg.HeartbeatInterval); d > 0 {
+		return d
+	}
+	if d := a.policyDoc(); d != nil {
+		return d.Heartbeat()
+	}
+	return policy.DefaultHeartbeatInterval
+}
+
+// loadStoredPolicy re-verifies the last good policy kept on disk.
+func (a *Agent) loadStoredPolicy() {
+	blob, err := a.state.policyBlob()
+	if err != nil || blob == nil {
+		if err != nil {
+			a.log.Error("cannot read the stored policy", "err", err)
+		}
+		return
+	}
+	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true})
+	if err != nil {
+		a.log.Error("the stored policy does not verify: ignoring it", "err", err)
+		a.setPolicyProblem("stored policy: " + err.Error())
+		a.emit(a.event(api.EventPolicyRejected, "", "", "stored policy: "+err.Error()))
+		return
+	}
+	if time.Now().After(a.signer.NotAfter) {
+		a.log.Warn("the pinned policy signer has expired: the stored policy stays in force, but no new one will be accepted until a new signer is pinned",
+			"not_after", a.signer.NotAfter)
+	}
+	a.mu.Lock()
+	a.polBlob = blob
+	a.mu.Unlock()
+	a.pol.Store(v.Document)
+}
+
+func (a *Agent) setPolicyProblem(s string) {
+	a.mu.Lock()
+	a.polProblem = s
+	a.mu.Unlock()
+}
+
+// fetchPolicy gets the collector's policy and applies it when it is newer
+// and verifies. It reports whether a new policy was applied.
+func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
+	key := a.state.nodeKey()
+	if key == "" {
+		return false
+	}
+	blob, err := a.client.Policy(ctx, key)
+	if errors.Is(err, ErrNoPolicy) {
+		a.log.Debug("no policy published yet")
+		return false
+	}
+	if err != nil {
+		a.log.Warn("cannot fetch the policy; the one in force stays", "err", err)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == api.ErrNodeInvalid {
+			_ = a.state.setNodeKey("")
+			signal(a.kickSend)
+		}
+		return false
+	}
+	sum := sha256.Sum256(blob)
+	digest := hex.EncodeToString(sum[:])
+	a.mu.Lock()
+	same := bytes.Equal(blob, a.polBlob)
+	seen := a.rejected == digest
+	a.mu.Unlock()
+	if same || seen {
+		return false
+	}
+	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial()})
+	if err != nil {
+		a.mu.Lock()
+		a.rejected = digest
+		a.mu.Unlock()
+		a.log.Warn("policy rejected; the last good policy stays in force", "err", err, "held_serial", a.heldSerial())
+		a.setPolicyProblem(err.Error())
+		a.emit(a.event(api.EventPolicyRejected, "", "", err.Error()))
+		return false
+	}
+	if err := a.state.setPolicyBlob(blob); err != nil {
+		a.log.Error("cannot store the new policy; not applying it", "err", err)
+		return false
+	}
+	a.mu.Lock()
+	a.polBlob = blob
+	a.polProblem = ""
+	a.mu.Unlock()
+	a.pol.Store(v.Document)
+	a.log.Info("policy applied", "serial", v.Document.Serial, "anchors", len(v.Document.Anchors))
+	a.emit(a.event(api.EventPolicyApplied, "", "", fmt.Sprintf("serial %d", v.Document.Serial)))
+	// Java passwords may have changed: rebuild every store.
+	a.stopWorkers()
+	a.rediscover(ctx, w, true)
+	return true
+}
+
+// rediscover finds the stores, starts workers for new ones, stops those
+// of stores that went away and re-arms the watches. With poke, every
+// worker reconciles.
+func (a *Agent) rediscover(ctx context.Context, w *watcher, poke bool) {
+	env := stores.Env{Root: a.root, Log: a.log}
+	if d := a.policyDoc(); d != nil {
+		env.JavaPasswords = d.JavaPasswords
+	}
+	found, errs := a.opt.Discover(ctx, env, a.cfg.Stores)
+	for _, err := range errs {
+		a.log.Warn("store discovery", "err", err)
+	}
+	keep := map[string]bool{}
+	a.mu.Lock()
+	for _, s := range found {
+		id := s.Info().ID
+		keep[id] = true
+		if _, ok := a.workers[id]; ok {
+			continue
+		}
+		wk := newWorker(a, s)
+		wctx, cancel := context.WithCancel(ctx)
+		wk.cancel = cancel
+		a.workers[id] = wk
+		go wk.run(wctx)
+		a.log.Debug("store found", "store", id)
+	}
+	var stopped []*worker
+	for id, wk := range a.workers {
+		if !keep[id] {
+			delete(a.workers, id)
+			stopped = append(stopped, wk)
+		}
+	}
+	list := a.workerListLocked()
+	a.mu.Unlock()
+	for _, wk := range stopped {
+		wk.cancel()
+		<-wk.exited
+	}
+	w.set(list)
+	if poke {
+		for _, wk := range list {
+			wk.poke()
+		}
+	}
+	a.changed()
+}
+
+func (a *Agent) workerListLocked() []*worker {
+	list := make([]*worker, 0, len(a.workers))
+	for _, wk := range a.workers {
+		list = append(list, wk)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].info.ID < list[j].info.ID })
+	return list
+}
+
+func (a *Agent) pokeAll() {
+	a.mu.Lock()
+	list := a.workerListLocked()
+	a.mu.Unlock()
+	for _, wk := range list {
+		wk.poke()
+	}
+}
+
+func (a *Agent) stopWorkers() {
+	a.mu.Lock()
+	var stop []*worker
+	for id, wk := range a.workers {
+		stop = append(stop, wk)
+		delete(a.workers, id)
+	}
+	a.mu.Unlock()
+	for _, wk := range stop {
+		wk.cancel()
+		<-wk.exited
+	}
+}
+
+// reportLoop turns state changes and events into reports in the spool.
+func (a *Agent) reportLoop(ctx context.Context) {
+	hb := time.NewTimer(a.heartbeatInterval())
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.changedC:
+			// Let a burst of changes (a heal and its re-read) settle.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if a.report(false) {
+				hb.Reset(a.heartbeatInterval())
+			}
+		case <-hb.C:
+			a.report(true)
+			hb.Reset(a.heartbeatInterval())
+		}
+	}
+}
+
+// report builds a report and spools it: a full one when the state or the
+// host facts changed or events are pending, a heartbeat when due. It
+// returns whether something was spooled.
+func (a *Agent) report(heartbeatDue bool) bool {
+	a.mu.Lock()
+	list := a.workerListLocked()
+	a.mu.Unlock()
+	var snap []inventory.StoreAnchors
+	statuses := make([]api.StoreStatus, 0, len(list))
+	ready := true
+	for _, wk := range list {
+		res, anchors, done := wk.snapshot()
+		ready = ready && done
+		statuses = append(statuses, api.StoreStatus{ID: res.ID, Kind: string(res.Kind), Path: res.Path, Format: res.Format,
+			Owner: res.Owner, Status: string(res.Status), Detail: res.Detail})
+		if anchors != nil {
+			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
+		}
+	}
+	if !ready && !heartbeatDue {
+		return false // a worker has not read its store yet: wait for it
+	}
+	pol := a.policyDoc()
+	roots := classifyRoots(snap, pol, blocklistFor(pol))
+	blockedIn := map[string]string{}
+	for _, r := range roots {
+		if r.Class == string(inventory.Blocked) {
+			for _, id := range r.StoreIDs {
+				blockedIn[id] = r.Subject
+			}
+		}
+	}
+	for i := range statuses {
+		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != string(stores.StatusError) {
+			statuses[i].Status = string(stores.StatusBlockedPresent)
+			statuses[i].Detail = fmt.Sprintf("blocklisted root %q present; %s", subj, statuses[i].Detail)
+		}
+	}
+	// Roots that appeared since the last report.
+	cur := map[string]string{}
+	var appeared []api.Event
+	a.mu.Lock()
+	first := a.prevRoots == nil
+	for _, r := range roots {
+		cur[r.SHA256] = r.Class
+		if !first && a.prevRoots[r.SHA256] != r.Class {
+			typ := api.EventUnknownRoot
+			if r.Class == string(inventory.Blocked) {
+				typ = api.EventBlockedRoot
+			}
+			sid := ""
+			if len(r.StoreIDs) > 0 {
+				sid = r.StoreIDs[0]
+			}
+			appeared = append(appeared, a.event(typ, sid, r.SHA256, fmt.Sprintf("%s: %s", r.Subject, r.Reason)))
+		}
+	}
+	if ready {
+		a.prevRoots = cur
+	}
+	a.mu.Unlock()
+	for _, e := range appeared {
+		a.log.Warn("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
+		if a.opt.Events != nil {
+			a.opt.Events <- e
+		}
+	}
+
+	var cas []api.CA
+	var serial int64
+	if pol != nil {
+		serial = pol.Serial
+		for _, c := range pol.CAs() {
+			cas = append(cas, api.CA{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
+		}
+	}
+	hash := stateHash(statuses, roots, cas, serial)
+	a.mu.Lock()
+	facts := a.facts
+	a.mu.Unlock()
+	if heartbeatDue {
+		facts = Facts(a.root, a.state.dir, a.opt.Version)
+		a.mu.Lock()
+		a.facts = facts
+		a.mu.Unlock()
+	}
+	fb, _ := json.Marshal(facts)
+	fsum := sha256.Sum256(fb)
+	factsHash := hex.EncodeToString(fsum[:])
+
+	a.mu.Lock()
+	events := append(a.pending, appeared...)
+	a.pending = nil
+	a.mu.Unlock()
+	lastHash, lastFacts := a.state.hashes()
+	r := api.ReportRequest{
+		ReportID:     newID(),
+		GeneratedAt:  time.Now().UTC(),
+		PolicySerial: serial,
+		StateHash:    hash,
+		Events:       events,
+	}
+	switch {
+	case hash != lastHash || len(events) > 0 || factsHash != lastFacts:
+		r.Kind = api.ReportFull
+		r.Stores, r.UnknownRoots, r.CAs = statuses, roots, cas
+		if factsHash != lastFacts {
+			r.Host = &facts
+		}
+	case heartbeatDue:
+		r.Kind = api.ReportHeartbeat
+	default:
+		a.writeStatus(statuses, roots, serial)
+		return false
+	}
+	if err := a.spool.Add(r); err != nil {
+		a.log.Error("cannot spool the report", "err", err)
+		a.mu.Lock()
+		a.pending = append(events, a.pending...)
+		a.mu.Unlock()
+		return false
+	}
+	if r.Kind == api.ReportFull {
+		if err := a.state.setHashes(hash, factsHash); err != nil {
+			a.log.Warn("cannot save state", "err", err)
+		}
+	}
+	a.mu.Lock()
+	a.lastSent = time.Now()
+	a.mu.Unlock()
+	a.writeStatus(statuses, roots, serial)
+	signal(a.kickSend)
+	return true
+}
+
+func stateHash(st []api.StoreStatus, roots []api.Root, cas []api.CA, serial int64) string {
+	b, _ := json.Marshal(struct {
+		S []api.StoreStatus
+		R []api.Root
+		C []api.CA
+		P int64
+	}{st, roots, cas, serial})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial int64) {
+	st := Status{PID: os.Getpid(), Updated: time.Now().UTC(), PolicySerial: serial, Enrolled: a.state.nodeKey() != "",
+		SpoolPending: a.spool.Len(), SpoolDropped: a.spool.Dropped()}
+	a.mu.Lock()
+	st.LastDelivery, st.LastError, st.PolicyProblem = a.lastDeliver, a.lastErr, a.polProblem
+	a.mu.Unlock()
+	for _, s := range statuses {
+		st.Stores = append(st.Stores, StoreReport{ID: s.ID, Status: s.Status, Detail: s.Detail})
+	}
+	for _, r := range roots {
+		if r.Class == string(inventory.Blocked) {
+			st.BlockedRoots++
+		} else {
+			st.UnknownRoots++
+		}
+	}
+	if err := a.state.writeStatus(st); err != nil {
+		a.log.Warn("cannot write status", "err", err)
+	}
+}
+
+// sendLoop delivers the spool; while the collector is unreachable it
+// retries with backoff, otherwise it sleeps until there is something new.
+func (a *Agent) sendLoop(ctx context.Context) {
+	backoff := time.Second
+	for {
+		err := a.flush(ctx)
+		var wait <-chan time.Time
+		var t *time.Timer
+		if err != nil && ctx.Err() == nil {
+			a.mu.Lock()
+			a.lastErr = err.Error()
+			a.mu.Unlock()
+			a.log.Warn("collector unreachable; reports stay spooled", "err", err, "retry_in", backoff.String(), "pending", a.spool.Len())
+			t = time.NewTimer(jitter(backoff))
+			wait = t.C
+			backoff = min(backoff*2, 5*time.Minute)
+		} else {
+			backoff = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			if t != nil {
+				t.Stop()
+			}
+			return
+		case <-a.kickSend:
+		case <-wait:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	return d + d*time.Duration(b[0])/1024 // up to +25%
+}
+
+// flush enrolls when needed and sends every spooled report, oldest first.
+func (a *Agent) flush(ctx context.Context) error {
+	key := a.state.nodeKey()
+	if key == "" {
+		secret, err := a.cfg.enrollSecret()
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		facts := a.facts
+		a.mu.Unlock()
+		resp, err := a.client.Enroll(ctx, secret, facts)
+		if err != nil {
+			return fmt.Errorf("enroll: %w", err)
+		}
+		if err := a.state.setNodeKey(resp.NodeKey); err != nil {
+			return fmt.Errorf("enroll: save node key: %w", err)
+		}
+		key = resp.NodeKey
+		a.log.Info("enrolled", "host_id", resp.HostID)
+		// The first report after enrolling carries the host facts.
+		_ = a.state.setHashes("", "")
+		signal(a.policyHint)
+		a.changed()
+	}
+	for {
+		it, ok, err := a.spool.Peek()
+		if err != nil || !ok {
+			return err
+		}
+		r := it.Report
+		r.NodeKey = key
+		resp, err := a.client.Report(ctx, r)
+		var ae *APIError
+		switch {
+		case errors.As(err, &ae) && ae.Code == api.ErrNodeInvalid:
+			a.log.Warn("the collector no longer knows this host: enrolling again")
+			_ = a.state.setNodeKey("")
+			return a.flush(ctx)
+		case errors.As(err, &ae) && ae.Permanent():
+			a.log.Error("the collector refused a report; dropping it", "report_id", r.ReportID, "err", err)
+			_ = a.spool.Done(it)
+			continue
+		case err != nil:
+			return err
+		}
+		if err := a.spool.Done(it); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.lastDeliver = time.Now().UTC()
+		a.lastErr = ""
+		a.mu.Unlock()
+		if resp.PolicySerial > a.heldSerial() {
+			signal(a.policyHint)
+		}
+	}
+}

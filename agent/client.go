@@ -1,0 +1,183 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/api"
+)
+
+// APIError is a non-2xx answer of the collector.
+type APIError struct {
+	Status int
+	Code   string // api.Err* code
+	Detail string
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("collector answered %d %s", e.Status, e.Code)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Permanent reports whether retrying the same request cannot succeed.
+func (e *APIError) Permanent() bool {
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests && e.Status != http.StatusRequestTimeout
+}
+
+// ErrNoPolicy is returned by Policy when the collector has none published.
+var ErrNoPolicy = errors.New("the collector serves no policy yet")
+
+// Client talks to the collector API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient builds a client for the config's collector URL, with TLS
+// pinned to the collector CA file or certificate fingerprint.
+func NewClient(c *Config) (*Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CollectorCAFile != "" {
+		pemData, err := os.ReadFile(c.CollectorCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("collector CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("collector CA %s: no PEM certificate in it", c.CollectorCAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if fp := c.CollectorFingerprint; fp != "" {
+		// Pin by fingerprint: the chain is not checked against a CA, one of
+		// the presented certificates must have this SHA-256.
+		tlsCfg.InsecureSkipVerify = true
+		tlsCfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+			for _, der := range raw {
+				sum := sha256.Sum256(der)
+				if hex.EncodeToString(sum[:]) == fp {
+					return nil
+				}
+			}
+			return fmt.Errorf("collector certificate does not match the pinned fingerprint %s…", fp[:16])
+		}
+	}
+	tr := &http.Transport{
+		TLSClientConfig:       tlsCfg,
+		Proxy:                 nil, // the collector is reached directly; an interception proxy would break pinning
+		MaxIdleConns:          2,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+	}
+	return &Client{
+		base: strings.TrimRight(c.CollectorURL, "/"),
+		http: &http.Client{Transport: tr, Timeout: 60 * time.Second},
+	}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Enroll exchanges the enroll secret and host facts for a node key.
+func (c *Client) Enroll(ctx context.Context, secret string, facts api.HostFacts) (api.EnrollResponse, error) {
+	var out api.EnrollResponse
+	err := c.do(ctx, http.MethodPost, api.PathEnroll, "", api.EnrollRequest{EnrollSecret: secret, Host: facts}, &out)
+	if err == nil && out.NodeKey == "" {
+		err = errors.New("enroll: the collector returned no node key")
+	}
+	return out, err
+}
+
+// Report sends one report.
+func (c *Client) Report(ctx context.Context, r api.ReportRequest) (api.ReportResponse, error) {
+	var out api.ReportResponse
+	err := c.do(ctx, http.MethodPost, api.PathReport, r.NodeKey, r, &out)
+	return out, err
+}
+
+// Policy fetches the signed policy blob. It is verified by the caller.
+func (c *Client) Policy(ctx context.Context, nodeKey string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.PathPolicy, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+nodeKey)
+	req.Header.Set("Accept", "application/pkcs7-mime")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch policy: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(policyLimit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch policy: %w", err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, ErrNoPolicy
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("fetch policy: %w", apiError(resp.StatusCode, body))
+	}
+	if len(body) > policyLimit {
+		return nil, fmt.Errorf("fetch policy: over %d bytes", policyLimit)
+	}
+	return body, nil
+}
+
+const policyLimit = 2 << 20
+
+func (c *Client) do(ctx context.Context, method, path, nodeKey string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if nodeKey != "" {
+		req.Header.Set("Authorization", "Bearer "+nodeKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %w", method, path, apiError(resp.StatusCode, data))
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func apiError(status int, body []byte) *APIError {
+	var e api.ErrorResponse
+	_ = json.Unmarshal(body, &e)
+	if e.Error == "" {
+		e.Error = http.StatusText(status)
+	}
+	return &APIError{Status: status, Code: e.Error, Detail: e.Detail}
+}

@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
+)
+
+// Facts gathers the host's identity: machine id, hostname, OS and
+// version, and the addresses of its interfaces (the collector matches them
+// against network evidence to find unmanaged devices). The machine id and
+// OS version are read under root; stateDir keeps a generated id where the
+// platform has none.
+func Facts(root, stateDir, version string) api.HostFacts {
+	h := api.HostFacts{
+		OS:           runtime.GOOS,
+		Arch:         runtime.GOARCH,
+		AgentVersion: version,
+		MachineID:    machineID(root, stateDir),
+		OSVersion:    osVersion(root),
+	}
+	h.Hostname, _ = os.Hostname()
+	h.IPs, h.MACs = addresses()
+	return h
+}
+
+func machineID(root, stateDir string) string {
+	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		if b, err := os.ReadFile(fsroot.Join(root, p)); err == nil {
+			if id := strings.TrimSpace(string(b)); id != "" {
+				return id
+			}
+		}
+	}
+	// No platform id: keep one of our own in the state directory.
+	p := filepath.Join(stateDir, "host-id")
+	if b, err := os.ReadFile(p); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b))
+	}
+	buf := make([]byte, 16)
+	_, _ = rand.Read(buf)
+	id := hex.EncodeToString(buf)
+	_ = os.MkdirAll(stateDir, 0o700)
+	_ = fsroot.WriteFileAtomic(p, []byte(id+"\n"), 0o600)
+	return id
+}
+
+func osVersion(root string) string {
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		f, err := os.Open(fsroot.Join(root, p))
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+				return strings.Trim(v, `"'`)
+			}
+		}
+	}
+	return runtime.GOOS
+}
+
+// addresses lists the unicast IPs and the MACs of the interfaces that are
+// up, loopback excluded, sorted.
+func addresses() (ips, macs []string) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, nil
+	}
+	seenMAC := map[string]bool{}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		if m := ifc.HardwareAddr.String(); m != "" && !seenMAC[m] {
+			seenMAC[m] = true
+			macs = append(macs, strings.ToLower(m))
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			var ip net.IP
+			switch v := a.(type) {
+			case *net.IPNet:
+				ip = v.IP
+			case *net.IPAddr:
+				ip = v.IP
+			}
+			if ip == nil || ip.IsLoopback() || ip.IsLinkLocalMulticast() {
+				continue
+			}
+			ips = append(ips, ip.String())
+		}
+	}
+	sort.Strings(ips)
+	sort.Strings(macs)
+	return ips, macs
+}

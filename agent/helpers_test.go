@@ -1,0 +1,241 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores"
+	_ "github.com/anchorwatch/anchorwatch/stores/all"
+	"github.com/anchorwatch/anchorwatch/stores/java/javatest"
+	"github.com/anchorwatch/anchorwatch/stores/nss/nsstest"
+)
+
+func newCert(t testing.TB, cn string, isCA bool) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Anchorwatch agent test"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		BasicConstraintsValid: true, IsCA: isCA, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	if isCA {
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+func pemOf(c *x509.Certificate) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+}
+
+// signedPolicy signs a policy installing cas with the given serial.
+func signedPolicy(t testing.TB, serial int64, signer *x509.Certificate, key crypto.Signer, extra map[string]any, cas ...*x509.Certificate) []byte {
+	t.Helper()
+	var anchors []any
+	for _, c := range cas {
+		anchors = append(anchors, map[string]any{"pem": pemOf(c)})
+	}
+	doc := map[string]any{"serial": serial, "anchors": anchors, "report_unknown_roots": true}
+	for k, v := range extra {
+		doc[k] = v
+	}
+	b, _ := json.Marshal(doc)
+	blob, err := policy.Sign(b, signer, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blob
+}
+
+// sandbox is a root with a Debian JDK 17 keystore and an NSS database.
+type sandbox struct {
+	root    string
+	javaKS  string // host path of the JKS
+	nssDir  string // inside root
+	keytool string
+}
+
+func newSandbox(t testing.TB) sandbox {
+	t.Helper()
+	root := t.TempDir()
+	rt, err := javatest.DebianJDK17(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jdk, err := javatest.FindJDK(17)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsstest.NewDB(t, root, "/etc/pki/nssdb")
+	return sandbox{root: root, javaKS: filepath.Join(root, rt.Store), nssDir: "/etc/pki/nssdb", keytool: jdk.Keytool()}
+}
+
+// recorder collects the events an agent emits.
+type recorder struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	evs  []api.Event
+	ch   chan api.Event
+}
+
+func newRecorder(ctx context.Context) *recorder {
+	r := &recorder{ch: make(chan api.Event, 1024)}
+	r.cond = sync.NewCond(&r.mu)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-r.ch:
+				r.mu.Lock()
+				r.evs = append(r.evs, e)
+				r.cond.Broadcast()
+				r.mu.Unlock()
+			}
+		}
+	}()
+	return r
+}
+
+// waitCount blocks until n events match (no polling delay: for the
+// latency benchmarks).
+func (r *recorder) waitCount(typ, storePrefix string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for countEvents(r.evs, typ, storePrefix, "") < n {
+		r.cond.Wait()
+	}
+}
+
+func (r *recorder) all() []api.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]api.Event(nil), r.evs...)
+}
+
+// waitFor polls cond until it holds; the generous limit only keeps a
+// broken agent from hanging the test (no timing is asserted).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func countEvents(evs []api.Event, typ, storePrefix, fp string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ && strings.HasPrefix(e.StoreID, storePrefix) && (fp == "" || e.SHA256 == fp) {
+			n++
+		}
+	}
+	return n
+}
+
+type harness struct {
+	sb       sandbox
+	coll     *fakeCollector
+	signer   *x509.Certificate
+	key      crypto.Signer
+	ca       *x509.Certificate
+	cfg      *Config
+	rec      *recorder
+	reload   chan struct{}
+	cancel   context.CancelFunc
+	done     chan error
+	stateDir string
+}
+
+// startAgent runs an agent on sb against coll, pinned to signer.
+func startAgent(t testing.TB, sb sandbox, coll *fakeCollector, signer *x509.Certificate, kinds ...stores.Kind) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	signerFile := filepath.Join(dir, "signer.pem")
+	if err := os.WriteFile(signerFile, []byte(pemOf(signer)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgJSON := fmt.Sprintf(`{"collector_url": %q, "collector_fingerprint": %q, "enroll_secret": "s3cret",
+		"policy_signer_file": %q, "state_dir": %q, "stores": %s, "log_level": "debug"}`,
+		coll.srv.URL, coll.fingerprint(), signerFile, filepath.Join(dir, "state"), kindsJSON(kinds))
+	cfgFile := filepath.Join(dir, "agent.json")
+	if err := os.WriteFile(cfgFile, []byte(cfgJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{sb: sb, coll: coll, signer: signer, cfg: cfg, rec: newRecorder(ctx), reload: make(chan struct{}, 1),
+		cancel: cancel, done: make(chan error, 1), stateDir: filepath.Join(dir, "state")}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if testing.Verbose() == false {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.done <- a.Run(ctx) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	h.cancel = nil
+}
+
+func (h *harness) poke() {
+	select {
+	case h.reload <- struct{}{}:
+	default:
+	}
+}
+
+func kindsJSON(ks []stores.Kind) string {
+	b, _ := json.Marshal(ks)
+	return string(b)
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
+)
+
+// Files in the state directory.
+const (
+	fileNodeKey = "node_key"
+	filePolicy  = "policy.p7m"
+	fileState   = "state.json"
+	fileStatus  = "status.json"
+	dirSpool    = "spool"
+)
+
+// state is what the agent keeps across restarts besides the node key, the
+// policy blob and the spool.
+type state struct {
+	// Known lists, per store id, the SHA-256s of our CAs the agent has
+	// seen present and trusted: one of them missing later is drift
+	// (removed + healed), not a first install.
+	Known map[string][]string `json:"known"`
+	// LastHash is the state hash of the last full report spooled.
+	LastHash string `json:"last_hash"`
+	// FactsHash is the hash of the host facts last sent.
+	FactsHash string `json:"facts_hash"`
+}
+
+// stateDir wraps the state directory.
+type stateDir struct {
+	dir string
+	mu  sync.Mutex
+	st  state
+}
+
+func openStateDir(dir string) (*stateDir, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	// The directory holds the node key: keep it private.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	s := &stateDir{dir: dir, st: state{Known: map[string][]string{}}}
+	data, err := os.ReadFile(filepath.Join(dir, fileState))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("state: %w", err)
+	default:
+		if err := json.Unmarshal(data, &s.st); err != nil {
+			// A corrupt state file loses only the drift baseline.
+			s.st = state{}
+		}
+		if s.st.Known == nil {
+			s.st.Known = map[string][]string{}
+		}
+	}
+	return s, nil
+}
+
+func (s *stateDir) path(name string) string { return filepath.Join(s.dir, name) }
+
+func (s *stateDir) nodeKey() string {
+	b, err := os.ReadFile(s.path(fileNodeKey))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (s *stateDir) setNodeKey(k string) error {
+	if k == "" {
+		err := os.Remove(s.path(fileNodeKey))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return fsroot.WriteFileAtomic(s.path(fileNodeKey), []byte(k+"\n"), 0o600)
+}
+
+func (s *stateDir) policyBlob() ([]byte, error) {
+	b, err := os.ReadFile(s.path(filePolicy))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (s *stateDir) setPolicyBlob(b []byte) error {
+	return fsroot.WriteFileAtomic(s.path(filePolicy), b, 0o600)
+}
+
+func (s *stateDir) known(storeID string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, fp := range s.st.Known[storeID] {
+		out[fp] = true
+	}
+	return out
+}
+
+// setKnown records the known set of a store, writing the state file only
+// when it changed.
+func (s *stateDir) setKnown(storeID string, set map[string]bool) error {
+	list := make([]string, 0, len(set))
+	for fp := range set {
+		list = append(list, fp)
+	}
+	sort.Strings(list)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if strings.Join(list, ",") == strings.Join(s.st.Known[storeID], ",") {
+		return nil
+	}
+	if len(list) == 0 {
+		delete(s.st.Known, storeID)
+	} else {
+		s.st.Known[storeID] = list
+	}
+	return s.saveLocked()
+}
+
+func (s *stateDir) hashes() (last, facts string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.LastHash, s.st.FactsHash
+}
+
+func (s *stateDir) setHashes(last, facts string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.LastHash == last && s.st.FactsHash == facts {
+		return nil
+	}
+	s.st.LastHash, s.st.FactsHash = last, facts
+	return s.saveLocked()
+}
+
+func (s *stateDir) saveLocked() error {
+	data, err := json.Marshal(s.st)
+	if err != nil {
+		return err
+	}
+	return fsroot.WriteFileAtomic(s.path(fileState), data, 0o600)
+}
+
+// Status is what `anchorwatch agent status` shows, written by the agent
+// after every change to <state_dir>/status.json.
+type Status struct {
+	PID           int           `json:"pid"`
+	Updated       time.Time     `json:"updated"`
+	PolicySerial  int64         `json:"policy_serial"`
+	Enrolled      bool          `json:"enrolled"`
+	SpoolPending  int           `json:"spool_pending"`
+	SpoolDropped  int           `json:"spool_dropped_events,omitempty"`
+	LastDelivery  time.Time     `json:"last_delivery,omitempty"`
+	LastError     string        `json:"last_error,omitempty"`
+	Stores        []StoreReport `json:"stores"`
+	UnknownRoots  int           `json:"unknown_roots"`
+	BlockedRoots  int           `json:"blocked_roots"`
+	PolicyProblem string        `json:"policy_problem,omitempty"`
+}
+
+// StoreReport is one store in Status.
+type StoreReport struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (s *stateDir) writeStatus(st Status) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsroot.WriteFileAtomic(s.path(fileStatus), append(data, '\n'), 0o644)
+}
+
+// ReadStatus reads the status file the agent keeps in stateDir.
+func ReadStatus(stateDir string) (Status, error) {
+	var st Status
+	data, err := os.ReadFile(filepath.Join(stateDir, fileStatus))
+	if err != nil {
+		return st, fmt.Errorf("agent status: %w (is the agent running with state_dir %s?)", err, stateDir)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("agent status %s: %w", filepath.Join(stateDir, fileStatus), err)
+	}
+	return st, nil
+}

@@ -1,0 +1,625 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+)
+
+// MaxDocument bounds a policy document (the JSON, before signing). A
+// policy with a handful of CAs is a few KiB.
+const MaxDocument = 1 << 20
+
+// Default intervals, used when the policy leaves them out.
+const (
+	DefaultHeartbeatInterval = 5 * time.Minute
+	DefaultRescanInterval    = 15 * time.Minute
+)
+
+// Bounds on the intervals a policy may set.
+const (
+	MinHeartbeatInterval = 10 * time.Second
+	MinRescanInterval    = 10 * time.Second
+	MaxInterval          = 24 * time.Hour
+)
+
+// Anchor roles.
+const (
+	RoleRoot         = "root"
+	RoleIntermediate = "intermediate"
+)
+
+// Document is a policy: what every managed host must trust, what it must
+// no longer trust, and how the agent behaves. It travels as JSON inside a
+// PKCS#7 SignedData (see Sign and Verify).
+//
+// Keys beginning with "//" are comments at any level and are ignored;
+// any other unknown key is an error, so a typo never passes silently.
+type Document struct {
+	// Serial increases with every published policy; agents refuse a
+	// policy whose serial is not greater than the one they hold.
+	Serial int64 `json:"serial"`
+	// Anchors are the CAs to install.
+	Anchors []Anchor `json:"anchors"`
+	// Remove lists certificates to take out of every store (a rotated CA).
+	Remove []Removal `json:"remove,omitempty"`
+	// Blocklist adds known-bad roots to the built-in blocklist.
+	Blocklist []BlockEntry `json:"blocklist,omitempty"`
+	// ReportUnknownRoots makes agents report roots that are neither
+	// shipped by a vendor nor managed by us.
+	ReportUnknownRoots bool `json:"report_unknown_roots"`
+	// Exemptions name devices the collector does not flag (servers,
+	// guest Wi-Fi, privileged roles).
+	Exemptions []Exemption `json:"exemptions,omitempty"`
+	// HeartbeatInterval is how often an agent with unchanged state checks
+	// in; RescanInterval how often it re-reads every store as a safety
+	// net beside change notifications.
+	HeartbeatInterval Duration `json:"heartbeat_interval,omitempty"`
+	RescanInterval    Duration `json:"rescan_interval,omitempty"`
+	// JavaPasswords maps a Java keystore path to its password, for
+	// keystores that use neither "changeit" nor the empty password.
+	JavaPasswords map[string]string `json:"java_passwords,omitempty"`
+}
+
+// Anchor is one CA the policy installs.
+type Anchor struct {
+	// PEM holds exactly one CA certificate.
+	PEM string `json:"pem"`
+	// Stores limits the store kinds it goes to; empty means every kind.
+	Stores []stores.Kind `json:"stores,omitempty"`
+	// Role is "root" (self-signed trust anchor) or "intermediate"; empty
+	// means derived from the certificate.
+	Role string `json:"role,omitempty"`
+	// RemoveAfter, when set, ends the anchor's life: from that time on the
+	// agent removes it instead of installing it (the old CA of a rotation).
+	RemoveAfter *time.Time `json:"remove_after,omitempty"`
+
+	// Cert is the parsed certificate, filled by Parse.
+	Cert *x509.Certificate `json:"-"`
+}
+
+// Removal is a certificate to remove from every store.
+type Removal struct {
+	SHA256 string `json:"sha256"`
+	// After, when set, delays the removal until that time (the end of a
+	// rotation's overlap).
+	After  *time.Time `json:"after,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+}
+
+// BlockEntry is a known-bad root, named by certificate or by key.
+type BlockEntry struct {
+	SHA256     string `json:"sha256,omitempty"`
+	SPKISHA256 string `json:"spki_sha256,omitempty"`
+	Reason     string `json:"reason"`
+}
+
+// Exemption names devices that are deliberately left unmanaged. A device
+// matches when any one of its hostname, address, MAC or group is listed.
+type Exemption struct {
+	Hosts   []string   `json:"hosts,omitempty"`   // hostnames, case-insensitive; "*.guest.example" matches a suffix
+	Subnets []string   `json:"subnets,omitempty"` // CIDR, IPv4 or IPv6
+	MACs    []string   `json:"macs,omitempty"`    // any common notation; compared normalized
+	Groups  []string   `json:"groups,omitempty"`  // inventory groups, as the collector knows them
+	Reason  string     `json:"reason"`
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("5m").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string such as "90s" or "15m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`want a duration string such as "5m"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (use e.g. \"90s\", \"5m\", \"1h\")", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// FieldError is a validation error that names the offending field, e.g.
+// "anchors[1].pem: not a CA certificate".
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// ErrInvalid is wrapped by every error Parse returns.
+var ErrInvalid = errors.New("invalid policy")
+
+// Parse decodes and validates a policy document. Decoding is strict:
+// unknown keys (other than "//" comments), trailing data, a document over
+// MaxDocument and every semantic error are refused; each error names the
+// field. The returned document has every Anchor.Cert filled in.
+func Parse(data []byte) (*Document, error) {
+	if len(data) > MaxDocument {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrInvalid, len(data), MaxDocument)
+	}
+	clean, err := stripComments(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(clean))
+	dec.DisallowUnknownFields()
+	var d Document
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, describeJSONError(err))
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// stripComments removes every object key starting with "//" and checks
+// that data is exactly one JSON value.
+func stripComments(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, describeJSONError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON document")
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, errors.New("the policy must be a JSON object")
+	}
+	m := dropComments(v).(map[string]any)
+	if err := checkScalars(m); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// checkScalars checks the time and duration fields before decoding, so
+// their errors name the field (encoding/json does not for them).
+func checkScalars(m map[string]any) error {
+	var errs []error
+	checkTime := func(field string, v any) {
+		if v == nil {
+			return
+		}
+		s, ok := v.(string)
+		if _, err := time.Parse(time.RFC3339, s); !ok || err != nil {
+			errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf("%v is not an RFC 3339 time (e.g. \"2030-01-31T00:00:00Z\")", jsonText(v))})
+		}
+	}
+	checkDuration := func(field string, v any) {
+		if v == nil {
+			return
+		}
+		s, ok := v.(string)
+		if _, err := time.ParseDuration(s); !ok || err != nil {
+			errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf("%v is not a duration (use e.g. \"90s\", \"5m\", \"1h\")", jsonText(v))})
+		}
+	}
+	each := func(key string, fn func(f string, obj map[string]any)) {
+		list, _ := m[key].([]any)
+		for i, item := range list {
+			if obj, ok := item.(map[string]any); ok {
+				fn(fmt.Sprintf("%s[%d]", key, i), obj)
+			}
+		}
+	}
+	each("anchors", func(f string, o map[string]any) { checkTime(f+".remove_after", o["remove_after"]) })
+	each("remove", func(f string, o map[string]any) { checkTime(f+".after", o["after"]) })
+	each("exemptions", func(f string, o map[string]any) { checkTime(f+".expires", o["expires"]) })
+	checkDuration("heartbeat_interval", m["heartbeat_interval"])
+	checkDuration("rescan_interval", m["rescan_interval"])
+	return errors.Join(errs...)
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 64 {
+		b = append(b[:61], "..."...)
+	}
+	return string(b)
+}
+
+func dropComments(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, vv := range t {
+			if strings.HasPrefix(k, "//") {
+				delete(t, k)
+				continue
+			}
+			t[k] = dropComments(vv)
+		}
+	case []any:
+		for i := range t {
+			t[i] = dropComments(t[i])
+		}
+	}
+	return v
+}
+
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &FieldError{Field: te.Field, Err: fmt.Errorf("JSON %s cannot hold this field (want %s)", te.Value, te.Type)}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("JSON syntax error at byte %d: %v", se.Offset, err)
+	}
+	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+		return fmt.Errorf("unknown field %s (comments are keys starting with \"//\")", strings.TrimPrefix(s, "json: unknown field "))
+	}
+	return err
+}
+
+// Validate checks the document and fills every Anchor.Cert. The errors
+// (joined) each name their field.
+func (d *Document) Validate() error {
+	var errs []error
+	bad := func(field string, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
+	if d.Serial <= 0 {
+		bad("serial", "must be a positive integer (got %d); increase it with every published policy", d.Serial)
+	}
+	if len(d.Anchors) == 0 {
+		bad("anchors", "at least one CA is required")
+	}
+	known := map[stores.Kind]bool{}
+	for _, k := range []stores.Kind{stores.KindSystem, stores.KindNSS, stores.KindJava, stores.KindWindows, stores.KindMacOS, stores.KindFirefox} {
+		known[k] = true
+	}
+	anchorIdx := map[string]int{}
+	for i := range d.Anchors {
+		a := &d.Anchors[i]
+		f := fmt.Sprintf("anchors[%d]", i)
+		a.Cert = nil
+		certs, err := ParseCAs([]byte(a.PEM))
+		switch {
+		case strings.TrimSpace(a.PEM) == "":
+			bad(f+".pem", "missing: paste the CA certificate in PEM")
+		case !strings.Contains(a.PEM, "-----BEGIN"):
+			bad(f+".pem", "not PEM (want a -----BEGIN CERTIFICATE----- block)")
+		case err != nil:
+			bad(f+".pem", "%v", err)
+		case len(certs) != 1 || strings.Count(a.PEM, "-----BEGIN") != 1:
+			bad(f+".pem", "holds %d certificates; give one CA per anchor", strings.Count(a.PEM, "-----BEGIN"))
+		default:
+			a.Cert = certs[0]
+		}
+		for j, k := range a.Stores {
+			if !known[k] {
+				bad(fmt.Sprintf("%s.stores[%d]", f, j), "unknown store kind %q (known: system, nss, java, windows, macos, firefox)", k)
+			}
+		}
+		switch a.Role {
+		case "", RoleRoot, RoleIntermediate:
+		default:
+			bad(f+".role", "%q: want %q or %q", a.Role, RoleRoot, RoleIntermediate)
+		}
+		if a.Cert == nil {
+			continue
+		}
+		self := stores.IsSelfSigned(a.Cert)
+		if a.Role == RoleRoot && !self {
+			bad(f+".role", "\"root\" but %q is not self-signed; use \"intermediate\"", a.Cert.Subject.CommonName)
+		}
+		if a.Role == RoleIntermediate && self {
+			bad(f+".role", "\"intermediate\" but %q is self-signed; use \"root\"", a.Cert.Subject.CommonName)
+		}
+		if a.Role == "" {
+			a.Role = RoleIntermediate
+			if self {
+				a.Role = RoleRoot
+			}
+		}
+		fp := stores.SHA256(a.Cert)
+		if j, dup := anchorIdx[fp]; dup {
+			bad(f+".pem", "same certificate as anchors[%d]", j)
+		}
+		anchorIdx[fp] = i
+	}
+	removeIdx := map[string]int{}
+	for i := range d.Remove {
+		r := &d.Remove[i]
+		f := fmt.Sprintf("remove[%d]", i)
+		fp, ok := stores.NormalizeSHA256(r.SHA256)
+		if !ok {
+			bad(f+".sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", r.SHA256)
+			continue
+		}
+		r.SHA256 = fp
+		if j, dup := removeIdx[fp]; dup {
+			bad(f+".sha256", "listed twice (also remove[%d])", j)
+		}
+		removeIdx[fp] = i
+		if j, ok := anchorIdx[fp]; ok && r.After == nil && d.Anchors[j].RemoveAfter == nil {
+			bad(f+".sha256", "also installed by anchors[%d]; to rotate, give remove[%d].after or anchors[%d].remove_after", j, i, j)
+		}
+	}
+	for i := range d.Blocklist {
+		b := &d.Blocklist[i]
+		f := fmt.Sprintf("blocklist[%d]", i)
+		if b.SHA256 == "" && b.SPKISHA256 == "" {
+			bad(f, "give sha256 or spki_sha256")
+		}
+		if b.SHA256 != "" {
+			if fp, ok := stores.NormalizeSHA256(b.SHA256); ok {
+				b.SHA256 = fp
+				if j, ok := anchorIdx[fp]; ok {
+					bad(f+".sha256", "blocks anchors[%d], which the policy installs", j)
+				}
+			} else {
+				bad(f+".sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", b.SHA256)
+			}
+		}
+		if b.SPKISHA256 != "" {
+			if fp, ok := stores.NormalizeSHA256(b.SPKISHA256); ok {
+				b.SPKISHA256 = fp
+				for j, a := range d.Anchors {
+					if a.Cert != nil && stores.SPKIHash(a.Cert) == fp {
+						bad(f+".spki_sha256", "blocks the key of anchors[%d], which the policy installs", j)
+					}
+				}
+			} else {
+				bad(f+".spki_sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", b.SPKISHA256)
+			}
+		}
+		if strings.TrimSpace(b.Reason) == "" {
+			bad(f+".reason", "missing: say why the root is blocked")
+		}
+	}
+	for i := range d.Exemptions {
+		e := &d.Exemptions[i]
+		f := fmt.Sprintf("exemptions[%d]", i)
+		if len(e.Hosts)+len(e.Subnets)+len(e.MACs)+len(e.Groups) == 0 {
+			bad(f, "names no device: give hosts, subnets, macs or groups")
+		}
+		for j, h := range e.Hosts {
+			if strings.TrimSpace(h) == "" || strings.ContainsAny(h, " \t/") {
+				bad(fmt.Sprintf("%s.hosts[%d]", f, j), "%q is not a hostname", h)
+			}
+		}
+		for j, s := range e.Subnets {
+			if _, err := netip.ParsePrefix(s); err != nil {
+				bad(fmt.Sprintf("%s.subnets[%d]", f, j), "%q is not a CIDR subnet (e.g. 10.20.0.0/16)", s)
+			}
+		}
+		for j, m := range e.MACs {
+			hw, err := net.ParseMAC(m)
+			if err != nil {
+				bad(fmt.Sprintf("%s.macs[%d]", f, j), "%q is not a MAC address", m)
+				continue
+			}
+			e.MACs[j] = hw.String()
+		}
+		if strings.TrimSpace(e.Reason) == "" {
+			bad(f+".reason", "missing: say why these devices are exempt")
+		}
+	}
+	if d.HeartbeatInterval != 0 && (time.Duration(d.HeartbeatInterval) < MinHeartbeatInterval || time.Duration(d.HeartbeatInterval) > MaxInterval) {
+		bad("heartbeat_interval", "%s is outside %s..%s", time.Duration(d.HeartbeatInterval), MinHeartbeatInterval, MaxInterval)
+	}
+	if d.RescanInterval != 0 && (time.Duration(d.RescanInterval) < MinRescanInterval || time.Duration(d.RescanInterval) > MaxInterval) {
+		bad("rescan_interval", "%s is outside %s..%s", time.Duration(d.RescanInterval), MinRescanInterval, MaxInterval)
+	}
+	keys := make([]string, 0, len(d.JavaPasswords))
+	for p := range d.JavaPasswords {
+		keys = append(keys, p)
+	}
+	sort.Strings(keys)
+	for _, p := range keys {
+		if !path.IsAbs(p) && !isWindowsAbs(p) {
+			bad(fmt.Sprintf("java_passwords[%q]", p), "not an absolute keystore path")
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+func isWindowsAbs(p string) bool {
+	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
+}
+
+// Heartbeat returns the heartbeat interval, or the default.
+func (d *Document) Heartbeat() time.Duration {
+	if d.HeartbeatInterval == 0 {
+		return DefaultHeartbeatInterval
+	}
+	return time.Duration(d.HeartbeatInterval)
+}
+
+// Rescan returns the rescan interval, or the default.
+func (d *Document) Rescan() time.Duration {
+	if d.RescanInterval == 0 {
+		return DefaultRescanInterval
+	}
+	return time.Duration(d.RescanInterval)
+}
+
+// AppliesTo reports whether the anchor goes to stores of kind k.
+func (a Anchor) AppliesTo(k stores.Kind) bool {
+	if len(a.Stores) == 0 {
+		return true
+	}
+	for _, s := range a.Stores {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Wanted returns the CAs a store of kind k must hold at time now: every
+// anchor for that kind whose remove_after has not passed and whose
+// certificate is not due for removal.
+func (d *Document) Wanted(k stores.Kind, now time.Time) []*x509.Certificate {
+	removing := map[string]bool{}
+	for _, fp := range d.Removals(now) {
+		removing[fp] = true
+	}
+	var out []*x509.Certificate
+	for _, a := range d.Anchors {
+		if a.Cert == nil || !a.AppliesTo(k) || removing[stores.SHA256(a.Cert)] {
+			continue
+		}
+		out = append(out, a.Cert)
+	}
+	return out
+}
+
+// Removals returns the SHA-256s to remove at time now: every remove entry
+// whose time has come and every anchor past its remove_after.
+func (d *Document) Removals(now time.Time) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(fp string) {
+		if !seen[fp] {
+			seen[fp] = true
+			out = append(out, fp)
+		}
+	}
+	for _, r := range d.Remove {
+		if r.After == nil || !now.Before(*r.After) {
+			add(r.SHA256)
+		}
+	}
+	for _, a := range d.Anchors {
+		if a.Cert != nil && a.RemoveAfter != nil && !now.Before(*a.RemoveAfter) {
+			add(stores.SHA256(a.Cert))
+		}
+	}
+	return out
+}
+
+// CAs returns every anchor's certificate, in policy order.
+func (d *Document) CAs() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, a := range d.Anchors {
+		if a.Cert != nil {
+			out = append(out, a.Cert)
+		}
+	}
+	return out
+}
+
+// NextChange returns the first rotation time after now (a remove_after or
+// a removal's after), or the zero time when none is pending. An agent
+// reconciles again at that moment.
+func (d *Document) NextChange(now time.Time) time.Time {
+	var next time.Time
+	consider := func(t *time.Time) {
+		if t != nil && t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = *t
+		}
+	}
+	for _, r := range d.Remove {
+		consider(r.After)
+	}
+	for _, a := range d.Anchors {
+		consider(a.RemoveAfter)
+	}
+	return next
+}
+
+// Device describes one device for exemption matching.
+type Device struct {
+	Hostname string
+	IP       netip.Addr
+	MAC      string
+	Groups   []string
+}
+
+// Active reports whether the exemption is in force at now.
+func (e Exemption) Active(now time.Time) bool {
+	return e.Expires == nil || now.Before(*e.Expires)
+}
+
+// Matches reports whether the exemption covers the device (expiry is not
+// considered; see Active).
+func (e Exemption) Matches(dev Device) bool {
+	host := strings.ToLower(strings.TrimSuffix(dev.Hostname, "."))
+	for _, h := range e.Hosts {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		if host == "" {
+			break
+		}
+		if host == h || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
+			return true
+		}
+	}
+	if dev.IP.IsValid() {
+		for _, s := range e.Subnets {
+			if p, err := netip.ParsePrefix(s); err == nil && p.Contains(dev.IP.Unmap()) {
+				return true
+			}
+		}
+	}
+	if hw, err := net.ParseMAC(dev.MAC); err == nil {
+		for _, m := range e.MACs {
+			if hm, err := net.ParseMAC(m); err == nil && hm.String() == hw.String() {
+				return true
+			}
+		}
+	}
+	for _, g := range e.Groups {
+		for _, dg := range dev.Groups {
+			if strings.EqualFold(g, dg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Exempt returns the first exemption in force at now that covers dev.
+func (d *Document) Exempt(dev Device, now time.Time) (Exemption, bool) {
+	for _, e := range d.Exemptions {
+		if e.Active(now) && e.Matches(dev) {
+			return e, true
+		}
+	}
+	return Exemption{}, false
+}
+
+// BlockedRoots returns the policy's blocklist additions in the form
+// NewBlocklist takes, to be merged with BuiltinBlockedRoots.
+func (d *Document) BlockedRoots() []BlockedRoot {
+	out := make([]BlockedRoot, 0, len(d.Blocklist))
+	for i, b := range d.Blocklist {
+		out = append(out, BlockedRoot{
+			Name:   fmt.Sprintf("policy %d blocklist[%d]", d.Serial, i),
+			SHA256: b.SHA256,
+			SPKI:   b.SPKISHA256,
+			Reason: b.Reason,
+			Source: fmt.Sprintf("policy serial %d", d.Serial),
+		})
+	}
+	return out
+}

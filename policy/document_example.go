@@ -1,0 +1,77 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"strings"
+	"text/template"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+)
+
+// placeholderPEM stands for the CA in an example written without one.
+const placeholderPEM = "-----BEGIN CERTIFICATE-----\n(paste your CA certificate here)\n-----END CERTIFICATE-----\n"
+
+var exampleTemplate = template.Must(template.New("policy").Parse(`{
+  "//": "Anchorwatch policy. Keys starting with // are comments; any other unknown key is an error. Sign with: anchorwatch policy sign --key signer.key --cert signer.pem policy.json -o policy.p7m",
+
+  "//serial": "Positive integer. Increase it for every policy you publish: agents refuse a policy whose serial is not greater than the one they hold (replay protection).",
+  "serial": 1,
+
+  "//anchors": "The CAs to install. pem: exactly one CA certificate. stores: the store kinds it goes to (system, nss, java, windows, macos, firefox); empty = all. role: root (self-signed) or intermediate; empty = derived. remove_after (optional, RFC 3339): from then on the agent removes this CA instead of installing it, for the old CA of a rotation.",
+  "anchors": [
+    {
+      "pem": {{.PEM}},
+      "stores": [],
+      "role": {{.Role}}
+    }
+  ],
+
+  "//remove": "Certificates to remove from every store, by SHA-256 of the DER (colons allowed). after (optional, RFC 3339) delays the removal: publish the new CA in anchors and the old one here with after = end of the overlap.",
+  "remove": [],
+
+  "//blocklist": "Known-bad roots added to the built-in blocklist (Superfish, eDellRoot, ...). Name each by sha256 (certificate) or spki_sha256 (key, catches reissues); reason is required. A blocked root in a store makes it blocked-present.",
+  "blocklist": [
+    {"sha256": "0000000000000000000000000000000000000000000000000000000000000000", "reason": "example entry: replace or delete"}
+  ],
+
+  "//report_unknown_roots": "true: agents report every root that is neither shipped by the OS/JDK/NSS vendor nor managed by this policy.",
+  "report_unknown_roots": true,
+
+  "//exemptions": "Devices deliberately left unmanaged, so the collector does not flag them: hosts (hostnames, *.suffix allowed), subnets (CIDR), macs, groups. reason is required; expires (optional, RFC 3339) ends the exemption.",
+  "exemptions": [
+    {"subnets": ["192.0.2.0/24"], "reason": "example: guest Wi-Fi", "expires": "2030-01-01T00:00:00Z"}
+  ],
+
+  "//heartbeat_interval": "How often an agent with unchanged state checks in (Go duration, 10s..24h). Default 5m.",
+  "heartbeat_interval": "5m",
+
+  "//rescan_interval": "Full rescan of every store, the safety net beside change notifications (10s..24h). Default 15m.",
+  "rescan_interval": "15m",
+
+  "//java_passwords": "Passwords of Java keystores that use neither changeit nor an empty password, by absolute path.",
+  "java_passwords": {}
+}
+`))
+
+// Example returns an example policy with every field documented in "//"
+// comments. When ca is nil the anchor holds a placeholder to replace
+// (and the document does not validate until it is replaced).
+func Example(ca *x509.Certificate) []byte {
+	pemText, role := placeholderPEM, RoleRoot
+	if ca != nil {
+		pemText = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}))
+		if !stores.IsSelfSigned(ca) {
+			role = RoleIntermediate
+		}
+	}
+	q := func(s string) string {
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	var buf bytes.Buffer
+	_ = exampleTemplate.Execute(&buf, map[string]string{"PEM": q(pemText), "Role": q(role)})
+	return []byte(strings.ReplaceAll(buf.String(), "\t", "  "))
+}
