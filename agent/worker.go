@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -148,7 +149,7 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 		return false
 	}
 	now := time.Now()
-	want := pol.Wanted(info.Kind, now)
+	want := stores.Select(w.s, pol.Wanted(info.Kind, now))
 	res := stores.Check(info, anchors, want)
 	known := w.a.state.known(info.ID)
 	var events []api.Event
@@ -181,6 +182,9 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 					return false
 				}
 				w.log.Error("heal failed", "err", err)
+				if errors.Is(err, stores.ErrNeedsMDM) {
+					res.Status, res.Detail = stores.StatusNeedsMDM, err.Error()
+				}
 				for _, fp := range needFP {
 					events = append(events, w.a.event(api.EventHealFailed, info.ID, fp, err.Error()))
 				}

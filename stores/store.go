@@ -151,3 +151,30 @@ func (e Env) Normalize() Env {
 // ErrNotSupported is returned (wrapped) by operations a store cannot do,
 // e.g. writing a legacy cert8.db. Callers report it as an error status.
 var ErrNotSupported = errors.New("not supported")
+
+// ErrNeedsMDM is returned (wrapped) by Install and Remove when the platform
+// allows the change only through device management (macOS 11+ admin trust
+// settings). Callers report the store as StatusNeedsMDM.
+var ErrNeedsMDM = errors.New("needs MDM: the platform allows this change only through a configuration profile")
+
+// Selector is implemented by stores that hold only some certificates:
+// Windows keeps roots in ROOT and intermediates in CA. Stores without it
+// hold every CA they are given.
+type Selector interface {
+	Accepts(c *x509.Certificate) bool
+}
+
+// Select returns the certificates of certs that s holds.
+func Select(s Store, certs []*x509.Certificate) []*x509.Certificate {
+	sel, ok := s.(Selector)
+	if !ok {
+		return certs
+	}
+	var out []*x509.Certificate
+	for _, c := range certs {
+		if sel.Accepts(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -77,7 +77,7 @@ Exit status: 0 when every store has the CAs; 1 when some store failed;
 			}
 			opt := stores.Options{DryRun: dryRun}
 			return runChange(cmd, d, f, env, kinds, "install", dryRun, certs, func(ctx context.Context, s stores.Store) ([]stores.Change, error) {
-				return s.Install(ctx, certs, opt)
+				return s.Install(ctx, stores.Select(s, certs), opt)
 			})
 		},
 	}

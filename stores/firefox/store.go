@@ -1,0 +1,412 @@
+package firefox
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
+)
+
+// SystemPolicyPath is the system-wide policies.json every Linux Firefox
+// (deb, rpm, tarball, snap) reads.
+const SystemPolicyPath = "/etc/firefox/policies/policies.json"
+
+// Mode is how a Firefox policy makes it trust our CA.
+type Mode int
+
+const (
+	// ModeInstall lists the CA's PEM in Certificates.Install (Linux).
+	ModeInstall Mode = iota
+	// ModeEnterpriseRoots sets Certificates.ImportEnterpriseRoots, so
+	// Firefox trusts what the OS store trusts (Windows, macOS).
+	ModeEnterpriseRoots
+)
+
+// Config describes one policies.json store.
+type Config struct {
+	// Path is the policies.json as seen inside the root.
+	Path string
+	Mode Mode
+	// OS is the OS store Firefox imports with ImportEnterpriseRoots
+	// (ModeEnterpriseRoots only).
+	OS stores.Store
+	// Registry reads the Windows registry policy
+	// (HKLM\SOFTWARE\Policies\Mozilla\Firefox\Certificates\ImportEnterpriseRoots);
+	// nil elsewhere. set is false when no such policy exists.
+	Registry func() (value, set bool, err error)
+	// SearchDirs are where Firefox looks up an Install entry that is a
+	// bare file name.
+	SearchDirs []string
+	// Native marks a Path that is a host path (Windows) rather than a
+	// path inside the root.
+	Native bool
+}
+
+// Store is one policies.json.
+type Store struct {
+	cfg Config
+	env stores.Env
+}
+
+// New returns the store for one policies.json.
+func New(cfg Config, env stores.Env) *Store { return &Store{cfg: cfg, env: env.Normalize()} }
+
+// Info implements stores.Store.
+func (s *Store) Info() stores.Info {
+	return stores.Info{
+		ID:       string(stores.KindFirefox) + ":" + s.cfg.Path,
+		Kind:     stores.KindFirefox,
+		Path:     s.cfg.Path,
+		Format:   "policies.json",
+		App:      "firefox",
+		Writable: true,
+	}
+}
+
+// host returns the host path of p (a path inside the root, or native).
+func (s *Store) host(p string) string {
+	if s.cfg.Native {
+		return p
+	}
+	return fsroot.Join(s.env.Root, p)
+}
+
+func (s *Store) dir() string {
+	if s.cfg.Native {
+		return filepath.Dir(s.cfg.Path)
+	}
+	return path.Dir(s.cfg.Path)
+}
+
+// PEMPath is where Install places the PEM of c: beside policies.json,
+// named anchorwatch-<first 16 hex digits of its SHA-256>.pem. It is the
+// path written into Certificates.Install.
+func (s *Store) PEMPath(c *x509.Certificate) string {
+	if s.cfg.Native {
+		return filepath.Join(s.dir(), stores.Label(c)+".pem")
+	}
+	return path.Join(s.dir(), stores.Label(c)+".pem")
+}
+
+// Watch implements stores.Store.
+func (s *Store) Watch() stores.WatchSpec {
+	return stores.WatchSpec{Paths: []string{s.host(s.cfg.Path), s.host(s.dir())}}
+}
+
+func (s *Store) read() (*Policies, []byte, error) {
+	hp := s.host(s.cfg.Path)
+	f, err := os.Open(hp)
+	if errors.Is(err, fs.ErrNotExist) {
+		p, _ := ParsePolicies(nil)
+		return p, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxPolicies+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+	}
+	p, err := ParsePolicies(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("firefox policy %s: %w; fix the file by hand, Anchorwatch leaves it untouched", s.cfg.Path, err)
+	}
+	return p, b, nil
+}
+
+// resolveInstall returns the host path of an Install entry: absolute
+// paths as they are, bare file names in the search dirs.
+func (s *Store) resolveInstall(entry string) (string, bool) {
+	if s.cfg.Native && filepath.IsAbs(entry) || !s.cfg.Native && path.IsAbs(entry) {
+		return s.host(entry), true
+	}
+	if strings.ContainsAny(entry, `/\`) {
+		return "", false
+	}
+	for _, d := range s.cfg.SearchDirs {
+		hp := s.host(path.Join(d, entry))
+		if _, err := os.Stat(hp); err == nil {
+			return hp, true
+		}
+	}
+	return "", false
+}
+
+// parseCerts reads PEM or DER certificates.
+func parseCerts(b []byte) ([]*x509.Certificate, error) {
+	if !strings.Contains(string(b), "-----BEGIN") {
+		c, err := x509.ParseCertificate(b)
+		if err != nil {
+			return nil, err
+		}
+		return []*x509.Certificate{c}, nil
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no certificate")
+	}
+	return out, nil
+}
+
+// enterpriseRoots is the effective ImportEnterpriseRoots: a registry
+// (Group Policy) value wins over policies.json, as in Firefox on Windows.
+func (s *Store) enterpriseRoots(p *Policies) (on bool, source string, err error) {
+	if s.cfg.Registry != nil {
+		v, set, err := s.cfg.Registry()
+		if err != nil {
+			return false, "", err
+		}
+		if set {
+			return v, "registry", nil
+		}
+	}
+	v, _ := p.ImportEnterpriseRoots()
+	return v, "policies.json", nil
+}
+
+// List implements stores.Store: the certificates Certificates.Install
+// references (trusted), and on Windows/macOS the OS store's trusted
+// anchors, trusted by Firefox only when ImportEnterpriseRoots is on.
+func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
+	p, _, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	var out []stores.Anchor
+	seen := map[string]int{}
+	add := func(a stores.Anchor) {
+		if i, ok := seen[a.SHA256]; ok {
+			out[i].TrustedServerAuth = out[i].TrustedServerAuth || a.TrustedServerAuth
+			return
+		}
+		seen[a.SHA256] = len(out)
+		out = append(out, a)
+	}
+	for _, e := range p.Install() {
+		hp, ok := s.resolveInstall(e)
+		if !ok {
+			s.env.Log.Warn("firefox policy: Certificates.Install entry not found", "policy", s.cfg.Path, "entry", e)
+			continue
+		}
+		b, err := os.ReadFile(hp)
+		if err != nil {
+			s.env.Log.Warn("firefox policy: Certificates.Install entry unreadable", "policy", s.cfg.Path, "entry", e, "err", err)
+			continue
+		}
+		certs, err := parseCerts(b)
+		if err != nil {
+			s.env.Log.Warn("firefox policy: Certificates.Install entry is not a certificate", "policy", s.cfg.Path, "entry", e, "err", err)
+			continue
+		}
+		for _, c := range certs {
+			add(stores.NewAnchor(c, e, true))
+		}
+	}
+	if s.cfg.Mode == ModeEnterpriseRoots && s.cfg.OS != nil {
+		on, _, err := s.enterpriseRoots(p)
+		if err != nil {
+			return nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+		}
+		osAnchors, err := s.cfg.OS.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("firefox policy %s: OS store %s: %w", s.cfg.Path, s.cfg.OS.Info().ID, err)
+		}
+		for _, a := range osAnchors {
+			if !a.TrustedServerAuth {
+				continue
+			}
+			a.TrustedServerAuth = on
+			a.Label = "enterprise root: " + a.Label
+			add(a)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) write(p *Policies) error {
+	b, err := p.Marshal()
+	if err != nil {
+		return fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+	}
+	hp := s.host(s.cfg.Path)
+	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+		return fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+	}
+	if err := fsroot.WriteFileAtomic(hp, b, 0o644); err != nil {
+		return fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+	}
+	return nil
+}
+
+// Install implements stores.Store. ModeInstall: write each CA's PEM to
+// PEMPath and list it in Certificates.Install. ModeEnterpriseRoots: turn
+// ImportEnterpriseRoots on (the OS adapter installs the CA itself); if a
+// registry (Group Policy) value turns it off, that is an error: we do not
+// fight Group Policy.
+func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
+	p, _, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	var changes []stores.Change
+	dirty := false
+	seen := map[string]bool{}
+	if s.cfg.Mode == ModeEnterpriseRoots {
+		on, src, err := s.enterpriseRoots(p)
+		if err != nil {
+			return nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+		}
+		if !on && src == "registry" {
+			return nil, fmt.Errorf("firefox policy %s: Certificates.ImportEnterpriseRoots is turned off by Group Policy (HKLM\\SOFTWARE\\Policies\\Mozilla\\Firefox); change it in the GPO, Anchorwatch does not fight Group Policy", s.cfg.Path)
+		}
+		action := stores.ActionUnchanged
+		if !on {
+			dirty = p.SetImportEnterpriseRoots(true)
+			action = stores.ActionTrusted
+		}
+		for _, c := range certs {
+			fp := stores.SHA256(c)
+			if !seen[fp] {
+				seen[fp] = true
+				changes = append(changes, stores.Change{SHA256: fp, Action: action})
+			}
+		}
+	} else {
+		for _, c := range certs {
+			fp := stores.SHA256(c)
+			if seen[fp] {
+				continue
+			}
+			seen[fp] = true
+			pp := s.PEMPath(c)
+			want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+			have, _ := os.ReadFile(s.host(pp))
+			added := p.AddInstall(pp)
+			fileOK := string(have) == string(want)
+			switch {
+			case !added && fileOK:
+				changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
+				continue
+			case !added:
+				changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionTrusted})
+			default:
+				changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionAdded})
+				dirty = true
+			}
+			if opt.DryRun || fileOK {
+				continue
+			}
+			hp := s.host(pp)
+			if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+				return nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+			}
+			if err := fsroot.WriteFileAtomic(hp, want, 0o644); err != nil {
+				return nil, fmt.Errorf("firefox policy %s: CA file: %w", s.cfg.Path, err)
+			}
+		}
+	}
+	if dirty && !opt.DryRun {
+		if err := s.write(p); err != nil {
+			return nil, err
+		}
+	}
+	return changes, nil
+}
+
+// Remove implements stores.Store: it takes every Certificates.Install
+// entry holding a listed certificate out of the policy, and deletes the
+// PEM files Anchorwatch wrote (never an administrator's). Trust that comes
+// from ImportEnterpriseRoots is removed in the OS store, not here.
+func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
+	p, _, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	var order []string
+	for _, raw := range sha256s {
+		fp, ok := stores.NormalizeSHA256(raw)
+		if !ok {
+			return nil, fmt.Errorf("firefox policy %s: remove: %q is not a SHA-256 fingerprint (64 hex digits)", s.cfg.Path, raw)
+		}
+		if !want[fp] {
+			want[fp] = true
+			order = append(order, fp)
+		}
+	}
+	removed := map[string]bool{}
+	var ours []string
+	for _, e := range p.Install() {
+		hp, ok := s.resolveInstall(e)
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(hp)
+		if err != nil {
+			continue
+		}
+		certs, err := parseCerts(b)
+		if err != nil {
+			continue
+		}
+		hit := false
+		for _, c := range certs {
+			if want[stores.SHA256(c)] {
+				hit = true
+				removed[stores.SHA256(c)] = true
+			}
+		}
+		if hit {
+			p.RemoveInstall(e)
+			if strings.HasPrefix(filepath.Base(hp), stores.LabelPrefix) {
+				ours = append(ours, hp)
+			}
+		}
+	}
+	var changes []stores.Change
+	for _, fp := range order {
+		a := stores.ActionUnchanged
+		if removed[fp] {
+			a = stores.ActionRemoved
+		}
+		changes = append(changes, stores.Change{SHA256: fp, Action: a})
+	}
+	if opt.DryRun || len(removed) == 0 {
+		return changes, nil
+	}
+	if err := s.write(p); err != nil {
+		return nil, err
+	}
+	for _, hp := range ours {
+		if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.env.Log.Warn("firefox policy: could not delete CA file", "file", hp, "err", err)
+		}
+	}
+	return changes, nil
+}

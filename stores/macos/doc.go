@@ -1,0 +1,17 @@
+// Package macos is the macOS trust-store adapter: certificates in the
+// System keychain (/Library/Keychains/System.keychain) and the admin trust
+// settings that make them trusted, driven through the security(1) tool.
+//
+// List tells present-and-trusted from present-but-untrusted: a
+// certificate is trusted for TLS server authentication only when the admin
+// trust settings (security trust-settings-export -d) say so for the SSL
+// policy. Install runs `security add-trusted-cert -d -r trustRoot -k
+// /Library/Keychains/System.keychain`; on macOS 11 and later, without MDM
+// that needs an administrator's interactive approval, and Install returns
+// an error wrapping ErrNeedsMDM instead of failing silently: the route then
+// is the signed .mobileconfig (com.apple.security.root payload).
+//
+// Every command goes through a Runner, so the parsing and decisions here
+// build and are tested on any platform against recorded outputs; only the
+// registration with package stores is built on darwin.
+package macos

@@ -1,0 +1,128 @@
+package macos
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseFindCertificateRejects(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join("testdata", "find-certificate-a-Z-p-System.keychain.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := string(good[:strings.Index(string(good), "-----END CERTIFICATE-----")+len("-----END CERTIFICATE-----\n")])
+	tests := []struct{ name, in string }{
+		{"wrong sha1", strings.Replace(first, "SHA-1 hash: 1", "SHA-1 hash: 2", 1)},
+		{"wrong sha256", strings.Replace(first, "SHA-256 hash: D", "SHA-256 hash: E", 1)},
+		{"no hash line", first[strings.Index(first, "-----BEGIN"):]},
+		{"cut after hash", first[:strings.Index(first, "-----BEGIN")]},
+		{"cut inside PEM", first[:len(first)-60]},
+		{"garbage PEM", "SHA-1 hash: 00\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseFindCertificate([]byte(tc.in)); !errors.Is(err, ErrBadOutput) {
+				t.Fatalf("error %v, want ErrBadOutput", err)
+			}
+		})
+	}
+	certs, err := ParseFindCertificate([]byte("SHA-1 hash: x\n" + first[strings.Index(first, "SHA-1"):] + "\n\n"))
+	if err == nil {
+		t.Fatalf("a stray hash line before a certificate was accepted: %d certs", len(certs))
+	}
+	if certs, err := ParseFindCertificate(nil); err != nil || len(certs) != 0 {
+		t.Fatalf("empty keychain: %v %v", certs, err)
+	}
+	// Pre-10.15 output has the SHA-1 line only.
+	old := first[strings.Index(first, "SHA-1"):]
+	if certs, err := ParseFindCertificate([]byte(old)); err != nil || len(certs) != 1 {
+		t.Fatalf("SHA-1-only output: %v %v", len(certs), err)
+	}
+}
+
+func TestParseTrustSettingsRejects(t *testing.T) {
+	deep := strings.Repeat("<array>", 100) + strings.Repeat("</array>", 100)
+	tests := []struct{ name, in string }{
+		{"binary plist", "bplist00\x00\x01"},
+		{"not xml", "trustList = {}"},
+		{"no trustList", `<plist><dict><key>trustVersion</key><integer>1</integer></dict></plist>`},
+		{"trustList not dict", `<plist><dict><key>trustList</key><array/></dict></plist>`},
+		{"entry not dict", `<plist><dict><key>trustList</key><dict><key>AB</key><string>x</string></dict></dict></plist>`},
+		{"settings not array", `<plist><dict><key>trustList</key><dict><key>AB</key><dict><key>trustSettings</key><string/></dict></dict></dict></plist>`},
+		{"result not integer", `<plist><dict><key>trustList</key><dict><key>AB</key><dict><key>trustSettings</key><array><dict><key>kSecTrustSettingsResult</key><string>1</string></dict></array></dict></dict></dict></plist>`},
+		{"unknown result", `<plist><dict><key>trustList</key><dict><key>AB</key><dict><key>trustSettings</key><array><dict><key>kSecTrustSettingsResult</key><integer>9</integer></dict></array></dict></dict></dict></plist>`},
+		{"policy not data", `<plist><dict><key>trustList</key><dict><key>AB</key><dict><key>trustSettings</key><array><dict><key>kSecTrustSettingsPolicy</key><string>ssl</string></dict></array></dict></dict></dict></plist>`},
+		{"bad base64", `<plist><dict><key>trustList</key><dict><key>AB</key><dict><key>x</key><data>!!</data></dict></dict></dict></plist>`},
+		{"key without value", `<plist><dict><key>trustList</key></dict></plist>`},
+		{"too deep", `<plist>` + deep + `</plist>`},
+		{"unclosed", `<plist><dict><key>trustList</key><dict>`},
+		{"wrong root", `<html/>`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseTrustSettings([]byte(tc.in)); !errors.Is(err, ErrBadOutput) {
+				t.Fatalf("error %v, want ErrBadOutput", err)
+			}
+		})
+	}
+}
+
+func TestParseTrustSettingsDecisions(t *testing.T) {
+	wrap := func(settings string) []byte {
+		return []byte(`<?xml version="1.0"?><plist version="1.0"><dict><key>trustList</key><dict><key>ab12</key><dict>` + settings + `</dict></dict><key>trustVersion</key><integer>1</integer></dict></plist>`)
+	}
+	const ssl = `<key>kSecTrustSettingsPolicy</key><data>KoZIhvdjZAED</data>`
+	tests := []struct {
+		name     string
+		settings string
+		want     bool
+	}{
+		{"no trustSettings key", ``, true},
+		{"empty array", `<key>trustSettings</key><array/>`, true},
+		{"result absent defaults to TrustRoot", `<key>trustSettings</key><array><dict>` + ssl + `</dict></array>`, true},
+		{"TrustAsRoot", `<key>trustSettings</key><array><dict><key>kSecTrustSettingsResult</key><integer>2</integer></dict></array>`, true},
+		{"Unspecified then Deny", `<key>trustSettings</key><array><dict><key>kSecTrustSettingsResult</key><integer>4</integer></dict><dict><key>kSecTrustSettingsResult</key><integer>3</integer></dict></array>`, false},
+		{"application-limited only", `<key>trustSettings</key><array><dict><key>kSecTrustSettingsApplication</key><data>AAAA</data><key>kSecTrustSettingsResult</key><integer>1</integer></dict></array>`, false},
+		{"Deny for SSL first", `<key>trustSettings</key><array><dict>` + ssl + `<key>kSecTrustSettingsResult</key><integer>3</integer></dict><dict><key>kSecTrustSettingsResult</key><integer>1</integer></dict></array>`, false},
+		{"all unspecified", `<key>trustSettings</key><array><dict><key>kSecTrustSettingsResult</key><integer>4</integer></dict></array>`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, err := ParseTrustSettings(wrap(tc.settings))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := ts["AB12"]; !ok || got != tc.want {
+				t.Fatalf("trusted %v (present %v), want %v", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseFindCertificate(f *testing.F) {
+	b, _ := os.ReadFile(filepath.Join("testdata", "find-certificate-a-Z-p-System.keychain.txt"))
+	f.Add(b)
+	f.Add([]byte("SHA-1 hash: AB\n-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		certs, err := ParseFindCertificate(in)
+		if err == nil {
+			for _, c := range certs {
+				if c.Cert == nil || len(c.SHA1) != 40 {
+					t.Fatalf("parsed certificate without identity: %+v", c)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseTrustSettings(f *testing.F) {
+	b, _ := os.ReadFile(filepath.Join("testdata", "trust-settings-export-d.plist"))
+	f.Add(b)
+	f.Add([]byte(`<plist><dict><key>trustList</key><dict/></dict></plist>`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, _ = ParseTrustSettings(in) // must not panic or hang
+	})
+}

@@ -1,0 +1,237 @@
+package windows
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+)
+
+// Source names the physical store a certificate was read from.
+type Source string
+
+// Physical stores of a LocalMachine system store that Anchorwatch tells
+// apart. Only SourceMachine is ever written.
+const (
+	SourceMachine    Source = "machine"    // the system store as crypt32 opens it (registry .Default and the rest)
+	SourceGPO        Source = "gpo"        // HKLM\SOFTWARE\Policies\Microsoft\SystemCertificates
+	SourceEnterprise Source = "enterprise" // HKLM\SOFTWARE\Microsoft\EnterpriseCertificates (Active Directory)
+)
+
+// Entry is one certificate as read from one physical store, with the
+// properties kept beside it.
+type Entry struct {
+	DER    []byte
+	Source Source
+	// Props are the crypt32 properties that matter here (PropEKU,
+	// PropFriendlyName); a property that is absent is not in the map.
+	Props map[uint32][]byte
+}
+
+var (
+	oidServerAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}
+	oidAnyEKU     = asn1.ObjectIdentifier{2, 5, 29, 37, 0}
+)
+
+// ekuAllowsServerAuth reads a CERT_ENHKEY_USAGE_PROP_ID value (DER
+// SEQUENCE OF OBJECT IDENTIFIER). An empty sequence disables the
+// certificate for every purpose, which is what certlm.msc's "Disable all
+// purposes" writes.
+func ekuAllowsServerAuth(prop []byte) (bool, error) {
+	var oids []asn1.ObjectIdentifier
+	rest, err := asn1.Unmarshal(prop, &oids)
+	if err != nil {
+		return false, fmt.Errorf("enhanced key usage property: %w", err)
+	}
+	if len(rest) > 0 {
+		return false, fmt.Errorf("enhanced key usage property: %d trailing bytes", len(rest))
+	}
+	for _, o := range oids {
+		if o.Equal(oidServerAuth) || o.Equal(oidAnyEKU) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// EncodeEKU builds a CERT_ENHKEY_USAGE_PROP_ID value allowing oids.
+func EncodeEKU(oids ...asn1.ObjectIdentifier) []byte {
+	if oids == nil {
+		oids = []asn1.ObjectIdentifier{}
+	}
+	b, _ := asn1.Marshal(oids)
+	return b
+}
+
+// trusted says whether Windows trusts c for TLS server authentication
+// from a store entry: not in Disallowed, no EKU property that leaves out
+// server auth, no EKU extension in the certificate that leaves it out.
+func trusted(c *x509.Certificate, props map[uint32][]byte, disallowed bool) bool {
+	if disallowed {
+		return false
+	}
+	if p, ok := props[PropEKU]; ok {
+		if allow, err := ekuAllowsServerAuth(p); err != nil || !allow {
+			return false
+		}
+	}
+	if len(c.ExtKeyUsage) > 0 || len(c.UnknownExtKeyUsage) > 0 {
+		for _, u := range c.ExtKeyUsage {
+			if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// friendlyName decodes CERT_FRIENDLY_NAME_PROP_ID (UTF-16LE, NUL-ended).
+func friendlyName(p []byte) string {
+	u := make([]uint16, 0, len(p)/2)
+	for i := 0; i+1 < len(p); i += 2 {
+		v := uint16(p[i]) | uint16(p[i+1])<<8
+		if v == 0 {
+			break
+		}
+		u = append(u, v)
+	}
+	return string(utf16.Decode(u))
+}
+
+// Anchors merges what was read from the physical stores of one system
+// store into the store's anchors, one per SHA-256. A certificate present
+// in the Group Policy or Enterprise store is reported as managed by it
+// (Group Policy wins); it is trusted when any copy is. disallowed holds
+// the SHA-256s in LocalMachine\Disallowed. Entries whose DER does not
+// parse are returned as errors beside the anchors, never dropped silently.
+func Anchors(entries []Entry, disallowed map[string]bool) ([]stores.Anchor, []error) {
+	byFP := map[string]*stores.Anchor{}
+	var errs []error
+	for _, e := range entries {
+		c, err := x509.ParseCertificate(e.DER)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s store: certificate that does not parse: %w", e.Source, err))
+			continue
+		}
+		fp := stores.SHA256(c)
+		a, ok := byFP[fp]
+		if !ok {
+			label := c.Subject.CommonName
+			if fn := friendlyName(e.Props[PropFriendlyName]); fn != "" {
+				label = fn
+			}
+			na := stores.NewAnchor(c, label, false)
+			a = &na
+			byFP[fp] = a
+		}
+		if trusted(c, e.Props, disallowed[fp]) {
+			a.TrustedServerAuth = true
+		}
+		switch {
+		case e.Source == SourceGPO:
+			a.ManagedBy = string(SourceGPO)
+		case e.Source == SourceEnterprise && a.ManagedBy == "":
+			a.ManagedBy = string(SourceEnterprise)
+		}
+	}
+	out := make([]stores.Anchor, 0, len(byFP))
+	for _, a := range byFP {
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SHA256 < out[j].SHA256 })
+	return out, errs
+}
+
+// Plan is what Install or Remove will do to the machine physical store.
+type Plan struct {
+	Changes []stores.Change
+	// Add are certificates to add (replacing an existing copy, which drops
+	// a restricting EKU property).
+	Add []*x509.Certificate
+	// Delete are SHA-256s to delete from the machine physical store.
+	Delete []string
+	// Warnings are things the caller should log: copies left alone
+	// because Group Policy or Active Directory owns them.
+	Warnings []string
+}
+
+// PlanInstall decides what Install does. current is the result of
+// Anchors; inMachine holds the SHA-256s present in the writable machine
+// physical store. A certificate present and trusted (from any physical
+// store, Group Policy included) is unchanged; one present but untrusted
+// in the machine store is re-added without its restricting property
+// ("trusted"); one in Disallowed is an error, since an administrator
+// distrusted it explicitly.
+func PlanInstall(current []stores.Anchor, disallowed map[string]bool, certs []*x509.Certificate) (Plan, error) {
+	idx := map[string]stores.Anchor{}
+	for _, a := range current {
+		idx[a.SHA256] = a
+	}
+	var p Plan
+	seen := map[string]bool{}
+	for _, c := range certs {
+		fp := stores.SHA256(c)
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		if disallowed[fp] {
+			return Plan{}, fmt.Errorf("certificate %q (sha256 %s) is in LocalMachine\\Disallowed: an administrator distrusted it; remove it from Disallowed (certlm.msc, Untrusted Certificates) first", c.Subject.CommonName, fp)
+		}
+		a, ok := idx[fp]
+		switch {
+		case ok && a.TrustedServerAuth:
+			p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
+			if a.ManagedBy != "" {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s already delivered by %s; not adding a machine copy", fp, a.ManagedBy))
+			}
+		case ok && a.ManagedBy != "":
+			return Plan{}, fmt.Errorf("certificate %q (sha256 %s) is delivered by %s with its trust restricted; change it in the %s, Anchorwatch does not override it", c.Subject.CommonName, fp, a.ManagedBy, a.ManagedBy)
+		case ok:
+			p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionTrusted})
+			p.Add = append(p.Add, c)
+		default:
+			p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionAdded})
+			p.Add = append(p.Add, c)
+		}
+	}
+	return p, nil
+}
+
+// PlanRemove decides what Remove does. A certificate present only through
+// Group Policy or Active Directory is left alone (unchanged, with a
+// warning); its machine copy, if any, is deleted.
+func PlanRemove(current []stores.Anchor, inMachine map[string]bool, sha256s []string) (Plan, error) {
+	idx := map[string]stores.Anchor{}
+	for _, a := range current {
+		idx[a.SHA256] = a
+	}
+	var p Plan
+	seen := map[string]bool{}
+	for _, s := range sha256s {
+		fp, ok := stores.NormalizeSHA256(s)
+		if !ok {
+			return Plan{}, fmt.Errorf("remove: %q is not a SHA-256 fingerprint (64 hex digits)", s)
+		}
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		a, present := idx[fp]
+		if a.ManagedBy != "" {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is delivered by %s; remove it there, Anchorwatch does not fight %s", fp, a.ManagedBy, strings.ToUpper(a.ManagedBy)))
+		}
+		if present && inMachine[fp] {
+			p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionRemoved})
+			p.Delete = append(p.Delete, fp)
+			continue
+		}
+		p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
+	}
+	return p, nil
+}
