@@ -1,19 +1,401 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/anchorwatch/anchorwatch/server"
+	"github.com/anchorwatch/anchorwatch/server/loadgen"
+	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/web"
 )
 
-// newCollectorCmd is a placeholder until the collector commands land.
+// collectorDB holds the flags every collector subcommand uses to find
+// its database.
+type collectorDB struct {
+	dataDir string
+	db      string
+}
+
+func defaultDataDir() string {
+	if v := os.Getenv("XDG_STATE_HOME"); v != "" {
+		return filepath.Join(v, "anchorwatch")
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/anchorwatch"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "anchorwatch")
+	}
+	return "/var/lib/anchorwatch"
+}
+
+func (c *collectorDB) flags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&c.dataDir, "data-dir", defaultDataDir(), "directory for the SQLite database and the self-signed certificate")
+	cmd.PersistentFlags().StringVar(&c.db, "db", "", "database URL: postgres://… for PostgreSQL, or a SQLite file (default DATA-DIR/collector.db)")
+}
+
+func (c *collectorDB) url() string {
+	if c.db != "" {
+		return c.db
+	}
+	return filepath.Join(c.dataDir, "collector.db")
+}
+
+func (c *collectorDB) open(ctx context.Context) (*store.Store, error) {
+	return store.Open(ctx, c.url())
+}
+
 func newCollectorCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "collector",
-		Short:  "collector commands (not yet available)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("collector: not yet available in this build")
+	var dbf collectorDB
+	cmd := &cobra.Command{
+		Use:   "collector",
+		Short: "Run and administer the central collector",
+		Long: `The collector is the server every agent reports to and every dashboard queries.
+Its state lives in one SQLite file (default) or in PostgreSQL (--db postgres://…);
+several collectors may share one PostgreSQL behind a load balancer.`,
+	}
+	dbf.flags(cmd)
+	cmd.AddCommand(newCollectorServeCmd(&dbf), newCollectorSecretCmd(&dbf), newCollectorTokenCmd(&dbf),
+		newCollectorPolicyCmd(&dbf), newCollectorLoadgenCmd(&dbf))
+	return cmd
+}
+
+func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
+	var listen, certFile, keyFile string
+	var insecure, metricsPublic bool
+	var hosts []string
+	var offline time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the agent API, the dashboard API and /metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if (certFile == "") != (keyFile == "") {
+				return usageErr(errors.New("--tls-cert and --tls-key go together"))
+			}
+			if insecure && certFile != "" {
+				return usageErr(errors.New("--insecure-http and --tls-cert exclude each other"))
+			}
+			st, err := dbf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline,
+				UI: web.Handler(web.Options{Tokens: st, Logger: log})})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			hs := &http.Server{Addr: listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+				WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			if !insecure {
+				if certFile == "" {
+					var created bool
+					certFile, keyFile, created, err = server.EnsureSelfSigned(dbf.dataDir, hosts)
+					if err != nil {
+						return err
+					}
+					fp, err := server.CertFingerprint(certFile)
+					if err != nil {
+						return err
+					}
+					verb := "using"
+					if created {
+						verb = "created"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s self-signed certificate %s\nSHA-256 fingerprint (pin it in agents): %s\n", verb, certFile, fp)
+				}
+				if hs.TLSConfig, err = server.TLSConfig(certFile, keyFile); err != nil {
+					return err
+				}
+			} else {
+				log.Warn("serving plain HTTP (--insecure-http): node keys and tokens travel in clear; for local tests only")
+			}
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			scheme := "https"
+			if insecure {
+				scheme = "http"
+			}
+			log.Info("collector listening", "url", scheme+"://"+l.Addr().String(), "db", redactURL(dbf.url()), "dialect", st.Dialect())
+			errc := make(chan error, 1)
+			go func() {
+				if insecure {
+					errc <- hs.Serve(l)
+				} else {
+					errc <- hs.ServeTLS(l, "", "")
+				}
+			}()
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return hs.Shutdown(sctx)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", ":8443", "address to listen on")
+	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); default a self-signed one in the data dir")
+	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	f.BoolVar(&insecure, "insecure-http", false, "serve plain HTTP (local tests only)")
+	f.BoolVar(&metricsPublic, "metrics-public", false, "serve /metrics without a token")
+	f.StringSliceVar(&hosts, "cert-host", nil, "extra DNS names or IPs for the self-signed certificate")
+	f.DurationVar(&offline, "offline-after", 24*time.Hour, "hosts not seen for this long count as offline in the summary")
+	return cmd
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 && store.IsPostgresURL(u) {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
+	}
+	return u
+}
+
+func printCreds(cmd *cobra.Command, cs []store.Credential, roles bool) {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	if roles {
+		fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tREVOKED")
+	} else {
+		fmt.Fprintln(tw, "NAME\tCREATED\tREVOKED")
+	}
+	for _, c := range cs {
+		rev := "-"
+		if !c.RevokedAt.IsZero() {
+			rev = c.RevokedAt.Format(time.RFC3339)
+		}
+		if roles {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Role, c.CreatedAt.Format(time.RFC3339), rev)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.CreatedAt.Format(time.RFC3339), rev)
+		}
+	}
+	tw.Flush()
+}
+
+func newCollectorSecretCmd(dbf *collectorDB) *cobra.Command {
+	cmd := &cobra.Command{Use: "secret", Short: "Manage enroll secrets (what installers give agents to enroll)"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "add NAME", Short: "Create an enroll secret; it is printed once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			v, err := st.AddSecret(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), v)
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "list", Short: "List enroll secrets (names only)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			cs, err := st.ListSecrets(cmd.Context())
+			if err != nil {
+				return err
+			}
+			printCreds(cmd, cs, false)
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "revoke NAME", Short: "Revoke an enroll secret at once (enrolled hosts keep working)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return st.RevokeSecret(cmd.Context(), args[0])
+		},
+	})
+	return cmd
+}
+
+func newCollectorTokenCmd(dbf *collectorDB) *cobra.Command {
+	var role string
+	cmd := &cobra.Command{Use: "token", Short: "Manage dashboard API tokens (admin or viewer)"}
+	add := &cobra.Command{
+		Use: "add NAME", Short: "Create an API token; it is printed once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if role != store.RoleAdmin && role != store.RoleViewer {
+				return usageErr(fmt.Errorf("--role %q: use admin or viewer", role))
+			}
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			v, err := st.AddToken(cmd.Context(), args[0], role)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), v)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&role, "role", store.RoleViewer, "admin (read and change) or viewer (read only)")
+	cmd.AddCommand(add, &cobra.Command{
+		Use: "list", Short: "List API tokens (names and roles only)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			cs, err := st.ListTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			printCreds(cmd, cs, true)
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "revoke NAME", Short: "Revoke an API token at once", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return st.RevokeToken(cmd.Context(), args[0])
+		},
+	})
+	return cmd
+}
+
+func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Manage the signed policy the collector serves"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "upload FILE",
+		Short: "Store a signed policy blob (PKCS#7); the collector serves it unchanged",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			blob, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("read policy: %w", err)
+			}
+			serial, err := server.PolicySerial(blob)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.PutPolicy(cmd.Context(), serial, blob); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", serial)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newCollectorLoadgenCmd(dbf *collectorDB) *cobra.Command {
+	var cfg loadgen.Config
+	var seedHosts int
+	var caFile string
+	var insecureTLS bool
+	cmd := &cobra.Command{
+		Use:   "loadgen",
+		Short: "Simulate a fleet of agents against a collector (or bulk-fill a database)",
+		Long: `loadgen enrolls --hosts simulated agents and sends reports at --rate for --duration
+(about ten stores per host; a --full-ratio share of reports carry drift, the rest are
+heartbeats), then prints throughput and latency percentiles.
+
+With --seed-hosts N it instead adds N hosts with full reports directly into the
+database given by --db/--data-dir (for query benchmarks over a large fleet).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if seedHosts > 0 {
+				st, err := dbf.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				start := time.Now()
+				err = loadgen.Seed(ctx, st, seedHosts, cfg.Stores, func(done int) {
+					if done%100000 == 0 || done == seedHosts {
+						fmt.Fprintf(cmd.ErrOrStderr(), "seeded %d/%d hosts (%v)\n", done, seedHosts, time.Since(start).Round(time.Second))
+					}
+				})
+				return err
+			}
+			if cfg.URL == "" || cfg.EnrollSecret == "" {
+				return usageErr(errors.New("--url and --enroll-secret are required (or --seed-hosts)"))
+			}
+			tc := &tls.Config{InsecureSkipVerify: insecureTLS}
+			if caFile != "" {
+				data, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("read --ca-cert: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(data) {
+					return fmt.Errorf("--ca-cert %s: no PEM certificate", caFile)
+				}
+				tc.RootCAs = pool
+			}
+			cfg.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc,
+				MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096}}
+			res, err := loadgen.Run(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res)
+			if res.Errors > 0 {
+				return fmt.Errorf("%d reports failed; first: %s", res.Errors, res.FirstError)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.URL, "url", "", "collector URL, e.g. https://127.0.0.1:8443")
+	f.StringVar(&cfg.EnrollSecret, "enroll-secret", "", "enroll secret for the simulated hosts")
+	f.IntVar(&cfg.Hosts, "hosts", 1000, "simulated hosts")
+	f.Float64Var(&cfg.Rate, "rate", 0, "reports per second in total (0: as fast as possible)")
+	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of the measured report phase")
+	f.IntVar(&cfg.Concurrency, "concurrency", 512, "requests in flight at most")
+	f.Float64Var(&cfg.FullRatio, "full-ratio", 0.1, "share of reports with drift (full); the rest are heartbeats")
+	f.IntVar(&cfg.Stores, "stores", 10, "stores per simulated host")
+	f.StringVar(&caFile, "ca-cert", "", "CA certificate (PEM) to trust for the collector")
+	f.BoolVar(&insecureTLS, "insecure-skip-verify", false, "do not verify the collector's certificate (loopback tests)")
+	f.IntVar(&seedHosts, "seed-hosts", 0, "bulk-fill the database with this many hosts instead of running a load")
+	return cmd
 }

@@ -133,6 +133,10 @@ type ReportResponse struct {
 	// PolicySerial is the serial of the policy the collector serves, so
 	// an agent holding an older one knows to fetch it.
 	PolicySerial int64 `json:"policy_serial"`
+	// NeedFull asks the agent to send a full report next: a heartbeat
+	// named a state hash the collector does not hold (e.g. after a
+	// restore or a re-enrollment).
+	NeedFull bool `json:"need_full,omitempty"`
 }
 
 // Error codes in ErrorResponse.Error.

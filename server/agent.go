@@ -1,0 +1,221 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/server/store"
+)
+
+// NodeKeyHeader carries the node key on GET /api/v1/policy (POST bodies
+// carry it as "node_key").
+const NodeKeyHeader = "X-Anchorwatch-Node-Key"
+
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := readBody(w, r, api.MaxBodyBytes)
+	if errors.Is(err, errTooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, api.ErrTooLarge, "request body over "+strconv.Itoa(api.MaxBodyBytes)+" bytes")
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, ok := s.readJSON(w, r)
+	if !ok {
+		s.m.enrolls.WithLabelValues("rejected").Inc()
+		return
+	}
+	s.busy <- struct{}{} // admission: at most 2×GOMAXPROCS decode at once
+	req, err := DecodeEnroll(body)
+	<-s.busy
+	if err != nil {
+		s.m.enrolls.WithLabelValues("rejected").Inc()
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	if req.EnrollSecret == "" {
+		s.m.enrolls.WithLabelValues("secret_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "enroll_secret is required")
+		return
+	}
+	secretName, err := s.st.CheckSecret(r.Context(), req.EnrollSecret)
+	if errors.Is(err, store.ErrNotFound) {
+		s.m.enrolls.WithLabelValues("secret_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "unknown or revoked enroll secret")
+		return
+	}
+	if err != nil {
+		s.internal(w, "check enroll secret", err)
+		return
+	}
+	key := store.NewCredential(store.PrefixNodeKey)
+	res := s.w.submit(r.Context(), &job{enroll: &store.EnrollIn{NodeKey: key, SecretName: secretName, Facts: req.Host, Now: time.Now()}})
+	if res.err == nil {
+		res.err = res.eo.Err
+	}
+	if res.err != nil {
+		s.m.enrolls.WithLabelValues("error").Inc()
+		s.internal(w, "enroll", res.err)
+		return
+	}
+	result := "enrolled"
+	if res.eo.Reenrolled {
+		result = "reenrolled"
+	}
+	s.m.enrolls.WithLabelValues(result).Inc()
+	s.m.ingest.WithLabelValues("enroll").Observe(time.Since(start).Seconds())
+	writeJSON(w, http.StatusOK, api.EnrollResponse{NodeKey: key, HostID: res.eo.HostID})
+}
+
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, ok := s.readJSON(w, r)
+	if !ok {
+		s.m.reports.WithLabelValues("", "rejected").Inc()
+		return
+	}
+	s.busy <- struct{}{} // admission: at most 2×GOMAXPROCS decode at once
+	req, err := DecodeReport(body)
+	<-s.busy
+	if err != nil {
+		s.m.reports.WithLabelValues("", "rejected").Inc()
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	if req.NodeKey == "" || len(req.NodeKey) > 256 {
+		s.m.reports.WithLabelValues(req.Kind, "node_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is required: enroll first")
+		return
+	}
+	res := s.w.submit(r.Context(), &job{report: &store.ReportIn{Report: req, Received: time.Now()}})
+	if res.err == nil && errors.Is(res.ro.Err, store.ErrNotFound) {
+		s.m.reports.WithLabelValues(req.Kind, "node_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "unknown or revoked node key: enroll again")
+		return
+	}
+	if res.err == nil {
+		res.err = res.ro.Err
+	}
+	if res.err != nil {
+		s.m.reports.WithLabelValues(req.Kind, "error").Inc()
+		s.internal(w, "store report", res.err)
+		return
+	}
+	result := "stored"
+	if res.ro.Duplicate {
+		result = "duplicate"
+	}
+	s.m.reports.WithLabelValues(req.Kind, result).Inc()
+	s.m.ingest.WithLabelValues(req.Kind).Observe(time.Since(start).Seconds())
+	writeJSON(w, http.StatusOK, api.ReportResponse{Status: "ok", Duplicate: res.ro.Duplicate, PolicySerial: s.currentSerial(r.Context())})
+}
+
+// internal answers a failure that is not the client's: 503 when the
+// collector is stopping, 500 otherwise; the cause is logged, not sent.
+func (s *Server) internal(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, errClosed) {
+		writeError(w, http.StatusServiceUnavailable, api.ErrInternal, "collector is shutting down: retry")
+		return
+	}
+	s.log.Error(what, "err", err)
+	writeError(w, http.StatusInternalServerError, api.ErrInternal, what+" failed; see the collector log")
+}
+
+// handlePolicyGet serves the signed policy to a node key (header
+// X-Anchorwatch-Node-Key) or a dashboard token.
+func (s *Server) handlePolicyGet(w http.ResponseWriter, r *http.Request) {
+	if key := r.Header.Get(NodeKeyHeader); key != "" {
+		s.servePolicyToNode(w, r, key)
+		return
+	}
+	s.role(store.RoleViewer, s.servePolicy)(w, r)
+}
+
+// handlePolicyPost is the osquery-style form: {"node_key": "…"} in the body.
+func (s *Server) handlePolicyPost(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readJSON(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		NodeKey string `json:"node_key"`
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	s.servePolicyToNode(w, r, req.NodeKey)
+}
+
+func (s *Server) servePolicyToNode(w http.ResponseWriter, r *http.Request, key string) {
+	if key == "" || len(key) > 256 {
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is required: enroll first")
+		return
+	}
+	if _, err := s.st.CheckNodeKey(r.Context(), key); errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "unknown or revoked node key: enroll again")
+		return
+	} else if err != nil {
+		s.internal(w, "check node key", err)
+		return
+	}
+	s.servePolicy(w, r)
+}
+
+func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
+	p, err := s.st.CurrentPolicy(r.Context())
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, api.ErrNotFound, "no policy uploaded yet: anchorwatch collector policy upload FILE")
+		return
+	}
+	if err != nil {
+		s.internal(w, "read policy", err)
+		return
+	}
+	etag := `"` + p.SHA256 + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("X-Anchorwatch-Policy-Serial", strconv.FormatInt(p.Serial, 10))
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkcs7-mime")
+	w.Header().Set("Content-Length", strconv.Itoa(len(p.Blob)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(p.Blob)
+}
+
+// handlePolicyPut stores a signed policy blob (admin token). The body is
+// the blob itself (DER or PEM PKCS#7), at most 4 MiB.
+func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, api.MaxBodyBytes)
+	if errors.Is(err, errTooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, api.ErrTooLarge, "policy over 4 MiB")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	serial, err := PolicySerial(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	if err := s.st.PutPolicy(r.Context(), serial, body); err != nil {
+		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
+		return
+	}
+	s.serialAt.Store(0)
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "serial": serial})
+}

@@ -1,0 +1,185 @@
+package api
+
+import "time"
+
+// Paths of the dashboard API (Authorization: Bearer <token>; viewer
+// tokens read, admin tokens also write). See docs/collector.md.
+const (
+	PathSummary  = "/api/v1/summary"   // GET FleetSummary
+	PathHosts    = "/api/v1/hosts"     // GET HostList; /api/v1/hosts/{id} GET HostDetail
+	PathHostsCSV = "/api/v1/hosts.csv" // GET, same filters as PathHosts
+	PathEvents   = "/api/v1/events"    // GET EventList
+	PathCAs      = "/api/v1/cas"       // GET CAExpiryList
+	PathRoots    = "/api/v1/roots"     // GET RootList: unknown and blocked roots seen
+	PathTrend    = "/api/v1/trend"     // GET TrendList: hourly compliance snapshots
+	PathWhoAmI   = "/api/v1/whoami"    // GET WhoAmI
+	PathSecrets  = "/api/v1/admin/secrets"
+	PathTokens   = "/api/v1/admin/tokens"
+)
+
+// Host statuses, derived by the collector from the last full report.
+const (
+	HostStatusPending      = "pending"      // enrolled, no full report yet
+	HostStatusCompliant    = "compliant"    // every store compliant, no blocked root
+	HostStatusNoncompliant = "noncompliant" // a store missing/untrusted/blocked-present/needs-mdm, or a blocked root
+	HostStatusError        = "error"        // a store could not be read (or no store at all)
+)
+
+// GroupCount is the compliance of one group of hosts (or stores, for
+// store kinds): its total, how many are compliant and the count per status.
+type GroupCount struct {
+	Key          string           `json:"key"`
+	Total        int64            `json:"total"`
+	Compliant    int64            `json:"compliant"`
+	CompliantPct float64          `json:"compliant_pct"`
+	ByStatus     map[string]int64 `json:"by_status"`
+}
+
+// FleetSummary is the body of GET /api/v1/summary.
+type FleetSummary struct {
+	GeneratedAt    time.Time        `json:"generated_at"`
+	Hosts          int64            `json:"hosts"`
+	Compliant      int64            `json:"compliant"`
+	CompliantPct   float64          `json:"compliant_pct"`
+	ByStatus       map[string]int64 `json:"by_status"`
+	ByOS           []GroupCount     `json:"by_os"`
+	ByPolicySerial []GroupCount     `json:"by_policy_serial"`
+	ByStoreKind    []GroupCount     `json:"by_store_kind"` // counts stores, not hosts
+	UnknownRoots   int64            `json:"unknown_roots"` // distinct unknown roots seen on some host
+	BlockedRoots   int64            `json:"blocked_roots"` // distinct blocklisted roots seen on some host
+	OfflineAfter   string           `json:"offline_after"` // e.g. "24h0m0s"
+	Offline        int64            `json:"offline"`       // hosts not seen for OfflineAfter
+	PolicySerial   int64            `json:"policy_serial"` // serial of the policy the collector serves
+}
+
+// HostSummary is one host in a list.
+type HostSummary struct {
+	ID              int64     `json:"id"`
+	Hostname        string    `json:"hostname"`
+	MachineID       string    `json:"machine_id"`
+	OS              string    `json:"os"`
+	OSVersion       string    `json:"os_version"`
+	Arch            string    `json:"arch"`
+	AgentVersion    string    `json:"agent_version"`
+	Status          string    `json:"status"`
+	PolicySerial    int64     `json:"policy_serial"`
+	StoresTotal     int64     `json:"stores_total"`
+	StoresCompliant int64     `json:"stores_compliant"`
+	UnknownRoots    int64     `json:"unknown_roots"`
+	BlockedRoots    int64     `json:"blocked_roots"`
+	EnrolledAt      time.Time `json:"enrolled_at"`
+	LastSeen        time.Time `json:"last_seen"`
+	LastReportAt    time.Time `json:"last_report_at,omitzero"`
+}
+
+// HostList is the body of GET /api/v1/hosts. NextCursor is empty on the
+// last page; pass it as ?cursor= for the next one.
+type HostList struct {
+	Hosts      []HostSummary `json:"hosts"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// HostAddress is an IP or a MAC a host reported (the other is empty).
+type HostAddress struct {
+	IP        string    `json:"ip,omitempty"`
+	MAC       string    `json:"mac,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// HostDetail is the body of GET /api/v1/hosts/{id}: the host, its current
+// stores, roots and CAs, addresses and its latest events (newest first).
+type HostDetail struct {
+	HostSummary
+	Stores       []StoreStatus `json:"stores"`
+	UnknownRoots []Root        `json:"unknown_roots"`
+	CAs          []CA          `json:"cas"`
+	Addresses    []HostAddress `json:"addresses"`
+	Events       []HostEvent   `json:"events"`
+}
+
+// HostEvent is an event with the host it came from. Seq orders events in
+// the collector.
+type HostEvent struct {
+	Event
+	Seq        int64     `json:"seq"`
+	HostID     int64     `json:"host_id"`
+	Hostname   string    `json:"hostname"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// EventList is the body of GET /api/v1/events, oldest first.
+type EventList struct {
+	Events     []HostEvent `json:"events"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+// CAExpiry is one policy CA across the fleet.
+type CAExpiry struct {
+	SHA256   string    `json:"sha256"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+	Hosts    int64     `json:"hosts"`
+}
+
+// CAExpiryList is the body of GET /api/v1/cas, soonest expiry first.
+type CAExpiryList struct {
+	CAs []CAExpiry `json:"cas"`
+}
+
+// RootSeen is an unknown or blocked root and how many hosts hold it.
+type RootSeen struct {
+	SHA256   string    `json:"sha256"`
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer,omitempty"`
+	Class    string    `json:"class"`
+	NotAfter time.Time `json:"not_after"`
+	Hosts    int64     `json:"hosts"`
+}
+
+// RootList is the body of GET /api/v1/roots, most widespread first.
+type RootList struct {
+	Roots []RootSeen `json:"roots"`
+}
+
+// TrendPoint is the fleet's compliance at the start of one hour.
+type TrendPoint struct {
+	Time         time.Time        `json:"time"`
+	Hosts        int64            `json:"hosts"`
+	Compliant    int64            `json:"compliant"`
+	CompliantPct float64          `json:"compliant_pct"`
+	ByStatus     map[string]int64 `json:"by_status"`
+}
+
+// TrendList is the body of GET /api/v1/trend, oldest first.
+type TrendList struct {
+	Points []TrendPoint `json:"points"`
+}
+
+// WhoAmI is the body of GET /api/v1/whoami.
+type WhoAmI struct {
+	Name string `json:"name"`
+	Role string `json:"role"` // "admin" or "viewer"
+}
+
+// CredentialInfo describes an enroll secret or API token (never its value).
+type CredentialInfo struct {
+	Name      string    `json:"name"`
+	Role      string    `json:"role,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// CredentialCreate is the body of POST /api/v1/admin/secrets and
+// /api/v1/admin/tokens.
+type CredentialCreate struct {
+	Name string `json:"name"`
+	Role string `json:"role,omitempty"` // tokens: "admin" or "viewer"
+}
+
+// CredentialCreated answers a create: Value is shown this once.
+type CredentialCreated struct {
+	Name  string `json:"name"`
+	Role  string `json:"role,omitempty"`
+	Value string `json:"value"`
+}

@@ -1,0 +1,30 @@
+// Package server is the collector: the HTTP service every agent reports to
+// and every compliance dashboard queries.
+//
+// New builds it over a store.Store (SQLite or PostgreSQL):
+//
+//	st, _ := store.Open(ctx, "postgres://…")
+//	srv, _ := server.New(server.Config{Store: st, UI: webHandler})
+//	defer srv.Close()
+//	http.ListenAndServeTLS(addr, cert, key, srv)
+//
+// Routes (docs/collector.md has the reference with curl examples):
+//
+//	POST /api/v1/enroll        enroll secret → node key          (agents)
+//	POST /api/v1/report        node key in the body; idempotent   (agents)
+//	GET  /api/v1/policy        signed policy blob                 (agents: node key header; tokens)
+//	GET  /api/v1/summary …     dashboard JSON API                 (viewer or admin token)
+//	PUT  /api/v1/policy, /api/v1/admin/… writes                   (admin token)
+//	GET  /metrics              Prometheus                         (any token, or public by Config)
+//	/                          Config.UI, the web dashboard
+//
+// Writes go through one group-commit writer per process: reports and
+// enrollments that arrive while a transaction commits are written together
+// in the next one, and each request is acknowledged only after its
+// transaction committed. State lives in the database only, so several
+// collectors may serve one PostgreSQL behind a load balancer.
+//
+// Every request body is read under api.MaxBodyBytes (413 beyond), must be
+// valid UTF-8 and strict JSON (unknown fields are refused) and within the
+// api limits; anything else is a 400 with a reason, never a 500.
+package server

@@ -1,0 +1,11 @@
+// Package loadgen simulates a fleet of agents against a collector, in the
+// style of Fleet's osquery-perf: N hosts enroll, then report at a total
+// rate R with realistic reports (about ten stores each across system,
+// NSS, Java and Firefox kinds; a share of hosts drift, sending a full
+// report with removed/healed events; the rest send heartbeats). Run
+// measures acknowledged reports per second and ingest latency
+// percentiles. Seed bulk-fills a database with hosts for query benchmarks.
+//
+// Loads go only to the URL given (tests and the CLI use 127.0.0.1), and
+// every run is bounded by its Duration and context.
+package loadgen

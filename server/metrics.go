@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/anchorwatch/anchorwatch/server/store"
+)
+
+// metrics are the collector's own Prometheus metrics, in a registry per
+// Server (no global state). The compliance gauges are read from the
+// database at scrape time, so every collector behind a load balancer
+// reports the same fleet.
+type metrics struct {
+	reg            *prometheus.Registry
+	reports        *prometheus.CounterVec
+	enrolls        *prometheus.CounterVec
+	ingest         *prometheus.HistogramVec
+	commitDuration prometheus.Histogram
+	batchSize      prometheus.Histogram
+	requests       *prometheus.CounterVec
+}
+
+func newMetrics(st *store.Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anchorwatch_reports_total", Help: "Agent reports received, by kind and result (stored, duplicate, rejected, node_invalid, error).",
+		}, []string{"kind", "result"}),
+		enrolls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anchorwatch_enrollments_total", Help: "Enrollment requests, by result (enrolled, reenrolled, secret_invalid, rejected, error).",
+		}, []string{"result"}),
+		ingest: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "anchorwatch_ingest_duration_seconds",
+			Help:    "Time from receiving a report or enrollment to acknowledging it (committed).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"kind"}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "anchorwatch_commit_duration_seconds",
+			Help:    "Duration of one group-commit transaction.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "anchorwatch_commit_batch_size",
+			Help:    "Reports and enrollments written per group-commit transaction.",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000},
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anchorwatch_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+	}
+	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&fleetCollector{st: st})
+	return m
+}
+
+// fleetCollector exports the fleet aggregates as gauges at scrape time.
+type fleetCollector struct{ st *store.Store }
+
+var (
+	descHosts     = prometheus.NewDesc("anchorwatch_hosts", "Enrolled hosts by OS and status.", []string{"os", "status"}, nil)
+	descStores    = prometheus.NewDesc("anchorwatch_stores", "Trust stores across the fleet by kind and status.", []string{"kind", "status"}, nil)
+	descRatioOS   = prometheus.NewDesc("anchorwatch_compliance_ratio_by_os", "Share of hosts that are compliant, by OS (0-1).", []string{"os"}, nil)
+	descRatioKind = prometheus.NewDesc("anchorwatch_compliance_ratio_by_store_kind", "Share of stores that are compliant, by store kind (0-1).", []string{"kind"}, nil)
+	descScrapeErr = prometheus.NewDesc("anchorwatch_fleet_scrape_error", "1 if reading the fleet aggregates failed during this scrape.", nil, nil)
+)
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descHosts
+	ch <- descStores
+	ch <- descRatioOS
+	ch <- descRatioKind
+	ch <- descScrapeErr
+}
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := c.st.Aggregates(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, 0)
+	type tot struct{ all, ok float64 }
+	byOS, byKind := map[string]*tot{}, map[string]*tot{}
+	add := func(m map[string]*tot, k, status string, n float64) {
+		t := m[k]
+		if t == nil {
+			t = &tot{}
+			m[k] = t
+		}
+		t.all += n
+		if status == "compliant" {
+			t.ok += n
+		}
+	}
+	for _, r := range rows {
+		switch r.Dim {
+		case store.DimOS:
+			ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(r.N), r.Key, r.Status)
+			add(byOS, r.Key, r.Status, float64(r.N))
+		case store.DimKind:
+			ch <- prometheus.MustNewConstMetric(descStores, prometheus.GaugeValue, float64(r.N), r.Key, r.Status)
+			add(byKind, r.Key, r.Status, float64(r.N))
+		}
+	}
+	for k, t := range byOS {
+		if t.all > 0 {
+			ch <- prometheus.MustNewConstMetric(descRatioOS, prometheus.GaugeValue, t.ok/t.all, k)
+		}
+	}
+	for k, t := range byKind {
+		if t.all > 0 {
+			ch <- prometheus.MustNewConstMetric(descRatioKind, prometheus.GaugeValue, t.ok/t.all, k)
+		}
+	}
+}

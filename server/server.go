@@ -1,0 +1,251 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/server/store"
+)
+
+// Config configures a collector.
+type Config struct {
+	// Store is the database; required. The caller closes it after Close.
+	Store *store.Store
+	// Logger receives request errors and writer events; default slog.Default().
+	Logger *slog.Logger
+	// UI, when set, is served at "/" (the web dashboard); /api/ and
+	// /metrics stay the collector's. The UI's own pages call the dashboard
+	// API with a token; Authenticate lets the UI check one itself.
+	UI http.Handler
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool
+	// MaxBatch caps reports and enrollments per transaction (default 1000).
+	MaxBatch int
+	// BatchWait is how long the writer waits for more work while a batch
+	// is small (default 0: take whatever queued during the last commit).
+	BatchWait time.Duration
+	// ReportRetention is how long report ids are kept for idempotency
+	// (default 30 days). Events and host state are kept.
+	ReportRetention time.Duration
+	// OfflineAfter is the default threshold of the summary's offline count
+	// (default 24h; ?offline_after= overrides it).
+	OfflineAfter time.Duration
+}
+
+// Server is the collector's HTTP handler. It is safe for concurrent use.
+type Server struct {
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+	m   *metrics
+	w   *writer
+	mux *http.ServeMux
+
+	serialAt atomic.Int64 // unix ms of the cached serial below
+	serial   atomic.Int64
+	// busy admits a bounded number of requests to decoding at once, so
+	// the group-commit writer is not starved of CPU by a crowd of decoders.
+	busy      chan struct{}
+	closeOnce sync.Once
+	stop      chan struct{}
+	bg        sync.WaitGroup
+}
+
+// New builds a collector over cfg.Store and starts its writer. Call Close.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.ReportRetention <= 0 {
+		cfg.ReportRetention = 30 * 24 * time.Hour
+	}
+	if cfg.OfflineAfter <= 0 {
+		cfg.OfflineAfter = 24 * time.Hour
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, m: newMetrics(cfg.Store), stop: make(chan struct{}),
+		busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	s.w = newWriter(s.st, s.log, s.m, cfg.MaxBatch, cfg.BatchWait)
+	s.routes()
+	s.bg.Add(1)
+	go s.housekeeping()
+	return s, nil
+}
+
+// Close stops accepting writes, commits what is queued and stops
+// background work. It does not close the store.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.w.close()
+		s.bg.Wait()
+	})
+	return nil
+}
+
+// housekeeping prunes old report ids hourly.
+func (s *Server) housekeeping() {
+	defer s.bg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			n, err := s.st.PruneReports(ctx, time.Now().Add(-s.cfg.ReportRetention))
+			cancel()
+			if err != nil {
+				s.log.Warn("prune report ids", "err", err)
+			} else if n > 0 {
+				s.log.Info("pruned report ids", "count", n)
+			}
+		}
+	}
+}
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	h := func(pattern, route string, fn http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(route, fn))
+	}
+	// Agent API.
+	h("POST "+api.PathEnroll, "enroll", s.handleEnroll)
+	h("POST "+api.PathReport, "report", s.handleReport)
+	h("GET "+api.PathPolicy, "policy", s.handlePolicyGet)
+	h("POST "+api.PathPolicy, "policy", s.handlePolicyPost)
+	h("PUT "+api.PathPolicy, "policy_upload", s.role(store.RoleAdmin, s.handlePolicyPut))
+	// Dashboard API.
+	h("GET "+api.PathWhoAmI, "whoami", s.role(store.RoleViewer, s.handleWhoAmI))
+	h("GET "+api.PathSummary, "summary", s.role(store.RoleViewer, s.handleSummary))
+	h("GET "+api.PathHosts, "hosts", s.role(store.RoleViewer, s.handleHosts))
+	h("GET "+api.PathHostsCSV, "hosts_csv", s.role(store.RoleViewer, s.handleHostsCSV))
+	h("GET "+api.PathHosts+"/{id}", "host", s.role(store.RoleViewer, s.handleHost))
+	h("GET "+api.PathEvents, "events", s.role(store.RoleViewer, s.handleEvents))
+	h("GET "+api.PathCAs, "cas", s.role(store.RoleViewer, s.handleCAs))
+	h("GET "+api.PathRoots, "roots", s.role(store.RoleViewer, s.handleRoots))
+	h("GET "+api.PathTrend, "trend", s.role(store.RoleViewer, s.handleTrend))
+	// Admin API.
+	h("GET "+api.PathSecrets, "secrets", s.role(store.RoleAdmin, s.handleSecretList))
+	h("POST "+api.PathSecrets, "secrets", s.role(store.RoleAdmin, s.handleSecretAdd))
+	h("DELETE "+api.PathSecrets+"/{name}", "secrets", s.role(store.RoleAdmin, s.handleSecretRevoke))
+	h("GET "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenList))
+	h("POST "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenAdd))
+	h("DELETE "+api.PathTokens+"/{name}", "tokens", s.role(store.RoleAdmin, s.handleTokenRevoke))
+	// Metrics.
+	metricsH := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
+	if s.cfg.MetricsPublic {
+		h("GET /metrics", "metrics", metricsH.ServeHTTP)
+	} else {
+		h("GET /metrics", "metrics", s.role(store.RoleViewer, metricsH.ServeHTTP))
+	}
+	h("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, api.ErrNotFound, "no such API endpoint: see docs/collector.md")
+	})
+	if s.cfg.UI != nil {
+		mux.Handle("/", s.cfg.UI)
+	} else {
+		h("/", "unknown", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, api.ErrNotFound, "this collector serves no web dashboard; the API is under /api/v1/")
+		})
+	}
+	s.mux = mux
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// statusWriter records the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument counts requests and turns a panic into a logged 500 (the
+// handlers are written and fuzzed not to panic; this is the last guard).
+func (s *Server) instrument(route string, fn http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in handler", "route", route, "panic", v, "stack", string(debug.Stack()))
+				if sw.code == 0 {
+					writeError(sw, http.StatusInternalServerError, api.ErrInternal, "internal error")
+				}
+			}
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.m.requests.WithLabelValues(route, fmt.Sprint(code)).Inc()
+		}()
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fn(sw, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, errCode, detail string) {
+	writeJSON(w, code, api.ErrorResponse{Error: errCode, Detail: detail})
+}
+
+// currentSerial returns the served policy serial, read from the database
+// at most once a second (it only hints agents to fetch the policy).
+func (s *Server) currentSerial(ctx context.Context) int64 {
+	now := time.Now().UnixMilli()
+	if now-s.serialAt.Load() < 1000 {
+		return s.serial.Load()
+	}
+	v, err := s.st.CurrentPolicySerial(ctx)
+	if err != nil {
+		s.log.Warn("read policy serial", "err", err)
+		return s.serial.Load()
+	}
+	s.serial.Store(v)
+	s.serialAt.Store(now)
+	return v
+}

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// migration is one schema version. SQL holds statements separated by
+// ";\n"; {{PK}}, {{BLOB}} and {{TS}} are replaced per dialect.
+type migration struct {
+	version int
+	name    string
+	sql     string
+	// views replaces sql per dialect when the statements differ.
+	sqlite, postgres string
+}
+
+// migrations are applied in order and never edited once released: a
+// schema change is a new version.
+var migrations = []migration{
+	{version: 1, name: "initial schema", sql: `
+CREATE TABLE enroll_secrets (
+  id {{PK}},
+  name TEXT NOT NULL UNIQUE,
+  hash TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE TABLE api_tokens (
+  id {{PK}},
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE TABLE hosts (
+  id {{PK}},
+  node_key_hash TEXT NOT NULL UNIQUE,
+  hostname TEXT NOT NULL,
+  machine_id TEXT NOT NULL,
+  os TEXT NOT NULL,
+  os_version TEXT NOT NULL,
+  arch TEXT NOT NULL,
+  agent_version TEXT NOT NULL,
+  enroll_secret TEXT NOT NULL,
+  enrolled_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  last_report_at BIGINT NOT NULL,
+  policy_serial BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  state_hash TEXT NOT NULL,
+  stores_total INTEGER NOT NULL,
+  stores_compliant INTEGER NOT NULL,
+  unknown_roots INTEGER NOT NULL,
+  blocked_roots INTEGER NOT NULL
+);
+CREATE INDEX hosts_machine_id ON hosts (machine_id);
+CREATE INDEX hosts_status ON hosts (status, id);
+CREATE INDEX hosts_os ON hosts (os, id);
+CREATE INDEX hosts_policy_serial ON hosts (policy_serial, id);
+CREATE INDEX hosts_last_seen ON hosts (last_seen);
+CREATE TABLE host_stores (
+  host_id BIGINT NOT NULL,
+  store_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL,
+  format TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  status TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  PRIMARY KEY (host_id, store_id)
+);
+CREATE TABLE host_roots (
+  host_id BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  spki_sha256 TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  not_after BIGINT NOT NULL,
+  class TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  store_ids TEXT NOT NULL,
+  PRIMARY KEY (host_id, sha256)
+);
+CREATE INDEX host_roots_sha256 ON host_roots (sha256);
+CREATE TABLE host_cas (
+  host_id BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  not_after BIGINT NOT NULL,
+  PRIMARY KEY (host_id, sha256)
+);
+CREATE TABLE host_addresses (
+  host_id BIGINT NOT NULL,
+  ip TEXT NOT NULL,
+  mac TEXT NOT NULL,
+  first_seen BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  PRIMARY KEY (host_id, ip, mac)
+);
+CREATE INDEX host_addresses_ip ON host_addresses (ip);
+CREATE INDEX host_addresses_mac ON host_addresses (mac);
+CREATE TABLE reports (
+  host_id BIGINT NOT NULL,
+  report_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  received_at BIGINT NOT NULL,
+  PRIMARY KEY (host_id, report_id)
+);
+CREATE INDEX reports_received_at ON reports (received_at);
+CREATE TABLE events (
+  id {{PK}},
+  host_id BIGINT NOT NULL,
+  event_id TEXT NOT NULL,
+  time BIGINT NOT NULL,
+  type TEXT NOT NULL,
+  store_id TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  received_at BIGINT NOT NULL,
+  UNIQUE (host_id, event_id)
+);
+CREATE INDEX events_time ON events (time, id);
+CREATE INDEX events_host_time ON events (host_id, time);
+CREATE TABLE fleet_agg (
+  dim TEXT NOT NULL,
+  key TEXT NOT NULL,
+  status TEXT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (dim, key, status)
+);
+CREATE TABLE root_info (
+  sha256 TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  class TEXT NOT NULL,
+  not_after BIGINT NOT NULL
+);
+CREATE TABLE ca_info (
+  sha256 TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  not_after BIGINT NOT NULL
+);
+CREATE TABLE compliance_snapshots (
+  bucket BIGINT NOT NULL,
+  dim TEXT NOT NULL,
+  key TEXT NOT NULL,
+  status TEXT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (bucket, dim, key, status)
+);
+CREATE TABLE policies (
+  serial BIGINT PRIMARY KEY,
+  blob {{BLOB}} NOT NULL,
+  sha256 TEXT NOT NULL,
+  uploaded_at BIGINT NOT NULL
+)`},
+	{version: 2, name: "SQL views for BI tools", sqlite: viewsSQL(SQLite), postgres: viewsSQL(Postgres)},
+}
+
+// viewsSQL returns the documented views; only the timestamp conversion
+// differs between dialects.
+func viewsSQL(d Dialect) string {
+	ts := func(col string) string {
+		if d == Postgres {
+			return "CASE WHEN " + col + " = 0 THEN NULL ELSE to_timestamp(" + col + " / 1000.0) END"
+		}
+		return "CASE WHEN " + col + " = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', " + col + " / 1000.0, 'unixepoch') END"
+	}
+	return `
+CREATE VIEW v_hosts AS
+SELECT id AS host_id, hostname, machine_id, os, os_version, arch, agent_version, status,
+  policy_serial, stores_total, stores_compliant, unknown_roots, blocked_roots,
+  ` + ts("enrolled_at") + ` AS enrolled_at, ` + ts("last_seen") + ` AS last_seen,
+  ` + ts("last_report_at") + ` AS last_report_at
+FROM hosts;
+CREATE VIEW v_host_stores AS
+SELECT s.host_id, h.hostname, h.os, s.store_id, s.kind, s.path, s.format, s.owner, s.status, s.detail
+FROM host_stores s JOIN hosts h ON h.id = s.host_id;
+CREATE VIEW v_events AS
+SELECT e.id AS event_seq, e.host_id, h.hostname, e.event_id, ` + ts("e.time") + ` AS time, e.type,
+  e.store_id, e.sha256, e.detail, ` + ts("e.received_at") + ` AS received_at
+FROM events e JOIN hosts h ON h.id = e.host_id;
+CREATE VIEW v_roots_seen AS
+SELECT i.sha256, i.subject, i.issuer, a.status AS class, ` + ts("i.not_after") + ` AS not_after, a.n AS hosts
+FROM fleet_agg a JOIN root_info i ON i.sha256 = a.key
+WHERE a.dim = 'root' AND a.n > 0;
+CREATE VIEW v_ca_expiry AS
+SELECT i.sha256, i.subject, ` + ts("i.not_after") + ` AS not_after, a.n AS hosts
+FROM fleet_agg a JOIN ca_info i ON i.sha256 = a.key
+WHERE a.dim = 'ca' AND a.n > 0;
+CREATE VIEW v_fleet_compliance AS
+SELECT dim, key, status, n FROM fleet_agg WHERE n > 0 AND dim IN ('hosts', 'os', 'serial', 'kind');
+CREATE VIEW v_compliance_history AS
+SELECT ` + ts("bucket") + ` AS time, dim, key, status, n FROM compliance_snapshots`
+}
+
+func (s *Store) migrationSQL(m migration) string {
+	text := m.sql
+	if s.dialect == Postgres && m.postgres != "" {
+		text = m.postgres
+	} else if s.dialect == SQLite && m.sqlite != "" {
+		text = m.sqlite
+	}
+	r := strings.NewReplacer("{{PK}}", "INTEGER PRIMARY KEY", "{{BLOB}}", "BLOB")
+	if s.dialect == Postgres {
+		r = strings.NewReplacer("{{PK}}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "{{BLOB}}", "BYTEA")
+	}
+	return r.Replace(text)
+}
+
+// SchemaVersion is the version the code expects.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+// migrate brings the schema to the latest version. Each version runs in
+// its own transaction; on PostgreSQL an advisory lock keeps two starting
+// collectors from racing.
+func (s *Store) migrate(ctx context.Context) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer conn.Close()
+	if s.dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7262637)"); err != nil {
+			return fmt.Errorf("store: migrate: take advisory lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7262637)")
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
+	}
+	var cur int
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&cur); err != nil {
+		return fmt.Errorf("store: migrate: read schema version: %w", err)
+	}
+	if cur > SchemaVersion() {
+		return fmt.Errorf("store: database schema is version %d but this collector knows only up to %d: upgrade anchorwatch", cur, SchemaVersion())
+	}
+	for _, m := range migrations {
+		if m.version <= cur {
+			continue
+		}
+		if err := s.applyMigration(ctx, conn, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, m migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate to version %d: %w", m.version, err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range strings.Split(s.migrationSQL(m), ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("store: migrate to version %d (%s): %w\n%s", m.version, m.name, err, stmt)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+		m.version, m.name, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("store: migrate to version %d: record version: %w", m.version, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migrate to version %d: commit: %w", m.version, err)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Policy is a signed policy blob as uploaded; the collector never alters it.
+type Policy struct {
+	Serial     int64
+	Blob       []byte
+	SHA256     string
+	UploadedAt time.Time
+}
+
+// PutPolicy stores a signed policy blob under its serial, which must be
+// greater than every serial stored before.
+func (s *Store) PutPolicy(ctx context.Context, serial int64, blob []byte) error {
+	if serial <= 0 {
+		return fmt.Errorf("policy serial %d: must be positive", serial)
+	}
+	cur, err := s.CurrentPolicySerial(ctx)
+	if err != nil {
+		return err
+	}
+	if serial <= cur {
+		return fmt.Errorf("policy serial %d is not greater than the served serial %d: agents would reject it; bump the serial and sign again", serial, cur)
+	}
+	h := sha256.Sum256(blob)
+	_, err = s.w.ExecContext(ctx, s.q("INSERT INTO policies (serial, blob, sha256, uploaded_at) VALUES (?, ?, ?, ?)"),
+		serial, blob, hex.EncodeToString(h[:]), time.Now().UnixMilli())
+	if err != nil {
+		if s.isUniqueViolation(err) {
+			return fmt.Errorf("policy serial %d already uploaded", serial)
+		}
+		return fmt.Errorf("store policy serial %d: %w", serial, err)
+	}
+	return nil
+}
+
+// CurrentPolicy returns the policy with the highest serial, or ErrNotFound.
+func (s *Store) CurrentPolicy(ctx context.Context) (*Policy, error) {
+	var p Policy
+	var up int64
+	err := s.r.QueryRowContext(ctx, "SELECT serial, blob, sha256, uploaded_at FROM policies ORDER BY serial DESC LIMIT 1").Scan(&p.Serial, &p.Blob, &p.SHA256, &up)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read current policy: %w", err)
+	}
+	p.UploadedAt = fromMS(up)
+	return &p, nil
+}
+
+// CurrentPolicySerial returns the highest stored serial, 0 if none.
+func (s *Store) CurrentPolicySerial(ctx context.Context) (int64, error) {
+	var serial int64
+	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(serial), 0) FROM policies").Scan(&serial); err != nil {
+		return 0, fmt.Errorf("read current policy serial: %w", err)
+	}
+	return serial, nil
+}

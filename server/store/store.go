@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	_ "modernc.org/sqlite"             // driver "sqlite"
+)
+
+// Dialect names the SQL database behind a Store.
+type Dialect string
+
+// Dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Store is the collector database. It is safe for concurrent use; on
+// SQLite, writes are serialized on one connection (WriteBatch is meant to
+// be called by one group-commit writer) and reads use a separate pool.
+type Store struct {
+	dialect Dialect
+	w       *sql.DB // writes (SQLite: one connection)
+	r       *sql.DB // reads (SQLite: a read pool; PostgreSQL: same as w)
+	dsn     string
+	// maxParams is the bind-parameter limit of one statement.
+	maxParams int
+	// lastBucket is the hour whose compliance snapshot this process
+	// already wrote (an optimization only: the write is idempotent).
+	lastBucket atomic.Int64
+}
+
+// ErrNotFound is returned when a host, token, secret or policy does not exist.
+var ErrNotFound = errors.New("not found")
+
+// IsPostgresURL reports whether u selects PostgreSQL.
+func IsPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// Open opens (creating it if needed) the database named by dbURL and runs
+// the schema migrations. dbURL is "postgres://…" for PostgreSQL, or a
+// SQLite file: "sqlite:PATH", "file:PATH" or a plain PATH.
+func Open(ctx context.Context, dbURL string) (*Store, error) {
+	if dbURL == "" {
+		return nil, errors.New("store: empty database URL: pass --db postgres://… or a SQLite file path")
+	}
+	var s *Store
+	var err error
+	if IsPostgresURL(dbURL) {
+		s, err = openPostgres(ctx, dbURL)
+	} else {
+		s, err = openSQLite(ctx, dbURL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sqlitePath(u string) string {
+	switch {
+	case strings.HasPrefix(u, "sqlite://"):
+		u = strings.TrimPrefix(u, "sqlite://")
+	case strings.HasPrefix(u, "sqlite:"):
+		u = strings.TrimPrefix(u, "sqlite:")
+	case strings.HasPrefix(u, "file:"):
+		u = strings.TrimPrefix(u, "file:")
+	}
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
+	path := sqlitePath(dbURL)
+	if path == "" {
+		return nil, fmt.Errorf("store: %q names no SQLite file", dbURL)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create directory for SQLite database %s: %w", path, err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// FULL: a commit is on disk before it is acknowledged; group commit
+	// makes that one fsync per batch.
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(0)")
+	q.Add("_pragma", "cache_size(-262144)")
+	q.Add("_pragma", "mmap_size(1073741824)")
+	q.Add("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open SQLite database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open SQLite database %s: %w (is the directory writable?)", path, err)
+	}
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout(10000)")
+	rq.Add("_pragma", "cache_size(-65536)")
+	rq.Add("_pragma", "mmap_size(1073741824)")
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open SQLite database %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	return &Store{dialect: SQLite, w: w, r: r, dsn: dsn, maxParams: 32000}, nil
+}
+
+func openPostgres(ctx context.Context, dbURL string) (*Store, error) {
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open PostgreSQL %s: %w", redact(dbURL), err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w (is the server running and the URL right?)", redact(dbURL), err)
+	}
+	return &Store{dialect: Postgres, w: db, r: db, dsn: dbURL, maxParams: 65000}, nil
+}
+
+// redact hides a password in a database URL for error messages.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
+
+// Dialect reports which database the store uses.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB returns the write handle, for tests and benchmarks that need raw SQL.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		if err2 := s.r.Close(); err == nil {
+			err = err2
+		}
+	}
+	return err
+}
+
+// Ping checks the database is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+// q rewrites ? placeholders to $n for PostgreSQL. Queries in this package
+// never contain a literal '?'.
+func (s *Store) q(query string) string {
+	if s.dialect != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// ms converts a time to stored Unix milliseconds; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS converts stored Unix milliseconds back; 0 is the zero time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// placeholders returns "(?,?,?),(?,?,?)…" for rows rows of cols columns.
+func placeholders(rows, cols int) string {
+	one := "(" + strings.Repeat("?,", cols-1) + "?)"
+	var b strings.Builder
+	b.Grow(rows * (len(one) + 1))
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// bulkExec runs "prefix VALUES (…),(…) suffix" over rows, chunked so no
+// statement exceeds the parameter limit.
+func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any, suffix string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := s.maxParams / cols
+	if per > 1000 {
+		per = 1000
+	}
+	args := make([]any, 0, per*cols)
+	for start := 0; start < len(rows); start += per {
+		end := min(start+per, len(rows))
+		args = args[:0]
+		for _, r := range rows[start:end] {
+			args = append(args, r...)
+		}
+		query := prefix + " VALUES " + placeholders(end-start, cols) + " " + suffix
+		if _, err := tx.ExecContext(ctx, s.q(query), args...); err != nil {
+			return fmt.Errorf("%s: %w", firstWords(prefix), err)
+		}
+	}
+	return nil
+}
+
+// inList returns "(?,?,…)" and the args for ids.
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")", args
+}
+
+func firstWords(s string) string {
+	f := strings.Fields(s)
+	if len(f) > 3 {
+		f = f[:3]
+	}
+	return strings.Join(f, " ")
+}

@@ -1,0 +1,654 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/api"
+)
+
+// Host statuses (api.HostStatus*): pending until the first full report.
+const (
+	StatusPending      = api.HostStatusPending
+	StatusCompliant    = api.HostStatusCompliant
+	StatusNoncompliant = api.HostStatusNoncompliant
+	StatusError        = api.HostStatusError
+)
+
+// HostStatus derives a host's status from its stores and roots: any store
+// missing, untrusted, blocked-present or needing MDM, or any blocklisted
+// root, makes it noncompliant; otherwise any store in error (or no store
+// at all) makes it error; otherwise it is compliant.
+func HostStatus(stores []api.StoreStatus, roots []api.Root) string {
+	errs := len(stores) == 0
+	for _, r := range roots {
+		if r.Class == "blocked" {
+			return StatusNoncompliant
+		}
+	}
+	for _, s := range stores {
+		switch s.Status {
+		case "compliant":
+		case "error":
+			errs = true
+		default:
+			return StatusNoncompliant
+		}
+	}
+	if errs {
+		return StatusError
+	}
+	return StatusCompliant
+}
+
+// EnrollIn is one enrollment to write: the node key the collector
+// generated for the host and the facts it sent.
+type EnrollIn struct {
+	NodeKey    string // stored as its hash
+	SecretName string
+	Facts      api.HostFacts
+	Now        time.Time
+}
+
+// EnrollOut is the result of one enrollment.
+type EnrollOut struct {
+	HostID     int64
+	Reenrolled bool // an existing host with the same machine id got a new node key
+	Err        error
+}
+
+// ReportIn is one report to write. The host is HostID, or, when HostID is
+// 0, the host holding the node key Report.NodeKey: the writer resolves node
+// keys in bulk inside its transaction (no read per request), and an
+// unknown key is the item's ErrNotFound.
+type ReportIn struct {
+	HostID   int64
+	Report   *api.ReportRequest
+	Received time.Time
+}
+
+// ReportOut is the result of one report.
+type ReportOut struct {
+	Duplicate bool // this report id was already stored
+	Err       error
+}
+
+const hostCols = "id, node_key_hash, hostname, machine_id, os, os_version, arch, agent_version, enroll_secret, enrolled_at, last_seen, last_report_at, policy_serial, status, state_hash, stores_total, stores_compliant, unknown_roots, blocked_roots"
+
+type hostRow struct {
+	ID                                                       int64
+	NodeKeyHash, Hostname, MachineID, OS, OSVersion, Arch    string
+	AgentVersion, EnrollSecret                               string
+	EnrolledAt, LastSeen, LastReportAt, PolicySerial         int64
+	Status, StateHash                                        string
+	StoresTotal, StoresCompliant, UnknownRoots, BlockedRoots int64
+}
+
+func (h *hostRow) scanDest() []any {
+	return []any{&h.ID, &h.NodeKeyHash, &h.Hostname, &h.MachineID, &h.OS, &h.OSVersion, &h.Arch,
+		&h.AgentVersion, &h.EnrollSecret, &h.EnrolledAt, &h.LastSeen, &h.LastReportAt, &h.PolicySerial,
+		&h.Status, &h.StateHash, &h.StoresTotal, &h.StoresCompliant, &h.UnknownRoots, &h.BlockedRoots}
+}
+
+func (h *hostRow) values() []any {
+	return []any{h.ID, h.NodeKeyHash, h.Hostname, h.MachineID, h.OS, h.OSVersion, h.Arch,
+		h.AgentVersion, h.EnrollSecret, h.EnrolledAt, h.LastSeen, h.LastReportAt, h.PolicySerial,
+		h.Status, h.StateHash, h.StoresTotal, h.StoresCompliant, h.UnknownRoots, h.BlockedRoots}
+}
+
+func (h *hostRow) setFacts(f *api.HostFacts) {
+	h.Hostname, h.MachineID, h.OS, h.OSVersion = f.Hostname, f.MachineID, f.OS, f.OSVersion
+	h.Arch, h.AgentVersion = f.Arch, f.AgentVersion
+}
+
+// WriteBatch writes enrollments and reports in one transaction (group
+// commit). It returns one result per input; an error means nothing was
+// committed. Per-item problems (a host that no longer exists) are in the
+// item's Err and do not fail the batch. On PostgreSQL a deadlock or
+// serialization failure is retried.
+func (s *Store) WriteBatch(ctx context.Context, enrolls []EnrollIn, reports []ReportIn) ([]EnrollOut, []ReportOut, error) {
+	var eo []EnrollOut
+	var ro []ReportOut
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		eo, ro, err = s.writeBatchOnce(ctx, enrolls, reports)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return eo, ro, err
+}
+
+func retryable(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "SQLSTATE 40P01") || strings.Contains(m, "SQLSTATE 40001") ||
+		strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "database is locked")
+}
+
+func (s *Store) writeBatchOnce(ctx context.Context, enrolls []EnrollIn, reports []ReportIn) ([]EnrollOut, []ReportOut, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin write: %w", err)
+	}
+	defer tx.Rollback()
+	d := deltas{}
+	eo := make([]EnrollOut, len(enrolls))
+	for i := range enrolls {
+		eo[i], err = s.enrollTx(ctx, tx, &enrolls[i], d)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	ro, err := s.reportsTx(ctx, tx, reports, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.applyDeltas(ctx, tx, d); err != nil {
+		return nil, nil, fmt.Errorf("update fleet aggregates: %w", err)
+	}
+	now := time.Now()
+	if len(reports) > 0 {
+		now = reports[0].Received
+	} else if len(enrolls) > 0 {
+		now = enrolls[0].Now
+	}
+	bucket, err := s.snapshotTx(ctx, tx, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("commit: %w", err)
+	}
+	if bucket != 0 {
+		s.lastBucket.Store(bucket)
+	}
+	return eo, ro, nil
+}
+
+func (s *Store) forUpdate() string {
+	if s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (s *Store) enrollTx(ctx context.Context, tx *sql.Tx, e *EnrollIn, d deltas) (EnrollOut, error) {
+	now := ms(e.Now)
+	var old hostRow
+	found := false
+	if e.Facts.MachineID != "" {
+		err := tx.QueryRowContext(ctx, s.q("SELECT "+hostCols+" FROM hosts WHERE machine_id = ? ORDER BY id LIMIT 1"+s.forUpdate()),
+			e.Facts.MachineID).Scan(old.scanDest()...)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return EnrollOut{}, fmt.Errorf("enroll: find host by machine id: %w", err)
+		}
+	}
+	var out EnrollOut
+	if found {
+		h := old
+		h.NodeKeyHash = HashCredential(e.NodeKey)
+		h.setFacts(&e.Facts)
+		h.EnrollSecret = e.SecretName
+		h.LastSeen = now
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET node_key_hash = ?, hostname = ?, machine_id = ?, os = ?, os_version = ?,
+  arch = ?, agent_version = ?, enroll_secret = ?, last_seen = ? WHERE id = ?`),
+			h.NodeKeyHash, h.Hostname, h.MachineID, h.OS, h.OSVersion, h.Arch, h.AgentVersion, h.EnrollSecret, h.LastSeen, h.ID)
+		if err != nil {
+			return EnrollOut{}, fmt.Errorf("enroll: update host %d: %w", h.ID, err)
+		}
+		d.host(&old, -1)
+		d.host(&h, +1)
+		out = EnrollOut{HostID: h.ID, Reenrolled: true}
+	} else {
+		h := hostRow{NodeKeyHash: HashCredential(e.NodeKey), EnrollSecret: e.SecretName, EnrolledAt: now, LastSeen: now, Status: StatusPending}
+		h.setFacts(&e.Facts)
+		v := h.values()[1:]
+		err := tx.QueryRowContext(ctx, s.q("INSERT INTO hosts ("+strings.TrimPrefix(hostCols, "id, ")+") VALUES "+placeholders(1, len(v))+" RETURNING id"), v...).Scan(&h.ID)
+		if err != nil {
+			return EnrollOut{}, fmt.Errorf("enroll: insert host: %w", err)
+		}
+		d.host(&h, +1)
+		out = EnrollOut{HostID: h.ID}
+	}
+	if err := s.addressesTx(ctx, tx, map[int64]*api.HostFacts{out.HostID: &e.Facts}, now); err != nil {
+		return EnrollOut{}, err
+	}
+	return out, nil
+}
+
+// addressesTx records the IPs and MACs of hosts: one row per IP (mac ”)
+// and one per MAC (ip ”), first_seen kept, last_seen bumped.
+func (s *Store) addressesTx(ctx context.Context, tx *sql.Tx, facts map[int64]*api.HostFacts, now int64) error {
+	var rows [][]any
+	ids := make([]int64, 0, len(facts))
+	for id := range facts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		f := facts[id]
+		seen := map[[2]string]bool{}
+		add := func(ip, mac string) {
+			k := [2]string{ip, mac}
+			if !seen[k] {
+				seen[k] = true
+				rows = append(rows, []any{id, ip, mac, now, now})
+			}
+		}
+		for _, ip := range f.IPs {
+			add(ip, "")
+		}
+		for _, mac := range f.MACs {
+			add("", strings.ToLower(mac))
+		}
+	}
+	if err := s.bulkExec(ctx, tx, "INSERT INTO host_addresses (host_id, ip, mac, first_seen, last_seen)", 5, rows,
+		"ON CONFLICT (host_id, ip, mac) DO UPDATE SET last_seen = excluded.last_seen"); err != nil {
+		return fmt.Errorf("record host addresses: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d deltas) ([]ReportOut, error) {
+	out := make([]ReportOut, len(reports))
+	if len(reports) == 0 {
+		return out, nil
+	}
+	// Resolve node keys to hosts.
+	var hashes []any
+	for _, r := range reports {
+		if r.HostID == 0 {
+			hashes = append(hashes, HashCredential(r.Report.NodeKey))
+		}
+	}
+	byHash := map[string]int64{}
+	for start := 0; start < len(hashes); start += 900 {
+		part := hashes[start:min(start+900, len(hashes))]
+		rows, err := tx.QueryContext(ctx, s.q("SELECT id, node_key_hash FROM hosts WHERE node_key_hash IN ("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")"), part...)
+		if err != nil {
+			return nil, fmt.Errorf("resolve node keys: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var h string
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("resolve node keys: %w", err)
+			}
+			byHash[h] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("resolve node keys: %w", err)
+		}
+	}
+	if len(hashes) > 0 {
+		reports = append([]ReportIn(nil), reports...)
+		for i := range reports {
+			if reports[i].HostID == 0 {
+				reports[i].HostID = byHash[HashCredential(reports[i].Report.NodeKey)] // 0: unknown, ErrNotFound below
+			}
+		}
+	}
+	// Lock the hosts first, in id order.
+	idSet := map[int64]bool{}
+	for _, r := range reports {
+		if r.HostID != 0 {
+			idSet[r.HostID] = true
+		}
+	}
+	ids := make([]int64, 0, len(idSet))
+	for id := range idSet {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	old := map[int64]*hostRow{}
+	for _, chunk := range chunks(ids, 900) {
+		in, args := inList(chunk)
+		rows, err := tx.QueryContext(ctx, s.q("SELECT "+hostCols+" FROM hosts WHERE id IN "+in+" ORDER BY id"+s.forUpdate()), args...)
+		if err != nil {
+			return nil, fmt.Errorf("load hosts: %w", err)
+		}
+		for rows.Next() {
+			h := &hostRow{}
+			if err := rows.Scan(h.scanDest()...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load hosts: %w", err)
+			}
+			old[h.ID] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("load hosts: %w", err)
+		}
+	}
+
+	// Idempotency: insert the report ids; those already there are duplicates.
+	type rk struct {
+		host int64
+		id   string
+	}
+	inBatch := map[rk]bool{}
+	var rrows [][]any
+	var candidates []int
+	for i, r := range reports {
+		if old[r.HostID] == nil {
+			out[i].Err = ErrNotFound
+			continue
+		}
+		k := rk{r.HostID, r.Report.ReportID}
+		if inBatch[k] {
+			out[i].Duplicate = true
+			continue
+		}
+		inBatch[k] = true
+		candidates = append(candidates, i)
+		rrows = append(rrows, []any{r.HostID, r.Report.ReportID, r.Report.Kind, ms(r.Received)})
+	}
+	inserted := map[rk]bool{}
+	per := 900
+	for start := 0; start < len(rrows); start += per {
+		end := min(start+per, len(rrows))
+		var args []any
+		for _, r := range rrows[start:end] {
+			args = append(args, r...)
+		}
+		rows, err := tx.QueryContext(ctx, s.q("INSERT INTO reports (host_id, report_id, kind, received_at) VALUES "+
+			placeholders(end-start, 4)+" ON CONFLICT (host_id, report_id) DO NOTHING RETURNING host_id, report_id"), args...)
+		if err != nil {
+			return nil, fmt.Errorf("record report ids: %w", err)
+		}
+		for rows.Next() {
+			var k rk
+			if err := rows.Scan(&k.host, &k.id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("record report ids: %w", err)
+			}
+			inserted[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("record report ids: %w", err)
+		}
+	}
+
+	// Apply accepted reports in arrival order to the new host state.
+	cur := map[int64]*hostRow{}
+	full := map[int64]*api.ReportRequest{} // the last full report per host
+	facts := map[int64]*api.HostFacts{}
+	var evRows [][]any
+	for _, i := range candidates {
+		r := reports[i]
+		if !inserted[rk{r.HostID, r.Report.ReportID}] {
+			out[i].Duplicate = true
+			continue
+		}
+		h := cur[r.HostID]
+		if h == nil {
+			c := *old[r.HostID]
+			h = &c
+			cur[r.HostID] = h
+		}
+		rep := r.Report
+		now := ms(r.Received)
+		h.LastSeen = max(h.LastSeen, now)
+		h.PolicySerial = rep.PolicySerial
+		if rep.Host != nil {
+			h.setFacts(rep.Host)
+			facts[r.HostID] = rep.Host
+		}
+		if rep.Kind == api.ReportFull {
+			h.LastReportAt = now
+			if rep.StateHash == "" || rep.StateHash != h.StateHash || h.Status == StatusPending {
+				full[r.HostID] = rep
+			}
+			h.StateHash = rep.StateHash
+			h.Status = HostStatus(rep.Stores, rep.UnknownRoots)
+			h.StoresTotal = int64(len(rep.Stores))
+			h.StoresCompliant = 0
+			for _, st := range rep.Stores {
+				if st.Status == "compliant" {
+					h.StoresCompliant++
+				}
+			}
+			h.UnknownRoots, h.BlockedRoots = 0, 0
+			for _, rt := range rep.UnknownRoots {
+				if rt.Class == "blocked" {
+					h.BlockedRoots++
+				} else {
+					h.UnknownRoots++
+				}
+			}
+		}
+		for _, e := range rep.Events {
+			t := e.Time
+			if t.IsZero() {
+				t = r.Received
+			}
+			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), e.Type, e.StoreID, e.SHA256, e.Detail, now})
+		}
+	}
+
+	// Replace stores, roots and CAs of hosts whose state changed.
+	if len(full) > 0 {
+		fids := make([]int64, 0, len(full))
+		for id := range full {
+			fids = append(fids, id)
+		}
+		sort.Slice(fids, func(i, j int) bool { return fids[i] < fids[j] })
+		prev, err := s.loadDetails(ctx, tx, fids)
+		if err != nil {
+			return nil, err
+		}
+		var stRows, rtRows, caRows, riRows, ciRows [][]any
+		for _, id := range fids {
+			if p := prev[id]; p != nil {
+				d.detail(p, -1)
+			}
+			rep := full[id]
+			d.detail(&hostDetail{stores: rep.Stores, roots: rep.UnknownRoots, cas: rep.CAs}, +1)
+			for _, st := range rep.Stores {
+				stRows = append(stRows, []any{id, st.ID, st.Kind, st.Path, st.Format, st.Owner, st.Status, st.Detail})
+			}
+			for _, rt := range rep.UnknownRoots {
+				rtRows = append(rtRows, []any{id, rt.SHA256, rt.SPKI, rt.Subject, rt.Issuer, ms(rt.NotAfter), rt.Class, rt.Reason, strings.Join(rt.StoreIDs, "\n")})
+				riRows = append(riRows, []any{rt.SHA256, rt.Subject, rt.Issuer, rt.Class, ms(rt.NotAfter)})
+			}
+			for _, ca := range rep.CAs {
+				caRows = append(caRows, []any{id, ca.SHA256, ca.Subject, ms(ca.NotAfter)})
+				ciRows = append(ciRows, []any{ca.SHA256, ca.Subject, ms(ca.NotAfter)})
+			}
+		}
+		for _, table := range []string{"host_stores", "host_roots", "host_cas"} {
+			for _, chunk := range chunks(fids, 900) {
+				in, args := inList(chunk)
+				if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE host_id IN "+in), args...); err != nil {
+					return nil, fmt.Errorf("replace %s: %w", table, err)
+				}
+			}
+		}
+		if err := s.bulkExec(ctx, tx, "INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", 8, stRows,
+			"ON CONFLICT (host_id, store_id) DO UPDATE SET kind = excluded.kind, path = excluded.path, format = excluded.format, owner = excluded.owner, status = excluded.status, detail = excluded.detail"); err != nil {
+			return nil, err
+		}
+		if err := s.bulkExec(ctx, tx, "INSERT INTO host_roots (host_id, sha256, spki_sha256, subject, issuer, not_after, class, reason, store_ids)", 9, rtRows,
+			"ON CONFLICT (host_id, sha256) DO NOTHING"); err != nil {
+			return nil, err
+		}
+		if err := s.bulkExec(ctx, tx, "INSERT INTO host_cas (host_id, sha256, subject, not_after)", 4, caRows,
+			"ON CONFLICT (host_id, sha256) DO NOTHING"); err != nil {
+			return nil, err
+		}
+		if err := s.bulkExec(ctx, tx, "INSERT INTO root_info (sha256, subject, issuer, class, not_after)", 5, dedupFirst(riRows),
+			"ON CONFLICT (sha256) DO UPDATE SET class = excluded.class"); err != nil {
+			return nil, err
+		}
+		if err := s.bulkExec(ctx, tx, "INSERT INTO ca_info (sha256, subject, not_after)", 3, dedupFirst(ciRows),
+			"ON CONFLICT (sha256) DO NOTHING"); err != nil {
+			return nil, err
+		}
+	}
+
+	// Host rows: aggregate deltas, then one bulk upsert.
+	cids := make([]int64, 0, len(cur))
+	for id := range cur {
+		cids = append(cids, id)
+	}
+	sort.Slice(cids, func(i, j int) bool { return cids[i] < cids[j] })
+	hRows := make([][]any, 0, len(cids))
+	for _, id := range cids {
+		o, n := old[id], cur[id]
+		if o.Status != n.Status || o.OS != n.OS || o.PolicySerial != n.PolicySerial {
+			d.host(o, -1)
+			d.host(n, +1)
+		}
+		hRows = append(hRows, n.values())
+	}
+	if err := s.bulkExec(ctx, tx, "INSERT INTO hosts ("+hostCols+")", 19, hRows,
+		`ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, machine_id = excluded.machine_id, os = excluded.os,
+  os_version = excluded.os_version, arch = excluded.arch, agent_version = excluded.agent_version,
+  last_seen = excluded.last_seen, last_report_at = excluded.last_report_at, policy_serial = excluded.policy_serial,
+  status = excluded.status, state_hash = excluded.state_hash, stores_total = excluded.stores_total,
+  stores_compliant = excluded.stores_compliant, unknown_roots = excluded.unknown_roots, blocked_roots = excluded.blocked_roots`); err != nil {
+		return nil, err
+	}
+	if err := s.bulkExec(ctx, tx, "INSERT INTO events (host_id, event_id, time, type, store_id, sha256, detail, received_at)", 8, evRows,
+		"ON CONFLICT (host_id, event_id) DO NOTHING"); err != nil {
+		return nil, err
+	}
+	if len(facts) > 0 {
+		var now int64
+		for _, r := range reports {
+			now = max(now, ms(r.Received))
+		}
+		if err := s.addressesTx(ctx, tx, facts, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// loadDetails reads the stored stores, roots and CAs of hosts (only the
+// columns the aggregates need).
+func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*hostDetail, error) {
+	out := map[int64]*hostDetail{}
+	get := func(id int64) *hostDetail {
+		if out[id] == nil {
+			out[id] = &hostDetail{}
+		}
+		return out[id]
+	}
+	for _, chunk := range chunks(ids, 900) {
+		in, args := inList(chunk)
+		for _, q := range []struct {
+			sql  string
+			scan func(*sql.Rows) error
+		}{
+			{"SELECT host_id, kind, status FROM host_stores WHERE host_id IN " + in, func(r *sql.Rows) error {
+				var id int64
+				var st api.StoreStatus
+				if err := r.Scan(&id, &st.Kind, &st.Status); err != nil {
+					return err
+				}
+				h := get(id)
+				h.stores = append(h.stores, st)
+				return nil
+			}},
+			{"SELECT host_id, sha256, class FROM host_roots WHERE host_id IN " + in, func(r *sql.Rows) error {
+				var id int64
+				var rt api.Root
+				if err := r.Scan(&id, &rt.SHA256, &rt.Class); err != nil {
+					return err
+				}
+				h := get(id)
+				h.roots = append(h.roots, rt)
+				return nil
+			}},
+			{"SELECT host_id, sha256 FROM host_cas WHERE host_id IN " + in, func(r *sql.Rows) error {
+				var id int64
+				var ca api.CA
+				if err := r.Scan(&id, &ca.SHA256); err != nil {
+					return err
+				}
+				h := get(id)
+				h.cas = append(h.cas, ca)
+				return nil
+			}},
+		} {
+			rows, err := tx.QueryContext(ctx, s.q(q.sql), args...)
+			if err != nil {
+				return nil, fmt.Errorf("load host details: %w", err)
+			}
+			for rows.Next() {
+				if err := q.scan(rows); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("load host details: %w", err)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("load host details: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// snapshotTx records the fleet aggregates once per hour (the trend chart);
+// idempotent across collectors.
+func (s *Store) snapshotTx(ctx context.Context, tx *sql.Tx, now time.Time) (int64, error) {
+	bucket := now.Truncate(time.Hour).UnixMilli()
+	if s.lastBucket.Load() == bucket {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO compliance_snapshots (bucket, dim, key, status, n)
+SELECT ?, dim, key, status, n FROM fleet_agg WHERE n > 0 AND dim IN ('hosts', 'os', 'kind', 'serial')
+ON CONFLICT (bucket, dim, key, status) DO NOTHING`), bucket); err != nil {
+		return 0, fmt.Errorf("record compliance snapshot: %w", err)
+	}
+	return bucket, nil
+}
+
+// PruneReports forgets report ids received before t: the idempotency
+// window. Events and host state are kept.
+func (s *Store) PruneReports(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, s.q("DELETE FROM reports WHERE received_at < ?"), ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune report ids: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+func chunks(ids []int64, n int) [][]int64 {
+	var out [][]int64
+	for len(ids) > n {
+		out = append(out, ids[:n])
+		ids = ids[n:]
+	}
+	if len(ids) > 0 {
+		out = append(out, ids)
+	}
+	return out
+}
+
+// dedupFirst keeps the first row for each value of column 0.
+func dedupFirst(rows [][]any) [][]any {
+	seen := map[any]bool{}
+	out := rows[:0:0]
+	for _, r := range rows {
+		if !seen[r[0]] {
+			seen[r[0]] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}

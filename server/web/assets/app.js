@@ -1,0 +1,674 @@
+// Anchorwatch collector dashboard. Plain JavaScript, no framework, no
+// build step. Every figure comes from the dashboard JSON API; the session
+// cookie set by /login authenticates the requests (this script never sees
+// the token). Agent-supplied strings (hostnames, subjects, paths) are
+// untrusted: the DOM is built with textContent only, never innerHTML.
+// Elements carrying figures have data-testid attributes the browser tests
+// read and compare with the API.
+'use strict';
+(function () {
+  var main = document.getElementById('main');
+  var SVGNS = 'http://www.w3.org/2000/svg';
+
+  var HOST_STATUSES = ['compliant', 'noncompliant', 'error', 'pending'];
+  var STORE_STATUSES = ['compliant', 'missing', 'untrusted', 'blocked-present', 'needs-mdm', 'error'];
+  var EVENT_TYPES = ['removed', 'healed', 'heal-failed', 'unknown-root-appeared', 'blocked-root-appeared',
+    'policy-applied', 'policy-rejected', 'installed', 'removed-by-policy'];
+  var KIND_NAMES = { system: 'System store', nss: 'NSS (Firefox, Chromium)', java: 'Java keystores',
+    firefox: 'Firefox policy', 'firefox-policy': 'Firefox policy', windows: 'Windows', macos: 'macOS keychain' };
+  var OS_NAMES = { linux: 'Linux', windows: 'Windows', darwin: 'macOS' };
+
+  // ---- DOM helpers ------------------------------------------------------
+
+  function append(node, kids) {
+    for (var i = 0; i < kids.length; i++) {
+      var k = kids[i];
+      if (k === null || k === undefined || k === false) { continue; }
+      if (Array.isArray(k)) { append(node, k); continue; }
+      node.appendChild(typeof k === 'object' ? k : document.createTextNode(String(k)));
+    }
+    return node;
+  }
+
+  function setAttrs(node, attrs) {
+    if (!attrs) { return; }
+    Object.keys(attrs).forEach(function (a) {
+      var v = attrs[a];
+      if (v === null || v === undefined || v === false) { return; }
+      if (a === 'class') { node.setAttribute('class', v); }
+      else if (a === 'testid') { node.setAttribute('data-testid', v); }
+      else if (a === 'text') { node.textContent = v; }
+      else if (a === 'width%') { node.style.width = v + '%'; }
+      else { node.setAttribute(a, v === true ? '' : String(v)); }
+    });
+  }
+
+  function el(tag, attrs) {
+    var n = document.createElement(tag);
+    setAttrs(n, attrs);
+    return append(n, Array.prototype.slice.call(arguments, 2));
+  }
+
+  function svg(tag, attrs) {
+    var n = document.createElementNS(SVGNS, tag);
+    setAttrs(n, attrs);
+    return append(n, Array.prototype.slice.call(arguments, 2));
+  }
+
+  function clear(n) { while (n.firstChild) { n.removeChild(n.firstChild); } }
+
+  // ---- formatting -------------------------------------------------------
+
+  function fmtInt(n) { return Number(n || 0).toLocaleString('en-US'); }
+  // One decimal, rounding half up (the tests format the same way).
+  function fmtPct(x) { return (Math.round(Number(x || 0) * 10) / 10).toFixed(1) + '%'; }
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+  function isZeroTime(s) { return !s || s.indexOf('0001-01-01') === 0; }
+  function fmtTime(s) {
+    if (isZeroTime(s)) { return '—'; }
+    var d = new Date(s);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+  }
+  function fmtDate(s) {
+    if (isZeroTime(s)) { return '—'; }
+    var d = new Date(s);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+  }
+  function ago(s) {
+    if (isZeroTime(s)) { return 'never'; }
+    var sec = (Date.now() - new Date(s).getTime()) / 1000;
+    if (sec < 0) { sec = 0; }
+    if (sec < 90) { return 'just now'; }
+    if (sec < 5400) { return Math.round(sec / 60) + ' min ago'; }
+    if (sec < 129600) { return Math.round(sec / 3600) + ' h ago'; }
+    return Math.round(sec / 86400) + ' d ago';
+  }
+  function timeCell(s) { return el('span', { title: isZeroTime(s) ? '' : new Date(s).toString() }, ago(s)); }
+  function daysLeft(s) { return Math.floor((new Date(s).getTime() - Date.now()) / 86400000); }
+  function shortHash(h) { return h ? h.slice(0, 16) + '…' : ''; }
+  function kindName(k) { return KIND_NAMES[k] || k; }
+  function osName(k) { return OS_NAMES[k] || k || 'unknown'; }
+  // "24h0m0s" → "24 h", "168h0m0s" → "7 d".
+  function fmtGoDuration(s) {
+    var m = /^(\d+)h(?:0m0s)?$/.exec(s || '');
+    if (!m) { return s; }
+    var h = Number(m[1]);
+    return h >= 48 && h % 24 === 0 ? (h / 24) + ' days' : h + ' h';
+  }
+  function badge(status, testid) {
+    return el('span', { class: 'badge b-' + status, testid: testid }, status);
+  }
+
+  // ---- API --------------------------------------------------------------
+
+  function Stop() {}
+
+  function signIn() {
+    location.replace('/login?next=' + encodeURIComponent(location.pathname + location.search));
+  }
+
+  function api(path, params) {
+    var u = new URL(path, location.origin);
+    if (params) {
+      Object.keys(params).forEach(function (k) {
+        if (params[k] !== '' && params[k] !== undefined && params[k] !== null) { u.searchParams.set(k, params[k]); }
+      });
+    }
+    return fetch(u.toString(), { credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store' })
+      .then(function (r) {
+        if (r.status === 401) { signIn(); throw new Stop(); }
+        if (!r.ok) {
+          return r.json().catch(function () { return {}; }).then(function (b) {
+            var e = new Error(path + ': ' + r.status + ' ' + (b.detail || b.error || r.statusText));
+            e.status = r.status;
+            throw e;
+          });
+        }
+        return r.json();
+      });
+  }
+
+  function query() { return new URLSearchParams(location.search); }
+
+  function hrefWith(path, params) {
+    var q = new URLSearchParams();
+    Object.keys(params).forEach(function (k) {
+      if (params[k] !== '' && params[k] !== undefined && params[k] !== null) { q.set(k, params[k]); }
+    });
+    var s = q.toString();
+    return s ? path + '?' + s : path;
+  }
+
+  // ---- shared pieces ----------------------------------------------------
+
+  function pageHead(title, sub, right) {
+    return el('div', { class: 'page-head' },
+      el('div', null, el('h1', { text: title }), sub ? el('p', { class: 'muted' }, sub) : null),
+      right || null);
+  }
+
+  function panel(title, testid) {
+    return el('section', { class: 'panel', testid: testid }, title ? el('h2', { text: title }) : null,
+      Array.prototype.slice.call(arguments, 2));
+  }
+
+  function table(headers, rows, emptyText) {
+    var thead = el('thead', null, el('tr', null, headers.map(function (h) {
+      return typeof h === 'string' ? el('th', { text: h }) : el('th', { class: h.cls, text: h.t });
+    })));
+    var tbody = el('tbody', null, rows);
+    if (!rows.length) {
+      tbody.appendChild(el('tr', null, el('td', { class: 'empty', colspan: headers.length, text: emptyText || 'Nothing to show.' })));
+    }
+    return el('div', { class: 'table-wrap' }, el('table', null, thead, tbody));
+  }
+
+  function kpi(label, value, testid, cls, sub, href, subTestid) {
+    return el(href ? 'a' : 'div', { class: 'kpi ' + (cls || ''), href: href },
+      el('div', { class: 'label', text: label }),
+      el('div', { class: 'value' + (Number(value) ? ' nonzero' : ''), testid: testid, text: fmtInt(value) }),
+      sub !== undefined ? el('div', { class: 'sub', testid: subTestid }, sub) : null);
+  }
+
+  // stackBar draws counts by status as one horizontal bar.
+  function stackBar(byStatus, total, order) {
+    var bar = el('div', { class: 'bar', role: 'img' });
+    var label = [];
+    order.forEach(function (s) {
+      var n = (byStatus || {})[s] || 0;
+      if (!n || !total) { return; }
+      bar.appendChild(el('span', { class: 's-' + s, 'width%': (100 * n / total).toFixed(3), title: s + ': ' + fmtInt(n) }));
+      label.push(s + ' ' + n);
+    });
+    bar.setAttribute('aria-label', label.join(', '));
+    return bar;
+  }
+
+  function legend(order) {
+    return el('div', { class: 'legend' }, order.map(function (s) {
+      return el('span', null, el('i', { class: 's-' + s }), s);
+    }));
+  }
+
+  // ---- pages ------------------------------------------------------------
+
+  function overview() {
+    return Promise.all([api('/api/v1/summary'), api('/api/v1/trend')]).then(function (res) {
+      var sum = res[0], trend = res[1];
+      var bs = sum.by_status || {};
+      var kpis = el('div', { class: 'kpis' },
+        kpi('Hosts', sum.hosts, 'kpi-hosts', 'info', 'enrolled', '/hosts'),
+        kpi('Compliant', sum.compliant, 'kpi-compliant', 'ok', fmtPct(sum.compliant_pct) + ' of hosts', '/hosts?status=compliant', 'kpi-compliant-pct'),
+        kpi('Noncompliant', bs.noncompliant || 0, 'kpi-noncompliant', 'bad', 'CA missing or untrusted', '/hosts?status=noncompliant'),
+        kpi('Errors', bs.error || 0, 'kpi-error', 'bad', 'a store unreadable', '/hosts?status=error'),
+        kpi('Pending', bs.pending || 0, 'kpi-pending', 'grey', 'no report yet', '/hosts?status=pending'),
+        kpi('Offline', sum.offline, 'kpi-offline', 'warn', 'not seen for ' + fmtGoDuration(sum.offline_after), hrefWith('/hosts', { offline_after: sum.offline_after })),
+        kpi('Unknown roots', sum.unknown_roots, 'kpi-unknown-roots', 'warn', 'distinct, fleet-wide', '/roots?class=unknown'),
+        kpi('Blocked roots', sum.blocked_roots, 'kpi-blocked-roots', 'bad', 'on the blocklist', '/roots?class=blocked'),
+        kpi('Policy serial', sum.policy_serial, 'kpi-policy-serial', 'info', 'served to agents'));
+
+      // Stores by status, fleet-wide (sum over store kinds).
+      var storeTotals = {}, storeAll = 0;
+      (sum.by_store_kind || []).forEach(function (g) {
+        Object.keys(g.by_status || {}).forEach(function (s) {
+          storeTotals[s] = (storeTotals[s] || 0) + g.by_status[s];
+          storeAll += g.by_status[s];
+        });
+      });
+      var storeList = el('div', { class: 'bars' });
+      STORE_STATUSES.forEach(function (s) {
+        var n = storeTotals[s] || 0;
+        append(storeList, [
+          el('a', { href: hrefWith('/hosts', { store_status: s }) }, badge(s)),
+          el('div', { class: 'bar' }, n ? el('span', { class: 's-' + s, 'width%': (100 * n / storeAll).toFixed(3) }) : null),
+          el('span', { class: 'num', testid: 'storestatus:' + s, text: fmtInt(n) })]);
+      });
+
+      var kinds = el('div', { class: 'bars' });
+      (sum.by_store_kind || []).forEach(function (g) {
+        append(kinds, [
+          el('a', { href: hrefWith('/hosts', { store_kind: g.key }), title: g.key }, kindName(g.key)),
+          stackBar(g.by_status, g.total, STORE_STATUSES),
+          el('span', { class: 'num' },
+            el('strong', { testid: 'kind:' + g.key + ':pct', text: fmtPct(g.compliant_pct) }), ' ',
+            el('span', { class: 'muted' },
+              el('span', { testid: 'kind:' + g.key + ':compliant', text: fmtInt(g.compliant) }), ' / ',
+              el('span', { testid: 'kind:' + g.key + ':total', text: fmtInt(g.total) }), ' stores'))]);
+      });
+      if (!(sum.by_store_kind || []).length) { kinds = el('p', { class: 'empty', text: 'No store reported yet.' }); }
+
+      function groupTable(groups, prefix, label, nameFn, hrefFn) {
+        return table([label, { t: 'Hosts', cls: 'num' }, { t: 'Compliant', cls: 'num' }, { t: '%', cls: 'num' }, 'Status'],
+          (groups || []).map(function (g) {
+            return el('tr', { testid: prefix + ':' + g.key },
+              el('td', null, el('a', { href: hrefFn(g.key) }, nameFn(g.key))),
+              el('td', { class: 'num', testid: prefix + ':' + g.key + ':total', text: fmtInt(g.total) }),
+              el('td', { class: 'num', testid: prefix + ':' + g.key + ':compliant', text: fmtInt(g.compliant) }),
+              el('td', { class: 'num', testid: prefix + ':' + g.key + ':pct', text: fmtPct(g.compliant_pct) }),
+              el('td', null, stackBar(g.by_status, g.total, HOST_STATUSES)));
+          }), 'No host enrolled yet.');
+      }
+
+      var hostBar = el('div', { class: 'stack' },
+        stackBar(bs, sum.hosts, HOST_STATUSES),
+        el('div', { class: 'bars' }, HOST_STATUSES.map(function (s) {
+          var n = bs[s] || 0;
+          return [el('a', { href: hrefWith('/hosts', { status: s }) }, badge(s)),
+            el('span', { class: 'muted', text: sum.hosts ? fmtPct(100 * n / sum.hosts) : '—' }),
+            el('span', { class: 'num', testid: 'hoststatus:' + s, text: fmtInt(n) })];
+        })));
+
+      clear(main);
+      append(main, [
+        pageHead('Fleet overview', 'Deployment of the inspection CA across every trust store of every enrolled host.'),
+        kpis,
+        el('div', { class: 'grid grid-3-1' },
+          panel('Compliance trend (hourly, last 30 days)', 'trend-panel', trendChart(trend.points || [])),
+          panel('Hosts by status', 'status-panel', hostBar)),
+        el('div', { class: 'grid grid-3-1' },
+          panel('Compliance by store kind', 'kinds-panel', kinds, legend(STORE_STATUSES)),
+          panel('Stores by status', 'storestatus-panel', storeList,
+            el('p', { class: 'muted' }, el('span', { testid: 'stores-total', text: fmtInt(storeAll) }), ' stores reported'))),
+        el('div', { class: 'grid grid-2' },
+          panel('By operating system', 'os-panel', groupTable(sum.by_os, 'os', 'OS', osName, function (k) { return hrefWith('/hosts', { os: k }); })),
+          panel('By policy serial', 'serial-panel', groupTable(sum.by_policy_serial, 'serial', 'Serial', function (k) { return k === '0' ? 'none yet' : 'serial ' + k; }, function (k) { return hrefWith('/hosts', { policy_serial: k }); })))
+      ]);
+      setGenerated(sum.generated_at);
+    });
+  }
+
+  function trendChart(points) {
+    var W = 760, H = 250, L = 46, R = 18, T = 14, B = 30;
+    var wrap = el('div', null);
+    var caption = el('p', { class: 'muted' });
+    if (!points.length) {
+      wrap.appendChild(el('p', { class: 'empty', text: 'No snapshot yet: the collector records one each hour while agents report.' }));
+      append(caption, [el('span', { testid: 'trend-points', text: '0' }), ' hourly snapshots']);
+      wrap.appendChild(caption);
+      return wrap;
+    }
+    var t0 = new Date(points[0].time).getTime();
+    var t1 = new Date(points[points.length - 1].time).getTime();
+    var span = Math.max(t1 - t0, 3600000);
+    function x(t) { return points.length === 1 ? L + (W - L - R) / 2 : L + (W - L - R) * (t - t0) / span; }
+    function y(p) { return T + (H - T - B) * (1 - p / 100); }
+    var chart = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'Share of compliant hosts per hour', testid: 'trend-chart' });
+    [0, 25, 50, 75, 100].forEach(function (p) {
+      chart.appendChild(svg('line', { class: 'grid-line', x1: L, x2: W - R, y1: y(p), y2: y(p) }));
+      chart.appendChild(svg('text', { class: 'axis-label', x: L - 8, y: y(p) + 4, 'text-anchor': 'end', text: p + '%' }));
+    });
+    // Ticks: local midnights over several days, else every few hours.
+    var ticks = [], day = 86400000, hour = 3600000;
+    if (span > 2 * day) {
+      var d0 = new Date(t0); d0.setHours(24, 0, 0, 0);
+      var step = Math.max(1, Math.ceil(span / day / 8));
+      for (var d = d0.getTime(); d <= t1; ) {
+        ticks.push([d, pad(new Date(d).getMonth() + 1) + '-' + pad(new Date(d).getDate())]);
+        var nd = new Date(d); nd.setDate(nd.getDate() + step); d = nd.getTime();
+      }
+    } else {
+      var every = [1, 2, 3, 4, 6, 12].filter(function (k) { return span / (k * hour) <= 8; })[0] || 12;
+      var h0 = new Date(t0); h0.setMinutes(0, 0, 0);
+      for (var h = h0.getTime(); h <= t1; h += hour) {
+        if (h >= t0 && new Date(h).getHours() % every === 0) { ticks.push([h, pad(new Date(h).getHours()) + ':00']); }
+      }
+    }
+    if (!ticks.length) { ticks.push([t0, fmtTime(points[0].time)]); }
+    ticks.forEach(function (tk) {
+      chart.appendChild(svg('line', { class: 'grid-line tick', x1: x(tk[0]), x2: x(tk[0]), y1: H - B, y2: H - B + 4 }));
+      chart.appendChild(svg('text', { class: 'axis-label', x: x(tk[0]), y: H - 8, 'text-anchor': 'middle', text: tk[1] }));
+    });
+    var line = '', area = '';
+    points.forEach(function (p, i) {
+      var px = x(new Date(p.time).getTime()).toFixed(1), py = y(p.compliant_pct).toFixed(1);
+      line += (i ? 'L' : 'M') + px + ' ' + py;
+    });
+    area = line + 'L' + x(t1).toFixed(1) + ' ' + y(0) + 'L' + x(t0).toFixed(1) + ' ' + y(0) + 'Z';
+    chart.appendChild(svg('path', { class: 'area', d: area }));
+    chart.appendChild(svg('path', { class: 'line', d: line }));
+    if (points.length <= 240) {
+      points.forEach(function (p) {
+        chart.appendChild(svg('circle', { class: 'pt', cx: x(new Date(p.time).getTime()).toFixed(1), cy: y(p.compliant_pct).toFixed(1), r: points.length > 80 ? 2 : 3, 'data-testid': 'trend-pt' },
+          svg('title', { text: fmtTime(p.time) + ' — ' + fmtPct(p.compliant_pct) + ' compliant (' + p.compliant + ' of ' + p.hosts + ' hosts)' })));
+      });
+    }
+    var last = points[points.length - 1];
+    append(caption, [el('span', { testid: 'trend-points', text: String(points.length) }), ' hourly snapshots; latest ',
+      el('strong', { testid: 'trend-last-pct', text: fmtPct(last.compliant_pct) }), ' compliant (',
+      el('span', { testid: 'trend-last-compliant', text: fmtInt(last.compliant) }), ' of ',
+      el('span', { testid: 'trend-last-hosts', text: fmtInt(last.hosts) }), ' hosts) at ', fmtTime(last.time), '.']);
+    append(wrap, [chart, caption]);
+    return wrap;
+  }
+
+  // Hosts: the API's filters, plus "seen" (a relative last-seen window the
+  // page turns into seen_after or offline_after) and "page" (display only).
+  var HOST_API_PARAMS = ['status', 'os', 'hostname', 'store_kind', 'store_status', 'policy_serial', 'seen_after', 'seen_before', 'offline_after', 'cursor', 'limit'];
+  var SEEN = [['', 'Any time'], ['1h', 'Seen in the last hour'], ['24h', 'Seen in the last 24 h'], ['7d', 'Seen in the last 7 days'],
+    ['off24h', 'Not seen for 24 h'], ['off7d', 'Not seen for 7 days'], ['off30d', 'Not seen for 30 days']];
+  var SEEN_MS = { '1h': 3600000, '24h': 86400000, '7d': 7 * 86400000 };
+
+  function hostsApiParams(q) {
+    var p = {};
+    HOST_API_PARAMS.forEach(function (k) { if (q.get(k)) { p[k] = q.get(k); } });
+    var seen = q.get('seen') || '';
+    if (SEEN_MS[seen]) { p.seen_after = new Date(Date.now() - SEEN_MS[seen]).toISOString().replace(/\.\d+Z$/, 'Z'); }
+    if (seen.indexOf('off') === 0) { p.offline_after = seen.slice(3); }
+    if (!p.limit) { p.limit = '25'; }
+    return p;
+  }
+
+  function select(name, label, options, value) {
+    var s = el('select', { name: name, id: 'f-' + name });
+    options.forEach(function (o) {
+      var opt = el('option', { value: o[0], text: o[1] });
+      if (String(o[0]) === String(value || '')) { opt.selected = true; }
+      s.appendChild(opt);
+    });
+    return el('label', { for: 'f-' + name }, label, s);
+  }
+
+  function hosts() {
+    var q = query();
+    var params = hostsApiParams(q);
+    return Promise.all([api('/api/v1/summary'), api('/api/v1/hosts', params)]).then(function (res) {
+      var sum = res[0], list = res[1];
+      var rows = (list.hosts || []).map(function (h) {
+        var k = 'host:' + h.id;
+        return el('tr', { testid: k },
+          el('td', null, el('a', { href: '/hosts/' + h.id, testid: k + ':hostname', class: 'wrap-anywhere', text: h.hostname || '(no hostname)' }),
+            el('div', { class: 'sub mono', text: h.machine_id })),
+          el('td', null, badge(h.status, k + ':status')),
+          el('td', null, osName(h.os), el('div', { class: 'sub', text: [h.os_version, h.arch].filter(Boolean).join(' · ') })),
+          el('td', { class: 'num', testid: k + ':stores', text: h.stores_compliant + ' / ' + h.stores_total }),
+          el('td', { class: 'num', testid: k + ':unknown', text: fmtInt(h.unknown_roots) }),
+          el('td', { class: 'num', testid: k + ':blocked', text: fmtInt(h.blocked_roots) }),
+          el('td', { class: 'num', testid: k + ':serial', text: String(h.policy_serial) }),
+          el('td', { text: h.agent_version }),
+          el('td', { testid: k + ':seen' }, timeCell(h.last_seen)));
+      });
+      var keys = function (groups, nameFn) { return [['', 'All']].concat((groups || []).map(function (g) { return [g.key, nameFn(g.key)]; })); };
+      var form = el('form', { class: 'filters panel', method: 'get', action: '/hosts', testid: 'host-filters' },
+        el('label', { for: 'f-hostname' }, 'Hostname contains', el('input', { type: 'search', name: 'hostname', id: 'f-hostname', value: q.get('hostname') || '', placeholder: 'e.g. ws-0', maxlength: 255 })),
+        select('status', 'Host status', [['', 'All']].concat(HOST_STATUSES.map(function (s) { return [s, s]; })), q.get('status')),
+        select('store_kind', 'Store kind', keys(sum.by_store_kind, kindName), q.get('store_kind')),
+        select('store_status', 'Store status', [['', 'Any']].concat(STORE_STATUSES.map(function (s) { return [s, s]; })), q.get('store_status')),
+        select('os', 'OS', keys(sum.by_os, osName), q.get('os')),
+        select('policy_serial', 'Policy serial', keys(sum.by_policy_serial, String), q.get('policy_serial')),
+        select('seen', 'Last seen', SEEN, q.get('seen')),
+        select('limit', 'Per page', [['25', '25'], ['50', '50'], ['100', '100']], q.get('limit') || '25'),
+        q.get('offline_after') ? el('input', { type: 'hidden', name: 'offline_after', value: q.get('offline_after') }) : null,
+        el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+        el('a', { class: 'btn', href: '/hosts' }, 'Reset'));
+
+      var page = Math.max(1, parseInt(q.get('page') || '1', 10) || 1);
+      var limit = parseInt(params.limit, 10);
+      var first = (page - 1) * limit + 1;
+      var n = (list.hosts || []).length;
+      var nextQ = {};
+      q.forEach(function (v, k) { nextQ[k] = v; });
+      var firstQ = Object.assign({}, nextQ);
+      delete firstQ.cursor; delete firstQ.page;
+      nextQ.cursor = list.next_cursor; nextQ.page = page + 1;
+      var csvParams = Object.assign({}, params);
+      delete csvParams.cursor; delete csvParams.limit;
+
+      var pager = el('div', { class: 'pager' },
+        el('span', { class: 'muted' }, n ? ['Hosts ', el('span', { testid: 'hosts-range', text: first + '–' + (first + n - 1) }),
+          list.next_cursor ? '' : ' (last page)'] : el('span', { testid: 'hosts-range', text: '0' }),
+          ' · ', el('span', { testid: 'hosts-count', text: String(n) }), ' on this page'),
+        el('div', { class: 'btns' },
+          el('a', { class: 'btn' + (page > 1 || q.get('cursor') ? '' : ' disabled'), href: hrefWith('/hosts', firstQ), testid: 'first-page' }, '« First'),
+          el('a', { class: 'btn' + (list.next_cursor ? '' : ' disabled'), href: list.next_cursor ? hrefWith('/hosts', nextQ) : null, testid: 'next-page' }, 'Next »')));
+
+      clear(main);
+      append(main, [
+        pageHead('Hosts', 'Every enrolled host, its compliance and when it last reported.',
+          el('a', { class: 'btn', href: hrefWith('/api/v1/hosts.csv', csvParams), download: 'anchorwatch-hosts.csv', testid: 'csv-link' }, 'Export CSV')),
+        form,
+        panel(null, 'hosts-panel',
+          table(['Host', 'Status', 'OS', { t: 'Stores OK', cls: 'num' }, { t: 'Unknown roots', cls: 'num' }, { t: 'Blocked', cls: 'num' },
+            { t: 'Serial', cls: 'num' }, 'Agent', 'Last seen'], rows, 'No host matches these filters.'),
+          pager)
+      ]);
+      setGenerated(sum.generated_at);
+    });
+  }
+
+  function hostDetail(id) {
+    return api('/api/v1/hosts/' + id, { events: 200 }).then(function (h) {
+      document.title = h.hostname + ' · ' + document.title;
+      var stores = (h.stores || []).map(function (s) {
+        var k = 'store:' + s.id;
+        return el('tr', { testid: k },
+          el('td', { text: kindName(s.kind) }),
+          el('td', { class: 'mono wrap-anywhere', text: s.path }),
+          el('td', { text: s.format || '' }),
+          el('td', { text: s.owner || '' }),
+          el('td', null, badge(s.status, k + ':status')),
+          el('td', { class: 'wrap-anywhere', text: s.detail || '' }));
+      });
+      var roots = (h.unknown_roots || []).map(function (r) {
+        return el('tr', { testid: 'hroot:' + r.sha256 },
+          el('td', { class: 'wrap-anywhere', text: r.subject }),
+          el('td', null, badge(r.class)),
+          el('td', { text: fmtDate(r.not_after) }),
+          el('td', { class: 'wrap-anywhere', text: r.reason || '' }),
+          el('td', { class: 'num', text: String((r.store_ids || []).length) }),
+          el('td', { class: 'mono', title: r.sha256, text: shortHash(r.sha256) }));
+      });
+      var cas = (h.cas || []).map(function (c) {
+        var d = daysLeft(c.not_after);
+        return el('tr', { testid: 'hca:' + c.sha256 },
+          el('td', { class: 'wrap-anywhere', text: c.subject }),
+          el('td', { text: fmtDate(c.not_after) }),
+          el('td', null, el('span', { class: 'badge ' + (d < 0 ? 'b-expired' : d < 30 ? 'b-bad' : d < 90 ? 'b-warn' : 'b-ok'), text: d < 0 ? 'expired' : d + ' days' })),
+          el('td', { class: 'mono', title: c.sha256, text: shortHash(c.sha256) }));
+      });
+      var addrs = (h.addresses || []).map(function (a) {
+        return el('tr', { testid: 'addr:' + (a.ip || a.mac) },
+          el('td', { class: 'mono', text: a.ip || a.mac }), el('td', { text: a.ip ? 'IP' : 'MAC' }),
+          el('td', null, timeCell(a.first_seen)), el('td', null, timeCell(a.last_seen)));
+      });
+      var events = (h.events || []).map(function (e) {
+        return el('tr', { testid: 'event:' + e.seq },
+          el('td', { class: 'nowrap', text: fmtTime(e.time) }), el('td', null, badge(e.type, 'event:' + e.seq + ':type')),
+          el('td', { class: 'mono wrap-anywhere', text: e.store_id || '' }), el('td', { class: 'wrap-anywhere', text: e.detail || '' }));
+      });
+      function fact(label, value, testid) { return [el('dt', { text: label }), el('dd', { testid: testid }, value)]; }
+      clear(main);
+      append(main, [
+        el('div', { class: 'crumbs' }, el('a', { href: '/hosts', text: 'Hosts' }), ' / ', h.hostname),
+        pageHead(h.hostname || '(no hostname)', null, badge(h.status, 'host-status')),
+        panel('Host', 'host-facts', el('dl', { class: 'facts' },
+          fact('Operating system', osName(h.os) + (h.os_version ? ' — ' + h.os_version : ''), 'host-os'),
+          fact('Architecture', h.arch || '—'),
+          fact('Agent version', h.agent_version || '—'),
+          fact('Machine id', el('span', { class: 'mono', text: h.machine_id })),
+          fact('Stores compliant', h.stores_compliant + ' / ' + h.stores_total, 'host-stores'),
+          // The detail's unknown_roots is the list (it shadows the count).
+          fact('Unknown / blocked roots', (h.unknown_roots || []).filter(function (r) { return r.class === 'unknown'; }).length + ' / ' + h.blocked_roots, 'host-roots'),
+          fact('Policy serial', String(h.policy_serial), 'host-serial'),
+          fact('Enrolled', fmtTime(h.enrolled_at)),
+          fact('Last seen', [fmtTime(h.last_seen), ' (', ago(h.last_seen), ')']),
+          fact('Last full report', fmtTime(h.last_report_at)))),
+        el('div', { class: 'stack' },
+          panel('Trust stores (' + stores.length + ')', 'stores-panel',
+            table(['Kind', 'Location', 'Format', 'Owner', 'Status', 'Detail'], stores, 'No store reported yet.')),
+          panel('Unknown and blocked roots (' + roots.length + ')', 'roots-panel',
+            table(['Subject', 'Class', 'Expires', 'Reason', { t: 'Stores', cls: 'num' }, 'SHA-256'], roots, 'No unexpected root on this host.')),
+          el('div', { class: 'grid grid-2' },
+            panel('Policy CAs held', 'cas-panel', table(['Subject', 'Expires', 'Left', 'SHA-256'], cas, 'No policy CA reported.')),
+            panel('Addresses', 'addrs-panel', table(['Address', 'Kind', 'First seen', 'Last seen'], addrs, 'No address reported.'))),
+          panel(null, 'events-panel',
+            el('div', { class: 'page-head' }, el('h2', { text: 'Latest events (' + events.length + ')' }),
+              el('a', { href: hrefWith('/events', { host_id: h.id, since: '30d' }) }, 'All events of this host »')),
+            table(['Time', 'Type', 'Store', 'Detail'], events, 'No event from this host.')))
+      ]);
+    });
+  }
+
+  var SINCE = [['1h', 'Last hour'], ['24h', 'Last 24 h'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['365d', 'Last year']];
+  var SINCE_MS = { '1h': 3600000, '24h': 86400000, '7d': 7 * 86400000, '30d': 30 * 86400000, '365d': 365 * 86400000 };
+
+  function events() {
+    var q = query();
+    var since = SINCE_MS[q.get('since')] ? q.get('since') : '7d';
+    var params = { since: new Date(Date.now() - SINCE_MS[since]).toISOString().replace(/\.\d+Z$/, 'Z'),
+      type: q.get('type') || '', host_id: q.get('host_id') || '', cursor: q.get('cursor') || '', limit: 50 };
+    return api('/api/v1/events', params).then(function (list) {
+      var rows = (list.events || []).map(function (e) {
+        var k = 'event:' + e.seq;
+        return el('tr', { testid: k },
+          el('td', { class: 'nowrap', text: fmtTime(e.time) }),
+          el('td', { class: 'nowrap' }, el('a', { href: '/hosts/' + e.host_id, testid: k + ':host', text: e.hostname })),
+          el('td', null, badge(e.type, k + ':type')),
+          el('td', { class: 'mono wrap-anywhere', text: e.store_id || '' }),
+          el('td', { class: 'wrap-anywhere', text: e.detail || '' }));
+      });
+      var nextQ = {};
+      q.forEach(function (v, k) { nextQ[k] = v; });
+      nextQ.since = since; nextQ.cursor = list.next_cursor;
+      var form = el('form', { class: 'filters panel', method: 'get', action: '/events' },
+        select('since', 'Window', SINCE, since),
+        select('type', 'Type', [['', 'All']].concat(EVENT_TYPES.map(function (t) { return [t, t]; })), q.get('type')),
+        q.get('host_id') ? el('input', { type: 'hidden', name: 'host_id', value: q.get('host_id') }) : null,
+        el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+        el('a', { class: 'btn', href: '/events' }, 'Reset'));
+      clear(main);
+      append(main, [
+        pageHead('Events', 'Drift and policy events reported by agents, oldest first within the window' +
+          (q.get('host_id') ? ' (one host)' : '') + '.'),
+        form,
+        panel(null, 'events-panel', table(['Time', 'Host', 'Type', 'Store', 'Detail'], rows, 'No event in this window.'),
+          el('div', { class: 'pager' },
+            el('span', { class: 'muted' }, el('span', { testid: 'events-count', text: String(rows.length) }), ' events on this page'),
+            el('div', { class: 'btns' },
+              el('a', { class: 'btn' + (q.get('cursor') ? '' : ' disabled'), href: hrefWith('/events', { since: since, type: q.get('type'), host_id: q.get('host_id') }) }, '« First'),
+              el('a', { class: 'btn' + (list.next_cursor ? '' : ' disabled'), href: list.next_cursor ? hrefWith('/events', nextQ) : null, testid: 'next-page' }, 'Next »'))))
+      ]);
+    });
+  }
+
+  function roots() {
+    var q = query();
+    var cls = q.get('class') === 'unknown' || q.get('class') === 'blocked' ? q.get('class') : '';
+    return api('/api/v1/roots', { class: cls, limit: 1000 }).then(function (list) {
+      var rows = (list.roots || []).map(function (r) {
+        var k = 'root:' + r.sha256;
+        return el('tr', { testid: k },
+          el('td', { class: 'wrap-anywhere' }, el('div', { text: r.subject }), r.issuer && r.issuer !== r.subject ? el('div', { class: 'sub', text: 'issued by ' + r.issuer }) : null),
+          el('td', null, badge(r.class, k + ':class')),
+          el('td', { text: fmtDate(r.not_after) }),
+          el('td', { class: 'num', testid: k + ':hosts', text: fmtInt(r.hosts) }),
+          el('td', { class: 'mono', title: r.sha256, text: shortHash(r.sha256) }));
+      });
+      function tab(v, label) { return el('a', { href: hrefWith('/roots', { class: v }), class: cls === v ? 'active' : '' }, label); }
+      clear(main);
+      append(main, [
+        pageHead('Unknown and blocked roots', 'Trust anchors found on hosts that are neither the vendor\u2019s nor the policy\u2019s, most widespread first. A blocked root is on the policy\u2019s blocklist (Superfish, eDellRoot, …).'),
+        el('nav', { class: 'tabs' }, tab('', 'All'), tab('unknown', 'Unknown'), tab('blocked', 'Blocked')),
+        panel(null, 'roots-panel', table(['Subject', 'Class', 'Expires', { t: 'Hosts', cls: 'num' }, 'SHA-256'], rows, 'No unexpected root seen on any host.'),
+          el('p', { class: 'muted' }, el('span', { testid: 'roots-count', text: String(rows.length) }), ' roots'))
+      ]);
+    });
+  }
+
+  function cas() {
+    return api('/api/v1/cas').then(function (list) {
+      var rows = (list.cas || []).map(function (c) {
+        var k = 'ca:' + c.sha256, d = daysLeft(c.not_after);
+        return el('tr', { testid: k },
+          el('td', { class: 'wrap-anywhere', text: c.subject }),
+          el('td', { testid: k + ':notafter', text: fmtDate(c.not_after) }),
+          el('td', null, el('span', { class: 'badge ' + (d < 0 ? 'b-expired' : d < 30 ? 'b-bad' : d < 90 ? 'b-warn' : 'b-ok'), testid: k + ':days', text: d < 0 ? 'expired' : d + ' days' })),
+          el('td', { class: 'num', testid: k + ':hosts', text: fmtInt(c.hosts) }),
+          el('td', { class: 'mono', title: c.sha256, text: shortHash(c.sha256) }));
+      });
+      clear(main);
+      append(main, [
+        pageHead('CA expiry', 'The policy\u2019s CAs as hosts hold them, soonest expiry first. Rotate a CA well before it expires: publish the successor in the policy, then remove the old one.'),
+        panel(null, 'cas-panel', table(['Subject', 'Expires', 'Left', { t: 'Hosts', cls: 'num' }, 'SHA-256'], rows, 'No host reported a policy CA yet.'),
+          el('p', { class: 'muted' }, el('span', { testid: 'cas-count', text: String(rows.length) }), ' CAs'))
+      ]);
+    });
+  }
+
+  // SLOT: unmanaged devices. The collector's device API (server/devices)
+  // is not routed yet; this page asks for /api/v1/devices and renders the
+  // devices.Device list when the collector serves it, and says so when
+  // it does not.
+  function devices() {
+    return api('/api/v1/devices').then(function (body) {
+      var list = Array.isArray(body) ? body : (body.devices || []);
+      var rows = list.map(function (d) {
+        return el('tr', { testid: 'device:' + d.key },
+          el('td', { class: 'mono wrap-anywhere', text: (d.ips || []).join(', ') }),
+          el('td', { class: 'mono', text: (d.macs || []).join(', ') }),
+          el('td', { class: 'wrap-anywhere', text: (d.hostnames || []).join(', ') }),
+          el('td', null, el('span', { class: 'badge ' + (d.status === 'unmanaged' ? 'b-bad' : d.status === 'exempt' ? 'b-neutral' : 'b-ok'), text: d.status })),
+          el('td', null, d.rejects_ca ? el('span', { class: 'badge b-bad', text: 'refused the CA' }) : ''),
+          el('td', { text: (d.sources || []).join(', ') }),
+          el('td', null, timeCell(d.last_seen)));
+      });
+      clear(main);
+      append(main, [pageHead('Unmanaged devices', 'Devices seen on the network (proxy and DHCP evidence) that no enrolled agent accounts for.'),
+        panel(null, 'devices-panel', table(['IP', 'MAC', 'Hostname', 'Status', 'Evidence', 'Sources', 'Last seen'], rows, 'No unmanaged device seen.'),
+          el('p', { class: 'muted' }, el('span', { testid: 'devices-count', text: String(rows.length) }), ' devices'))]);
+    }, function (err) {
+      if (err instanceof Stop || (err.status !== 404 && err.status !== 405)) { throw err; }
+      clear(main);
+      append(main, [pageHead('Unmanaged devices', null),
+        el('div', { class: 'notice', testid: 'devices-unavailable' },
+          'This collector does not serve the unmanaged-device view yet. Ingest network evidence with ',
+          el('code', { text: 'anchorwatch collector evidence' }), ' and list devices from the command line (docs/unmanaged.md).')]);
+    });
+  }
+
+  // ---- chrome -----------------------------------------------------------
+
+  function setGenerated(t) {
+    var g = document.getElementById('generated');
+    if (g && t) { g.textContent = 'Figures as of ' + fmtTime(t); }
+  }
+
+  function whoami() {
+    return api('/api/v1/whoami').then(function (w) {
+      document.getElementById('whoami').textContent = w.name + ' · ' + w.role;
+    });
+  }
+
+  function route() {
+    var p = location.pathname, m;
+    if (p === '/') { return ['overview', overview]; }
+    if (p === '/hosts') { return ['hosts', hosts]; }
+    if ((m = /^\/hosts\/(\d+)$/.exec(p))) { return ['hosts', function () { return hostDetail(m[1]); }]; }
+    if (p === '/events') { return ['events', events]; }
+    if (p === '/roots') { return ['roots', roots]; }
+    if (p === '/cas') { return ['cas', cas]; }
+    if (p === '/devices') { return ['devices', devices]; }
+    return ['', function () { return Promise.reject(new Error('no such page: ' + p)); }];
+  }
+
+  function start() {
+    // A token in the fragment means "sign in as this token": the login
+    // page takes it from there and comes back here.
+    if (/(?:^#|&)token=/.test(location.hash)) {
+      location.replace('/login?next=' + encodeURIComponent(location.pathname + location.search) + location.hash);
+      return;
+    }
+    var r = route();
+    var link = document.querySelector('[data-nav="' + r[0] + '"]');
+    if (link) { link.classList.add('active'); link.setAttribute('aria-current', 'page'); }
+    Promise.all([r[1](), whoami()]).then(function () {
+      document.body.setAttribute('data-state', 'ready');
+    }, function (err) {
+      if (err instanceof Stop) { return; }
+      clear(main);
+      main.appendChild(el('p', { class: 'alert', role: 'alert', testid: 'page-error', text: 'Could not load this page: ' + err.message }));
+      document.body.setAttribute('data-state', 'error');
+    });
+  }
+
+  start();
+})();

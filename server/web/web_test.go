@@ -1,0 +1,556 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/server/servertest"
+)
+
+// Formatting as the page does it.
+func fmtInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func fmtPct(x float64) string { return fmt.Sprintf("%.1f%%", math.Round(x*10)/10) }
+
+// artifactsDir is where screenshots go: $ANCHORWATCH_ARTIFACTS/web, or
+// artifacts/ under the test's temporary directory.
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("ANCHORWATCH_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "artifacts")
+	} else {
+		dir = filepath.Join(dir, "web")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// shown is what a rendered page shows: testid → text, and the testids in
+// document order.
+type shown struct {
+	text  map[string]string
+	order []string
+}
+
+func (s shown) want(t *testing.T, page, id, want string) {
+	t.Helper()
+	got, ok := s.text[id]
+	if !ok {
+		t.Errorf("%s: no element data-testid=%q (want %q)", page, id, want)
+		return
+	}
+	if got != want {
+		t.Errorf("%s: [data-testid=%q] shows %q, the API says %q", page, id, got, want)
+	}
+}
+
+// rows returns the testids matching re, in order.
+func (s shown) rows(re string) []string {
+	rx := regexp.MustCompile(re)
+	var out []string
+	for _, id := range s.order {
+		if rx.MatchString(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+type session struct {
+	t    *testing.T
+	c    *servertest.Collector
+	p    *page
+	dir  string
+	ctx  context.Context
+	shot int
+}
+
+// load navigates to path, waits for the page to render and returns what
+// it shows; it saves a screenshot named name.
+func (s *session) load(path, name string) shown {
+	s.t.Helper()
+	u, _ := url.Parse(path)
+	state, err := s.p.navigate(s.ctx, s.c.URL+path, u.Path, "ready", "error")
+	if err != nil {
+		s.t.Fatalf("%s: %v", path, err)
+	}
+	ids, err := s.p.testids(s.ctx)
+	if err != nil {
+		s.t.Fatalf("%s: read the DOM: %v", path, err)
+	}
+	out := shown{text: map[string]string{}}
+	for _, kv := range ids {
+		out.text[kv[0]] = kv[1]
+		out.order = append(out.order, kv[0])
+	}
+	s.shot++
+	file := filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.shot, name))
+	if err := s.p.screenshot(s.ctx, file); err != nil {
+		s.t.Errorf("%s: screenshot: %v", path, err)
+	} else {
+		s.t.Logf("screenshot of %s: %s", path, file)
+	}
+	if state != "ready" {
+		s.t.Fatalf("%s: the page shows an error: %q", path, out.text["page-error"])
+	}
+	if pr := s.p.problems(); len(pr) > 0 {
+		s.t.Errorf("%s: the page logged errors (script exceptions or CSP violations): %v", path, pr)
+	}
+	return out
+}
+
+// TestDashboardChromium signs in to a collector holding a generated fleet
+// with headless Chromium, loads every page and checks that each figure it
+// shows is the API's.
+func TestDashboardChromium(t *testing.T) {
+	c := startDashboard(t)
+	fillFleet(t, c)
+	b := startBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := b.newPage(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{t: t, c: c, p: p, dir: artifactsDir(t), ctx: ctx}
+
+	t.Run("sign in through the URL fragment", func(t *testing.T) {
+		// / redirects to /login keeping the fragment; the login page
+		// moves the token into its form and comes back.
+		if _, err := p.navigate(ctx, c.URL+"/hosts?status=compliant#token="+c.ViewerToken, "/hosts", "ready"); err != nil {
+			t.Fatal(err)
+		}
+		var where struct{ Href, Cookie, Storage string }
+		if err := p.eval(ctx, `({Href: location.href, Cookie: document.cookie, Storage: JSON.stringify(sessionStorage)+JSON.stringify(localStorage)})`, &where); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(where.Href, "token") || where.Href != c.URL+"/hosts?status=compliant" {
+			t.Errorf("after sign-in the address is %q, want %s/hosts?status=compliant without the token", where.Href, c.URL)
+		}
+		if strings.Contains(where.Cookie+where.Storage, c.ViewerToken) {
+			t.Errorf("the page's script can read the token (cookie %q, storage %q): the cookie must be HttpOnly", where.Cookie, where.Storage)
+		}
+	})
+
+	t.Run("overview", func(t *testing.T) {
+		var sum api.FleetSummary
+		getJSON(t, c, api.PathSummary, &sum)
+		var trend api.TrendList
+		getJSON(t, c, api.PathTrend, &trend)
+		if sum.Hosts != fleetHosts || sum.Compliant == 0 || sum.Compliant == sum.Hosts || sum.Offline != fleetOffline || sum.UnknownRoots != 2 || sum.BlockedRoots != 1 {
+			t.Fatalf("generated fleet is not as designed: %+v", sum)
+		}
+		got := s.load("/", "overview")
+		got.want(t, "overview", "kpi-hosts", fmtInt(sum.Hosts))
+		got.want(t, "overview", "kpi-compliant", fmtInt(sum.Compliant))
+		got.want(t, "overview", "kpi-compliant-pct", fmtPct(sum.CompliantPct)+" of hosts")
+		got.want(t, "overview", "kpi-noncompliant", fmtInt(sum.ByStatus[api.HostStatusNoncompliant]))
+		got.want(t, "overview", "kpi-error", fmtInt(sum.ByStatus[api.HostStatusError]))
+		got.want(t, "overview", "kpi-pending", fmtInt(sum.ByStatus[api.HostStatusPending]))
+		got.want(t, "overview", "kpi-offline", fmtInt(sum.Offline))
+		got.want(t, "overview", "kpi-unknown-roots", fmtInt(sum.UnknownRoots))
+		got.want(t, "overview", "kpi-blocked-roots", fmtInt(sum.BlockedRoots))
+		got.want(t, "overview", "kpi-policy-serial", fmtInt(sum.PolicySerial))
+		for _, st := range []string{"compliant", "noncompliant", "error", "pending"} {
+			got.want(t, "overview", "hoststatus:"+st, fmtInt(sum.ByStatus[st]))
+		}
+		storeTotals := map[string]int64{}
+		var stores int64
+		for _, g := range sum.ByStoreKind {
+			got.want(t, "overview", "kind:"+g.Key+":total", fmtInt(g.Total))
+			got.want(t, "overview", "kind:"+g.Key+":compliant", fmtInt(g.Compliant))
+			got.want(t, "overview", "kind:"+g.Key+":pct", fmtPct(g.CompliantPct))
+			for st, n := range g.ByStatus {
+				storeTotals[st] += n
+				stores += n
+			}
+		}
+		if len(sum.ByStoreKind) < 6 {
+			t.Errorf("store kinds %v: want the 6 the fleet reports", sum.ByStoreKind)
+		}
+		for _, st := range []string{"compliant", "missing", "untrusted", "blocked-present", "needs-mdm", "error"} {
+			got.want(t, "overview", "storestatus:"+st, fmtInt(storeTotals[st]))
+		}
+		got.want(t, "overview", "stores-total", fmtInt(stores))
+		for prefix, groups := range map[string][]api.GroupCount{"os": sum.ByOS, "serial": sum.ByPolicySerial} {
+			var order []string
+			for _, g := range groups {
+				order = append(order, prefix+":"+g.Key)
+				got.want(t, "overview", prefix+":"+g.Key+":total", fmtInt(g.Total))
+				got.want(t, "overview", prefix+":"+g.Key+":compliant", fmtInt(g.Compliant))
+				got.want(t, "overview", prefix+":"+g.Key+":pct", fmtPct(g.CompliantPct))
+			}
+			if rows := got.rows("^" + prefix + ":[^:]+$"); strings.Join(rows, " ") != strings.Join(order, " ") {
+				t.Errorf("overview: %s rows %v, the API's order is %v", prefix, rows, order)
+			}
+		}
+		// The trend chart: one point per snapshot, the latest one labelled.
+		n := len(trend.Points)
+		if n < 70 {
+			t.Fatalf("trend has %d points, want the 73 hours generated", n)
+		}
+		got.want(t, "overview", "trend-points", strconv.Itoa(n))
+		last := trend.Points[n-1]
+		got.want(t, "overview", "trend-last-pct", fmtPct(last.CompliantPct))
+		got.want(t, "overview", "trend-last-compliant", fmtInt(last.Compliant))
+		got.want(t, "overview", "trend-last-hosts", fmtInt(last.Hosts))
+		var circles int
+		if err := p.eval(ctx, `document.querySelectorAll('[data-testid="trend-chart"] circle').length`, &circles); err != nil {
+			t.Fatal(err)
+		}
+		if circles != n {
+			t.Errorf("overview: the trend chart draws %d points, the API has %d", circles, n)
+		}
+		got.want(t, "overview", "whoami", "viewer · viewer")
+	})
+
+	t.Run("hosts pages", func(t *testing.T) {
+		checkHosts := func(name, uiQuery, apiQuery string) shown {
+			t.Helper()
+			var list api.HostList
+			getJSON(t, c, api.PathHosts+"?"+apiQuery, &list)
+			got := s.load("/hosts?"+uiQuery, name)
+			var want []string
+			for _, h := range list.Hosts {
+				k := fmt.Sprintf("host:%d", h.ID)
+				want = append(want, k)
+				got.want(t, name, k+":hostname", h.Hostname)
+				got.want(t, name, k+":status", h.Status)
+				got.want(t, name, k+":stores", fmt.Sprintf("%d / %d", h.StoresCompliant, h.StoresTotal))
+				got.want(t, name, k+":unknown", fmtInt(h.UnknownRoots))
+				got.want(t, name, k+":blocked", fmtInt(h.BlockedRoots))
+				got.want(t, name, k+":serial", strconv.FormatInt(h.PolicySerial, 10))
+			}
+			if rows := got.rows(`^host:\d+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
+				t.Errorf("%s: rows %v, the API lists %v", name, rows, want)
+			}
+			got.want(t, name, "hosts-count", strconv.Itoa(len(list.Hosts)))
+			return got
+		}
+		// Page 1, then follow the page's own Next link (cursor).
+		checkHosts("hosts", "", "limit=25")
+		var next string
+		if err := p.eval(ctx, `document.querySelector('[data-testid="next-page"]').getAttribute('href')`, &next); err != nil {
+			t.Fatal(err)
+		}
+		var page1 api.HostList
+		getJSON(t, c, api.PathHosts+"?limit=25", &page1)
+		nu, err := url.Parse(next)
+		if err != nil || nu.Query().Get("cursor") != page1.NextCursor {
+			t.Fatalf("Next link %q: want cursor %q", next, page1.NextCursor)
+		}
+		got := checkHosts("hosts-page2", nu.RawQuery, "limit=25&cursor="+url.QueryEscape(page1.NextCursor))
+		got.want(t, "hosts-page2", "hosts-range", "26–50")
+		var nextDisabled bool
+		if err := p.eval(ctx, `document.querySelector('[data-testid="next-page"]').classList.contains('disabled')`, &nextDisabled); err != nil {
+			t.Fatal(err)
+		}
+		if !nextDisabled {
+			t.Error("hosts-page2: the last page still offers Next")
+		}
+		checkHosts("hosts-noncompliant-linux", "status=noncompliant&os=linux", "status=noncompliant&os=linux&limit=25")
+		checkHosts("hosts-hostname", "hostname=SRV-", "hostname=SRV-&limit=25")
+		checkHosts("hosts-java-error", "store_kind=java&store_status=error", "store_kind=java&store_status=error&limit=25")
+		checkHosts("hosts-serial-41", "policy_serial=41&limit=50", "policy_serial=41&limit=50")
+		got = checkHosts("hosts-offline", "seen=off24h", "offline_after=24h&limit=25")
+		if n := len(got.rows(`^host:\d+$`)); n != fleetOffline {
+			t.Errorf("hosts-offline: %d rows, want the %d backdated hosts", n, fleetOffline)
+		}
+		got = checkHosts("hosts-seen-1h", "seen=1h", "seen_after="+url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))+"&limit=25")
+		got.want(t, "hosts-seen-1h", "hosts-count", "25") // 45 hosts seen, a page of 25
+		if !strings.Contains(got.text["hosts-range"], "1–25") {
+			t.Errorf("hosts-seen-1h: range %q", got.text["hosts-range"])
+		}
+		var csv string
+		if err := p.eval(ctx, `document.querySelector('[data-testid="csv-link"]').getAttribute('href')`, &csv); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(csv, api.PathHostsCSV+"?") || strings.Contains(csv, "cursor") {
+			t.Errorf("CSV link %q: want the hosts.csv export with the page's filters", csv)
+		}
+	})
+
+	t.Run("host detail", func(t *testing.T) {
+		// ws-031: Linux, NSS missing after a failed heal, an unknown root.
+		var list api.HostList
+		getJSON(t, c, api.PathHosts+"?hostname=ws-031.", &list)
+		if len(list.Hosts) != 1 {
+			t.Fatalf("ws-031: %d hosts", len(list.Hosts))
+		}
+		var h api.HostDetail
+		getJSON(t, c, fmt.Sprintf("%s/%d?events=200", api.PathHosts, list.Hosts[0].ID), &h)
+		if len(h.Stores) == 0 || len(h.Events) == 0 || len(h.UnknownRoots) == 0 {
+			t.Fatalf("ws-031 should have stores, events and an unknown root: %+v", h)
+		}
+		got := s.load(fmt.Sprintf("/hosts/%d", h.ID), "host-detail")
+		got.want(t, "host", "host-status", h.Status)
+		got.want(t, "host", "host-stores", fmt.Sprintf("%d / %d", h.StoresCompliant, h.StoresTotal))
+		// HostDetail.UnknownRoots (the list) shadows the summary's count in JSON.
+		unknown := 0
+		for _, r := range h.UnknownRoots {
+			if r.Class == "unknown" {
+				unknown++
+			}
+		}
+		got.want(t, "host", "host-roots", fmt.Sprintf("%d / %d", unknown, h.BlockedRoots))
+		got.want(t, "host", "host-serial", strconv.FormatInt(h.PolicySerial, 10))
+		var stores []string
+		for _, st := range h.Stores {
+			stores = append(stores, "store:"+st.ID)
+			got.want(t, "host", "store:"+st.ID+":status", st.Status)
+		}
+		for _, id := range stores {
+			if _, ok := got.text[id]; !ok {
+				t.Errorf("host: store row %s missing", id)
+			}
+		}
+		var events []string
+		for _, e := range h.Events {
+			k := fmt.Sprintf("event:%d", e.Seq)
+			events = append(events, k)
+			got.want(t, "host", k+":type", e.Type)
+		}
+		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(events, " ") {
+			t.Errorf("host: event rows %v, the API lists %v", rows, events)
+		}
+		for _, r := range h.UnknownRoots {
+			if _, ok := got.text["hroot:"+r.SHA256]; !ok {
+				t.Errorf("host: root %s not shown", r.Subject)
+			}
+		}
+		for _, ca := range h.CAs {
+			if _, ok := got.text["hca:"+ca.SHA256]; !ok {
+				t.Errorf("host: CA %s not shown", ca.Subject)
+			}
+		}
+		var injected struct {
+			Imgs   int
+			Pwned  bool
+			Detail bool
+		}
+		if err := p.eval(ctx, `({Imgs: document.querySelectorAll('main img').length, Pwned: 'pwned' in document.body.dataset,
+			Detail: document.querySelector('main').textContent.includes('<img src=x onerror=')})`, &injected); err != nil {
+			t.Fatal(err)
+		}
+		if injected.Imgs != 0 || injected.Pwned || !injected.Detail {
+			t.Errorf("host: markup in an agent's store detail was not shown as text: %+v", injected)
+		}
+		if n := len(got.rows(`^addr:`)); n != len(h.Addresses) {
+			t.Errorf("host: %d addresses shown, the API has %d", n, len(h.Addresses))
+		}
+	})
+
+	t.Run("events", func(t *testing.T) {
+		var list api.EventList
+		getJSON(t, c, api.PathEvents+"?limit=50&since="+url.QueryEscape(time.Now().Add(-7*24*time.Hour).UTC().Format(time.RFC3339)), &list)
+		if len(list.Events) < 20 {
+			t.Fatalf("only %d events generated", len(list.Events))
+		}
+		got := s.load("/events?since=7d", "events")
+		var want []string
+		for _, e := range list.Events {
+			k := fmt.Sprintf("event:%d", e.Seq)
+			want = append(want, k)
+			got.want(t, "events", k+":host", e.Hostname)
+			got.want(t, "events", k+":type", e.Type)
+		}
+		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
+			t.Errorf("events: rows %v, the API lists %v", rows, want)
+		}
+		got.want(t, "events", "events-count", strconv.Itoa(len(list.Events)))
+		// Page 2 through the page's Next link.
+		var next string
+		if err := p.eval(ctx, `document.querySelector('[data-testid="next-page"]').getAttribute('href')`, &next); err != nil {
+			t.Fatal(err)
+		}
+		nu, err := url.Parse(next)
+		if err != nil || list.NextCursor == "" || nu.Query().Get("cursor") != list.NextCursor {
+			t.Fatalf("events Next link %q: want cursor %q", next, list.NextCursor)
+		}
+		var page2 api.EventList
+		getJSON(t, c, api.PathEvents+"?limit=50&cursor="+url.QueryEscape(list.NextCursor)+"&since="+url.QueryEscape(time.Now().Add(-7*24*time.Hour).UTC().Format(time.RFC3339)), &page2)
+		got = s.load(next, "events-page2")
+		want = want[:0]
+		for _, e := range page2.Events {
+			want = append(want, fmt.Sprintf("event:%d", e.Seq))
+		}
+		if rows := got.rows(`^event:\d+$`); len(want) == 0 || strings.Join(rows, " ") != strings.Join(want, " ") {
+			t.Errorf("events page 2: rows %v, the API lists %v", rows, want)
+		}
+		var typed api.EventList
+		getJSON(t, c, api.PathEvents+"?type=heal-failed&since="+url.QueryEscape(time.Now().Add(-30*24*time.Hour).UTC().Format(time.RFC3339)), &typed)
+		got = s.load("/events?since=30d&type=heal-failed", "events-heal-failed")
+		got.want(t, "events-heal-failed", "events-count", strconv.Itoa(len(typed.Events)))
+	})
+
+	t.Run("roots", func(t *testing.T) {
+		for _, class := range []string{"", "blocked"} {
+			var list api.RootList
+			getJSON(t, c, api.PathRoots+"?limit=1000&class="+class, &list)
+			name := "roots" + map[string]string{"": "", "blocked": "-blocked"}[class]
+			got := s.load("/roots?class="+class, name)
+			var want []string
+			for _, r := range list.Roots {
+				k := "root:" + r.SHA256
+				want = append(want, k)
+				got.want(t, name, k+":hosts", fmtInt(r.Hosts))
+				got.want(t, name, k+":class", r.Class)
+			}
+			if rows := got.rows(`^root:[0-9a-f]+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
+				t.Errorf("%s: rows %v, the API lists %v", name, rows, want)
+			}
+			got.want(t, name, "roots-count", strconv.Itoa(len(list.Roots)))
+		}
+	})
+
+	t.Run("CA expiry", func(t *testing.T) {
+		var list api.CAExpiryList
+		getJSON(t, c, api.PathCAs, &list)
+		if len(list.CAs) != 2 {
+			t.Fatalf("CAs %+v: want G1 and G2", list.CAs)
+		}
+		days := func(ca api.CAExpiry) string {
+			return fmt.Sprintf("%d days", int(math.Floor(float64(time.Until(ca.NotAfter))/float64(24*time.Hour))))
+		}
+		before := map[string]string{}
+		for _, ca := range list.CAs {
+			before[ca.SHA256] = days(ca)
+		}
+		got := s.load("/cas", "cas")
+		for _, ca := range list.CAs {
+			k := "ca:" + ca.SHA256
+			got.want(t, "cas", k+":hosts", fmtInt(ca.Hosts))
+			got.want(t, "cas", k+":notafter", ca.NotAfter.Local().Format("2006-01-02"))
+			if d := got.text[k+":days"]; d != before[ca.SHA256] && d != days(ca) { // a day may end while the page loads
+				t.Errorf("cas: %s shows %q days left, the API's not_after %v gives %s", ca.Subject, d, ca.NotAfter, days(ca))
+			}
+		}
+		got.want(t, "cas", "cas-count", "2")
+	})
+
+	t.Run("unmanaged devices", func(t *testing.T) {
+		code, body := c.Do(t, "GET", "/api/v1/devices", c.ViewerToken, nil)
+		got := s.load("/devices", "devices")
+		switch code {
+		case http.StatusNotFound:
+			if _, ok := got.text["devices-unavailable"]; !ok {
+				t.Errorf("devices: the collector has no device API, and the page does not say so")
+			}
+		case http.StatusOK:
+			if _, ok := got.text["devices-count"]; !ok {
+				t.Errorf("devices: the collector serves devices (%s), the page shows none", body)
+			}
+		default:
+			t.Errorf("devices API: %d %s", code, body)
+		}
+	})
+
+	t.Run("no token in a fresh browser", func(t *testing.T) {
+		anon, err := b.newPage(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/", "/hosts", "/hosts/1", "/events", "/roots", "/cas", "/devices"} {
+			if _, err := anon.navigate(ctx, c.URL+path, "/login", "login"); err != nil {
+				t.Fatalf("%s without a token: %v", path, err)
+			}
+			ids, err := anon.testids(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, kv := range ids {
+				if strings.HasPrefix(kv[0], "host:") || strings.HasPrefix(kv[0], "kpi-") {
+					t.Errorf("%s without a token shows %s=%q", path, kv[0], kv[1])
+				}
+			}
+		}
+		var status int
+		if err := anon.eval(ctx, `fetch('/api/v1/summary').then(r => r.status)`, &status); err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusUnauthorized {
+			t.Errorf("summary API without a token: %d, want 401", status)
+		}
+		file := filepath.Join(s.dir, "00-login.png")
+		if err := anon.screenshot(ctx, file); err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("screenshot of the login page: %s", file)
+		}
+		// A wrong token is refused with a message, and nothing is set.
+		if _, err := anon.navigate(ctx, c.URL+"/#token=awt_wrong", "/login", "login"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := anon.waitState(ctx, "/login", "login"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ids, err := anon.testids(ctx)
+			if err == nil && len(ids) > 0 && ids[0][0] == "login-error" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("wrong token: no error shown (%v, %v)", ids, err)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		if pr := anon.problems(); len(pr) > 0 {
+			t.Errorf("login page logged errors: %v", pr)
+		}
+	})
+
+	t.Run("empty collector", func(t *testing.T) {
+		empty := startDashboard(t)
+		ep, err := b.newPage(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ep.navigate(ctx, empty.URL+"/#token="+empty.ViewerToken, "/", "ready"); err != nil {
+			t.Fatal(err)
+		}
+		es := &session{t: t, c: empty, p: ep, dir: s.dir, ctx: ctx, shot: 50}
+		got := es.load("/", "empty-overview")
+		got.want(t, "empty", "kpi-hosts", "0")
+		got.want(t, "empty", "kpi-compliant-pct", "0.0% of hosts")
+		got.want(t, "empty", "trend-points", "0")
+		for _, path := range []string{"/hosts", "/events", "/roots", "/cas", "/devices"} {
+			es.load(path, "empty"+strings.ReplaceAll(path, "/", "-"))
+		}
+		code, _ := empty.Do(t, "GET", "/api/v1/hosts/1", empty.ViewerToken, nil)
+		if _, err := ep.navigate(ctx, empty.URL+"/hosts/1", "/hosts/1", "error"); err != nil || code != http.StatusNotFound {
+			t.Errorf("a host that does not exist (API %d): %v", code, err)
+		}
+	})
+
+	t.Run("sign out", func(t *testing.T) {
+		if err := p.eval(ctx, `document.querySelector('form[action="/logout"]').submit(), true`, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.waitState(ctx, "/login", "login"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.navigate(ctx, c.URL+"/hosts", "/login", "login"); err != nil {
+			t.Fatalf("after sign-out /hosts: %v", err)
+		}
+	})
+}

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/store"
+)
+
+// errClosed is returned to requests that arrive while the collector stops.
+var errClosed = errors.New("collector is shutting down")
+
+type job struct {
+	enroll *store.EnrollIn
+	report *store.ReportIn
+	done   chan jobResult
+}
+
+type jobResult struct {
+	eo  store.EnrollOut
+	ro  store.ReportOut
+	err error
+}
+
+// writer is the group-commit writer: one goroutine that takes every job
+// queued while the previous transaction committed, writes them in one
+// transaction, and only then answers each job.
+type writer struct {
+	st       *store.Store
+	log      *slog.Logger
+	m        *metrics
+	q        chan *job
+	quit     chan struct{}
+	dead     chan struct{}
+	maxBatch int
+	wait     time.Duration
+}
+
+func newWriter(st *store.Store, log *slog.Logger, m *metrics, maxBatch int, wait time.Duration) *writer {
+	w := &writer{st: st, log: log, m: m, q: make(chan *job, 4*maxBatch), quit: make(chan struct{}),
+		dead: make(chan struct{}), maxBatch: maxBatch, wait: wait}
+	go w.run()
+	return w
+}
+
+// submit queues j and waits until it is committed (or failed).
+func (w *writer) submit(ctx context.Context, j *job) jobResult {
+	j.done = make(chan jobResult, 1)
+	select {
+	case w.q <- j:
+	case <-w.quit:
+		return jobResult{err: errClosed}
+	case <-ctx.Done():
+		return jobResult{err: ctx.Err()}
+	}
+	select {
+	case r := <-j.done:
+		return r
+	case <-w.dead:
+		// The writer may have answered just before exiting.
+		select {
+		case r := <-j.done:
+			return r
+		default:
+			return jobResult{err: errClosed}
+		}
+	}
+}
+
+func (w *writer) close() {
+	close(w.quit)
+	<-w.dead
+}
+
+func (w *writer) run() {
+	defer close(w.dead)
+	batch := make([]*job, 0, w.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case j := <-w.q:
+			batch = append(batch, j)
+		case <-w.quit:
+			// Drain what was queued before the stop.
+			for {
+				select {
+				case j := <-w.q:
+					batch = append(batch, j)
+					if len(batch) == w.maxBatch {
+						w.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						w.commit(batch)
+					}
+					return
+				}
+			}
+		}
+		w.gather(&batch)
+		w.commit(batch)
+	}
+}
+
+// gather adds queued jobs to batch, waiting up to w.wait for more while
+// the batch is small.
+func (w *writer) gather(batch *[]*job) {
+	var timer <-chan time.Time
+	if w.wait > 0 {
+		t := time.NewTimer(w.wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	for len(*batch) < w.maxBatch {
+		select {
+		case j := <-w.q:
+			*batch = append(*batch, j)
+			continue
+		default:
+		}
+		if timer == nil {
+			return
+		}
+		select {
+		case j := <-w.q:
+			*batch = append(*batch, j)
+		case <-timer:
+			return
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+func (w *writer) commit(batch []*job) {
+	start := time.Now()
+	err := w.write(batch)
+	w.m.commitDuration.Observe(time.Since(start).Seconds())
+	w.m.batchSize.Observe(float64(len(batch)))
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		w.log.Error("write failed", "err", err)
+		batch[0].done <- jobResult{err: err}
+		return
+	}
+	// One bad item must not fail the others: write them one by one.
+	w.log.Warn("batch write failed; retrying items one by one", "batch", len(batch), "err", err)
+	for _, j := range batch {
+		if err := w.write([]*job{j}); err != nil {
+			w.log.Error("write failed", "err", err)
+			j.done <- jobResult{err: err}
+		}
+	}
+}
+
+// write commits batch and answers every job; on error it answers none.
+func (w *writer) write(batch []*job) error {
+	var enrolls []store.EnrollIn
+	var reports []store.ReportIn
+	for _, j := range batch {
+		if j.enroll != nil {
+			enrolls = append(enrolls, *j.enroll)
+		} else {
+			reports = append(reports, *j.report)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	eo, ro, err := w.st.WriteBatch(ctx, enrolls, reports)
+	if err != nil {
+		return err
+	}
+	ei, ri := 0, 0
+	for _, j := range batch {
+		if j.enroll != nil {
+			j.done <- jobResult{eo: eo[ei]}
+			ei++
+		} else {
+			j.done <- jobResult{ro: ro[ri]}
+			ri++
+		}
+	}
+	return nil
+}
