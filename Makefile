@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: all build test unit fuzz cross lint bench demo clean
+.PHONY: all build test deps unit fuzz cross lint bench demo clean
 
 all: build
 
@@ -15,7 +15,11 @@ build:
 
 # The full suite CI runs: static checks, cross builds, unit + integration
 # tests against the real tools, then a short run of every fuzz target.
-test: lint cross unit fuzz
+test: deps lint cross unit fuzz
+
+# The real peers the tests run against (installed with apt-get when root).
+deps:
+	./scripts/test-deps.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
