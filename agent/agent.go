@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,7 @@ type Agent struct {
 	mu          sync.Mutex
 	polBlob     []byte
 	rejected    string // sha256 of the last refused blob, to report it once
+	policyETag  string // ETag of the last blob fetched (applied or refused)
 	workers     map[string]*worker
 	pending     []api.Event
 	prevRoots   map[string]string // sha256 -> class of the last report
@@ -141,10 +143,17 @@ func newID() string {
 }
 
 func (a *Agent) event(typ, storeID, fp, detail string) api.Event {
-	if len(detail) > api.MaxStringLen {
-		detail = detail[:api.MaxStringLen-3] + "..."
+	return api.Event{ID: newID(), Time: time.Now().UTC(), Type: typ, StoreID: clean(storeID), SHA256: fp, Detail: clean(detail)}
+}
+
+// clean makes a string acceptable to the collector: no NUL byte, at most
+// api.MaxStringLen bytes, valid UTF-8.
+func clean(s string) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	if len(s) > api.MaxStringLen {
+		s = strings.ToValidUTF8(s[:api.MaxStringLen-3], "") + "..."
 	}
-	return api.Event{ID: newID(), Time: time.Now().UTC(), Type: typ, StoreID: storeID, SHA256: fp, Detail: detail}
+	return s
 }
 
 // emit queues events for the next report.
@@ -209,20 +218,42 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	armRotation()
+	// Discovery after a change where stores appear: once the directory has
+	// been quiet for discoverQuiet, then again after each follow-up delay
+	// (a runtime being unpacked writes its cacerts well after creating
+	// its directory).
+	disc := time.NewTimer(time.Hour)
+	disc.Stop()
+	defer disc.Stop()
+	var follow []time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			a.stopWorkers()
 			return nil
+		case <-w.discC:
+			disc.Reset(discoverQuiet)
+			follow = []time.Duration{2 * time.Second, 10 * time.Second}
+		case <-disc.C:
+			a.log.Debug("a directory where stores appear changed: discovering")
+			a.rediscover(ctx, w, false)
+			if len(follow) > 0 {
+				disc.Reset(follow[0])
+				follow = follow[1:]
+			}
 		case <-rescan.C:
 			a.log.Debug("rescan")
-			a.fetchPolicy(ctx, w)
+			if a.fetchPolicy(ctx, w) {
+				armRotation()
+			}
 			a.rediscover(ctx, w, true)
 			rescan.Reset(a.rescanInterval())
 		case <-a.opt.Reload:
 			a.log.Info("reload requested: rescanning every store")
 			signal(a.kickSend)
-			a.fetchPolicy(ctx, w)
+			if a.fetchPolicy(ctx, w) {
+				armRotation() // a new policy may end a CA at a new time
+			}
 			a.rediscover(ctx, w, true)
 			rescan.Reset(a.rescanInterval())
 		case <-a.policyHint:
@@ -237,6 +268,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// discoverQuiet is how long a directory where stores appear must be
+// quiet before discovery runs.
+const discoverQuiet = 200 * time.Millisecond
 
 func (a *Agent) rescanInterval() time.Duration {
 	if d := time.Duration(a.cfg.RescanInterval); d > 0 {
@@ -297,7 +332,14 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	if key == "" {
 		return false
 	}
-	blob, err := a.client.Policy(ctx, key)
+	a.mu.Lock()
+	etag := a.policyETag
+	a.mu.Unlock()
+	blob, etag, err := a.client.Policy(ctx, key, etag)
+	if errors.Is(err, ErrNotModified) {
+		a.log.Debug("policy unchanged at the collector")
+		return false
+	}
 	if errors.Is(err, ErrNoPolicy) {
 		a.log.Debug("no policy published yet")
 		return false
@@ -316,6 +358,7 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	a.mu.Lock()
 	same := bytes.Equal(blob, a.polBlob)
 	seen := a.rejected == digest
+	a.policyETag = etag
 	a.mu.Unlock()
 	if same || seen {
 		return false
@@ -360,6 +403,7 @@ func (a *Agent) rediscover(ctx context.Context, w *watcher, poke bool) {
 		a.log.Warn("store discovery", "err", err)
 	}
 	keep := map[string]bool{}
+	var fresh []*worker
 	a.mu.Lock()
 	for _, s := range found {
 		id := s.Info().ID
@@ -372,6 +416,7 @@ func (a *Agent) rediscover(ctx context.Context, w *watcher, poke bool) {
 		wk.cancel = cancel
 		a.workers[id] = wk
 		go wk.run(wctx)
+		fresh = append(fresh, wk)
 		a.log.Debug("store found", "store", id)
 	}
 	var stopped []*worker
@@ -387,11 +432,12 @@ func (a *Agent) rediscover(ctx context.Context, w *watcher, poke bool) {
 		wk.cancel()
 		<-wk.exited
 	}
-	w.set(list)
+	w.set(list, discoveryDirs(a.root, a.cfg.Stores))
 	if poke {
-		for _, wk := range list {
-			wk.poke()
-		}
+		fresh = list
+	}
+	for _, wk := range fresh {
+		wk.poke()
 	}
 	a.changed()
 }
@@ -466,8 +512,8 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	for _, wk := range list {
 		res, anchors, done := wk.snapshot()
 		ready = ready && done
-		statuses = append(statuses, api.StoreStatus{ID: res.ID, Kind: string(res.Kind), Path: res.Path, Format: res.Format,
-			Owner: res.Owner, Status: string(res.Status), Detail: res.Detail})
+		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: string(res.Kind), Path: clean(res.Path), Format: clean(res.Format),
+			Owner: clean(res.Owner), Status: string(res.Status), Detail: clean(res.Detail)})
 		if anchors != nil {
 			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
 		}
@@ -475,8 +521,18 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	if !ready && !heartbeatDue {
 		return false // a worker has not read its store yet: wait for it
 	}
+	if len(statuses) > api.MaxStores {
+		a.log.Warn("more stores than a report may carry: the rest are left out", "stores", len(statuses), "max", api.MaxStores)
+		statuses = statuses[:api.MaxStores]
+	}
 	pol := a.policyDoc()
 	roots := classifyRoots(snap, pol, blocklistFor(pol))
+	if len(roots) > api.MaxUnknownRoots {
+		// Blocked roots first (classifyRoots keeps them ahead), then as
+		// many unknown ones as a report may carry.
+		a.log.Warn("more unknown roots than a report may carry: the rest are left out", "roots", len(roots), "max", api.MaxUnknownRoots)
+		roots = roots[:api.MaxUnknownRoots]
+	}
 	blockedIn := map[string]string{}
 	for _, r := range roots {
 		if r.Class == string(inventory.Blocked) {
@@ -525,7 +581,7 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	var serial int64
 	if pol != nil {
 		serial = pol.Serial
-		for _, c := range pol.CAs() {
+		for _, c := range pol.ActiveCAs(time.Now()) {
 			cas = append(cas, api.CA{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
 		}
 	}
@@ -568,6 +624,18 @@ func (a *Agent) report(heartbeatDue bool) bool {
 		a.writeStatus(statuses, roots, serial)
 		return false
 	}
+	// A report carries at most maxReportEvents events: a burst beyond that
+	// goes first, in reports of its own with the same state.
+	for len(r.Events) > maxReportEvents {
+		head := r
+		head.ReportID = newID()
+		head.Events = r.Events[:maxReportEvents]
+		if err := a.spool.Add(head); err != nil {
+			break
+		}
+		r.Events = r.Events[maxReportEvents:]
+		events = r.Events
+	}
 	if err := a.spool.Add(r); err != nil {
 		a.log.Error("cannot spool the report", "err", err)
 		a.mu.Lock()
@@ -587,6 +655,10 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	signal(a.kickSend)
 	return true
 }
+
+// maxReportEvents bounds the events of one report, well under
+// api.MaxEvents and api.MaxBodyBytes.
+const maxReportEvents = 1000
 
 func stateHash(st []api.StoreStatus, roots []api.Root, cas []api.CA, serial int64) string {
 	b, _ := json.Marshal(struct {
@@ -713,6 +785,13 @@ func (a *Agent) flush(ctx context.Context) error {
 		a.lastDeliver = time.Now().UTC()
 		a.lastErr = ""
 		a.mu.Unlock()
+		if resp.NeedFull {
+			// The collector lacks the state a heartbeat named (restored
+			// database, re-enrollment): send everything again.
+			a.log.Info("the collector asks for a full report")
+			_ = a.state.setHashes("", "")
+			a.changed()
+		}
 		if resp.PolicySerial > a.heldSerial() {
 			signal(a.policyHint)
 		}

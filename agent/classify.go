@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"sort"
+
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
@@ -44,5 +46,9 @@ func classifyRoots(snap []inventory.StoreAnchors, pol *policy.Document, bl *poli
 		}
 		out = append(out, r)
 	}
+	// Blocked roots first: they are what a capped report must keep.
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].Class == string(inventory.Blocked) && out[j].Class != string(inventory.Blocked)
+	})
 	return out
 }

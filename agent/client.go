@@ -42,6 +42,17 @@ func (e *APIError) Permanent() bool {
 // ErrNoPolicy is returned by Policy when the collector has none published.
 var ErrNoPolicy = errors.New("the collector serves no policy yet")
 
+// NodeKeyHeader carries the node key on GET /api/v1/policy, as the
+// collector documents it (server.NodeKeyHeader; docs/collector.md). Report
+// and enroll bodies carry the node key themselves: it is sent in no other
+// header, so a collector that also accepts "Authorization: Bearer" for
+// dashboard tokens never mistakes it for one.
+const NodeKeyHeader = "X-Anchorwatch-Node-Key"
+
+// ErrNotModified is returned by Policy when the collector still serves
+// the blob of the ETag given (304).
+var ErrNotModified = errors.New("the collector's policy has not changed")
+
 // Client talks to the collector API.
 type Client struct {
 	base string
@@ -97,52 +108,58 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // Enroll exchanges the enroll secret and host facts for a node key.
 func (c *Client) Enroll(ctx context.Context, secret string, facts api.HostFacts) (api.EnrollResponse, error) {
 	var out api.EnrollResponse
-	err := c.do(ctx, http.MethodPost, api.PathEnroll, "", api.EnrollRequest{EnrollSecret: secret, Host: facts}, &out)
+	err := c.do(ctx, http.MethodPost, api.PathEnroll, api.EnrollRequest{EnrollSecret: secret, Host: facts}, &out)
 	if err == nil && out.NodeKey == "" {
 		err = errors.New("enroll: the collector returned no node key")
 	}
 	return out, err
 }
 
-// Report sends one report.
+// Report sends one report; the node key travels in its body.
 func (c *Client) Report(ctx context.Context, r api.ReportRequest) (api.ReportResponse, error) {
 	var out api.ReportResponse
-	err := c.do(ctx, http.MethodPost, api.PathReport, r.NodeKey, r, &out)
+	err := c.do(ctx, http.MethodPost, api.PathReport, r, &out)
 	return out, err
 }
 
-// Policy fetches the signed policy blob. It is verified by the caller.
-func (c *Client) Policy(ctx context.Context, nodeKey string) ([]byte, error) {
+// Policy fetches the signed policy blob; it is verified by the caller.
+// With etag set (the ETag of a blob fetched before) an unchanged policy
+// answers ErrNotModified without a body. It returns the blob's ETag.
+func (c *Client) Policy(ctx context.Context, nodeKey, etag string) (blob []byte, newETag string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.PathPolicy, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+nodeKey)
+	req.Header.Set(NodeKeyHeader, nodeKey)
 	req.Header.Set("Accept", "application/pkcs7-mime")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch policy: %w", err)
+		return nil, "", fmt.Errorf("fetch policy: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(policyLimit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch policy: %w", err)
+		return nil, "", fmt.Errorf("fetch policy: %w", err)
 	}
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, ErrNoPolicy
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		return nil, etag, ErrNotModified
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, "", ErrNoPolicy
+	case resp.StatusCode/100 != 2:
+		return nil, "", fmt.Errorf("fetch policy: %w", apiError(resp.StatusCode, body))
+	case len(body) > policyLimit:
+		return nil, "", fmt.Errorf("fetch policy: over %d bytes", policyLimit)
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("fetch policy: %w", apiError(resp.StatusCode, body))
-	}
-	if len(body) > policyLimit {
-		return nil, fmt.Errorf("fetch policy: over %d bytes", policyLimit)
-	}
-	return body, nil
+	return body, resp.Header.Get("ETag"), nil
 }
 
 const policyLimit = 2 << 20
 
-func (c *Client) do(ctx context.Context, method, path, nodeKey string, in, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -152,9 +169,6 @@ func (c *Client) do(ctx context.Context, method, path, nodeKey string, in, out a
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if nodeKey != "" {
-		req.Header.Set("Authorization", "Bearer "+nodeKey)
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)

@@ -30,6 +30,13 @@ func Facts(root, stateDir, version string) api.HostFacts {
 		OSVersion:    osVersion(root),
 	}
 	h.Hostname, _ = os.Hostname()
+	if len(h.Hostname) > 255 {
+		h.Hostname = h.Hostname[:255]
+	}
+	if h.Hostname == "" {
+		// The collector requires a name: fall back to the machine id.
+		h.Hostname = "host-" + h.MachineID[:min(12, len(h.MachineID))]
+	}
 	h.IPs, h.MACs = addresses()
 	return h
 }
@@ -84,7 +91,10 @@ func addresses() (ips, macs []string) {
 		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
 			continue
 		}
-		if m := ifc.HardwareAddr.String(); m != "" && !seenMAC[m] {
+		// EUI-48 and EUI-64 only: the collector matches them against
+		// network evidence (an InfiniBand address is neither).
+		hw := ifc.HardwareAddr
+		if m := hw.String(); (len(hw) == 6 || len(hw) == 8) && !seenMAC[m] {
 			seenMAC[m] = true
 			macs = append(macs, strings.ToLower(m))
 		}
@@ -108,5 +118,12 @@ func addresses() (ips, macs []string) {
 	}
 	sort.Strings(ips)
 	sort.Strings(macs)
+	// The collector takes at most api.MaxAddrs of each.
+	if len(ips) > api.MaxAddrs {
+		ips = ips[:api.MaxAddrs]
+	}
+	if len(macs) > api.MaxAddrs {
+		macs = macs[:api.MaxAddrs]
+	}
 	return ips, macs
 }

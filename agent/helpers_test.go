@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
@@ -30,6 +29,11 @@ import (
 
 func newCert(t testing.TB, cn string, isCA bool) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
+	return newCertValid(t, cn, isCA, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
+}
+
+func newCertValid(t testing.TB, cn string, isCA bool, notBefore, notAfter time.Time) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +41,7 @@ func newCert(t testing.TB, cn string, isCA bool) (*x509.Certificate, crypto.Sign
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Anchorwatch agent test"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		BasicConstraintsValid: true, IsCA: isCA, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	if isCA {
@@ -165,7 +169,7 @@ func countEvents(evs []api.Event, typ, storePrefix, fp string) int {
 
 type harness struct {
 	sb       sandbox
-	coll     *fakeCollector
+	coll     *collector
 	signer   *x509.Certificate
 	key      crypto.Signer
 	ca       *x509.Certificate
@@ -177,30 +181,66 @@ type harness struct {
 	stateDir string
 }
 
+// agentOpts vary how a test agent reaches its collector.
+type agentOpts struct {
+	url   string                // collector URL; default the collector's own
+	pinCA bool                  // pin with collector_ca_file instead of collector_fingerprint
+	seed  func(stateDir string) // prepares the state directory before the agent starts
+	extra map[string]any        // more config keys
+}
+
 // startAgent runs an agent on sb against coll, pinned to signer.
-func startAgent(t testing.TB, sb sandbox, coll *fakeCollector, signer *x509.Certificate, kinds ...stores.Kind) *harness {
+func startAgent(t testing.TB, sb sandbox, coll *collector, signer *x509.Certificate, kinds ...stores.Kind) *harness {
+	t.Helper()
+	return startAgentWith(t, sb, coll, signer, agentOpts{}, kinds...)
+}
+
+func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Certificate, o agentOpts, kinds ...stores.Kind) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	signerFile := filepath.Join(dir, "signer.pem")
 	if err := os.WriteFile(signerFile, []byte(pemOf(signer)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfgJSON := fmt.Sprintf(`{"collector_url": %q, "collector_fingerprint": %q, "enroll_secret": "s3cret",
-		"policy_signer_file": %q, "state_dir": %q, "stores": %s, "log_level": "debug"}`,
-		coll.srv.URL, coll.fingerprint(), signerFile, filepath.Join(dir, "state"), kindsJSON(kinds))
+	secretFile := filepath.Join(dir, "enroll-secret")
+	if err := os.WriteFile(secretFile, []byte(coll.EnrollSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgMap := map[string]any{
+		"collector_url": coll.URL, "enroll_secret_file": secretFile, "policy_signer_file": signerFile,
+		"state_dir": filepath.Join(dir, "state"), "stores": kinds, "log_level": "debug",
+	}
+	if o.url != "" {
+		cfgMap["collector_url"] = o.url
+	}
+	if o.pinCA {
+		cfgMap["collector_ca_file"] = coll.CertFile
+	} else {
+		cfgMap["collector_fingerprint"] = coll.Fingerprint
+	}
+	for k, v := range o.extra {
+		cfgMap[k] = v
+	}
+	cfgJSON, _ := json.Marshal(cfgMap)
 	cfgFile := filepath.Join(dir, "agent.json")
-	if err := os.WriteFile(cfgFile, []byte(cfgJSON), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, cfgJSON, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(cfgFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.seed != nil {
+		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		o.seed(cfg.StateDir)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{sb: sb, coll: coll, signer: signer, cfg: cfg, rec: newRecorder(ctx), reload: make(chan struct{}, 1),
-		cancel: cancel, done: make(chan error, 1), stateDir: filepath.Join(dir, "state")}
+		cancel: cancel, done: make(chan error, 1), stateDir: cfg.StateDir}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if testing.Verbose() == false {
+	if !testing.Verbose() {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch})
@@ -226,11 +266,6 @@ func (h *harness) poke() {
 	case h.reload <- struct{}{}:
 	default:
 	}
-}
-
-func kindsJSON(ks []stores.Kind) string {
-	b, _ := json.Marshal(ks)
-	return string(b)
 }
 
 type testWriter struct{ t testing.TB }

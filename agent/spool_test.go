@@ -81,22 +81,24 @@ func TestSpool(t *testing.T) {
 	}
 }
 
-// TestAgentOfflineSpool keeps the collector down while drift happens,
-// brings it back, and finds every event exactly once.
+// TestAgentOfflineSpool keeps the real collector unreachable (a TCP
+// proxy in front of it cuts every connection: the one stand-in, for the
+// outage) while drift happens, brings it back, and finds every event
+// stored once through the collector's events API.
 func TestAgentOfflineSpool(t *testing.T) {
 	sb := newSandbox(t)
 	signer, key := newCert(t, "Policy Signer", false)
 	ca, _ := newCert(t, "Corp Interception CA", true)
-	coll := newFakeCollector(t, "s3cret")
-	coll.setPolicy(signedPolicy(t, 1, signer, key, nil, ca), 1)
-	h := startAgent(t, sb, coll, signer, stores.KindJava)
+	coll := startCollector(t)
+	coll.upload(signedPolicy(t, 1, signer, key, nil, ca))
+	proxy := newCutProxy(t, coll.URL)
+	h := startAgentWith(t, sb, coll, signer, agentOpts{url: proxy.URL()}, stores.KindJava)
 	fp, label := stores.SHA256(ca), stores.Label(ca)
 	waitFor(t, "install reported", func() bool {
-		evs, _ := coll.received()
-		return countEvents(evs, api.EventInstalled, "java:", fp) == 1
+		return countEvents(coll.events(), api.EventInstalled, "java:", fp) == 1
 	})
 
-	coll.setDown(true)
+	proxy.setDown(true)
 	for i := 1; i <= 3; i++ {
 		out, err := exec.Command(sb.keytool, "-delete", "-keystore", sb.javaKS, "-storepass", "changeit", "-alias", label).CombinedOutput()
 		if err != nil {
@@ -106,32 +108,33 @@ func TestAgentOfflineSpool(t *testing.T) {
 			return countEvents(h.rec.all(), api.EventHealed, "java:", fp) == i
 		})
 	}
-	if evs, _ := coll.received(); countEvents(evs, api.EventRemoved, "", "") != 0 {
-		t.Fatal("the collector got events while down")
+	if n := countEvents(coll.events(), api.EventRemoved, "", ""); n != 0 {
+		t.Fatalf("the collector got %d removed events while unreachable", n)
 	}
 	waitFor(t, "reports spooled", func() bool {
 		n, _ := os.ReadDir(filepath.Join(h.stateDir, dirSpool))
 		return len(n) > 0
 	})
+	if st, err := ReadStatus(h.stateDir); err != nil || st.SpoolPending == 0 {
+		t.Errorf("status while offline: %+v, %v", st, err)
+	}
 
-	coll.setDown(false)
+	proxy.setDown(false)
 	h.poke()
-	local := h.rec.all()
 	waitFor(t, "every event delivered", func() bool {
-		_, seen := coll.received()
-		for _, e := range local {
-			if seen[e.ID] == 0 {
+		n := map[string]bool{}
+		for _, e := range coll.events() {
+			n[e.ID] = true
+		}
+		for _, e := range h.rec.all() {
+			if !n[e.ID] {
 				return false
 			}
 		}
 		return true
 	})
-	evs, seen := coll.received()
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("event %s stored %d times", id, n)
-		}
-	}
+	evs := coll.events()
+	storedOnce(t, h.rec.all(), evs)
 	if countEvents(evs, api.EventRemoved, "java:", fp) != 3 || countEvents(evs, api.EventHealed, "java:", fp) != 3 {
 		t.Errorf("collector has %d removed / %d healed, want 3 / 3",
 			countEvents(evs, api.EventRemoved, "java:", fp), countEvents(evs, api.EventHealed, "java:", fp))
@@ -140,4 +143,5 @@ func TestAgentOfflineSpool(t *testing.T) {
 		n, _ := os.ReadDir(filepath.Join(h.stateDir, dirSpool))
 		return len(n) == 0
 	})
+	waitFor(t, "the dashboard shows the host compliant", func() bool { return allCompliant(coll.host(), 1) })
 }

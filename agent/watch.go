@@ -19,9 +19,14 @@ type watcher struct {
 	fw  *fsnotify.Watcher
 	log *slog.Logger
 
+	// discC receives when a directory where new stores appear changed in
+	// a way that can mean a new (or a removed) store.
+	discC chan struct{}
+
 	mu    sync.Mutex
 	files map[string][]*worker // an event on this exact path pokes these
 	dirs  map[string][]*worker // an event on any child pokes these
+	disc  map[string]bool      // directories watched for new stores
 	added map[string]bool      // directories given to fsnotify
 }
 
@@ -30,15 +35,22 @@ func newWatcher(log *slog.Logger) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{fw: fw, log: log, files: map[string][]*worker{}, dirs: map[string][]*worker{}, added: map[string]bool{}}, nil
+	return &watcher{fw: fw, log: log, discC: make(chan struct{}, 1), files: map[string][]*worker{}, dirs: map[string][]*worker{},
+		disc: map[string]bool{}, added: map[string]bool{}}, nil
 }
 
 // set replaces what is watched with the paths of the given workers and
-// starts the platform notifiers of API stores.
-func (w *watcher) set(workers []*worker) {
+// the directories where new stores appear (host paths).
+func (w *watcher) set(workers []*worker, discovery []string) {
 	files := map[string][]*worker{}
 	dirs := map[string][]*worker{}
 	want := map[string]bool{}
+	disc := map[string]bool{}
+	for _, d := range discovery {
+		d = filepath.Clean(d)
+		disc[d] = true
+		want[d] = true
+	}
 	for _, wk := range workers {
 		paths := wk.s.Watch().Paths
 		isFile := map[string]bool{}
@@ -79,7 +91,7 @@ func (w *watcher) set(workers []*worker) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.files, w.dirs = files, dirs
+	w.files, w.dirs, w.disc = files, dirs, disc
 	for d := range w.added {
 		if !want[d] {
 			_ = w.fw.Remove(d)
@@ -140,6 +152,9 @@ func (w *watcher) dispatch(ev fsnotify.Event) {
 	for _, wk := range w.dirs[filepath.Dir(name)] {
 		wk.poke()
 	}
+	if w.discovery(ev, name) {
+		signal(w.discC)
+	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		if w.added[name] {
 			// A watched directory went away: fsnotify dropped it.
@@ -149,6 +164,28 @@ func (w *watcher) dispatch(ev fsnotify.Event) {
 			}
 		}
 	}
+}
+
+// discovery reports whether ev, in a directory watched for new stores,
+// can mean a store appeared or went away: a file a store is made of
+// (cert9.db, cacerts) or that lists profiles (profiles.ini), a directory
+// created (a new profile, runtime or home), or a watched directory gone.
+// Everything else there (a browser writing its profile) is ignored.
+func (w *watcher) discovery(ev fsnotify.Event, name string) bool {
+	if !w.disc[filepath.Dir(name)] && !w.disc[name] {
+		return false
+	}
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	if discoveryNames[filepath.Base(name)] {
+		return true
+	}
+	if ev.Has(fsnotify.Create) {
+		fi, err := os.Stat(name)
+		return err == nil && fi.IsDir()
+	}
+	return (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && w.disc[name]
 }
 
 func (w *watcher) close() error { return w.fw.Close() }

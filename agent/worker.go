@@ -19,7 +19,26 @@ const (
 	retryMin        = 500 * time.Millisecond // first retry of a failed heal
 	retryMax        = 5 * time.Minute
 	changeLabelSize = 16
+
+	// A system store is rebuilt by a tool (update-ca-certificates,
+	// update-ca-trust) that rewrites the bundle and hundreds of links over
+	// about a second, writing every few milliseconds. Reading it mid-run
+	// and starting our own refresh beside it would make two refreshes
+	// fight over the same files; wait until the directory has been quiet
+	// for systemQuiet, however long the run takes (up to systemQuietMax).
+	systemQuiet    = 150 * time.Millisecond
+	systemQuietMax = 10 * time.Second
 )
+
+// quietTimes returns the debounce of a store kind: how long its files
+// must be quiet before it is read, and the longest a stream of changes
+// may delay that.
+func quietTimes(k stores.Kind) (quiet, most time.Duration) {
+	if k == stores.KindSystem {
+		return systemQuiet, systemQuietMax
+	}
+	return debounce, debounceMax
+}
 
 // worker owns one store: it serializes every read and write of it,
 // debounces change notifications and retries failed heals with backoff.
@@ -103,19 +122,21 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// settle waits until the store has been quiet for the debounce time (a
-// tool rewriting a file sends several events), at most debounceMax.
+// settle waits until the store has been quiet for the debounce time of
+// its kind (a tool rewriting a file sends several events), at most the
+// kind's maximum.
 func (w *worker) settle(ctx context.Context) bool {
-	t := time.NewTimer(debounce)
+	quiet, most := quietTimes(w.info.Kind)
+	t := time.NewTimer(quiet)
 	defer t.Stop()
-	deadline := time.Now().Add(debounceMax)
+	deadline := time.Now().Add(most)
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-w.trigger:
 			if time.Now().Before(deadline) {
-				t.Reset(debounce)
+				t.Reset(quiet)
 			}
 		case <-t.C:
 			return true

@@ -529,6 +529,23 @@ func (d *Document) CAs() []*x509.Certificate {
 	return out
 }
 
+// ActiveCAs returns the anchors in force at time now: every anchor but
+// those past their remove_after or listed in a removal whose time has
+// come. Agents report these as the host's CAs.
+func (d *Document) ActiveCAs(now time.Time) []*x509.Certificate {
+	removing := map[string]bool{}
+	for _, fp := range d.Removals(now) {
+		removing[fp] = true
+	}
+	var out []*x509.Certificate
+	for _, c := range d.CAs() {
+		if !removing[stores.SHA256(c)] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // NextChange returns the first rotation time after now (a remove_after or
 // a removal's after), or the zero time when none is pending. An agent
 // reconciles again at that moment.

@@ -78,6 +78,12 @@ func TestParseValid(t *testing.T) {
 	if !d.NextChange(before).Equal(after) || !d.NextChange(after).IsZero() {
 		t.Errorf("NextChange %v / %v", d.NextChange(before), d.NextChange(after))
 	}
+	if got := d.ActiveCAs(before); len(got) != 2 {
+		t.Errorf("before rotation %d active CAs, want 2", len(got))
+	}
+	if got := d.ActiveCAs(after); len(got) != 1 || !got[0].Equal(ca) {
+		t.Errorf("after rotation active CAs %v, want the new CA only", got)
+	}
 }
 
 func TestParseErrorsNameTheField(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
-// NodeKeyHeader carries the node key on GET /api/v1/policy (POST bodies
-// carry it as "node_key").
+// NodeKeyHeader carries the node key on GET /api/v1/policy, besides
+// "Authorization: Bearer <node key>" (POST bodies carry it as "node_key").
 const NodeKeyHeader = "X-Anchorwatch-Node-Key"
 
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -91,9 +91,9 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
-	if req.NodeKey == "" || len(req.NodeKey) > 256 {
+	if req.NodeKey == "" || len(req.NodeKey) > 256 || !store.IsNodeKey(req.NodeKey) {
 		s.m.reports.WithLabelValues(req.Kind, "node_invalid").Inc()
-		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is required: enroll first")
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is missing or not a node key ("+store.PrefixNodeKey+"…): enroll first")
 		return
 	}
 	res := s.w.submit(r.Context(), &job{report: &store.ReportIn{Report: req, Received: time.Now()}})
@@ -116,7 +116,8 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.reports.WithLabelValues(req.Kind, result).Inc()
 	s.m.ingest.WithLabelValues(req.Kind).Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusOK, api.ReportResponse{Status: "ok", Duplicate: res.ro.Duplicate, PolicySerial: s.currentSerial(r.Context())})
+	writeJSON(w, http.StatusOK, api.ReportResponse{Status: "ok", Duplicate: res.ro.Duplicate, NeedFull: res.ro.NeedFull,
+		PolicySerial: s.currentSerial(r.Context())})
 }
 
 // internal answers a failure that is not the client's: 503 when the
@@ -130,10 +131,17 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	writeError(w, http.StatusInternalServerError, api.ErrInternal, what+" failed; see the collector log")
 }
 
-// handlePolicyGet serves the signed policy to a node key (header
-// X-Anchorwatch-Node-Key) or a dashboard token.
+// handlePolicyGet serves the signed policy to a node key (Authorization:
+// Bearer <node key>, as the agent sends it, or the X-Anchorwatch-Node-Key
+// header) or to a dashboard token (Authorization: Bearer <token>). The two
+// are told apart by their prefix, and each is checked only against its own
+// table, so neither can stand in for the other.
 func (s *Server) handlePolicyGet(w http.ResponseWriter, r *http.Request) {
 	if key := r.Header.Get(NodeKeyHeader); key != "" {
+		s.servePolicyToNode(w, r, key)
+		return
+	}
+	if key := bearer(r); store.IsNodeKey(key) {
 		s.servePolicyToNode(w, r, key)
 		return
 	}
@@ -159,6 +167,10 @@ func (s *Server) handlePolicyPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) servePolicyToNode(w http.ResponseWriter, r *http.Request, key string) {
 	if key == "" || len(key) > 256 {
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is required: enroll first")
+		return
+	}
+	if !store.IsNodeKey(key) {
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "not a node key (they start with "+store.PrefixNodeKey+"): enroll first")
 		return
 	}
 	if _, err := s.st.CheckNodeKey(r.Context(), key); errors.Is(err, store.ErrNotFound) {

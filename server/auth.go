@@ -55,7 +55,9 @@ func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 	if tok == "" {
 		return Identity{}, ErrNoCredential
 	}
-	if len(tok) > 256 {
+	// A node key is never a dashboard token (store.CheckToken only
+	// matches the token prefix, too).
+	if len(tok) > 256 || !strings.HasPrefix(tok, store.PrefixToken) {
 		return Identity{}, ErrBadCredential
 	}
 	name, role, err := s.st.CheckToken(r.Context(), tok)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // AW_BENCH_PPROF
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +69,10 @@ func runChildCollector() {
 		}
 		l = tls.NewListener(l, tc)
 		scheme = "https://"
+	}
+	if addr := os.Getenv("AW_BENCH_PPROF"); addr != "" {
+		// Profiling a benchmark's collector: go tool pprof http://ADDR/debug/pprof/profile
+		go http.ListenAndServe(addr, nil)
 	}
 	os.WriteFile(addrFile+".tmp", []byte(scheme+l.Addr().String()), 0o600)
 	os.Rename(addrFile+".tmp", addrFile)

@@ -157,6 +157,7 @@ func (s *Server) routes() {
 	} else {
 		h("GET /metrics", "metrics", s.role(store.RoleViewer, metricsH.ServeHTTP))
 	}
+	s.deviceRoutes(h) // unmanaged devices, exemptions, observations (devices.go)
 	h("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, "no such API endpoint: see docs/collector.md")
 	})

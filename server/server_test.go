@@ -62,7 +62,15 @@ func TestEnrollReportQuery(t *testing.T) {
 			t.Fatalf("resent report not flagged duplicate: %+v", rr)
 		}
 		hb := &api.ReportRequest{NodeKey: key, ReportID: "r-2", Kind: api.ReportHeartbeat, PolicySerial: 1, StateHash: "r-1"}
-		c.Report(t, hb)
+		if rr := c.Report(t, hb); rr.NeedFull {
+			t.Fatalf("heartbeat with the stored state hash asked for a full report: %+v", rr)
+		}
+		// A heartbeat naming another state, or from a host that never sent
+		// a full report, asks for a full report.
+		hb2 := &api.ReportRequest{NodeKey: key, ReportID: "r-2b", Kind: api.ReportHeartbeat, PolicySerial: 1, StateHash: "restored"}
+		if rr := c.Report(t, hb2); !rr.NeedFull {
+			t.Fatalf("heartbeat with a stale state hash: %+v", rr)
+		}
 
 		code, body := c.Do(t, "GET", fmt.Sprintf("%s/%d", api.PathHosts, id), c.ViewerToken, nil)
 		if code != 200 {
@@ -108,6 +116,10 @@ func TestEnrollReportQuery(t *testing.T) {
 				t.Fatalf("metrics lack %q: %d\n%s", want, code, body)
 			}
 		}
+		key2, _ := c.Enroll(t, facts("web-2"))
+		if rr := c.Report(t, &api.ReportRequest{NodeKey: key2, ReportID: "p-1", Kind: api.ReportHeartbeat, PolicySerial: 1, StateHash: "x"}); !rr.NeedFull {
+			t.Fatalf("heartbeat before any full report: %+v", rr)
+		}
 	})
 }
 
@@ -126,8 +138,13 @@ func TestAuthMatrix(t *testing.T) {
 			if code, _ := c.Do(t, "GET", p, "awt_forged", nil); code != http.StatusUnauthorized && p != "/" {
 				t.Errorf("GET %s with a forged token: %d", p, code)
 			}
-			if code, _ := c.Do(t, "GET", p, keyA, nil); code != http.StatusUnauthorized && p != "/" {
+			// A node key never acts as a dashboard token (GET /policy takes
+			// it as the agent's credential: TestPolicyUploadAndServe).
+			if code, _ := c.Do(t, "GET", p, keyA, nil); code != http.StatusUnauthorized && p != "/" && p != api.PathPolicy {
 				t.Errorf("GET %s with a node key as token: %d", p, code)
+			}
+			if code, _ := c.Do(t, "GET", p, c.EnrollSecret, nil); code != http.StatusUnauthorized && p != "/" {
+				t.Errorf("GET %s with an enroll secret as token: %d", p, code)
 			}
 		}
 		for _, p := range reads[:10] {
@@ -171,6 +188,18 @@ func TestAuthMatrix(t *testing.T) {
 		code, _ = c.Do(t, "POST", api.PathReport, "", report(c.AdminToken, "r", "compliant"))
 		if code != 401 {
 			t.Errorf("report with an admin token as node key: %d", code)
+		}
+		code, body = c.Do(t, "POST", api.PathPolicy, "", map[string]string{"node_key": c.AdminToken})
+		if code != 401 || errCode(t, body) != api.ErrNodeInvalid {
+			t.Errorf("policy POST with an admin token as node key: %d %s", code, body)
+		}
+		code, body = c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: c.AdminToken, Host: facts("z")})
+		if code != 401 || errCode(t, body) != api.ErrSecretInvalid {
+			t.Errorf("enroll with an admin token as secret: %d %s", code, body)
+		}
+		code, body = c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: keyA, Host: facts("z")})
+		if code != 401 || errCode(t, body) != api.ErrSecretInvalid {
+			t.Errorf("enroll with a node key as secret: %d %s", code, body)
 		}
 		// A node key writes only its own host.
 		c.Report(t, report(keyA, "r-a", "missing"))
@@ -374,6 +403,23 @@ func TestPolicyUploadAndServe(t *testing.T) {
 		}
 		if code, _, _ := get(map[string]string{server.NodeKeyHeader: "awn_bad"}); code != 401 {
 			t.Fatalf("bad node key: %d", code)
+		}
+		// The agent's form: Authorization: Bearer <node key>.
+		if code, body, _ := get(map[string]string{"Authorization": "Bearer " + key}); code != 200 || !bytes.Equal(body, blob) {
+			t.Fatalf("node key as bearer: %d", code)
+		}
+		for name, hdr := range map[string]map[string]string{
+			"unknown node key as bearer": {"Authorization": "Bearer awn_bad"},
+			"admin token as node key":    {server.NodeKeyHeader: c.AdminToken},
+			"enroll secret as bearer":    {"Authorization": "Bearer " + c.EnrollSecret},
+		} {
+			if code, body, _ := get(hdr); code != 401 {
+				t.Errorf("%s: %d %s", name, code, body)
+			}
+		}
+		// Dashboard tokens still read the policy.
+		if code, body, _ := get(map[string]string{"Authorization": "Bearer " + c.ViewerToken}); code != 200 || !bytes.Equal(body, blob) {
+			t.Fatalf("viewer token: %d", code)
 		}
 		code, body = c.Do(t, "POST", api.PathPolicy, "", map[string]string{"node_key": key})
 		if code != 200 || !bytes.Equal(body, blob) {

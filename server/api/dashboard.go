@@ -91,8 +91,11 @@ type HostAddress struct {
 // stores, roots and CAs, addresses and its latest events (newest first).
 type HostDetail struct {
 	HostSummary
-	Stores       []StoreStatus `json:"stores"`
-	UnknownRoots []Root        `json:"unknown_roots"`
+	Stores []StoreStatus `json:"stores"`
+	// UnknownRoots lists the host's unknown and blocked roots; its JSON
+	// name is "roots" so that HostSummary's count "unknown_roots" stays in
+	// the response.
+	UnknownRoots []Root        `json:"roots"`
 	CAs          []CA          `json:"cas"`
 	Addresses    []HostAddress `json:"addresses"`
 	Events       []HostEvent   `json:"events"`

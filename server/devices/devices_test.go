@@ -13,7 +13,6 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
-	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
@@ -70,10 +69,6 @@ func byKey(devs []Device) map[string]Device {
 func TestMatching(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		st, d := openTest(t)
-		testMatching(t, st, d)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		st, d := openURL(t, servertest.StartPostgres(t))
 		testMatching(t, st, d)
 	})
 }

@@ -16,6 +16,12 @@ const (
 	ExemptHostname = "hostname" // a hostname or a glob such as "printer-*" or "*.lab.example.com"
 )
 
+// Exemption sources.
+const (
+	SourceAdmin  = "admin"  // added by an administrator (CLI or API)
+	SourcePolicy = "policy" // imported from the signed policy the collector serves
+)
+
 // Exemption keeps matching devices out of the unmanaged count: servers,
 // guest Wi-Fi, printers, privileged roles. ExpiresAt zero means never.
 type Exemption struct {
@@ -24,7 +30,13 @@ type Exemption struct {
 	Reason    string    `json:"reason"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
+	// Source is SourceAdmin or SourcePolicy. Policy exemptions are
+	// replaced whenever a new policy is imported.
+	Source string `json:"source"`
 }
+
+// Active reports whether e applies at now (it has not expired).
+func (e Exemption) Active(now time.Time) bool { return e.active(now) }
 
 // Normalize checks e and puts its value in canonical form.
 func (e *Exemption) Normalize() error {
@@ -72,7 +84,9 @@ func (e Exemption) active(now time.Time) bool {
 	return e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt)
 }
 
-// AddExemption adds or replaces (same kind and value) an exemption.
+// AddExemption adds or replaces (same kind and value) an exemption. An
+// administrator's exemption replaces a policy one of the same kind and
+// value, and a later policy import leaves it alone.
 func (d *DB) AddExemption(ctx context.Context, e Exemption) (Exemption, error) {
 	if err := e.Normalize(); err != nil {
 		return Exemption{}, err
@@ -80,9 +94,14 @@ func (d *DB) AddExemption(ctx context.Context, e Exemption) (Exemption, error) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = time.Now().UTC()
 	}
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO device_exemptions (kind, value, reason, expires_at, created_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (kind, value) DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at`),
-		e.Kind, e.Value, e.Reason, ms(e.ExpiresAt), ms(e.CreatedAt))
+	e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Millisecond)
+	if !e.ExpiresAt.IsZero() {
+		e.ExpiresAt = e.ExpiresAt.UTC().Truncate(time.Millisecond)
+	}
+	e.Source = SourceAdmin
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO device_exemptions (kind, value, reason, expires_at, created_at, source) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, value) DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at, source = excluded.source`),
+		e.Kind, e.Value, e.Reason, ms(e.ExpiresAt), ms(e.CreatedAt), e.Source)
 	if err != nil {
 		return Exemption{}, fmt.Errorf("devices: add exemption: %w", err)
 	}
@@ -105,7 +124,7 @@ func (d *DB) RemoveExemption(ctx context.Context, kind, value string) (bool, err
 
 // Exemptions lists every exemption, expired ones included.
 func (d *DB) Exemptions(ctx context.Context) ([]Exemption, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT kind, value, reason, expires_at, created_at FROM device_exemptions ORDER BY kind, value")
+	rows, err := d.db.QueryContext(ctx, "SELECT kind, value, reason, expires_at, created_at, source FROM device_exemptions ORDER BY kind, value")
 	if err != nil {
 		return nil, fmt.Errorf("devices: list exemptions: %w", err)
 	}
@@ -114,7 +133,7 @@ func (d *DB) Exemptions(ctx context.Context) ([]Exemption, error) {
 	for rows.Next() {
 		var e Exemption
 		var exp, created int64
-		if err := rows.Scan(&e.Kind, &e.Value, &e.Reason, &exp, &created); err != nil {
+		if err := rows.Scan(&e.Kind, &e.Value, &e.Reason, &exp, &created, &e.Source); err != nil {
 			return nil, fmt.Errorf("devices: list exemptions: %w", err)
 		}
 		e.ExpiresAt, e.CreatedAt = fromMS(exp), fromMS(created)

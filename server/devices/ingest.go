@@ -65,6 +65,49 @@ func (d *DB) AddObservations(ctx context.Context, obs []evidence.Observation) er
 	return d.Commit(ctx, obs, evidence.Checkpoint{})
 }
 
+// AddBatch stores observations posted over the API under the sender's
+// batch id, exactly once: a batch id already stored (a retry after a lost
+// answer) changes nothing and reports duplicate. The id is kept for
+// retention (see PruneBatches).
+func (d *DB) AddBatch(ctx context.Context, batchID string, obs []evidence.Observation) (duplicate bool, err error) {
+	if batchID == "" {
+		return false, errors.New("devices: a batch id is required")
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("devices: store observation batch: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, d.q("INSERT INTO observation_batches (batch_id, n, received_at) VALUES (?, ?, ?) ON CONFLICT (batch_id) DO NOTHING"),
+		batchID, len(obs), time.Now().UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("devices: store observation batch %q: %w", batchID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("devices: store observation batch %q: %w", batchID, err)
+	} else if n == 0 {
+		return true, nil
+	}
+	if err := d.insertObservations(ctx, tx, obs); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("devices: store observation batch %q: commit: %w", batchID, err)
+	}
+	return false, nil
+}
+
+// PruneBatches forgets the ids of batches received before cutoff; a
+// batch re-sent after that would be stored again.
+func (d *DB) PruneBatches(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := d.db.ExecContext(ctx, d.q("DELETE FROM observation_batches WHERE received_at < ?"), cutoff.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("devices: prune observation batch ids: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 func (d *DB) insertObservations(ctx context.Context, tx *sql.Tx, obs []evidence.Observation) error {
 	const day = int64(24 * time.Hour / time.Millisecond)
 	suffix := fmt.Sprintf(` ON CONFLICT (source, ip, mac, hostname, evidence, day) DO UPDATE SET

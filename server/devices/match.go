@@ -2,10 +2,12 @@ package devices
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -466,4 +468,56 @@ func inSubnet(ips []string, p netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// Page is one page of a device list, most recently seen first.
+type Page struct {
+	Devices    []Device `json:"devices"`
+	Total      int      `json:"total"` // devices the filter selects, over every page
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+// Paginate returns the page of devs (as List returns them) after cursor
+// (empty: the first page), at most limit long. The cursor names the last
+// device of the previous page by when it was last seen and its key, so a
+// device that moves while a client pages through is seen at most once.
+func Paginate(devs []Device, cursor string, limit int) (Page, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	start := 0
+	if cursor != "" {
+		at, key, err := parseCursor(cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		start = sort.Search(len(devs), func(i int) bool {
+			ls := devs[i].LastSeen.UnixMilli()
+			return ls < at || (ls == at && devs[i].Key > key)
+		})
+	}
+	p := Page{Total: len(devs), Devices: devs[start:min(len(devs), start+limit)]}
+	if start+limit < len(devs) {
+		last := p.Devices[len(p.Devices)-1]
+		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.LastSeen.UnixMilli(), 10) + " " + last.Key))
+	}
+	if p.Devices == nil {
+		p.Devices = []Device{}
+	}
+	return p, nil
+}
+
+func parseCursor(c string) (int64, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if ts, key, ok := strings.Cut(string(raw), " "); ok {
+			if at, err := strconv.ParseInt(ts, 10, 64); err == nil {
+				return at, key, nil
+			}
+		}
+	}
+	if len(c) > 40 {
+		c = c[:40] + "…"
+	}
+	return 0, "", fmt.Errorf("cursor %q: not a cursor this collector issued (use next_cursor from the previous page)", c)
 }

@@ -29,7 +29,7 @@ type DB struct {
 }
 
 // schemaVersion is the version of this package's tables.
-const schemaVersion = 1
+const schemaVersion = 2
 
 const schemaV1 = `
 CREATE TABLE net_observations (
@@ -66,6 +66,28 @@ CREATE TABLE device_exemptions (
   PRIMARY KEY (kind, value)
 )`
 
+// schemaV2 marks where an exemption came from (an administrator, or the
+// signed policy), remembers which policy serial was imported, and keeps
+// the batch ids of observations posted over the API (exactly once).
+const schemaV2 = `
+ALTER TABLE device_exemptions ADD COLUMN source TEXT NOT NULL DEFAULT 'admin';
+CREATE TABLE observation_batches (
+  batch_id TEXT PRIMARY KEY,
+  n BIGINT NOT NULL,
+  received_at BIGINT NOT NULL
+);
+CREATE INDEX observation_batches_received_at ON observation_batches (received_at);
+CREATE TABLE devices_policy_import (
+  id INTEGER PRIMARY KEY,
+  serial BIGINT NOT NULL,
+  exemptions BIGINT NOT NULL,
+  skipped BIGINT NOT NULL,
+  imported_at BIGINT NOT NULL
+)`
+
+// migrations[i] brings the tables from version i to i+1.
+var migrations = []string{schemaV1, schemaV2}
+
 // Open prepares the device tables in db (creating or upgrading them) and
 // returns a DB. Pass the collector store's DB() and Dialect().
 func Open(ctx context.Context, db *sql.DB, dialect Dialect) (*DB, error) {
@@ -80,6 +102,27 @@ func Open(ctx context.Context, db *sql.DB, dialect Dialect) (*DB, error) {
 }
 
 func (d *DB) migrate(ctx context.Context) error {
+	err := d.migrateOnce(ctx)
+	if err != nil && d.dialect == SQLite {
+		// Another process (a collector, an ingest) may have migrated the
+		// same SQLite file at the same moment: if the schema is now
+		// current, that is fine.
+		if cur, verr := d.version(ctx); verr == nil && cur == schemaVersion {
+			return nil
+		}
+	}
+	return err
+}
+
+func (d *DB) version(ctx context.Context) (int, error) {
+	var cur int
+	if err := d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM devices_schema").Scan(&cur); err != nil {
+		return 0, fmt.Errorf("devices: migrate: read schema version: %w", err)
+	}
+	return cur, nil
+}
+
+func (d *DB) migrateOnce(ctx context.Context) error {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("devices: migrate: %w", err)
@@ -101,24 +144,24 @@ func (d *DB) migrate(ctx context.Context) error {
 	if cur > schemaVersion {
 		return fmt.Errorf("devices: database has device schema version %d but this collector knows only up to %d: upgrade anchorwatch", cur, schemaVersion)
 	}
-	if cur == schemaVersion {
-		return nil
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("devices: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	for _, stmt := range strings.Split(schemaV1, ";\n") {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("devices: migrate to version 1: %w\n%s", err, stmt)
+	for v := cur; v < schemaVersion; v++ {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("devices: migrate: %w", err)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, d.q("INSERT INTO devices_schema (version, applied_at) VALUES (?, ?)"), schemaVersion, time.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("devices: migrate: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("devices: migrate: commit: %w", err)
+		for _, stmt := range splitStatements(migrations[v]) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("devices: migrate to version %d: %w\n%s", v+1, err, stmt)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, d.q("INSERT INTO devices_schema (version, applied_at) VALUES (?, ?)"), v+1, time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("devices: migrate to version %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("devices: migrate to version %d: commit: %w", v+1, err)
+		}
 	}
 	return nil
 }
@@ -168,4 +211,9 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
+}
+
+// splitStatements splits a migration script into its statements.
+func splitStatements(script string) []string {
+	return strings.Split(script, ";\n")
 }

@@ -38,6 +38,10 @@ func NewCredential(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// IsNodeKey reports whether c has the shape of a node key (its prefix);
+// it says nothing of whether the key is valid.
+func IsNodeKey(c string) bool { return strings.HasPrefix(c, PrefixNodeKey) }
+
 // HashCredential is the SHA-256 (hex) that the database stores in place of
 // a credential.
 func HashCredential(c string) string {
@@ -99,7 +103,12 @@ func (s *Store) RevokeSecret(ctx context.Context, name string) error {
 }
 
 // CheckSecret returns the name of the active enroll secret matching secret.
+// Only values with the enroll-secret prefix can match: a node key or an API
+// token is never an enroll secret.
 func (s *Store) CheckSecret(ctx context.Context, secret string) (string, error) {
+	if !strings.HasPrefix(secret, PrefixSecret) {
+		return "", ErrNotFound
+	}
 	h := HashCredential(secret)
 	var name, stored string
 	err := s.r.QueryRowContext(ctx, s.q("SELECT name, hash FROM enroll_secrets WHERE hash = ? AND revoked_at IS NULL"), h).Scan(&name, &stored)
@@ -144,7 +153,12 @@ func (s *Store) RevokeToken(ctx context.Context, name string) error {
 }
 
 // CheckToken returns the name and role of the active token matching tok.
+// Only values with the token prefix can match: a node key or an enroll
+// secret is never a dashboard token.
 func (s *Store) CheckToken(ctx context.Context, tok string) (name, role string, err error) {
+	if !strings.HasPrefix(tok, PrefixToken) {
+		return "", "", ErrNotFound
+	}
 	h := HashCredential(tok)
 	var stored string
 	err = s.r.QueryRowContext(ctx, s.q("SELECT name, role, hash FROM api_tokens WHERE hash = ? AND revoked_at IS NULL"), h).Scan(&name, &role, &stored)
@@ -157,8 +171,12 @@ func (s *Store) CheckToken(ctx context.Context, tok string) (name, role string, 
 	return name, role, nil
 }
 
-// CheckNodeKey returns the id of the host that holds nodeKey.
+// CheckNodeKey returns the id of the host that holds nodeKey. Only values
+// with the node-key prefix can match: a dashboard token is never a node key.
 func (s *Store) CheckNodeKey(ctx context.Context, nodeKey string) (int64, error) {
+	if !IsNodeKey(nodeKey) {
+		return 0, ErrNotFound
+	}
 	h := HashCredential(nodeKey)
 	var id int64
 	var stored string

@@ -16,6 +16,8 @@ type migration struct {
 	sql     string
 	// views replaces sql per dialect when the statements differ.
 	sqlite, postgres string
+	// run, when set, runs after the statements, in the same transaction.
+	run func(ctx context.Context, s *Store, tx *sql.Tx) error
 }
 
 // migrations are applied in order and never edited once released: a
@@ -160,6 +162,53 @@ CREATE TABLE policies (
   uploaded_at BIGINT NOT NULL
 )`},
 	{version: 2, name: "SQL views for BI tools", sqlite: viewsSQL(SQLite), postgres: viewsSQL(Postgres)},
+	{version: 3, name: "host page indexes: store facets, hostname trigrams", sql: facetsSQL,
+		sqlite: facetsSQL + ";\n" + sqliteNamesSQL, run: pgTrigramIndex},
+}
+
+// facetsSQL creates host_facets (see facets.go) from the stored stores.
+const facetsSQL = `
+CREATE TABLE host_facets (
+  facet TEXT NOT NULL,
+  host_id BIGINT NOT NULL,
+  PRIMARY KEY (facet, host_id)
+);
+INSERT INTO host_facets (facet, host_id)
+SELECT DISTINCT 'k:' || kind, host_id FROM host_stores
+UNION SELECT DISTINCT 's:' || status, host_id FROM host_stores
+UNION SELECT DISTINCT 'ks:' || status || ':' || kind, host_id FROM host_stores`
+
+// sqliteNamesSQL indexes hostnames by trigram (FTS5) for the hostname
+// substring filter, kept in step with hosts by triggers. Trigger bodies
+// stay on one line: statements are split on ";\n".
+const sqliteNamesSQL = `
+CREATE VIRTUAL TABLE host_names USING fts5(hostname, content='hosts', content_rowid='id', tokenize='trigram');
+INSERT INTO host_names (host_names) VALUES ('rebuild');
+CREATE TRIGGER hosts_names_insert AFTER INSERT ON hosts BEGIN INSERT INTO host_names (rowid, hostname) VALUES (new.id, new.hostname); END;
+CREATE TRIGGER hosts_names_delete AFTER DELETE ON hosts BEGIN INSERT INTO host_names (host_names, rowid, hostname) VALUES ('delete', old.id, old.hostname); END;
+CREATE TRIGGER hosts_names_update AFTER UPDATE OF hostname ON hosts WHEN old.hostname <> new.hostname BEGIN INSERT INTO host_names (host_names, rowid, hostname) VALUES ('delete', old.id, old.hostname); INSERT INTO host_names (rowid, hostname) VALUES (new.id, new.hostname); END`
+
+// pgTrigramIndex indexes lower(hostname) with pg_trgm (GIN) when the
+// extension can be had (Debian's postgresql-15 ships it; creating it
+// needs CREATE on the database, which the owner has). Without it the
+// hostname filter still works, by scanning.
+func pgTrigramIndex(ctx context.Context, s *Store, tx *sql.Tx) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	var avail bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')").Scan(&avail); err != nil || !avail {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT trgm"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm"); err != nil {
+		_, err = tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT trgm")
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "CREATE INDEX hosts_hostname_trgm ON hosts USING gin (lower(hostname) gin_trgm_ops)")
+	return err
 }
 
 // viewsSQL returns the documented views; only the timestamp conversion
@@ -265,6 +314,11 @@ func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, m migration)
 		}
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("store: migrate to version %d (%s): %w\n%s", m.version, m.name, err, stmt)
+		}
+	}
+	if m.run != nil {
+		if err := m.run(ctx, s, tx); err != nil {
+			return fmt.Errorf("store: migrate to version %d (%s): %w", m.version, m.name, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 )
@@ -136,45 +137,86 @@ func scanSummary(r interface{ Scan(...any) error }) (api.HostSummary, error) {
 	return h, err
 }
 
-func (s *Store) hostWhere(f *HostFilter) (string, []any) {
+// fewNames is the number of hostname matches under which a page is built
+// from the trigram index's matches rather than by scanning hosts in id
+// order (where a common substring fills a page after a few rows).
+const fewNames = 5000
+
+// hostQuery builds the query of one page of hosts matching f, in id order.
+// The row source depends on the filter, so that every page is an index
+// range scan stopped by LIMIT: a store filter walks host_facets by
+// (facet, host_id); a hostname substring with few matches (SQLite: the
+// FTS5 trigram index; PostgreSQL: pg_trgm, chosen by the planner) reads
+// only the matching hosts; everything else walks hosts by id or by one of
+// its (column, id) indexes.
+func (s *Store) hostQuery(ctx context.Context, f *HostFilter, limit int) (string, []any, error) {
 	var conds []string
 	var args []any
-	if f.Status != "" {
-		conds, args = append(conds, "status = ?"), append(args, f.Status)
-	}
-	if f.OS != "" {
-		conds, args = append(conds, "os = ?"), append(args, f.OS)
-	}
-	if f.PolicySerial != nil {
-		conds, args = append(conds, "policy_serial = ?"), append(args, *f.PolicySerial)
-	}
+	from, idCol := "hosts", "hosts.id"
+	facet := storeFacet(f.StoreKind, f.StoreStatus)
+	names := ""
 	if f.Hostname != "" {
 		r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-		conds, args = append(conds, `LOWER(hostname) LIKE ? ESCAPE '\'`), append(args, "%"+r.Replace(strings.ToLower(f.Hostname))+"%")
+		pattern := "%" + r.Replace(strings.ToLower(f.Hostname)) + "%"
+		// The FTS5 trigram index answers LIKE without ESCAPE for
+		// patterns of at least three characters.
+		if s.dialect == SQLite && utf8.RuneCountInString(f.Hostname) >= 3 && !strings.ContainsAny(f.Hostname, `\%_`) {
+			few, err := s.fewNames(ctx, pattern)
+			if err != nil {
+				return "", nil, err
+			}
+			if few {
+				names = pattern
+			}
+		}
+		conds, args = append(conds, `LOWER(hosts.hostname) LIKE ? ESCAPE '\'`), append(args, pattern)
+	}
+	switch {
+	case names != "":
+		conds, args = append(conds, "hosts.id IN (SELECT rowid FROM host_names WHERE hostname LIKE ?)"), append(args, names)
+		if facet != "" {
+			conds, args = append(conds, "EXISTS (SELECT 1 FROM host_facets f WHERE f.facet = ? AND f.host_id = hosts.id)"), append(args, facet)
+		}
+	case facet != "":
+		// CROSS JOIN fixes the order on SQLite: walk the facet's range.
+		from, idCol = "host_facets f CROSS JOIN hosts", "f.host_id"
+		conds, args = append(conds, "f.facet = ?", "hosts.id = f.host_id"), append(args, facet)
+	}
+	if f.Status != "" {
+		conds, args = append(conds, "hosts.status = ?"), append(args, f.Status)
+	}
+	if f.OS != "" {
+		conds, args = append(conds, "hosts.os = ?"), append(args, f.OS)
+	}
+	if f.PolicySerial != nil {
+		conds, args = append(conds, "hosts.policy_serial = ?"), append(args, *f.PolicySerial)
 	}
 	if !f.SeenBefore.IsZero() {
-		conds, args = append(conds, "last_seen < ?"), append(args, ms(f.SeenBefore))
+		conds, args = append(conds, "hosts.last_seen < ?"), append(args, ms(f.SeenBefore))
 	}
 	if !f.SeenAfter.IsZero() {
-		conds, args = append(conds, "last_seen >= ?"), append(args, ms(f.SeenAfter))
-	}
-	if f.StoreKind != "" || f.StoreStatus != "" {
-		sub := "EXISTS (SELECT 1 FROM host_stores s WHERE s.host_id = hosts.id"
-		if f.StoreKind != "" {
-			sub, args = sub+" AND s.kind = ?", append(args, f.StoreKind)
-		}
-		if f.StoreStatus != "" {
-			sub, args = sub+" AND s.status = ?", append(args, f.StoreStatus)
-		}
-		conds = append(conds, sub+")")
+		conds, args = append(conds, "hosts.last_seen >= ?"), append(args, ms(f.SeenAfter))
 	}
 	if f.AfterID > 0 {
-		conds, args = append(conds, "id > ?"), append(args, f.AfterID)
+		conds, args = append(conds, idCol+" > ?"), append(args, f.AfterID)
 	}
-	if len(conds) == 0 {
-		return "", nil
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	cols := strings.ReplaceAll("hosts."+summaryCols, ", ", ", hosts.")
+	return "SELECT " + cols + " FROM " + from + where + " ORDER BY " + idCol + " LIMIT " + strconv.Itoa(limit), args, nil
+}
+
+// fewNames reports whether fewer than fewNames hostnames match pattern
+// (SQLite, FTS5 trigram index).
+func (s *Store) fewNames(ctx context.Context, pattern string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT rowid FROM host_names WHERE hostname LIKE ? LIMIT "+strconv.Itoa(fewNames)+")", pattern).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("list hosts: hostname index: %w", err)
+	}
+	return n < fewNames, nil
 }
 
 // ListHosts returns one page of hosts matching f, in id order.
@@ -184,8 +226,11 @@ func (s *Store) ListHosts(ctx context.Context, f HostFilter) (*api.HostList, err
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	where, args := s.hostWhere(&f)
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT "+summaryCols+" FROM hosts"+where+" ORDER BY id LIMIT "+strconv.Itoa(limit+1)), args...)
+	query, args, err := s.hostQuery(ctx, &f, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list hosts: %w", err)
 	}

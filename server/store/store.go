@@ -39,6 +39,11 @@ type Store struct {
 	// lastBucket is the hour whose compliance snapshot this process
 	// already wrote (an optimization only: the write is idempotent).
 	lastBucket atomic.Int64
+	// cache holds the SQLite write connection's prepared statements.
+	cache stmtCache
+	// SQLite: the background checkpointer's connection and its stop.
+	ckDB           *sql.DB
+	ckStop, ckDone chan struct{}
 }
 
 // ErrNotFound is returned when a host, token, secret or policy does not exist.
@@ -106,6 +111,9 @@ func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(0)")
 	q.Add("_pragma", "cache_size(-262144)")
+	// Checkpoints run in the background (checkpointLoop), off the commit
+	// path; this is only the backstop if they fall behind (~160 MB).
+	q.Add("_pragma", "wal_autocheckpoint(40000)")
 	q.Add("_pragma", "mmap_size(1073741824)")
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
@@ -132,7 +140,37 @@ func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &Store{dialect: SQLite, w: w, r: r, dsn: dsn, maxParams: 32000}, nil
+	cq := url.Values{}
+	cq.Add("_pragma", "busy_timeout(10000)")
+	cq.Add("_pragma", "synchronous(FULL)")
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open SQLite database %s for checkpoints: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	s := &Store{dialect: SQLite, w: w, r: r, dsn: dsn, maxParams: 32000, ckDB: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{})}
+	go s.checkpointLoop()
+	return s, nil
+}
+
+// checkpointLoop copies the WAL into the database file every 200 ms on its
+// own connection (a PASSIVE checkpoint: it never blocks the writer or the
+// readers), so that commits — and the requests waiting for them — do not
+// pay for checkpoints.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckDone)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ckStop:
+			return
+		case <-t.C:
+			s.ckDB.Exec("PRAGMA wal_checkpoint(PASSIVE)") // best effort; the autocheckpoint is the backstop
+		}
+	}
 }
 
 func openPostgres(ctx context.Context, dbURL string) (*Store, error) {
@@ -169,6 +207,12 @@ func (s *Store) DB() *sql.DB { return s.w }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.ckDB != nil {
+		close(s.ckStop)
+		<-s.ckDone
+		s.ckDB.Close()
+	}
+	s.cache.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		if err2 := s.r.Close(); err == nil {
@@ -230,40 +274,6 @@ func placeholders(rows, cols int) string {
 		b.WriteString(one)
 	}
 	return b.String()
-}
-
-// bulkExec runs "prefix VALUES (…),(…) suffix" over rows, chunked so no
-// statement exceeds the parameter limit.
-func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any, suffix string) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	per := s.maxParams / cols
-	if per > 1000 {
-		per = 1000
-	}
-	args := make([]any, 0, per*cols)
-	for start := 0; start < len(rows); start += per {
-		end := min(start+per, len(rows))
-		args = args[:0]
-		for _, r := range rows[start:end] {
-			args = append(args, r...)
-		}
-		query := prefix + " VALUES " + placeholders(end-start, cols) + " " + suffix
-		if _, err := tx.ExecContext(ctx, s.q(query), args...); err != nil {
-			return fmt.Errorf("%s: %w", firstWords(prefix), err)
-		}
-	}
-	return nil
-}
-
-// inList returns "(?,?,…)" and the args for ids.
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")", args
 }
 
 func firstWords(s string) string {

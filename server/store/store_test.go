@@ -308,6 +308,20 @@ func checkAggregates(t *testing.T, s *store.Store) {
 	if g, w := toMap(got), toMap(want); !reflect.DeepEqual(g, w) {
 		t.Fatalf("maintained aggregates differ from a recount:\n got %v\nwant %v", g, w)
 	}
+	// The host page index (host_facets) matches the stores.
+	const recount = `SELECT DISTINCT 'k:' || kind, host_id FROM host_stores
+UNION SELECT DISTINCT 's:' || status, host_id FROM host_stores
+UNION SELECT DISTINCT 'ks:' || status || ':' || kind, host_id FROM host_stores`
+	for _, q := range []string{"SELECT facet, host_id FROM host_facets EXCEPT SELECT * FROM (" + recount + ") AS r",
+		"SELECT * FROM (" + recount + ") AS r EXCEPT SELECT facet, host_id FROM host_facets"} {
+		var n int
+		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+q+") AS d").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("host_facets differs from the stores in %d rows (%s)", n, q)
+		}
+	}
 }
 
 // TestAggregatesMatchRecount drives random enrollments, full reports,
@@ -400,6 +414,12 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 			{"serial", store.HostFilter{PolicySerial: &serial}, 12},
 			{"store kind and status", store.HostFilter{StoreKind: "nss", StoreStatus: "missing"}, 5},
 			{"store kind", store.HostFilter{StoreKind: "java"}, 0},
+			{"store status", store.HostFilter{StoreStatus: "missing"}, 5},
+			{"store status and host status", store.HostFilter{StoreStatus: "compliant", Status: store.StatusNoncompliant}, 5},
+			{"store and hostname", store.HostFilter{StoreStatus: "missing", Hostname: "web-0"}, 2},
+			{"store and cursor", store.HostFilter{StoreKind: "nss", AfterID: ids[19]}, 5},
+			{"hostname, short", store.HostFilter{Hostname: "b-"}, 25},
+			{"hostname, underscore is literal", store.HostFilter{Hostname: "web_1"}, 0},
 			{"seen after", store.HostFilter{SeenAfter: time.Now().Add(-time.Hour)}, 25},
 			{"seen before", store.HostFilter{SeenBefore: time.Now().Add(-time.Hour)}, 0},
 		}
@@ -430,6 +450,17 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 				if got[i] <= got[i-1] {
 					t.Errorf("%s: not in id order: %v", c.name, got)
 				}
+			}
+		}
+		// A renamed host is found by its new name only (the trigram index
+		// follows hosts).
+		rep := fullReport("rename", 1, "compliant")
+		rep.Host = &api.HostFacts{Hostname: "db-primary.corp", OS: "linux"}
+		write(t, s, store.ReportIn{HostID: ids[3], Report: rep})
+		for name, want := range map[string]int{"PRIMARY": 1, "web-03": 0, "web-0": 9} {
+			page, err := s.ListHosts(ctx, store.HostFilter{Hostname: name})
+			if err != nil || len(page.Hosts) != want {
+				t.Errorf("hostname %q after rename: %d hosts, %v; want %d", name, len(page.Hosts), err, want)
 			}
 		}
 		if _, err := store.ParseCursor("abc"); err != store.ErrBadCursor {
@@ -509,4 +540,44 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := store.Open(ctx, p); err == nil {
 		t.Error("Open(junk file) succeeded")
 	}
+}
+
+// TestImportHosts: a directly imported fleet has exact aggregates and
+// facets, findable hosts and working node keys.
+func TestImportHosts(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		existing, _ := enroll(t, s, "before", "m-before")
+		var hosts []store.ImportHost
+		for i := 0; i < 300; i++ {
+			rep := fullReport("x", int64(1+i%3), "compliant", []string{"compliant", "missing", "error"}[i%3])
+			hosts = append(hosts, store.ImportHost{NodeKey: fmt.Sprintf("%simport-%d", store.PrefixNodeKey, i), SecretName: "seed",
+				Facts:      api.HostFacts{Hostname: fmt.Sprintf("imp-%03d", i), MachineID: fmt.Sprint("imp", i), OS: "linux", IPs: []string{"10.1.0.1"}},
+				EnrolledAt: time.Now(), LastSeen: time.Now(), PolicySerial: rep.PolicySerial, StateHash: rep.StateHash, Stores: rep.Stores, CAs: rep.CAs})
+		}
+		if err := s.ImportHosts(ctx, hosts[:120]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ImportHosts(ctx, hosts[120:]); err != nil {
+			t.Fatal(err)
+		}
+		checkAggregates(t, s)
+		page, err := s.ListHosts(ctx, store.HostFilter{Hostname: "IMP-2", StoreKind: "nss", StoreStatus: "missing", Limit: 1000})
+		if err != nil || len(page.Hosts) != 33 {
+			t.Fatalf("imported hosts by name and store: %d, %v", len(page.Hosts), err)
+		}
+		id, err := s.CheckNodeKey(ctx, hosts[7].NodeKey)
+		if err != nil || id <= existing {
+			t.Fatalf("imported node key: %d %v", id, err)
+		}
+		// A host enrolled after the import gets a fresh id.
+		if after, _ := enroll(t, s, "after", "m-after"); after <= id {
+			t.Fatalf("host enrolled after import: id %d", after)
+		}
+		ro := write(t, s, store.ReportIn{Report: &api.ReportRequest{NodeKey: hosts[7].NodeKey, ReportID: "hb", Kind: api.ReportHeartbeat, StateHash: hosts[7].StateHash, PolicySerial: 2}})
+		if ro[0].Err != nil || ro[0].NeedFull {
+			t.Fatalf("heartbeat of an imported host: %+v", ro[0])
+		}
+		checkAggregates(t, s)
+	})
 }

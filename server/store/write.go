@@ -75,7 +75,11 @@ type ReportIn struct {
 // ReportOut is the result of one report.
 type ReportOut struct {
 	Duplicate bool // this report id was already stored
-	Err       error
+	// NeedFull is set for a heartbeat whose state hash is not the host's
+	// stored one, or whose host has no full report yet: the agent should
+	// send a full report.
+	NeedFull bool
+	Err      error
 }
 
 const hostCols = "id, node_key_hash, hostname, machine_id, os, os_version, arch, agent_version, enroll_secret, enrolled_at, last_seen, last_report_at, policy_serial, status, state_hash, stores_total, stores_compliant, unknown_roots, blocked_roots"
@@ -165,6 +169,7 @@ func (s *Store) writeBatchOnce(ctx context.Context, enrolls []EnrollIn, reports 
 	if err := tx.Commit(); err != nil {
 		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
+	s.prepareMissed(ctx)
 	if bucket != 0 {
 		s.lastBucket.Store(bucket)
 	}
@@ -263,72 +268,58 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 	if len(reports) == 0 {
 		return out, nil
 	}
-	// Resolve node keys to hosts.
-	var hashes []any
-	for _, r := range reports {
-		if r.HostID == 0 {
-			hashes = append(hashes, HashCredential(r.Report.NodeKey))
+	// Load (and on PostgreSQL lock, in id order) the hosts, found by node
+	// key in one statement: no read per request.
+	hashes := make([]string, len(reports))
+	var keyHashes []string
+	var ids []int64
+	for i, r := range reports {
+		switch {
+		case r.HostID != 0:
+			ids = append(ids, r.HostID)
+		case IsNodeKey(r.Report.NodeKey):
+			hashes[i] = HashCredential(r.Report.NodeKey)
+			keyHashes = append(keyHashes, hashes[i])
 		}
 	}
-	byHash := map[string]int64{}
-	for start := 0; start < len(hashes); start += 900 {
-		part := hashes[start:min(start+900, len(hashes))]
-		rows, err := tx.QueryContext(ctx, s.q("SELECT id, node_key_hash FROM hosts WHERE node_key_hash IN ("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")"), part...)
-		if err != nil {
-			return nil, fmt.Errorf("resolve node keys: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			var h string
-			if err := rows.Scan(&id, &h); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("resolve node keys: %w", err)
-			}
-			byHash[h] = id
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("resolve node keys: %w", err)
-		}
-	}
-	if len(hashes) > 0 {
-		reports = append([]ReportIn(nil), reports...)
-		for i := range reports {
-			if reports[i].HostID == 0 {
-				reports[i].HostID = byHash[HashCredential(reports[i].Report.NodeKey)] // 0: unknown, ErrNotFound below
-			}
-		}
-	}
-	// Lock the hosts first, in id order.
-	idSet := map[int64]bool{}
-	for _, r := range reports {
-		if r.HostID != 0 {
-			idSet[r.HostID] = true
-		}
-	}
-	ids := make([]int64, 0, len(idSet))
-	for id := range idSet {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	old := map[int64]*hostRow{}
-	for _, chunk := range chunks(ids, 900) {
-		in, args := inList(chunk)
-		rows, err := tx.QueryContext(ctx, s.q("SELECT "+hostCols+" FROM hosts WHERE id IN "+in+" ORDER BY id"+s.forUpdate()), args...)
+	byHash := map[string]int64{}
+	load := func(col string, values any) error {
+		cond, arg := s.inSet(col, values)
+		rows, err := s.txQuery(ctx, tx, "SELECT "+hostCols+" FROM hosts WHERE "+cond+" ORDER BY id"+s.forUpdate(), arg)
 		if err != nil {
-			return nil, fmt.Errorf("load hosts: %w", err)
+			return fmt.Errorf("load hosts: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			h := &hostRow{}
 			if err := rows.Scan(h.scanDest()...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("load hosts: %w", err)
+				return fmt.Errorf("load hosts: %w", err)
 			}
 			old[h.ID] = h
+			byHash[h.NodeKeyHash] = h.ID
 		}
-		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("load hosts: %w", err)
+			return fmt.Errorf("load hosts: %w", err)
+		}
+		return nil
+	}
+	if len(keyHashes) > 0 {
+		if err := load("node_key_hash", keyHashes); err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) > 0 {
+		if err := load("id", ids); err != nil {
+			return nil, err
+		}
+	}
+	if len(keyHashes) > 0 {
+		reports = append([]ReportIn(nil), reports...)
+		for i := range reports {
+			if reports[i].HostID == 0 {
+				reports[i].HostID = byHash[hashes[i]] // 0: unknown, ErrNotFound below
+			}
 		}
 	}
 
@@ -355,15 +346,13 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 		rrows = append(rrows, []any{r.HostID, r.Report.ReportID, r.Report.Kind, ms(r.Received)})
 	}
 	inserted := map[rk]bool{}
-	per := 900
-	for start := 0; start < len(rrows); start += per {
-		end := min(start+per, len(rrows))
-		var args []any
-		for _, r := range rrows[start:end] {
-			args = append(args, r...)
+	if len(rrows) > 0 {
+		src, args, err := s.source("itti", rrows)
+		if err != nil {
+			return nil, fmt.Errorf("record report ids: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, s.q("INSERT INTO reports (host_id, report_id, kind, received_at) VALUES "+
-			placeholders(end-start, 4)+" ON CONFLICT (host_id, report_id) DO NOTHING RETURNING host_id, report_id"), args...)
+		rows, err := s.txQuery(ctx, tx, "INSERT INTO reports (host_id, report_id, kind, received_at) SELECT c0, c1, c2, c3 FROM ("+src+
+			") AS v WHERE true ON CONFLICT (host_id, report_id) DO NOTHING RETURNING host_id, report_id", args...)
 		if err != nil {
 			return nil, fmt.Errorf("record report ids: %w", err)
 		}
@@ -437,6 +426,18 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), e.Type, e.StoreID, e.SHA256, e.Detail, now})
 		}
 	}
+	// A heartbeat naming a state the collector does not hold (or sent
+	// before any full report) asks the agent for a full report.
+	for i, r := range reports {
+		if r.Report.Kind != api.ReportHeartbeat || out[i].Err != nil {
+			continue
+		}
+		h := cur[r.HostID]
+		if h == nil {
+			h = old[r.HostID]
+		}
+		out[i].NeedFull = h.Status == StatusPending || r.Report.StateHash != h.StateHash
+	}
 
 	// Replace stores, roots and CAs of hosts whose state changed.
 	if len(full) > 0 {
@@ -468,12 +469,10 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 				ciRows = append(ciRows, []any{ca.SHA256, ca.Subject, ms(ca.NotAfter)})
 			}
 		}
+		cond, arg := s.inSet("host_id", fids)
 		for _, table := range []string{"host_stores", "host_roots", "host_cas"} {
-			for _, chunk := range chunks(fids, 900) {
-				in, args := inList(chunk)
-				if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE host_id IN "+in), args...); err != nil {
-					return nil, fmt.Errorf("replace %s: %w", table, err)
-				}
+			if _, err := s.txExec(ctx, tx, "DELETE FROM "+table+" WHERE "+cond, arg); err != nil {
+				return nil, fmt.Errorf("replace %s: %w", table, err)
 			}
 		}
 		if err := s.bulkExec(ctx, tx, "INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", 8, stRows,
@@ -496,22 +495,43 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			"ON CONFLICT (sha256) DO NOTHING"); err != nil {
 			return nil, err
 		}
+		if err := s.replaceFacets(ctx, tx, prev, full, fids); err != nil {
+			return nil, err
+		}
 	}
 
-	// Host rows: aggregate deltas, then one bulk upsert.
+	// Host rows: aggregate deltas; hosts of which only last_seen moved (the
+	// heartbeats) in one UPDATE of that column, the others in one upsert.
 	cids := make([]int64, 0, len(cur))
 	for id := range cur {
 		cids = append(cids, id)
 	}
 	sort.Slice(cids, func(i, j int) bool { return cids[i] < cids[j] })
 	hRows := make([][]any, 0, len(cids))
+	var seenRows [][]any
 	for _, id := range cids {
 		o, n := old[id], cur[id]
 		if o.Status != n.Status || o.OS != n.OS || o.PolicySerial != n.PolicySerial {
 			d.host(o, -1)
 			d.host(n, +1)
 		}
-		hRows = append(hRows, n.values())
+		c := *n
+		c.LastSeen = o.LastSeen
+		switch {
+		case c != *o:
+			hRows = append(hRows, n.values())
+		case n.LastSeen != o.LastSeen:
+			seenRows = append(seenRows, []any{id, n.LastSeen})
+		}
+	}
+	if len(seenRows) > 0 {
+		src, args, err := s.source("ii", seenRows)
+		if err != nil {
+			return nil, fmt.Errorf("update last seen: %w", err)
+		}
+		if _, err := s.txExec(ctx, tx, "UPDATE hosts SET last_seen = v.c1 FROM ("+src+") AS v WHERE hosts.id = v.c0", args...); err != nil {
+			return nil, fmt.Errorf("update last seen: %w", err)
+		}
 	}
 	if err := s.bulkExec(ctx, tx, "INSERT INTO hosts ("+hostCols+")", 19, hRows,
 		`ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, machine_id = excluded.machine_id, os = excluded.os,
@@ -547,13 +567,14 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 		}
 		return out[id]
 	}
-	for _, chunk := range chunks(ids, 900) {
-		in, args := inList(chunk)
+	{
+		in, arg := s.inSet("host_id", ids)
+		args := []any{arg}
 		for _, q := range []struct {
 			sql  string
 			scan func(*sql.Rows) error
 		}{
-			{"SELECT host_id, kind, status FROM host_stores WHERE host_id IN " + in, func(r *sql.Rows) error {
+			{"SELECT host_id, kind, status FROM host_stores WHERE " + in, func(r *sql.Rows) error {
 				var id int64
 				var st api.StoreStatus
 				if err := r.Scan(&id, &st.Kind, &st.Status); err != nil {
@@ -563,7 +584,7 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 				h.stores = append(h.stores, st)
 				return nil
 			}},
-			{"SELECT host_id, sha256, class FROM host_roots WHERE host_id IN " + in, func(r *sql.Rows) error {
+			{"SELECT host_id, sha256, class FROM host_roots WHERE " + in, func(r *sql.Rows) error {
 				var id int64
 				var rt api.Root
 				if err := r.Scan(&id, &rt.SHA256, &rt.Class); err != nil {
@@ -573,7 +594,7 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 				h.roots = append(h.roots, rt)
 				return nil
 			}},
-			{"SELECT host_id, sha256 FROM host_cas WHERE host_id IN " + in, func(r *sql.Rows) error {
+			{"SELECT host_id, sha256 FROM host_cas WHERE " + in, func(r *sql.Rows) error {
 				var id int64
 				var ca api.CA
 				if err := r.Scan(&id, &ca.SHA256); err != nil {
@@ -584,7 +605,7 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 				return nil
 			}},
 		} {
-			rows, err := tx.QueryContext(ctx, s.q(q.sql), args...)
+			rows, err := s.txQuery(ctx, tx, q.sql, args...)
 			if err != nil {
 				return nil, fmt.Errorf("load host details: %w", err)
 			}
@@ -626,18 +647,6 @@ func (s *Store) PruneReports(ctx context.Context, before time.Time) (int64, erro
 		return 0, fmt.Errorf("prune report ids: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-func chunks(ids []int64, n int) [][]int64 {
-	var out [][]int64
-	for len(ids) > n {
-		out = append(out, ids[:n])
-		ids = ids[n:]
-	}
-	if len(ids) > 0 {
-		out = append(out, ids)
-	}
-	return out
 }
 
 // dedupFirst keeps the first row for each value of column 0.

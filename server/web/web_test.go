@@ -448,20 +448,131 @@ func TestDashboardChromium(t *testing.T) {
 	})
 
 	t.Run("unmanaged devices", func(t *testing.T) {
-		code, body := c.Do(t, "GET", "/api/v1/devices", c.ViewerToken, nil)
-		got := s.load("/devices", "devices")
-		switch code {
-		case http.StatusNotFound:
+		// Evidence over the API: two enrolled hosts' addresses, a device
+		// that refused the CA, unmanaged devices, and exempt printers
+		// whose reason carries markup (it must show as text).
+		now := time.Now().UTC().Truncate(time.Second)
+		obs := []api.Observation{
+			{IP: "10.20.0.10", SeenAt: now.Add(-time.Minute), Source: "squid-access", Count: 500},
+			{IP: "10.20.0.11", SeenAt: now.Add(-2 * time.Minute), Source: "squid-access", Count: 20},
+			{IP: "10.77.0.5", SeenAt: now.Add(-3 * time.Hour), LastSeen: now.Add(-5 * time.Minute), Source: "squid-access", Count: 42},
+			{IP: "10.77.0.5", SeenAt: now.Add(-10 * time.Minute), Source: "squid-cache", Evidence: "rejected the interception certificate (unknown ca)"},
+			{IP: "10.9.0.7", Hostname: "printer-7", SeenAt: now.Add(-20 * time.Minute), Source: "csv:inventory"},
+		}
+		for i := 0; i < 30; i++ {
+			obs = append(obs, api.Observation{IP: fmt.Sprintf("192.168.60.%d", 10+i), MAC: fmt.Sprintf("aa:bb:cc:00:00:%02x", i),
+				Hostname: fmt.Sprintf("phone-%02d", i), SeenAt: now.Add(-time.Duration(30+i) * time.Minute), Source: "dhcpd",
+				LeaseEnd: now.Add(12 * time.Hour)})
+		}
+		code, body := c.Do(t, "POST", api.PathObservations, c.AdminToken, api.ObservationBatch{BatchID: "web-test-1", Observations: obs})
+		if code == http.StatusNotFound {
+			got := s.load("/devices", "devices")
 			if _, ok := got.text["devices-unavailable"]; !ok {
 				t.Errorf("devices: the collector has no device API, and the page does not say so")
 			}
-		case http.StatusOK:
-			if _, ok := got.text["devices-count"]; !ok {
-				t.Errorf("devices: the collector serves devices (%s), the page shows none", body)
-			}
-		default:
-			t.Errorf("devices API: %d %s", code, body)
+			return
 		}
+		if code != http.StatusOK {
+			t.Fatalf("post observations: %d %s", code, body)
+		}
+		if code, body := c.Do(t, "POST", api.PathExemptions, c.AdminToken, map[string]string{"kind": "subnet", "value": "10.9.0.0/16", "reason": "<b>printers</b>"}); code != http.StatusCreated {
+			t.Fatalf("add exemption: %d %s", code, body)
+		}
+		type device struct {
+			Key       string   `json:"key"`
+			Status    string   `json:"status"`
+			IPs       []string `json:"ips"`
+			Sightings int64    `json:"sightings"`
+			RejectsCA bool     `json:"rejects_ca"`
+			Exemption *struct {
+				Kind, Value, Reason string
+			} `json:"exemption"`
+		}
+		type page struct {
+			Devices    []device `json:"devices"`
+			Total      int      `json:"total"`
+			NextCursor string   `json:"next_cursor"`
+		}
+		var sum api.DeviceSummary
+		getJSON(t, c, api.PathDevicesSummary, &sum)
+		if sum.Unmanaged != 31 || sum.Exempt != 1 || sum.Managed != 2 || sum.UnmanagedRejectingCA != 1 {
+			t.Errorf("device summary %+v: want 31 unmanaged (1 refusing the CA), 1 exempt, 2 managed", sum)
+		}
+		check := func(path, name string, apiQuery string) shown {
+			t.Helper()
+			var p page
+			getJSON(t, c, api.PathDevices+apiQuery, &p)
+			got := s.load(path, name)
+			var want []string
+			for _, d := range p.Devices {
+				k := "device:" + d.Key
+				want = append(want, k)
+				got.want(t, name, k+":status", d.Status)
+				got.want(t, name, k+":sightings", fmtInt(d.Sightings))
+				got.want(t, name, k+":ips", strings.Join(d.IPs, ", "))
+				if _, shows := got.text[k+":rejects"]; shows != d.RejectsCA {
+					t.Errorf("%s: %s shows 'refused the CA' %v, the API says rejects_ca=%v", name, d.Key, shows, d.RejectsCA)
+				}
+				if d.Exemption != nil {
+					got.want(t, name, k+":exemption", d.Exemption.Kind+" "+d.Exemption.Value+": "+d.Exemption.Reason)
+				}
+			}
+			// Rows are "device:KEY"; their cells add a suffix.
+			rows := got.rows(`^device:.*[^:]$`)
+			for i := len(rows) - 1; i >= 0; i-- {
+				if regexp.MustCompile(`:(status|sightings|ips|macs|hostnames|evidence|rejects|exemption|host|seen)$`).MatchString(rows[i]) {
+					rows = append(rows[:i], rows[i+1:]...)
+				}
+			}
+			if strings.Join(rows, " ") != strings.Join(want, " ") {
+				t.Errorf("%s: rows %v, the API lists %v", name, rows, want)
+			}
+			got.want(t, name, "devices-count", strconv.Itoa(len(p.Devices)))
+			got.want(t, name, "devices-total", fmtInt(int64(p.Total)))
+			got.want(t, name, "devices-kpi-unmanaged", fmtInt(sum.Unmanaged))
+			got.want(t, name, "devices-kpi-rejecting", fmtInt(sum.UnmanagedRejectingCA))
+			got.want(t, name, "devices-kpi-exempt", fmtInt(sum.Exempt))
+			got.want(t, name, "devices-kpi-managed", fmtInt(sum.Managed))
+			return got
+		}
+		got := check("/devices", "devices", "?limit=50")
+		if got.text["device:ip:10.77.0.5:evidence"] == "" || !strings.Contains(got.text["device:ip:10.77.0.5:evidence"], "rejected the interception certificate (unknown ca)") {
+			t.Errorf("devices: the rejection evidence is not shown: %q", got.text["device:ip:10.77.0.5:evidence"])
+		}
+		if ex := got.text["device:ip:10.9.0.7:exemption"]; ex != "subnet 10.9.0.0/16: <b>printers</b>" {
+			t.Errorf("devices: exemption shown as %q, want the reason as text", ex)
+		}
+		check("/devices?rejects_ca=true&status=unmanaged", "devices-rejecting", "?limit=50&rejects_ca=true&status=unmanaged")
+		check("/devices?status=managed", "devices-managed", "?limit=50&status=managed")
+		check("/devices?subnet=192.168.60.0%2F28&source=dhcpd&limit=25", "devices-subnet", "?limit=25&subnet=192.168.60.0/28&source=dhcpd")
+		// Page 2 through the page's Next link.
+		got = check("/devices?limit=25", "devices-page1", "?limit=25")
+		var next string
+		if err := p.eval(ctx, `document.querySelector('[data-testid="devices-next-page"]').getAttribute('href')`, &next); err != nil {
+			t.Fatal(err)
+		}
+		nu, err := url.Parse(next)
+		if err != nil || nu.Query().Get("cursor") == "" {
+			t.Fatalf("devices Next link %q", next)
+		}
+		check(next, "devices-page2", "?limit=25&cursor="+url.QueryEscape(nu.Query().Get("cursor")))
+		// The CSV link exports the same filter.
+		var csvHref string
+		if err := p.eval(ctx, `document.querySelector('[data-testid="devices-csv-link"]').getAttribute('href')`, &csvHref); err != nil {
+			t.Fatal(err)
+		}
+		cu, _ := url.Parse(csvHref)
+		if cu.Path != api.PathDevices || cu.Query().Get("format") != "csv" || cu.Query().Has("cursor") {
+			t.Errorf("CSV link %q", csvHref)
+		}
+		code, body = c.Do(t, "GET", csvHref, c.ViewerToken, nil)
+		if code != http.StatusOK || strings.Count(string(body), "\n") != 1+32 {
+			t.Errorf("CSV export: %d, %d lines, want a header and 32 devices", code, strings.Count(string(body), "\n"))
+		}
+		// The overview counts unmanaged devices.
+		ov := s.load("/", "overview-devices")
+		ov.want(t, "overview", "kpi-unmanaged-devices", fmtInt(sum.Unmanaged))
+		ov.want(t, "overview", "kpi-unmanaged-rejecting", fmtInt(sum.UnmanagedRejectingCA)+" refused the CA")
 	})
 
 	t.Run("no token in a fresh browser", func(t *testing.T) {

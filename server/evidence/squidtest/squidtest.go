@@ -216,7 +216,8 @@ shutdown_lifetime 0 seconds
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting squid: %v", err)
 	}
-	go func() { s.exited <- s.cmd.Wait() }()
+	cmd := s.cmd // stop clears s.cmd while Wait runs
+	go func() { s.exited <- cmd.Wait() }()
 	t.Cleanup(func() { s.stop(t) })
 	// Ready when it accepts connections.
 	deadline := time.Now().Add(30 * time.Second)

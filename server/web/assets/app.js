@@ -193,8 +193,14 @@
   // ---- pages ------------------------------------------------------------
 
   function overview() {
-    return Promise.all([api('/api/v1/summary'), api('/api/v1/trend')]).then(function (res) {
-      var sum = res[0], trend = res[1];
+    // The device count is optional: a collector without the device API
+    // still shows the fleet.
+    var devSum = api('/api/v1/devices/summary').catch(function (err) {
+      if (err instanceof Stop || (err.status !== 404 && err.status !== 405)) { throw err; }
+      return null;
+    });
+    return Promise.all([api('/api/v1/summary'), api('/api/v1/trend'), devSum]).then(function (res) {
+      var sum = res[0], trend = res[1], dsum = res[2];
       var bs = sum.by_status || {};
       var kpis = el('div', { class: 'kpis' },
         kpi('Hosts', sum.hosts, 'kpi-hosts', 'info', 'enrolled', '/hosts'),
@@ -205,7 +211,9 @@
         kpi('Offline', sum.offline, 'kpi-offline', 'warn', 'not seen for ' + fmtGoDuration(sum.offline_after), hrefWith('/hosts', { offline_after: sum.offline_after })),
         kpi('Unknown roots', sum.unknown_roots, 'kpi-unknown-roots', 'warn', 'distinct, fleet-wide', '/roots?class=unknown'),
         kpi('Blocked roots', sum.blocked_roots, 'kpi-blocked-roots', 'bad', 'on the blocklist', '/roots?class=blocked'),
-        kpi('Policy serial', sum.policy_serial, 'kpi-policy-serial', 'info', 'served to agents'));
+        kpi('Policy serial', sum.policy_serial, 'kpi-policy-serial', 'info', 'served to agents'),
+        dsum ? kpi('Unmanaged', dsum.unmanaged, 'kpi-unmanaged-devices', 'bad', fmtInt(dsum.unmanaged_rejecting_ca) + ' refused the CA',
+          '/devices?status=unmanaged', 'kpi-unmanaged-rejecting') : null);
 
       // Stores by status, fleet-wide (sum over store kinds).
       var storeTotals = {}, storeAll = 0;
@@ -448,7 +456,7 @@
           el('td', null, badge(s.status, k + ':status')),
           el('td', { class: 'wrap-anywhere', text: s.detail || '' }));
       });
-      var roots = (h.unknown_roots || []).map(function (r) {
+      var roots = (h.roots || []).map(function (r) {
         return el('tr', { testid: 'hroot:' + r.sha256 },
           el('td', { class: 'wrap-anywhere', text: r.subject }),
           el('td', null, badge(r.class)),
@@ -486,8 +494,7 @@
           fact('Agent version', h.agent_version || '—'),
           fact('Machine id', el('span', { class: 'mono', text: h.machine_id })),
           fact('Stores compliant', h.stores_compliant + ' / ' + h.stores_total, 'host-stores'),
-          // The detail's unknown_roots is the list (it shadows the count).
-          fact('Unknown / blocked roots', (h.unknown_roots || []).filter(function (r) { return r.class === 'unknown'; }).length + ' / ' + h.blocked_roots, 'host-roots'),
+          fact('Unknown / blocked roots', h.unknown_roots + ' / ' + h.blocked_roots, 'host-roots'),
           fact('Policy serial', String(h.policy_serial), 'host-serial'),
           fact('Enrolled', fmtTime(h.enrolled_at)),
           fact('Last seen', [fmtTime(h.last_seen), ' (', ago(h.last_seen), ')']),
@@ -594,34 +601,101 @@
     });
   }
 
-  // SLOT: unmanaged devices. The collector's device API (server/devices)
-  // is not routed yet; this page asks for /api/v1/devices and renders the
-  // devices.Device list when the collector serves it, and says so when
-  // it does not.
+  // Unmanaged devices: devices seen on the network (proxy, DHCP, CSV
+  // evidence) that no enrolled agent accounts for. The API's filters live
+  // in the page URL; exempt devices are listed with their exemption, and a
+  // device that refused the interception certificate shows that evidence.
+  var DEVICE_API_PARAMS = ['status', 'subnet', 'source', 'since', 'rejects_ca', 'cursor', 'limit'];
+  var DEVICE_STATUSES = [['', 'Unmanaged and exempt'], ['unmanaged', 'Unmanaged'], ['exempt', 'Exempt'], ['managed', 'Managed'], ['all', 'All']];
+  var DEVICE_SOURCES = [['', 'Any'], ['squid-access', 'Squid access.log'], ['squid-cache', 'Squid cache.log'], ['dhcpd', 'ISC dhcpd'],
+    ['kea', 'Kea'], ['dnsmasq', 'dnsmasq'], ['csv', 'CSV']];
+  var DEVICE_SINCE = [['', 'Any time'], ['1h', 'In the last hour'], ['24h', 'In the last 24 h'], ['7d', 'In the last 7 days'], ['30d', 'In the last 30 days']];
+  var DEVICE_BADGE = { unmanaged: 'b-bad', exempt: 'b-neutral', managed: 'b-ok' };
+
+  function devicesApiParams(q) {
+    var p = {};
+    DEVICE_API_PARAMS.forEach(function (k) { if (q.get(k)) { p[k] = q.get(k); } });
+    if (!p.limit) { p.limit = '50'; }
+    return p;
+  }
+
+  function deviceRow(d) {
+    var k = 'device:' + d.key;
+    var status = [el('span', { class: 'badge ' + (DEVICE_BADGE[d.status] || 'b-neutral'), testid: k + ':status', text: d.status })];
+    if (d.exemption) {
+      var ex = d.exemption;
+      status.push(el('div', { class: 'sub', testid: k + ':exemption' },
+        ex.kind + ' ' + ex.value + ': ' + ex.reason + (ex.source === 'policy' ? ' (policy)' : '') +
+        (isZeroTime(ex.expires_at) ? '' : ', until ' + fmtTime(ex.expires_at))));
+    }
+    if (d.managed_by) {
+      status.push(el('div', { class: 'sub' }, el('a', { href: '/hosts/' + d.managed_by, testid: k + ':host' }, 'host ' + d.managed_by), ' by ' + d.managed_match));
+    }
+    var ev = (d.evidence || []).map(function (e) {
+      return el('div', { class: 'sub wrap-anywhere' }, el('strong', { text: e.source }), ': ', e.text, ' — ', fmtInt(e.count), '×, last ', fmtTime(e.last_seen));
+    });
+    return el('tr', { testid: k },
+      el('td', null, el('div', { class: 'mono wrap-anywhere', testid: k + ':ips', text: (d.ips || []).join(', ') || '—' }),
+        el('div', { class: 'sub mono', testid: k + ':macs', text: (d.macs || []).join(', ') })),
+      el('td', { class: 'wrap-anywhere', testid: k + ':hostnames', text: (d.hostnames || []).join(', ') }),
+      el('td', null, status),
+      el('td', { testid: k + ':evidence' }, d.rejects_ca ? el('span', { class: 'badge b-bad', testid: k + ':rejects', text: 'refused the CA' }) : null, ev),
+      el('td', { text: (d.sources || []).join(', ') }),
+      el('td', { class: 'num', testid: k + ':sightings', text: fmtInt(d.sightings) }),
+      el('td', null, timeCell(d.first_seen)),
+      el('td', { testid: k + ':seen' }, timeCell(d.last_seen)));
+  }
+
   function devices() {
-    return api('/api/v1/devices').then(function (body) {
-      var list = Array.isArray(body) ? body : (body.devices || []);
-      var rows = list.map(function (d) {
-        return el('tr', { testid: 'device:' + d.key },
-          el('td', { class: 'mono wrap-anywhere', text: (d.ips || []).join(', ') }),
-          el('td', { class: 'mono', text: (d.macs || []).join(', ') }),
-          el('td', { class: 'wrap-anywhere', text: (d.hostnames || []).join(', ') }),
-          el('td', null, el('span', { class: 'badge ' + (d.status === 'unmanaged' ? 'b-bad' : d.status === 'exempt' ? 'b-neutral' : 'b-ok'), text: d.status })),
-          el('td', null, d.rejects_ca ? el('span', { class: 'badge b-bad', text: 'refused the CA' }) : ''),
-          el('td', { text: (d.sources || []).join(', ') }),
-          el('td', null, timeCell(d.last_seen)));
-      });
+    var q = query();
+    var params = devicesApiParams(q);
+    return Promise.all([api('/api/v1/devices/summary'), api('/api/v1/devices', params)]).then(function (res) {
+      var sum = res[0], list = res[1];
+      var rows = (list.devices || []).map(deviceRow);
+      var kpis = el('div', { class: 'kpis' },
+        kpi('Unmanaged', sum.unmanaged, 'devices-kpi-unmanaged', 'bad', 'no agent accounts for them', hrefWith('/devices', { status: 'unmanaged' })),
+        kpi('Refused the CA', sum.unmanaged_rejecting_ca, 'devices-kpi-rejecting', 'bad', 'unmanaged, TLS rejected', hrefWith('/devices', { status: 'unmanaged', rejects_ca: 'true' })),
+        kpi('Exempt', sum.exempt, 'devices-kpi-exempt', 'grey', 'servers, guests, printers…', hrefWith('/devices', { status: 'exempt' })),
+        kpi('Managed', sum.managed, 'devices-kpi-managed', 'ok', 'matched to an enrolled host', hrefWith('/devices', { status: 'managed' })));
+      var rejects = el('input', { type: 'checkbox', name: 'rejects_ca', id: 'f-rejects_ca', value: 'true' });
+      if (q.get('rejects_ca') === 'true') { rejects.checked = true; }
+      var form = el('form', { class: 'filters panel', method: 'get', action: '/devices', testid: 'device-filters' },
+        select('status', 'Status', DEVICE_STATUSES, q.get('status')),
+        el('label', { for: 'f-subnet' }, 'Subnet', el('input', { type: 'search', name: 'subnet', id: 'f-subnet', value: q.get('subnet') || '', placeholder: 'e.g. 10.20.0.0/16', maxlength: 64 })),
+        select('source', 'Source', DEVICE_SOURCES, q.get('source')),
+        select('since', 'Last seen', DEVICE_SINCE, q.get('since')),
+        el('label', { for: 'f-rejects_ca' }, 'Refused the CA', rejects),
+        select('limit', 'Per page', [['25', '25'], ['50', '50'], ['100', '100']], params.limit),
+        el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+        el('a', { class: 'btn', href: '/devices' }, 'Reset'));
+
+      var nextQ = {};
+      q.forEach(function (v, key) { nextQ[key] = v; });
+      var firstQ = Object.assign({}, nextQ);
+      delete firstQ.cursor;
+      nextQ.cursor = list.next_cursor;
+      var csvParams = Object.assign({}, params, { format: 'csv' });
+      delete csvParams.cursor; delete csvParams.limit;
+      var pager = el('div', { class: 'pager' },
+        el('span', { class: 'muted' }, el('span', { testid: 'devices-count', text: String(rows.length) }), ' on this page of ',
+          el('span', { testid: 'devices-total', text: fmtInt(list.total) }), ' devices'),
+        el('div', { class: 'btns' },
+          el('a', { class: 'btn' + (q.get('cursor') ? '' : ' disabled'), href: hrefWith('/devices', firstQ), testid: 'devices-first-page' }, '« First'),
+          el('a', { class: 'btn' + (list.next_cursor ? '' : ' disabled'), href: list.next_cursor ? hrefWith('/devices', nextQ) : null, testid: 'devices-next-page' }, 'Next »')));
       clear(main);
-      append(main, [pageHead('Unmanaged devices', 'Devices seen on the network (proxy and DHCP evidence) that no enrolled agent accounts for.'),
-        panel(null, 'devices-panel', table(['IP', 'MAC', 'Hostname', 'Status', 'Evidence', 'Sources', 'Last seen'], rows, 'No unmanaged device seen.'),
-          el('p', { class: 'muted' }, el('span', { testid: 'devices-count', text: String(rows.length) }), ' devices'))]);
+      append(main, [pageHead('Unmanaged devices', 'Devices seen on the network (proxy, DHCP and CSV evidence) that no enrolled agent accounts for. Exempt devices stay listed, with the reason.',
+        el('a', { class: 'btn', href: hrefWith('/api/v1/devices', csvParams), download: 'anchorwatch-devices.csv', testid: 'devices-csv-link' }, 'Export CSV')),
+        kpis, form,
+        panel(null, 'devices-panel', table(['Device (IP, MAC)', 'Hostname', 'Status', 'Evidence', 'Sources', { t: 'Sightings', cls: 'num' }, 'First seen', 'Last seen'],
+          rows, 'No device matches these filters.'), pager)]);
+      setGenerated(sum.generated_at);
     }, function (err) {
       if (err instanceof Stop || (err.status !== 404 && err.status !== 405)) { throw err; }
       clear(main);
       append(main, [pageHead('Unmanaged devices', null),
         el('div', { class: 'notice', testid: 'devices-unavailable' },
-          'This collector does not serve the unmanaged-device view yet. Ingest network evidence with ',
-          el('code', { text: 'anchorwatch collector evidence' }), ' and list devices from the command line (docs/unmanaged.md).')]);
+          'This collector does not serve the unmanaged-device view. Ingest network evidence with ',
+          el('code', { text: 'anchorwatch collector ingest' }), ' (docs/unmanaged.md).')]);
     });
   }
 

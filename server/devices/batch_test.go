@@ -1,0 +1,136 @@
+package devices
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/anchorwatch/anchorwatch/server/evidence"
+)
+
+func TestAddBatchExactlyOnce(t *testing.T) {
+	_, d := openTest(t)
+	ctx := context.Background()
+	batch := []evidence.Observation{
+		obs(evidence.SourceSquidAccess, "10.1.0.1", "", "", t0, ""),
+		obs(evidence.SourceSquidAccess, "10.1.0.1", "", "", t0.Add(time.Minute), ""),
+		obs(evidence.SourceSquidCache, "10.1.0.2", "", "", t0, evidence.EvidenceRejectedCA+": unknown ca"),
+	}
+	for i := 0; i < 3; i++ {
+		dup, err := d.AddBatch(ctx, "b-1", batch)
+		if err != nil || dup != (i > 0) {
+			t.Fatalf("send %d: duplicate=%v err=%v", i, dup, err)
+		}
+	}
+	if _, err := d.AddBatch(ctx, "", batch); err == nil {
+		t.Error("a batch without an id was stored")
+	}
+	all, err := d.List(ctx, Filter{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byKey(all)
+	if m["ip:10.1.0.1"].Sightings != 2 || !m["ip:10.1.0.2"].RejectsCA || len(all) != 2 {
+		t.Errorf("after sending one batch three times: %+v", all)
+	}
+	// Pruned ids are forgotten: the same id is new again.
+	if n, err := d.PruneBatches(ctx, time.Now().Add(time.Hour)); n != 1 || err != nil {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if dup, err := d.AddBatch(ctx, "b-1", batch[:1]); dup || err != nil {
+		t.Errorf("after pruning: duplicate=%v err=%v", dup, err)
+	}
+}
+
+func TestPaginate(t *testing.T) {
+	var devs []Device
+	for i := 0; i < 25; i++ {
+		// Pairs share a last-seen time: the key breaks the tie.
+		devs = append(devs, Device{Key: fmt.Sprintf("ip:10.0.0.%02d", i), LastSeen: t0.Add(-time.Duration(i/2) * time.Minute)})
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	pages := 0
+	for {
+		p, err := Paginate(devs, cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if p.Total != 25 || len(p.Devices) > 7 {
+			t.Fatalf("page %d: %+v", pages, p)
+		}
+		for _, d := range p.Devices {
+			if seen[d.Key] {
+				t.Errorf("%s on two pages", d.Key)
+			}
+			seen[d.Key] = true
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if pages != 4 || len(seen) != 25 {
+		t.Errorf("%d pages, %d devices", pages, len(seen))
+	}
+	for _, bad := range []string{"x", "!!!", "MTIz"} {
+		if _, err := Paginate(devs, bad, 7); err == nil {
+			t.Errorf("cursor %q accepted", bad)
+		}
+	}
+	if p, err := Paginate(nil, "", 10); err != nil || p.Devices == nil || p.NextCursor != "" {
+		t.Errorf("empty: %+v %v", p, err)
+	}
+}
+
+// TestMigrateFromV1: a database made by the first version of the device
+// tables is upgraded in place, its data kept.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE devices_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := execAll(db, migrations[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO devices_schema VALUES (1, 0); INSERT INTO device_exemptions VALUES ('mac', '00:11:22:33:44:55', 'server', 0, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(ctx, db, SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := d.Exemptions(ctx)
+	if err != nil || len(ex) != 1 || ex[0].Source != SourceAdmin || ex[0].Reason != "server" {
+		t.Errorf("exemptions after upgrade: %+v %v", ex, err)
+	}
+	if v, err := d.version(ctx); v != schemaVersion || err != nil {
+		t.Errorf("version %d %v", v, err)
+	}
+	// Opening again is a no-op.
+	if _, err := Open(ctx, db, SQLite); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func execAll(db *sql.DB, script string) error {
+	for _, stmt := range splitStatements(script) {
+		if _, err := db.Exec(stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
