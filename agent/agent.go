@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -225,6 +226,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	disc := time.NewTimer(time.Hour)
 	disc.Stop()
 	defer disc.Stop()
+	// Once a reconcile has settled, give the memory it used back to the
+	// system: an idle agent should stay small.
+	trim := time.NewTimer(trimAfter)
+	defer trim.Stop()
 	var follow []time.Duration
 	for {
 		select {
@@ -241,7 +246,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				disc.Reset(follow[0])
 				follow = follow[1:]
 			}
+		case <-trim.C:
+			debug.FreeOSMemory()
 		case <-rescan.C:
+			trim.Reset(trimAfter)
 			a.log.Debug("rescan")
 			if a.fetchPolicy(ctx, w) {
 				armRotation()
@@ -268,6 +276,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// trimAfter is how long after the start and after each rescan the agent
+// returns unused memory to the system.
+const trimAfter = 20 * time.Second
 
 // discoverQuiet is how long a directory where stores appear must be
 // quiet before discovery runs.

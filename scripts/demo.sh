@@ -2,10 +2,17 @@
 # Anchorwatch demo (make demo): a sandbox that looks like a Debian
 # workstation, a freshly made interception CA installed into every trust
 # store, audited, then removed by a "user" with the real certutil and
-# keytool, and the drift caught by the next audit.
+# keytool, and the drift caught by the next audit. Then the fleet side: a
+# signed policy, a collector (SQLite) on 127.0.0.1, and the agent keeping
+# the sandbox's stores in line, healing deletions within a second and
+# reporting them to the collector, whose dashboard URL and a viewer token
+# are printed at the end.
 #
 # Nothing outside ./demo-sandbox is changed: the sandbox is a directory
-# tree, and every command runs with --root on it.
+# tree, every command runs with --root on it, and the collector's database,
+# its certificate and the agent's state live in ./demo-sandbox too (no
+# service is installed). The collector and the agent stop when the demo
+# ends; DEMO_KEEP=1 leaves them running (their PIDs are printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +41,7 @@ need=()
 command -v go >/dev/null || { echo "demo: Go is needed (https://go.dev/dl/, or /usr/local/go)"; exit 1; }
 command -v openssl >/dev/null || need+=(openssl)
 command -v certutil >/dev/null || need+=(libnss3-tools)
+command -v curl >/dev/null || need+=(curl)
 [ -x /usr/sbin/update-ca-certificates ] || need+=(ca-certificates)
 KEYTOOL=$(ls /usr/lib/jvm/java-17-openjdk-*/bin/keytool 2>/dev/null | head -n1 || true)
 [ -n "$KEYTOOL" ] || KEYTOOL=$(command -v keytool || true)
@@ -56,6 +64,13 @@ fi
 
 # --- the sandbox -----------------------------------------------------------
 step "A sandbox that looks like a Debian workstation"
+# A collector and agent left running by DEMO_KEEP=1 go first.
+if [ -f "$DEMO/demo.pids" ]; then
+  while read -r pid; do
+    if grep -qa anchorwatch "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+  done < "$DEMO/demo.pids"
+  sleep 0.5
+fi
 if [ -e "$DEMO" ]; then
   if [ -f "$DEMO/root/.anchorwatch-sandbox" ] || [ -z "$(ls -A "$DEMO")" ]; then
     rm -rf "$DEMO"
@@ -109,6 +124,132 @@ show_rc "$BIN" audit --ca "$CA" --root "$ROOT"
 step "Everything else these stores trust"
 show_rc "$BIN" inventory --ca "$CA" --root "$ROOT" --class managed,unknown,blocked
 
+# --- the fleet side: signed policy, collector, agent ------------------------
+step "A policy-signing key (it never goes to the collector)"
+show_quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$DEMO/policy-signer.key" -out "$DEMO/policy-signer.pem" -days 365 \
+  -subj "/O=Example Corp/CN=Example Corp Anchorwatch policy signer (demo)"
+show "$BIN" policy init --ca "$CA" -o "$DEMO/policy.json"
+show "$BIN" policy sign --key "$DEMO/policy-signer.key" --cert "$DEMO/policy-signer.pem" "$DEMO/policy.json" -o "$DEMO/policy.p7m"
+show "$BIN" policy verify --signer "$DEMO/policy-signer.pem" "$DEMO/policy.p7m"
+
+step "The collector: SQLite in the sandbox, TLS with its own certificate, on 127.0.0.1"
+COLL=("$BIN" collector --data-dir "$DEMO/collector")
+cmdline "${COLL[@]}" secret add demo
+SECRET=$("${COLL[@]}" secret add demo)
+printf '%s\n' "$SECRET" > "$DEMO/enroll-secret"
+chmod 600 "$DEMO/enroll-secret"
+echo "(enroll secret written to $DEMO/enroll-secret)"
+cmdline "${COLL[@]}" token add demo-viewer --role viewer
+VIEWER=$("${COLL[@]}" token add demo-viewer --role viewer)
+echo "(viewer token: printed at the end)"
+show "${COLL[@]}" policy upload "$DEMO/policy.p7m"
+
+PIDS=()
+stop_all() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -f "$DEMO/demo.pids"
+}
+if [ "${DEMO_KEEP:-0}" != 1 ]; then trap stop_all EXIT; fi
+# fail stops the demo, saying why, with the end of a log.
+fail() {
+  echo "demo: $1"
+  if [ -n "${2:-}" ]; then tail -n 20 "$2"; fi
+  exit 1
+}
+
+cmdline "${COLL[@]}" serve --listen 127.0.0.1:0 '&'
+"${COLL[@]}" serve --listen 127.0.0.1:0 >"$DEMO/collector.out" 2>"$DEMO/collector.log" &
+PIDS+=($!)
+printf '%s\n' "${PIDS[@]}" > "$DEMO/demo.pids"
+URL=
+for _ in $(seq 300); do
+  URL=$(sed -n 's/.*msg="collector listening" url=\([^ ]*\).*/\1/p' "$DEMO/collector.log")
+  [ -n "$URL" ] && break
+  kill -0 "${PIDS[0]}" 2>/dev/null || fail "the collector did not start" "$DEMO/collector.log"
+  sleep 0.1
+done
+[ -n "$URL" ] || fail "the collector did not start" "$DEMO/collector.log"
+FP=$(sed -n 's/.*fingerprint (pin it in agents): //p' "$DEMO/collector.out")
+echo "listening on $URL; certificate SHA-256 $FP"
+
+step "The agent, on the sandbox root, pinned to the collector and the policy signer"
+printf '%s\n' "{" \
+  "  \"collector_url\": \"$URL\"," \
+  "  \"collector_fingerprint\": \"$FP\"," \
+  "  \"enroll_secret_file\": \"$DEMO/enroll-secret\"," \
+  "  \"policy_signer_file\": \"$DEMO/policy-signer.pem\"," \
+  "  \"state_dir\": \"$DEMO/agent-state\"," \
+  "  \"heartbeat_interval\": \"30s\"" \
+  "}" > "$DEMO/agent.json"
+cat "$DEMO/agent.json"
+cmdline "$BIN" agent run --config "$DEMO/agent.json" --root "$ROOT" '&'
+"$BIN" agent run --config "$DEMO/agent.json" --root "$ROOT" 2>"$DEMO/agent.log" &
+PIDS+=($!)
+printf '%s\n' "${PIDS[@]}" > "$DEMO/demo.pids"
+STATUS=$DEMO/agent-state/status.json
+settled() {
+  [ -f "$STATUS" ] && grep -q '"policy_serial": 1' "$STATUS" && grep -q '"spool_pending": 0' "$STATUS" \
+    && ! grep -q '"status": "\(missing\|untrusted\|error\)"' "$STATUS"
+}
+for _ in $(seq 600); do
+  settled && break
+  kill -0 "${PIDS[1]}" 2>/dev/null || fail "the agent stopped" "$DEMO/agent.log"
+  sleep 0.1
+done
+settled || fail "the agent did not settle within a minute" "$DEMO/agent.log"
+# events prints the event lines of the agent's log from line $1 on.
+events() {
+  tail -n +"$1" "$DEMO/agent.log" | grep 'msg=event' \
+    | sed -n -e 's/.*msg=event type=\([^ ]*\) store="".*/  \1/p' -e 's/.*msg=event type=\([^ ]*\) store=\([^ ]*\).*/  \1  \2/p'
+}
+echo "It enrolled, fetched and verified the signed policy, and put the CA back where the"
+echo "user had deleted it (events from its log):"
+events 1
+show_rc "$BIN" audit --ca "$CA" --root "$ROOT"
+
+step "The user deletes the CA again, from Firefox and from Java"
+mark=$(($(wc -l < "$DEMO/agent.log") + 1))
+show certutil -D -d "sql:$ROOT/home/alice/.mozilla/firefox/k3x9w2p1.default-release" -n "$LABEL"
+show "$KEYTOOL" -delete -keystore "$ROOT/etc/ssl/certs/java/cacerts" -storepass changeit -alias "$LABEL"
+t0=$(date +%s%N)
+until "$BIN" audit --ca "$CA" --root "$ROOT" --stores nss,java >/dev/null 2>&1; do
+  [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 30000 ] || fail "the CA did not come back" "$DEMO/agent.log"
+  sleep 0.02
+done
+echo "Back in every NSS database and Java keystore $(( ($(date +%s%N) - t0) / 1000000 )) ms after keytool returned:"
+show_rc "$BIN" audit --ca "$CA" --root "$ROOT"
+
+step "What the collector received: installs, then removed + healed pairs (dashboard API, viewer token)"
+for _ in $(seq 100); do
+  [ "$(events "$mark" | grep -c healed)" -ge 2 ] && break
+  sleep 0.1
+done
+for _ in $(seq 100); do
+  grep -q '"spool_pending": 0' "$STATUS" && break
+  sleep 0.1
+done
+sleep 0.3
+since=$(date -u -d "@$((t0 / 1000000000 - 5))" +%Y-%m-%dT%H:%M:%SZ)
+cmdline curl -s --cacert "$DEMO/collector/collector-cert.pem" -H 'Authorization: Bearer $VIEWER' "$URL/api/v1/events?since=$since"
+curl -s --cacert "$DEMO/collector/collector-cert.pem" -H "Authorization: Bearer $VIEWER" "$URL/api/v1/events?since=$since" \
+  | sed -e 's/},{"id"/}\n{"id"/g' \
+  | sed -n 's/.*"time":"\([^"]*\)","type":"\([^"]*\)","store_id":"\([^"]*\)".*"hostname":"\([^"]*\)".*/  \1  \4  \2  \3/p'
+
+step "The dashboard"
+echo "  URL:          $URL/"
+echo "  viewer token: $VIEWER"
+echo "  (TLS: the collector's self-signed certificate $DEMO/collector/collector-cert.pem,"
+echo "   SHA-256 $FP)"
+if [ "${DEMO_KEEP:-0}" = 1 ]; then
+  echo "DEMO_KEEP=1: the collector (pid ${PIDS[0]}) and the agent (pid ${PIDS[1]}) keep running;"
+  echo "stop them with: kill ${PIDS[*]}   (the next make demo stops them too)"
+else
+  echo "The collector and the agent stop now; DEMO_KEEP=1 make demo keeps them running."
+fi
+
 step "Try next"
 cat <<EOF
   $BIN install --ca $CA --root $ROOT          # heal the drift
@@ -116,5 +257,7 @@ cat <<EOF
   $BIN inventory --root $ROOT --json | jq '.summary'
   $BIN remove --ca $CA --root $ROOT --dry-run
   $BIN remove --sha256 \$(openssl x509 -in $CA -noout -fingerprint -sha256 | cut -d= -f2) --root $ROOT --stores nss
-Docs: docs/commands/README.md. The sandbox stays in $DEMO (gitignored); make demo rebuilds it.
+  $BIN agent status --config $DEMO/agent.json   # what the agent last saw
+Docs: docs/commands/README.md, docs/agent.md, docs/policy.md, docs/collector.md.
+The sandbox stays in $DEMO (gitignored); make demo rebuilds it.
 EOF

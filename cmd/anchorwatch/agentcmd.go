@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/kardianos/service"
@@ -189,9 +190,13 @@ func agentStatus(cmd *cobra.Command, cfgPath, root string) error {
 	}{Service: state}
 	if serr == nil {
 		out.Agent = &st
-		// Ask a running agent for a fresh look.
-		if p, err := os.FindProcess(st.PID); err == nil && runtime.GOOS != "windows" {
-			_ = p.Signal(syscall.SIGHUP)
+		// Ask a running agent for a fresh look — only if that PID is still
+		// an anchorwatch agent (a stale status file may name a PID that
+		// now belongs to another program).
+		if isAgentProcess(st.PID) {
+			if p, err := os.FindProcess(st.PID); err == nil {
+				_ = p.Signal(syscall.SIGHUP)
+			}
 		}
 	} else {
 		out.Error = serr.Error()
@@ -199,4 +204,23 @@ func agentStatus(cmd *cobra.Command, cfgPath, root string) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// isAgentProcess reports whether pid runs "anchorwatch agent run" (Linux:
+// from /proc; elsewhere it is never signalled).
+func isAgentProcess(pid int) bool {
+	if pid <= 0 || runtime.GOOS != "linux" {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "agent" && args[i+1] == "run" {
+			return true
+		}
+	}
+	return false
 }

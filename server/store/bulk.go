@@ -169,6 +169,49 @@ type stmtCache struct {
 	missed map[string]bool
 }
 
+// deferredKey carries a *deferred in a context: see withDeferred.
+type deferredKey struct{}
+
+// deferred collects data-modifying statements (with "?" placeholders) to
+// run later as one statement: on PostgreSQL the tail of a batch write is
+// a chain of independent INSERTs, UPDATEs and DELETEs of disjoint rows,
+// sent as one "WITH s0 AS (…), s1 AS (…) SELECT 1" instead of one round
+// trip each.
+type deferred struct {
+	parts []string
+	args  []any
+}
+
+// withDeferred makes txExec (and so bulkExec) on PostgreSQL collect its
+// statements in the returned deferred instead of running them; flush
+// runs them. On SQLite (no round trips) statements run at once.
+func (s *Store) withDeferred(ctx context.Context) (context.Context, *deferred) {
+	if s.dialect != Postgres {
+		return ctx, nil
+	}
+	d := &deferred{}
+	return context.WithValue(ctx, deferredKey{}, d), d
+}
+
+// flush runs the collected statements as one.
+func (s *Store) flush(ctx context.Context, tx *sql.Tx, d *deferred) error {
+	if d == nil || len(d.parts) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("WITH ")
+	for i, p := range d.parts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "s%d AS (%s)", i, p)
+	}
+	b.WriteString(" SELECT 1")
+	_, err := tx.ExecContext(ctx, s.q(b.String()), d.args...)
+	d.parts, d.args = nil, nil
+	return err
+}
+
 // cached returns the cached statement for query bound to tx, or nil (and
 // notes query for prepareMissed) when it is not prepared yet.
 func (s *Store) cached(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
@@ -185,8 +228,14 @@ func (s *Store) cached(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt 
 	return nil
 }
 
-// txExec executes query in tx; on SQLite through the statement cache.
+// txExec executes query in tx; on SQLite through the statement cache; on
+// PostgreSQL under withDeferred it only collects it (and returns nil).
 func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if d, ok := ctx.Value(deferredKey{}).(*deferred); ok && d != nil {
+		d.parts = append(d.parts, query)
+		d.args = append(d.args, args...)
+		return nil, nil
+	}
 	query = s.q(query)
 	if s.dialect == SQLite {
 		if st := s.cached(ctx, tx, query); st != nil {

@@ -149,12 +149,17 @@ func (s *Store) writeBatchOnce(ctx context.Context, enrolls []EnrollIn, reports 
 			return nil, nil, err
 		}
 	}
-	ro, err := s.reportsTx(ctx, tx, reports, d)
+	// From here on, PostgreSQL gets the batch's writes in one statement.
+	dctx, def := s.withDeferred(ctx)
+	ro, err := s.reportsTx(dctx, tx, reports, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.applyDeltas(ctx, tx, d); err != nil {
+	if err := s.applyDeltas(dctx, tx, d); err != nil {
 		return nil, nil, fmt.Errorf("update fleet aggregates: %w", err)
+	}
+	if err := s.flush(ctx, tx, def); err != nil {
+		return nil, nil, fmt.Errorf("write reports: %w", err)
 	}
 	now := time.Now()
 	if len(reports) > 0 {
@@ -446,7 +451,9 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			fids = append(fids, id)
 		}
 		sort.Slice(fids, func(i, j int) bool { return fids[i] < fids[j] })
-		prev, err := s.loadDetails(ctx, tx, fids)
+		// Delete the stored stores, roots and CAs, reading back (RETURNING)
+		// what the aggregates and facets need to forget.
+		prev, err := s.takeDetails(ctx, tx, fids)
 		if err != nil {
 			return nil, err
 		}
@@ -467,12 +474,6 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			for _, ca := range rep.CAs {
 				caRows = append(caRows, []any{id, ca.SHA256, ca.Subject, ms(ca.NotAfter)})
 				ciRows = append(ciRows, []any{ca.SHA256, ca.Subject, ms(ca.NotAfter)})
-			}
-		}
-		cond, arg := s.inSet("host_id", fids)
-		for _, table := range []string{"host_stores", "host_roots", "host_cas"} {
-			if _, err := s.txExec(ctx, tx, "DELETE FROM "+table+" WHERE "+cond, arg); err != nil {
-				return nil, fmt.Errorf("replace %s: %w", table, err)
 			}
 		}
 		if err := s.bulkExec(ctx, tx, "INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", 8, stRows,
@@ -557,9 +558,9 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 	return out, nil
 }
 
-// loadDetails reads the stored stores, roots and CAs of hosts (only the
-// columns the aggregates need).
-func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*hostDetail, error) {
+// takeDetails deletes the stored stores, roots and CAs of hosts and
+// returns them (only the columns the aggregates and facets need).
+func (s *Store) takeDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*hostDetail, error) {
 	out := map[int64]*hostDetail{}
 	get := func(id int64) *hostDetail {
 		if out[id] == nil {
@@ -574,7 +575,7 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 			sql  string
 			scan func(*sql.Rows) error
 		}{
-			{"SELECT host_id, kind, status FROM host_stores WHERE " + in, func(r *sql.Rows) error {
+			{"DELETE FROM host_stores WHERE " + in + " RETURNING host_id, kind, status", func(r *sql.Rows) error {
 				var id int64
 				var st api.StoreStatus
 				if err := r.Scan(&id, &st.Kind, &st.Status); err != nil {
@@ -584,7 +585,7 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 				h.stores = append(h.stores, st)
 				return nil
 			}},
-			{"SELECT host_id, sha256, class FROM host_roots WHERE " + in, func(r *sql.Rows) error {
+			{"DELETE FROM host_roots WHERE " + in + " RETURNING host_id, sha256, class", func(r *sql.Rows) error {
 				var id int64
 				var rt api.Root
 				if err := r.Scan(&id, &rt.SHA256, &rt.Class); err != nil {
@@ -594,7 +595,7 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 				h.roots = append(h.roots, rt)
 				return nil
 			}},
-			{"SELECT host_id, sha256 FROM host_cas WHERE " + in, func(r *sql.Rows) error {
+			{"DELETE FROM host_cas WHERE " + in + " RETURNING host_id, sha256", func(r *sql.Rows) error {
 				var id int64
 				var ca api.CA
 				if err := r.Scan(&id, &ca.SHA256); err != nil {
@@ -607,17 +608,17 @@ func (s *Store) loadDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[i
 		} {
 			rows, err := s.txQuery(ctx, tx, q.sql, args...)
 			if err != nil {
-				return nil, fmt.Errorf("load host details: %w", err)
+				return nil, fmt.Errorf("replace host details: %w", err)
 			}
 			for rows.Next() {
 				if err := q.scan(rows); err != nil {
 					rows.Close()
-					return nil, fmt.Errorf("load host details: %w", err)
+					return nil, fmt.Errorf("replace host details: %w", err)
 				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("load host details: %w", err)
+				return nil, fmt.Errorf("replace host details: %w", err)
 			}
 		}
 	}
