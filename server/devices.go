@@ -83,7 +83,7 @@ func (dv *deviceAPI) open(ctx context.Context) (*devices.DB, error) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	if dv.db == nil {
-		d, err := devices.Open(ctx, dv.s.st.DB(), devices.Dialect(dv.s.st.Dialect()))
+		d, err := devices.Open(ctx, dv.s.st.DB(), nil, devices.Dialect(dv.s.st.Dialect()))
 		if err != nil {
 			return nil, err
 		}

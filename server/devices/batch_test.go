@@ -109,7 +109,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO devices_schema VALUES (1, 0); INSERT INTO device_exemptions VALUES ('mac', '00:11:22:33:44:55', 'server', 0, 1)`); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(ctx, db, SQLite)
+	d, err := Open(ctx, db, nil, SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Errorf("version %d %v", v, err)
 	}
 	// Opening again is a no-op.
-	if _, err := Open(ctx, db, SQLite); err != nil {
+	if _, err := Open(ctx, db, nil, SQLite); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -133,4 +133,41 @@ func execAll(db *sql.DB, script string) error {
 		}
 	}
 	return nil
+}
+
+// TestConcurrentMigrate prepares the device tables of one fresh SQLite
+// file from many connections at once, each on its own plain (deferred
+// transaction) handle: all succeed and each version is applied once.
+func TestConcurrentMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fresh.db")
+	const n = 8
+	dbs := make([]*sql.DB, n)
+	for i := range dbs {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		defer db.Close()
+		dbs[i] = db
+	}
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for _, db := range dbs {
+		go func() {
+			<-start
+			_, err := Open(context.Background(), db, nil, SQLite)
+			errs <- err
+		}()
+	}
+	close(start)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var rows int
+	if err := dbs[0].QueryRow("SELECT COUNT(*) FROM devices_schema").Scan(&rows); err != nil || rows != schemaVersion {
+		t.Errorf("devices_schema has %d rows (%v), want %d", rows, err, schemaVersion)
+	}
 }

@@ -124,7 +124,7 @@ func (d *DB) RemoveExemption(ctx context.Context, kind, value string) (bool, err
 
 // Exemptions lists every exemption, expired ones included.
 func (d *DB) Exemptions(ctx context.Context) ([]Exemption, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT kind, value, reason, expires_at, created_at, source FROM device_exemptions ORDER BY kind, value")
+	rows, err := d.rdb.QueryContext(ctx, "SELECT kind, value, reason, expires_at, created_at, source FROM device_exemptions ORDER BY kind, value")
 	if err != nil {
 		return nil, fmt.Errorf("devices: list exemptions: %w", err)
 	}

@@ -343,7 +343,7 @@ func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 }
 
 func (d *DB) loadObservations(ctx context.Context) ([]obsRow, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT source, ip, mac, hostname, evidence, first_seen, last_seen, n, lease_end FROM net_observations")
+	rows, err := d.rdb.QueryContext(ctx, "SELECT source, ip, mac, hostname, evidence, first_seen, last_seen, n, lease_end FROM net_observations")
 	if err != nil {
 		return nil, fmt.Errorf("devices: read observations: %w", err)
 	}
@@ -373,7 +373,7 @@ func (d *DB) loadHosts(ctx context.Context) (map[netip.Addr][]hostAddr, map[stri
 	byIP := map[netip.Addr][]hostAddr{}
 	byMAC := map[string]int64{}
 	byName := map[string]int64{}
-	rows, err := d.db.QueryContext(ctx, `SELECT a.host_id, a.ip, a.mac, a.first_seen, a.last_seen, h.last_seen,
+	rows, err := d.rdb.QueryContext(ctx, `SELECT a.host_id, a.ip, a.mac, a.first_seen, a.last_seen, h.last_seen,
   (SELECT MAX(b.last_seen) FROM host_addresses b WHERE b.host_id = a.host_id)
 FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 	if err != nil {
@@ -410,7 +410,7 @@ FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 	if err := rows.Err(); err != nil {
 		return nil, nil, nil, fmt.Errorf("devices: read enrolled host addresses: %w", err)
 	}
-	hrows, err := d.db.QueryContext(ctx, "SELECT id, hostname FROM hosts")
+	hrows, err := d.rdb.QueryContext(ctx, "SELECT id, hostname FROM hosts")
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("devices: read enrolled hosts: %w", err)
 	}

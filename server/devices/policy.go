@@ -123,7 +123,7 @@ ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, exemptions = excluded.e
 // are held, 0 if none was imported.
 func (d *DB) ImportedPolicySerial(ctx context.Context) (int64, error) {
 	var cur int64
-	err := d.db.QueryRowContext(ctx, "SELECT serial FROM devices_policy_import WHERE id = 1").Scan(&cur)
+	err := d.rdb.QueryRowContext(ctx, "SELECT serial FROM devices_policy_import WHERE id = 1").Scan(&cur)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

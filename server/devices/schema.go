@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // Dialect is the SQL dialect of the database: "sqlite" or "postgres"
@@ -21,7 +23,11 @@ const (
 
 // DB is the device side of the collector database.
 type DB struct {
-	db      *sql.DB
+	db *sql.DB // writes (on SQLite, the collector's single writer connection)
+	// rdb serves the read-only queries (List, Counts, Exemptions…): on
+	// SQLite a separate read pool, so that a slow device query does not
+	// hold the writer that acknowledges agent reports.
+	rdb     *sql.DB
 	dialect Dialect
 	// IPSlack widens the period an enrolled host held an address when
 	// matching it against observations (agents report periodically).
@@ -88,30 +94,21 @@ CREATE TABLE devices_policy_import (
 // migrations[i] brings the tables from version i to i+1.
 var migrations = []string{schemaV1, schemaV2}
 
-// Open prepares the device tables in db (creating or upgrading them) and
-// returns a DB. Pass the collector store's DB() and Dialect().
-func Open(ctx context.Context, db *sql.DB, dialect Dialect) (*DB, error) {
+// Open prepares the device tables in the database (creating or upgrading
+// them) and returns a DB. Pass the collector store's DB(), ReadDB() and
+// Dialect(); a nil r reads through w.
+func Open(ctx context.Context, w, r *sql.DB, dialect Dialect) (*DB, error) {
 	if dialect != SQLite && dialect != Postgres {
 		return nil, fmt.Errorf("devices: unknown SQL dialect %q (want sqlite or postgres)", dialect)
 	}
-	d := &DB{db: db, dialect: dialect, IPSlack: time.Hour}
+	if r == nil {
+		r = w
+	}
+	d := &DB{db: w, rdb: r, dialect: dialect, IPSlack: time.Hour}
 	if err := d.migrate(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-func (d *DB) migrate(ctx context.Context) error {
-	err := d.migrateOnce(ctx)
-	if err != nil && d.dialect == SQLite {
-		// Another process (a collector, an ingest) may have migrated the
-		// same SQLite file at the same moment: if the schema is now
-		// current, that is fine.
-		if cur, verr := d.version(ctx); verr == nil && cur == schemaVersion {
-			return nil
-		}
-	}
-	return err
 }
 
 func (d *DB) version(ctx context.Context) (int, error) {
@@ -122,7 +119,12 @@ func (d *DB) version(ctx context.Context) (int, error) {
 	return cur, nil
 }
 
-func (d *DB) migrateOnce(ctx context.Context) error {
+// migrate brings the device tables to schemaVersion like the collector
+// store migrates its own (store.BeginMigration): each version in one
+// transaction that also reads the version, begun on SQLite with BEGIN
+// IMMEDIATE, so that processes opening the same file at once serialize;
+// on PostgreSQL under an advisory lock.
+func (d *DB) migrate(ctx context.Context) error {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("devices: migrate: %w", err)
@@ -134,36 +136,50 @@ func (d *DB) migrateOnce(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7262638)")
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS devices_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("devices: migrate: %w", err)
+	for {
+		done, err := d.migrateStep(ctx, conn)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (d *DB) migrateStep(ctx context.Context, conn *sql.Conn) (done bool, err error) {
+	tx, end, err := store.BeginMigration(ctx, conn, store.Dialect(d.dialect))
+	if err != nil {
+		return false, fmt.Errorf("devices: migrate: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			end(false)
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS devices_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return false, fmt.Errorf("devices: migrate: %w", err)
 	}
 	var cur int
-	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM devices_schema").Scan(&cur); err != nil {
-		return fmt.Errorf("devices: migrate: read schema version: %w", err)
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM devices_schema").Scan(&cur); err != nil {
+		return false, fmt.Errorf("devices: migrate: read schema version: %w", err)
 	}
 	if cur > schemaVersion {
-		return fmt.Errorf("devices: database has device schema version %d but this collector knows only up to %d: upgrade anchorwatch", cur, schemaVersion)
+		return false, fmt.Errorf("devices: database has device schema version %d but this collector knows only up to %d: upgrade anchorwatch", cur, schemaVersion)
 	}
-	for v := cur; v < schemaVersion; v++ {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("devices: migrate: %w", err)
-		}
-		for _, stmt := range splitStatements(migrations[v]) {
+	if cur < schemaVersion {
+		for _, stmt := range splitStatements(migrations[cur]) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("devices: migrate to version %d: %w\n%s", v+1, err, stmt)
+				return false, fmt.Errorf("devices: migrate to version %d: %w\n%s", cur+1, err, stmt)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, d.q("INSERT INTO devices_schema (version, applied_at) VALUES (?, ?)"), v+1, time.Now().UnixMilli()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("devices: migrate to version %d: %w", v+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("devices: migrate to version %d: commit: %w", v+1, err)
+		if _, err := tx.ExecContext(ctx, d.q("INSERT INTO devices_schema (version, applied_at) VALUES (?, ?)"), cur+1, time.Now().UnixMilli()); err != nil {
+			return false, fmt.Errorf("devices: migrate to version %d: %w", cur+1, err)
 		}
 	}
-	return nil
+	committed = true
+	if err := end(true); err != nil {
+		return false, fmt.Errorf("devices: migrate to version %d: commit: %w", cur+1, err)
+	}
+	return cur == schemaVersion, nil
 }
 
 // q rewrites ? placeholders to $n for PostgreSQL.

@@ -17,7 +17,7 @@ type migration struct {
 	// views replaces sql per dialect when the statements differ.
 	sqlite, postgres string
 	// run, when set, runs after the statements, in the same transaction.
-	run func(ctx context.Context, s *Store, tx *sql.Tx) error
+	run func(ctx context.Context, s *Store, tx Execer) error
 }
 
 // migrations are applied in order and never edited once released: a
@@ -192,7 +192,7 @@ CREATE TRIGGER hosts_names_update AFTER UPDATE OF hostname ON hosts WHEN old.hos
 // extension can be had (Debian's postgresql-15 ships it; creating it
 // needs CREATE on the database, which the owner has). Without it the
 // hostname filter still works, by scanning.
-func pgTrigramIndex(ctx context.Context, s *Store, tx *sql.Tx) error {
+func pgTrigramIndex(ctx context.Context, s *Store, tx Execer) error {
 	if s.dialect != Postgres {
 		return nil
 	}
@@ -266,8 +266,12 @@ func (s *Store) migrationSQL(m migration) string {
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
 // migrate brings the schema to the latest version. Each version runs in
-// its own transaction; on PostgreSQL an advisory lock keeps two starting
-// collectors from racing.
+// its own transaction, which also reads the current version, so that two
+// collectors (or a collector and an ingest) opening the same database at
+// once apply each version once: on SQLite the transaction starts with
+// BEGIN IMMEDIATE, which takes the database's write lock before the read
+// (the other opener waits for it, up to busy_timeout); on PostgreSQL an
+// advisory lock is held around the whole migration.
 func (s *Store) migrate(ctx context.Context) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
@@ -280,53 +284,116 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7262637)")
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
-	}
-	var cur int
-	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&cur); err != nil {
-		return fmt.Errorf("store: migrate: read schema version: %w", err)
-	}
-	if cur > SchemaVersion() {
-		return fmt.Errorf("store: database schema is version %d but this collector knows only up to %d: upgrade anchorwatch", cur, SchemaVersion())
-	}
-	for _, m := range migrations {
-		if m.version <= cur {
-			continue
-		}
-		if err := s.applyMigration(ctx, conn, m); err != nil {
+	for {
+		done, err := s.migrateStep(ctx, conn)
+		if err != nil || done {
 			return err
 		}
 	}
-	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, m migration) error {
+// Execer is what a migration runs its statements on: the connection
+// inside a migration transaction begun by BeginMigration.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// BeginMigration starts a schema-migration transaction on conn and
+// returns the handle to run it on and its end (commit=false rolls back).
+// On SQLite it is BEGIN IMMEDIATE, whatever the connection's _txlock: the
+// write lock is taken before the schema version is read, which serializes
+// migrations across connections and processes. server/devices migrates
+// its tables the same way.
+func BeginMigration(ctx context.Context, conn *sql.Conn, d Dialect) (Execer, func(commit bool) error, error) {
+	if d == SQLite {
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return nil, nil, fmt.Errorf("take the SQLite write lock: %w (is another process holding the database?)", err)
+		}
+		end := func(commit bool) error {
+			if commit {
+				if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+					conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+					return err
+				}
+				return nil
+			}
+			_, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			return err
+		}
+		return conn, end, nil
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: migrate to version %d: %w", m.version, err)
+		return nil, nil, err
 	}
-	defer tx.Rollback()
+	end := func(commit bool) error {
+		if commit {
+			return tx.Commit()
+		}
+		return tx.Rollback()
+	}
+	return tx, end, nil
+}
+
+// migrateStep applies the next migration, if the schema is not current,
+// in one transaction with the version check. It reports done when there
+// was nothing to apply.
+func (s *Store) migrateStep(ctx context.Context, conn *sql.Conn) (done bool, err error) {
+	tx, end, err := BeginMigration(ctx, conn, s.dialect)
+	if err != nil {
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			end(false)
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return false, fmt.Errorf("store: migrate: create schema_migrations: %w", err)
+	}
+	var cur int
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&cur); err != nil {
+		return false, fmt.Errorf("store: migrate: read schema version: %w", err)
+	}
+	if cur > SchemaVersion() {
+		return false, fmt.Errorf("store: database schema is version %d but this collector knows only up to %d: upgrade anchorwatch", cur, SchemaVersion())
+	}
+	var m migration
+	for _, m = range migrations {
+		if m.version > cur {
+			break
+		}
+	}
+	if m.version <= cur { // current
+		committed = true
+		if err := end(true); err != nil {
+			return false, fmt.Errorf("store: migrate: commit: %w", err)
+		}
+		return true, nil
+	}
 	for _, stmt := range strings.Split(s.migrationSQL(m), ";\n") {
 		if strings.TrimSpace(stmt) == "" {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("store: migrate to version %d (%s): %w\n%s", m.version, m.name, err, stmt)
+			return false, fmt.Errorf("store: migrate to version %d (%s): %w\n%s", m.version, m.name, err, stmt)
 		}
 	}
 	if m.run != nil {
 		if err := m.run(ctx, s, tx); err != nil {
-			return fmt.Errorf("store: migrate to version %d (%s): %w", m.version, m.name, err)
+			return false, fmt.Errorf("store: migrate to version %d (%s): %w", m.version, m.name, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 		m.version, m.name, time.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("store: migrate to version %d: record version: %w", m.version, err)
+		return false, fmt.Errorf("store: migrate to version %d: record version: %w", m.version, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: migrate to version %d: commit: %w", m.version, err)
+	committed = true
+	if err := end(true); err != nil {
+		return false, fmt.Errorf("store: migrate to version %d: commit: %w", m.version, err)
 	}
-	return nil
+	return false, nil
 }

@@ -202,8 +202,15 @@ func redact(u string) string {
 // Dialect reports which database the store uses.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// DB returns the write handle, for tests and benchmarks that need raw SQL.
+// DB returns the write handle: on SQLite the single writer connection that
+// the group-commit writer also uses, so a slow statement on it delays
+// every report acknowledgement. Use it only to write; read with ReadDB.
 func (s *Store) DB() *sql.DB { return s.w }
+
+// ReadDB returns the handle for read-only queries: on SQLite a separate
+// pool of query_only connections (WAL mode lets them read while the writer
+// commits); on PostgreSQL the same pool as DB.
+func (s *Store) ReadDB() *sql.DB { return s.r }
 
 // Close closes the database.
 func (s *Store) Close() error {
