@@ -196,7 +196,7 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 			w.log.Warn("store is missing our CA but is read-only", "missing", len(need))
 		} else {
 			t1 := time.Now()
-			changes, err := w.s.Install(ctx, need, stores.Options{})
+			changes, err := w.s.Install(ctx, need, stores.Options{Watched: true})
 			w.log.Debug("install", "took", time.Since(t1).String(), "list_took", tList.String())
 			if err != nil {
 				if ctx.Err() != nil {
@@ -250,7 +250,7 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 		}
 	}
 	if len(remove) > 0 && info.Writable {
-		changes, err := w.s.Remove(ctx, remove, stores.Options{})
+		changes, err := w.s.Remove(ctx, remove, stores.Options{Watched: true})
 		if err != nil {
 			w.log.Error("policy removal failed", "err", err)
 			for _, fp := range remove {

@@ -106,6 +106,10 @@ type Store interface {
 type Options struct {
 	// DryRun computes the changes without writing anything.
 	DryRun bool
+	// Watched says the caller watches the store and heals later changes
+	// itself (the agent), so an adapter may skip lingering after a write
+	// to catch a racing writer (the Java adapter's settle watch).
+	Watched bool
 }
 
 // WatchSpec names what to watch for changes to a store. File stores give

@@ -196,7 +196,7 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 // unchanged; one present only untrusted gets a trusted entry ("trusted").
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
 	now := s.now()
-	return s.update(ctx, opt.DryRun, func(kf *keystoreFile) ([]stores.Change, error) {
+	return s.update(ctx, opt, func(kf *keystoreFile) ([]stores.Change, error) {
 		var changes []stores.Change
 		for _, c := range certs {
 			sha := stores.SHA256(c)
@@ -221,7 +221,7 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 // Remove deletes every certificate entry (any alias) holding one of the
 // listed certificates. Private key entries are never touched.
 func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
-	return s.update(ctx, opt.DryRun, func(kf *keystoreFile) ([]stores.Change, error) {
+	return s.update(ctx, opt, func(kf *keystoreFile) ([]stores.Change, error) {
 		var changes []stores.Change
 		for _, raw := range sha256s {
 			sha, ok := stores.NormalizeSHA256(raw)

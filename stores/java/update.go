@@ -47,7 +47,7 @@ const maxRounds = 8
 // update applies mutate to the keystore and writes it back if it changed
 // anything. It returns the changes of the first round (what the caller
 // asked for, against the store as it was).
-func (s *Store) update(ctx context.Context, dryRun bool, mutate func(*keystoreFile) ([]stores.Change, error)) ([]stores.Change, error) {
+func (s *Store) update(ctx context.Context, opt stores.Options, mutate func(*keystoreFile) ([]stores.Change, error)) ([]stores.Change, error) {
 	if s.info.Note != "" {
 		return nil, s.errorf(fmt.Errorf("%s: %w", s.info.Note, stores.ErrNotSupported))
 	}
@@ -56,7 +56,7 @@ func (s *Store) update(ctx context.Context, dryRun bool, mutate func(*keystoreFi
 		foreign []entry // trusted entries a concurrent writer put into a file we replaced
 	)
 	for round := 0; round < maxRounds; round++ {
-		written, changes, lost, err := s.round(ctx, dryRun, mutate, foreign)
+		written, changes, lost, err := s.round(ctx, opt.DryRun, mutate, foreign)
 		if err != nil {
 			return nil, s.errorf(err)
 		}
@@ -69,6 +69,9 @@ func (s *Store) update(ctx context.Context, dryRun bool, mutate func(*keystoreFi
 		if len(lost) > 0 {
 			foreign = append(foreign, lost...)
 			continue
+		}
+		if opt.Watched {
+			return result, nil // the caller watches the file and heals a racing writer's overwrite
 		}
 		again, err := s.watch(ctx, mutate)
 		if err != nil {
