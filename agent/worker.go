@@ -85,6 +85,9 @@ func (w *worker) snapshot() (stores.Result, []stores.Anchor, bool) {
 
 func (w *worker) run(ctx context.Context) {
 	defer close(w.exited)
+	if n := w.s.Watch().Notifier; n != nil {
+		go followNotifier(ctx, n, w.poke, w.log)
+	}
 	var (
 		retry   *time.Timer
 		retryC  <-chan time.Time
@@ -312,4 +315,28 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// followNotifier turns a store's platform change notifications
+// (RegNotifyChangeKeyValue on Windows, keychain events on macOS) into pokes
+// of its worker until ctx ends. When the notifier fails, the rescan
+// interval still covers the store; the failure is logged once.
+func followNotifier(ctx context.Context, n stores.Notifier, poke func(), log *slog.Logger) {
+	changed := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				poke()
+			}
+		}
+	}()
+	if err := n.Notify(ctx, changed); err != nil && ctx.Err() == nil {
+		log.Warn("store change notifications stopped; the periodic rescan still covers this store", "err", err)
+	}
+	<-done
 }
