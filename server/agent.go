@@ -229,5 +229,15 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serialAt.Store(0)
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "serial": serial})
+	out := map[string]any{"status": "ok", "serial": serial}
+	// Its device exemptions apply at once. The policy is stored either
+	// way: a failed import is reported, and retried on the next upload.
+	res, err := s.dev.importUploaded(r.Context(), serial, body)
+	if err != nil {
+		s.log.Warn("policy exemptions not imported; devices they name are listed as unmanaged", "serial", serial, "err", err)
+		out["exemptions_error"] = err.Error()
+	} else {
+		out["exemptions"], out["exemptions_skipped"] = res.Exemptions, res.Skipped
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -52,6 +52,7 @@ type deviceAPI struct {
 // deviceRoutes registers the device API and the device gauges.
 func (s *Server) deviceRoutes(h func(pattern, route string, fn http.HandlerFunc)) {
 	dv := &deviceAPI{s: s}
+	s.dev = dv
 	h("POST "+api.PathObservations, "observations", s.role(store.RoleAdmin, dv.handleObservations))
 	h("GET "+api.PathDevices, "devices", s.role(store.RoleViewer, dv.handleDevices))
 	h("GET "+api.PathDevicesSummary, "devices_summary", s.role(store.RoleViewer, dv.handleSummary))
@@ -83,7 +84,7 @@ func (dv *deviceAPI) open(ctx context.Context) (*devices.DB, error) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	if dv.db == nil {
-		d, err := devices.Open(ctx, dv.s.st.DB(), nil, devices.Dialect(dv.s.st.Dialect()))
+		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), devices.Dialect(dv.s.st.Dialect()))
 		if err != nil {
 			return nil, err
 		}
@@ -98,6 +99,32 @@ func (dv *deviceAPI) open(ctx context.Context) (*devices.DB, error) {
 	return dv.db, nil
 }
 
+// importUploaded imports the exemptions of a policy blob just stored by an
+// upload, so that they apply at once rather than on the next device query.
+func (dv *deviceAPI) importUploaded(ctx context.Context, serial int64, blob []byte) (devices.PolicyImport, error) {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	if dv.db == nil {
+		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), devices.Dialect(dv.s.st.Dialect()))
+		if err != nil {
+			return devices.PolicyImport{Serial: serial}, err
+		}
+		dv.db = d
+	}
+	dv.policySerial = serial
+	res, err := dv.db.ImportPolicy(ctx, serial, blob)
+	if err != nil {
+		return res, err
+	}
+	if !res.Unchanged {
+		dv.s.log.Info("imported policy exemptions", "serial", res.Serial, "exemptions", res.Exemptions, "skipped", res.Skipped)
+		dv.invalidate()
+	}
+	return res, nil
+}
+
+// importPolicy imports the exemptions of the served policy: the fallback
+// for a policy stored by an older version, or straight into the database.
 func (dv *deviceAPI) importPolicy(ctx context.Context) error {
 	p, err := dv.s.st.CurrentPolicy(ctx)
 	if err != nil {

@@ -386,3 +386,38 @@ func FuzzDecodeObservations(f *testing.F) {
 		}
 	})
 }
+
+// TestPolicyUploadImportsExemptions checks that an uploaded policy's
+// exemptions are in the device tables as soon as the upload is answered,
+// before any device query, metrics scrape or CLI command.
+func TestPolicyUploadImportsExemptions(t *testing.T) {
+	c := servertest.StartCollector(t, servertest.Options{})
+	imported := func() (serial, n int64) {
+		t.Helper()
+		db := c.Store.ReadDB()
+		if err := db.QueryRow("SELECT serial FROM devices_policy_import WHERE id = 1").Scan(&serial); err != nil {
+			t.Fatalf("imported serial: %v", err)
+		}
+		if err := db.QueryRow("SELECT COUNT(*) FROM device_exemptions WHERE source = 'policy'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return serial, n
+	}
+	ex := []policy.Exemption{{Subnets: []string{"10.0.0.0/24"}, Reason: "server VLAN"}, {MACs: []string{"00:11:22:33:44:55"}, Reason: "printer"}}
+	for _, serial := range []int64{3, 4} {
+		code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, signedPolicy(t, serial, ex[:serial-2]))
+		if code != http.StatusOK {
+			t.Fatalf("upload policy %d: %d %s", serial, code, body)
+		}
+		var res struct {
+			Serial     int64 `json:"serial"`
+			Exemptions int64 `json:"exemptions"`
+		}
+		if err := json.Unmarshal(body, &res); err != nil || res.Serial != serial || res.Exemptions != serial-2 {
+			t.Errorf("upload answer %s (%v)", body, err)
+		}
+		if got, n := imported(); got != serial || n != serial-2 {
+			t.Errorf("after uploading serial %d: imported serial %d with %d exemptions, want %d", serial, got, n, serial-2)
+		}
+	}
+}

@@ -52,6 +52,7 @@ type Server struct {
 	m   *metrics
 	w   *writer
 	mux *http.ServeMux
+	dev *deviceAPI // the unmanaged-device endpoints (devices.go)
 
 	serialAt atomic.Int64 // unix ms of the cached serial below
 	serial   atomic.Int64

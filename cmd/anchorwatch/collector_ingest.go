@@ -47,6 +47,7 @@ func newCollectorIngestCmd(dbf *collectorDB) *cobra.Command {
 	var follow bool
 	var poll time.Duration
 	var maxLine int
+	var remote remoteOptions
 	cmd := &cobra.Command{
 		Use:   "ingest --format FORMAT FILE…",
 		Short: "Ingest network evidence (Squid logs, DHCP leases, CSV) to find unmanaged devices",
@@ -58,8 +59,13 @@ Formats: ` + strings.Join(evidence.Formats(), ", ") + `.
 Each file is read from where the last ingest of it stopped: ingesting the same file again
 changes nothing, and an interrupted ingest resumes without duplicates. Malformed, partial and
 over-long lines are counted and skipped. With --follow the files are tailed until Ctrl-C,
-across log rotation (rename or copytruncate). See docs/unmanaged.md.`,
+across log rotation (rename or copytruncate).
+
+With --url the files are parsed here and sent to a collector's API instead (admin --token;
+--fingerprint or --ca-cert to verify it); what was sent is kept in a local --state file, and
+a re-run after an interruption sends each batch exactly once. See docs/unmanaged.md.`,
 		Example: `  anchorwatch collector ingest --format squid-access /var/log/squid/access.log
+  anchorwatch collector ingest --url https://collector:8443 --token $T --fingerprint AB:CD:… --format squid-access /var/log/squid/access.log
   anchorwatch collector ingest --format squid-cache --follow /var/log/squid/cache.log
   anchorwatch collector ingest --format dhcpd /var/lib/dhcp/dhcpd.leases`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -89,6 +95,26 @@ across log rotation (rename or copytruncate). See docs/unmanaged.md.`,
 			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if remote.url != "" || remote.token != "" || remote.caCert != "" || remote.fingerprint != "" || remote.state != "" {
+				if remote.url == "" {
+					return usageErr(errors.New("--token, --ca-cert, --fingerprint and --state go with --url (remote ingest)"))
+				}
+				if cmd.Flags().Changed("db") {
+					return usageErr(errors.New("--db and --url exclude each other: ingest into a database, or send to a collector"))
+				}
+				r, unlock, err := openRemote(ctx, remote, dbf.dataDir)
+				if err != nil {
+					return err
+				}
+				defer unlock()
+				defer func() {
+					fmt.Fprintf(cmd.OutOrStdout(), "sent %d batches to %s (%d already there)\n", r.stats.sent, remote.url, r.stats.duplicates)
+				}()
+				if follow {
+					return followFiles(ctx, cmd, r, format, files, evidence.FollowOptions{IngestOptions: opt, Poll: poll, Logger: log})
+				}
+				return ingestFiles(ctx, cmd, r, format, files, opt)
+			}
 			st, d, err := openDevices(ctx, dbf, log)
 			if err != nil {
 				return err
@@ -101,6 +127,11 @@ across log rotation (rename or copytruncate). See docs/unmanaged.md.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&remote.url, "url", "", "send to this collector (https://collector:8443) over its API instead of writing the database")
+	f.StringVar(&remote.token, "token", "", "with --url: an admin API token")
+	f.StringVar(&remote.caCert, "ca-cert", "", "with --url: PEM CA (or the collector's self-signed certificate) to verify the collector with")
+	f.StringVar(&remote.fingerprint, "fingerprint", "", "with --url: SHA-256 fingerprint of the collector's certificate to pin (as `collector serve` prints it)")
+	f.StringVar(&remote.state, "state", "", "with --url: file recording what was sent (default DATA-DIR/ingest-<url hash>.json)")
 	f.StringVar(&format, "format", "", "evidence format: "+strings.Join(evidence.Formats(), ", "))
 	f.BoolVar(&follow, "follow", false, "keep reading lines as they are appended, across log rotation, until interrupted")
 	f.DurationVar(&poll, "poll", 250*time.Millisecond, "with --follow: how often files are checked for new lines")
@@ -109,7 +140,7 @@ across log rotation (rename or copytruncate). See docs/unmanaged.md.`,
 	return cmd
 }
 
-func ingestFiles(ctx context.Context, cmd *cobra.Command, d *devices.DB, format string, files []string, opt evidence.IngestOptions) error {
+func ingestFiles(ctx context.Context, cmd *cobra.Command, d evidence.Store, format string, files []string, opt evidence.IngestOptions) error {
 	out := cmd.OutOrStdout()
 	var total evidence.Stats
 	var elapsed time.Duration
@@ -198,7 +229,7 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func followFiles(ctx context.Context, cmd *cobra.Command, d *devices.DB, format string, files []string, opt evidence.FollowOptions) error {
+func followFiles(ctx context.Context, cmd *cobra.Command, d evidence.Store, format string, files []string, opt evidence.FollowOptions) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "following %d file(s) as %s; Ctrl-C to stop\n", len(files), format)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

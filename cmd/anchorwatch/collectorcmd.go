@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/server"
+	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/web"
@@ -72,6 +73,7 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 	cmd.AddCommand(newCollectorServeCmd(&dbf), newCollectorSecretCmd(&dbf), newCollectorTokenCmd(&dbf),
 		newCollectorPolicyCmd(&dbf), newCollectorLoadgenCmd(&dbf))
 	cmd.AddCommand(newCollectorIngestCmd(&dbf), newCollectorExemptionCmd(&dbf)) // collector_ingest.go
+	collectorUsage(cmd)                                                         // collector_usage.go
 	return cmd
 }
 
@@ -321,6 +323,17 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", serial)
+			// Its device exemptions apply at once (collectors also import
+			// them lazily, for policies stored by older versions).
+			d, err := devices.Open(cmd.Context(), st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+			if err != nil {
+				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported (the collector retries on its next device query): %w", serial, err)
+			}
+			res, err := d.ImportPolicy(cmd.Context(), serial, blob)
+			if err != nil {
+				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported: %w", serial, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d device exemptions imported from the policy (%d skipped)\n", res.Exemptions, res.Skipped)
 			return nil
 		},
 	})
