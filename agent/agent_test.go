@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
@@ -50,8 +51,8 @@ func allCompliant(d api.HostDetail, serial int64) bool {
 // while the last good one stays in force, and carries out a CA rotation.
 func TestAgentEndToEnd(t *testing.T) {
 	sb := newSandbox(t)
-	signer, key := newCert(t, "Policy Signer", false)
-	ca, _ := newCert(t, "Corp Interception CA", true)
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
+	ca := testpki.NewCA(t, "Corp Interception CA").Cert
 	coll := startCollector(t)
 	coll.upload(signedPolicy(t, 1, signer, key, nil, ca))
 	h := startAgentWith(t, sb, coll, signer, agentOpts{pinCA: true}, stores.KindJava, stores.KindNSS)
@@ -96,7 +97,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 
 	// An unknown root appears in the NSS database.
-	rogue, _ := newCert(t, "Rogue Root", true)
+	rogue := testpki.NewCA(t, "Rogue Root").Cert
 	nsstest.AddCert(t, sb.root, sb.nssDir, rogue, "rogue", "C,,")
 	waitFor(t, "unknown root reported", func() bool {
 		return countEvents(coll.events(), api.EventUnknownRoot, "nss:", stores.SHA256(rogue)) == 1 &&
@@ -104,7 +105,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	})
 
 	// Bad policies are refused and reported; serial 1 stays in force.
-	other, otherKey := newCert(t, "Policy Signer", false)
+	other, otherKey := testpki.SelfSigned(t, "Policy Signer")
 	good2 := signedPolicy(t, 2, signer, key, nil, ca)
 	tampered := bytes.Replace(good2, []byte(`"serial":2`), []byte(`"serial":3`), 1)
 	rejections := []struct {
@@ -152,10 +153,10 @@ func TestAgentEndToEnd(t *testing.T) {
 
 	// Rotation: serial 9 adds a new CA and ends the old one shortly; the
 	// agent installs the new one at once and removes the old one then.
-	newCA, _ := newCert(t, "Corp Interception CA 2", true)
+	newCA := testpki.NewCA(t, "Corp Interception CA 2").Cert
 	ends := time.Now().Add(3 * time.Second).UTC().Truncate(time.Second)
-	rot, err := policy.Sign([]byte(`{"serial":9,"report_unknown_roots":true,"anchors":[{"pem":`+jsonString(pemOf(newCA))+`},
-		{"pem":`+jsonString(pemOf(ca))+`,"remove_after":"`+ends.Format(time.RFC3339)+`"}]}`), signer, key)
+	rot, err := policy.Sign([]byte(`{"serial":9,"report_unknown_roots":true,"anchors":[{"pem":`+jsonString(string(testpki.PEM(newCA)))+`},
+		{"pem":`+jsonString(string(testpki.PEM(ca)))+`,"remove_after":"`+ends.Format(time.RFC3339)+`"}]}`), signer, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,8 +206,8 @@ func TestAgentEndToEnd(t *testing.T) {
 func TestAgentExpiredSigner(t *testing.T) {
 	sb := newSandbox(t)
 	now := time.Now()
-	signer, key := newCertValid(t, "Short-lived Policy Signer", false, now.Add(-time.Hour), now.Add(2*time.Second))
-	ca, _ := newCert(t, "Corp Interception CA", true)
+	signer, key := testpki.SelfSigned(t, "Short-lived Policy Signer", testpki.Valid(now.Add(-time.Hour), now.Add(2*time.Second)))
+	ca := testpki.NewCA(t, "Corp Interception CA").Cert
 	held := signedPolicy(t, 1, signer, key, nil, ca)
 	next := signedPolicy(t, 2, signer, key, map[string]any{"heartbeat_interval": "1m"}, ca)
 	time.Sleep(time.Until(signer.NotAfter.Add(1100 * time.Millisecond))) // let the signer expire

@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/system/systemtest"
@@ -28,8 +29,8 @@ import (
 // The median, 99th percentile and maximum are reported. The agent runs
 // against the real collector.
 func benchHeal(b *testing.B, root string, kind stores.Kind, remove func(st stores.Store, ca *x509.Certificate) time.Time) {
-	signer, key := newCert(b, "Policy Signer", false)
-	ca, _ := newCert(b, "Corp Interception CA", true)
+	signer, key := testpki.SelfSigned(b, "Policy Signer")
+	ca := testpki.NewCA(b, "Corp Interception CA").Cert
 	coll := startCollector(b)
 	coll.upload(signedPolicy(b, 1, signer, key, nil, ca))
 	h := startAgent(b, sandbox{root: root}, coll, signer, kind)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
@@ -64,8 +65,8 @@ func TestDiscoveryDirs(t *testing.T) {
 // are reported well before the rescan (15 min by default) would find them.
 func TestAgentDiscoversNewStores(t *testing.T) {
 	sb := newSandbox(t)
-	signer, key := newCert(t, "Policy Signer", false)
-	ca, _ := newCert(t, "Corp Interception CA", true)
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
+	ca := testpki.NewCA(t, "Corp Interception CA").Cert
 	coll := startCollector(t)
 	coll.upload(signedPolicy(t, 1, signer, key, nil, ca))
 	h := startAgent(t, sb, coll, signer, stores.KindJava, stores.KindNSS)

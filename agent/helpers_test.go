@@ -3,15 +3,9 @@ package agent
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
@@ -27,44 +22,12 @@ import (
 	"github.com/anchorwatch/anchorwatch/stores/nss/nsstest"
 )
 
-func newCert(t testing.TB, cn string, isCA bool) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	return newCertValid(t, cn, isCA, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
-}
-
-func newCertValid(t testing.TB, cn string, isCA bool, notBefore, notAfter time.Time) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Anchorwatch agent test"}},
-		NotBefore: notBefore, NotAfter: notAfter,
-		BasicConstraintsValid: true, IsCA: isCA, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	if isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
-}
-
-func pemOf(c *x509.Certificate) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-}
-
 // signedPolicy signs a policy installing cas with the given serial.
 func signedPolicy(t testing.TB, serial int64, signer *x509.Certificate, key crypto.Signer, extra map[string]any, cas ...*x509.Certificate) []byte {
 	t.Helper()
 	var anchors []any
 	for _, c := range cas {
-		anchors = append(anchors, map[string]any{"pem": pemOf(c)})
+		anchors = append(anchors, map[string]any{"pem": string(testpki.PEM(c))})
 	}
 	doc := map[string]any{"serial": serial, "anchors": anchors, "report_unknown_roots": true}
 	for k, v := range extra {
@@ -199,7 +162,7 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	t.Helper()
 	dir := t.TempDir()
 	signerFile := filepath.Join(dir, "signer.pem")
-	if err := os.WriteFile(signerFile, []byte(pemOf(signer)), 0o644); err != nil {
+	if err := os.WriteFile(signerFile, testpki.PEM(signer), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	secretFile := filepath.Join(dir, "enroll-secret")

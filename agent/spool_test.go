@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
@@ -87,8 +88,8 @@ func TestSpool(t *testing.T) {
 // stored once through the collector's events API.
 func TestAgentOfflineSpool(t *testing.T) {
 	sb := newSandbox(t)
-	signer, key := newCert(t, "Policy Signer", false)
-	ca, _ := newCert(t, "Corp Interception CA", true)
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
+	ca := testpki.NewCA(t, "Corp Interception CA").Cert
 	coll := startCollector(t)
 	coll.upload(signedPolicy(t, 1, signer, key, nil, ca))
 	proxy := newCutProxy(t, coll.URL)

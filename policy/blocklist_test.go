@@ -1,17 +1,13 @@
 package policy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 )
 
 func TestBuiltinBlocklist(t *testing.T) {
@@ -62,13 +58,10 @@ func TestBuiltinBlocklist(t *testing.T) {
 }
 
 func TestBlocklistLookup(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blockedCert := selfSigned(t, key, "Evil Interception Root", 1)
-	reissued := selfSigned(t, key, "Evil Interception Root", 2) // same key, new serial
-	other := selfSigned(t, mustKey(t), "Fine Corporate Root", 3)
+	blocked := testpki.NewCA(t, "Evil Interception Root")
+	blockedCert := blocked.Cert
+	reissued := testpki.NewCA(t, "Evil Interception Root", testpki.Key(blocked.Key)).Cert // same key, new serial
+	other := testpki.NewCA(t, "Fine Corporate Root").Cert
 
 	sum := sha256.Sum256(blockedCert.Raw)
 	spki := sha256.Sum256(blockedCert.RawSubjectPublicKeyInfo)
@@ -138,35 +131,4 @@ func TestNewBlocklistRejects(t *testing.T) {
 			t.Errorf("NewBlocklist(%+v) = %v, want error containing %q", tt.entry, err, tt.want)
 		}
 	}
-}
-
-func mustKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func selfSigned(t *testing.T, key *ecdsa.PrivateKey, cn string, serial int64) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

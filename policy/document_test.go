@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -23,15 +24,15 @@ func docJSON(t *testing.T, fields map[string]any) []byte {
 }
 
 func TestParseValid(t *testing.T) {
-	ca, _ := newCA(t, "Corp Root")
-	old, _ := newCA(t, "Corp Old Root")
+	ca := testpki.NewCA(t, "Corp Root").Cert
+	old := testpki.NewCA(t, "Corp Old Root").Cert
 	after := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	data := docJSON(t, map[string]any{
 		"//":     "a comment",
 		"serial": 7,
 		"anchors": []any{
-			map[string]any{"pem": pemOf(ca), "stores": []string{"java", "nss"}, "//why": "new CA"},
-			map[string]any{"pem": pemOf(old), "remove_after": after},
+			map[string]any{"pem": string(testpki.PEM(ca)), "stores": []string{"java", "nss"}, "//why": "new CA"},
+			map[string]any{"pem": string(testpki.PEM(old)), "remove_after": after},
 		},
 		"remove":               []any{map[string]any{"sha256": strings.ToUpper(stores.SHA256(old)), "after": after, "reason": "rotated"}},
 		"blocklist":            []any{map[string]any{"spki_sha256": strings.Repeat("ab", 32), "reason": "bad"}},
@@ -87,10 +88,10 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseErrorsNameTheField(t *testing.T) {
-	ca, _ := newCA(t, "Corp Root")
-	leaf, _ := newCert(t, "server.example", false, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), nil, nil)
+	ca := testpki.NewCA(t, "Corp Root").Cert
+	leaf, _ := testpki.SelfSigned(t, "server.example", testpki.Valid(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
 	good := func() map[string]any {
-		return map[string]any{"serial": 1, "anchors": []any{map[string]any{"pem": pemOf(ca)}}}
+		return map[string]any{"serial": 1, "anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}}
 	}
 	with := func(k string, v any) map[string]any {
 		m := good()
@@ -106,13 +107,13 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"negative serial", with("serial", -3), "serial: must be a positive integer"},
 		{"string serial", with("serial", "1"), "serial: JSON string"},
 		{"no anchors", with("anchors", []any{}), "anchors: at least one CA"},
-		{"leaf as anchor", with("anchors", []any{map[string]any{"pem": pemOf(ca)}, map[string]any{"pem": pemOf(leaf)}}), "anchors[1].pem: " + `"CN=server.example,O=Anchorwatch test": not a CA certificate`},
+		{"leaf as anchor", with("anchors", []any{map[string]any{"pem": string(testpki.PEM(ca))}, map[string]any{"pem": string(testpki.PEM(leaf))}}), "anchors[1].pem: " + `"CN=server.example,O=Anchorwatch test": not a CA certificate`},
 		{"empty pem", with("anchors", []any{map[string]any{"pem": ""}}), "anchors[0].pem: missing"},
 		{"garbage pem", with("anchors", []any{map[string]any{"pem": "hello"}}), "anchors[0].pem: not PEM"},
-		{"dup anchor", with("anchors", []any{map[string]any{"pem": pemOf(ca)}, map[string]any{"pem": pemOf(ca)}}), "anchors[1].pem: same certificate as anchors[0]"},
-		{"bad store", with("anchors", []any{map[string]any{"pem": pemOf(ca), "stores": []string{"java", "chrome"}}}), `anchors[0].stores[1]: unknown store kind "chrome"`},
-		{"bad role", with("anchors", []any{map[string]any{"pem": pemOf(ca), "role": "leaf"}}), `anchors[0].role: "leaf"`},
-		{"root as intermediate", with("anchors", []any{map[string]any{"pem": pemOf(ca), "role": "intermediate"}}), "anchors[0].role: \"intermediate\" but"},
+		{"dup anchor", with("anchors", []any{map[string]any{"pem": string(testpki.PEM(ca))}, map[string]any{"pem": string(testpki.PEM(ca))}}), "anchors[1].pem: same certificate as anchors[0]"},
+		{"bad store", with("anchors", []any{map[string]any{"pem": string(testpki.PEM(ca)), "stores": []string{"java", "chrome"}}}), `anchors[0].stores[1]: unknown store kind "chrome"`},
+		{"bad role", with("anchors", []any{map[string]any{"pem": string(testpki.PEM(ca)), "role": "leaf"}}), `anchors[0].role: "leaf"`},
+		{"root as intermediate", with("anchors", []any{map[string]any{"pem": string(testpki.PEM(ca)), "role": "intermediate"}}), "anchors[0].role: \"intermediate\" but"},
 		{"bad remove", with("remove", []any{map[string]any{"sha256": "abc"}}), `remove[0].sha256: "abc" is not a SHA-256`},
 		{"remove own anchor", with("remove", []any{map[string]any{"sha256": stores.SHA256(ca)}}), "remove[0].sha256: also installed by anchors[0]"},
 		{"blocklist empty", with("blocklist", []any{map[string]any{"reason": "x"}}), "blocklist[0]: give sha256 or spki_sha256"},
@@ -125,7 +126,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"exemption no reason", with("exemptions", []any{map[string]any{"hosts": []string{"h1"}}}), "exemptions[0].reason: missing"},
 		{"exemption expires", with("exemptions", []any{map[string]any{"hosts": []string{"h1"}, "reason": "x", "expires": "tomorrow"}}), `exemptions[0].expires: "tomorrow" is not an RFC 3339 time`},
 		{"remove after number", with("remove", []any{map[string]any{"sha256": strings.Repeat("1", 64), "after": 5}}), `remove[0].after: 5 is not an RFC 3339 time`},
-		{"two certs", with("anchors", []any{map[string]any{"pem": pemOf(ca) + pemOf(ca)}}), "anchors[0].pem: holds 2 certificates"},
+		{"two certs", with("anchors", []any{map[string]any{"pem": string(testpki.PEM(ca)) + string(testpki.PEM(ca))}}), "anchors[0].pem: holds 2 certificates"},
 		{"heartbeat short", with("heartbeat_interval", "1s"), "heartbeat_interval: 1s is outside"},
 		{"heartbeat garbage", with("heartbeat_interval", "often"), `heartbeat_interval: "often" is not a duration`},
 		{"rescan long", with("rescan_interval", "48h"), "rescan_interval: 48h0m0s is outside"},
@@ -155,8 +156,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 }
 
 func TestParseRejectsMalformedInput(t *testing.T) {
-	ca, _ := newCA(t, "Corp Root")
-	good := docJSON(t, map[string]any{"serial": 1, "anchors": []any{map[string]any{"pem": pemOf(ca)}}})
+	ca := testpki.NewCA(t, "Corp Root").Cert
+	good := docJSON(t, map[string]any{"serial": 1, "anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}})
 	tests := []struct {
 		name string
 		data []byte
@@ -187,7 +188,7 @@ func TestExample(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "anchors[0].pem") {
 		t.Fatalf("the placeholder example must fail on anchors[0].pem, got %v", err)
 	}
-	ca, _ := newCA(t, "Corp Root")
+	ca := testpki.NewCA(t, "Corp Root").Cert
 	ex := Example(ca)
 	d, err := Parse(ex)
 	if err != nil {

@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"go.mozilla.org/pkcs7"
+
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 )
 
 func testDoc(t testing.TB, serial int64) []byte {
 	t.Helper()
-	ca, _ := newCA(t, "Corp Root")
-	b, err := json.Marshal(map[string]any{"serial": serial, "anchors": []any{map[string]any{"pem": pemOf(ca)}}})
+	ca := testpki.NewCA(t, "Corp Root").Cert
+	b, err := json.Marshal(map[string]any{"serial": serial, "anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +29,10 @@ func testDoc(t testing.TB, serial int64) []byte {
 }
 
 func TestVerifyMatrix(t *testing.T) {
-	signer, key := newSigner(t, "Policy Signer")
-	other, otherKey := newSigner(t, "Policy Signer") // same name, other key
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
+	other, otherKey := testpki.SelfSigned(t, "Policy Signer") // same name, other key
 	now := time.Now()
-	expired, expiredKey := newCert(t, "Old Signer", false, now.Add(-48*time.Hour), now.Add(-24*time.Hour), nil, nil)
+	expired, expiredKey := testpki.SelfSigned(t, "Old Signer", testpki.Valid(now.Add(-48*time.Hour), now.Add(-24*time.Hour)))
 
 	doc := testDoc(t, 5)
 	good, err := Sign(doc, signer, key)
@@ -130,12 +132,12 @@ func rawSign(t testing.TB, doc []byte, cert *x509.Certificate, key any) []byte {
 }
 
 func TestSignRefusesInvalidDocument(t *testing.T) {
-	signer, key := newSigner(t, "Policy Signer")
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
 	_, err := Sign([]byte(`{"serial":0,"anchors":[]}`), signer, key)
 	if err == nil || !strings.Contains(err.Error(), "serial:") {
 		t.Fatalf("Sign of an invalid document: %v", err)
 	}
-	_, otherKey := newSigner(t, "x")
+	_, otherKey := testpki.SelfSigned(t, "x")
 	if _, err := Sign(testDoc(t, 1), signer, otherKey); err == nil || !strings.Contains(err.Error(), "does not belong") {
 		t.Fatalf("Sign with a mismatched key: %v", err)
 	}
@@ -217,20 +219,20 @@ func TestOpenSSLInterop(t *testing.T) {
 }
 
 func mustOther(t testing.TB) *x509.Certificate {
-	c, _ := newSigner(t, "Someone Else")
+	c, _ := testpki.SelfSigned(t, "Someone Else")
 	return c
 }
 
 func TestLoadSignerErrors(t *testing.T) {
 	dir := t.TempDir()
-	signer, _ := newSigner(t, "s")
+	signer, _ := testpki.SelfSigned(t, "s")
 	cert := filepath.Join(dir, "c.pem")
-	os.WriteFile(cert, []byte(pemOf(signer)), 0o644)
+	os.WriteFile(cert, []byte(string(testpki.PEM(signer))), 0o644)
 	keyFile := filepath.Join(dir, "k.pem")
 	for _, tt := range []struct{ name, key, want string }{
 		{"missing", "", "no such file"},
 		{"not pem", "garbage", "no PEM block"},
-		{"cert as key", pemOf(signer), "want a private key"},
+		{"cert as key", string(testpki.PEM(signer)), "want a private key"},
 		{"encrypted", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n", "encrypted"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,7 +249,7 @@ func TestLoadSignerErrors(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
-	signer, key := newSigner(f, "Policy Signer")
+	signer, key := testpki.SelfSigned(f, "Policy Signer")
 	good, err := Sign(testDoc(f, 2), signer, key)
 	if err != nil {
 		f.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -201,9 +200,7 @@ func agentStatus(cmd *cobra.Command, cfgPath, root string) error {
 	} else {
 		out.Error = serr.Error()
 	}
-	enc := json.NewEncoder(cmd.OutOrStdout())
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return printJSON(cmd.OutOrStdout(), out)
 }
 
 // isAgentProcess reports whether pid runs "anchorwatch agent run" (Linux:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,6 +215,14 @@ func caName(c *x509.Certificate) string {
 		n = c.Subject.String()
 	}
 	return fmt.Sprintf("%q (sha256 %s…)", n, stores.SHA256(c)[:16])
+}
+
+// printJSON writes v to w as indented JSON, the --json output of the
+// commands.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func plural(n int, one, many string) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,9 +85,7 @@ error or when nothing could be checked (no store found, or none could be read).`
 			}
 			w := cmd.OutOrStdout()
 			if f.json {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := printJSON(w, out); err != nil {
 					return err
 				}
 			} else {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,9 +193,7 @@ func runChange(cmd *cobra.Command, d hostDeps, f hostFlags, env stores.Env, kind
 	}
 	w := cmd.OutOrStdout()
 	if f.json {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := printJSON(w, out); err != nil {
 			return err
 		}
 	} else {

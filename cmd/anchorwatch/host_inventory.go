@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -107,9 +106,7 @@ error or when no store could be read.`,
 			}
 			w := cmd.OutOrStdout()
 			if f.json {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := printJSON(w, out); err != nil {
 					return err
 				}
 			} else {

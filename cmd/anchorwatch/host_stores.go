@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -41,9 +40,7 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 			}
 			w := cmd.OutOrStdout()
 			if f.json {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := printJSON(w, out); err != nil {
 					return err
 				}
 			} else {

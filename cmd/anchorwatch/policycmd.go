@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -209,9 +208,7 @@ func newPolicyShowCmd() *cobra.Command {
 					NotAfter: a.Cert.NotAfter.UTC(), Role: a.Role, Stores: a.Stores, RemoveAfter: a.RemoveAfter})
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(view)
+				return printJSON(cmd.OutOrStdout(), view)
 			}
 			return printPolicy(cmd.OutOrStdout(), view)
 		},

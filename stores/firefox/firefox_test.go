@@ -2,40 +2,18 @@ package firefox
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
-
-func testCA(t testing.TB, cn string) *x509.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c
-}
 
 func writeFile(t *testing.T, p string, b []byte) {
 	t.Helper()
@@ -45,10 +23,6 @@ func writeFile(t *testing.T, p string, b []byte) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func pemOf(c *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 // decode returns policies.json as generic JSON.
@@ -73,13 +47,13 @@ func TestInstallMergesWithAdminPolicies(t *testing.T) {
 	if err := os.Chmod(hp, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	legacy := testCA(t, "Legacy admin CA")
-	writeFile(t, filepath.Join(root, "usr/local/share/corp/legacy-ca.pem"), pemOf(legacy))
-	partner := testCA(t, "Partner CA")
-	writeFile(t, filepath.Join(root, "usr/lib/mozilla/certificates/partner.der"), partner.Raw)
+	legacy := testpki.NewCA(t, "Legacy admin CA").Cert
+	testpki.WritePEM(t, filepath.Join(root, "usr/local/share/corp/legacy-ca.pem"), legacy)
+	partner := testpki.NewCA(t, "Partner CA").Cert
+	testpki.WriteDER(t, filepath.Join(root, "usr/lib/mozilla/certificates/partner.der"), partner)
 
 	s := New(Config{Path: SystemPolicyPath, Mode: ModeInstall, SearchDirs: []string{"/usr/lib/mozilla/certificates"}}, stores.Env{Root: root})
-	ours := testCA(t, "Anchorwatch Corp CA")
+	ours := testpki.NewCA(t, "Anchorwatch Corp CA").Cert
 	ctx := context.Background()
 
 	before := decode(t, hp)
@@ -117,7 +91,7 @@ func TestInstallMergesWithAdminPolicies(t *testing.T) {
 	}
 	// The PEM is where Certificates.Install points.
 	b, err := os.ReadFile(filepath.Join(root, "etc/firefox/policies", stores.Label(ours)+".pem"))
-	if err != nil || string(b) != string(pemOf(ours)) {
+	if err != nil || string(b) != string(testpki.PEM(ours)) {
 		t.Fatalf("CA file: %v", err)
 	}
 
@@ -180,7 +154,7 @@ func mustList(t *testing.T, s *Store) []stores.Anchor {
 func TestInstallCreatesPolicies(t *testing.T) {
 	root := t.TempDir()
 	s := New(Config{Path: SystemPolicyPath, Mode: ModeInstall}, stores.Env{Root: root})
-	ca := testCA(t, "Fresh")
+	ca := testpki.NewCA(t, "Fresh").Cert
 	if _, err := s.Install(context.Background(), []*x509.Certificate{ca}, stores.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +185,7 @@ func TestBadPoliciesAreLeftUntouched(t *testing.T) {
 			hp := filepath.Join(root, "etc/firefox/policies/policies.json")
 			writeFile(t, hp, []byte(tc.in))
 			s := New(Config{Path: SystemPolicyPath, Mode: ModeInstall}, stores.Env{Root: root})
-			if _, err := s.Install(context.Background(), []*x509.Certificate{testCA(t, "x")}, stores.Options{}); !errors.Is(err, ErrBadPolicies) {
+			if _, err := s.Install(context.Background(), []*x509.Certificate{testpki.NewCA(t, "x").Cert}, stores.Options{}); !errors.Is(err, ErrBadPolicies) {
 				t.Fatalf("error %v, want ErrBadPolicies", err)
 			}
 			if b, _ := os.ReadFile(hp); string(b) != tc.in {
@@ -239,7 +213,7 @@ func (f fakeOS) Install(context.Context, []*x509.Certificate, stores.Options) ([
 }
 
 func TestEnterpriseRoots(t *testing.T) {
-	ca := testCA(t, "Corp CA")
+	ca := testpki.NewCA(t, "Corp CA").Cert
 	osStore := fakeOS{anchors: []stores.Anchor{stores.NewAnchor(ca, "Corp CA", true)}}
 	ctx := context.Background()
 	for _, tc := range []struct {

@@ -1,44 +1,14 @@
 package inventory
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
-
-func newCA(t *testing.T, cn string, key *ecdsa.PrivateKey) *x509.Certificate {
-	t.Helper()
-	if key == nil {
-		var err error
-		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			t.Fatal(err)
-		}
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func anchor(c *x509.Certificate, label string, trusted, vendor bool) stores.Anchor {
 	a := stores.NewAnchor(c, label, trusted)
@@ -47,14 +17,14 @@ func anchor(c *x509.Certificate, label string, trusted, vendor bool) stores.Anch
 }
 
 func TestClassify(t *testing.T) {
-	vendorCA := newCA(t, "Vendor Root", nil)
-	ours := newCA(t, "Example Corp Interception CA", nil)
-	oursByLabel := newCA(t, "Example Corp Old CA", nil)
-	stranger := newCA(t, "Totally Legit Root", nil)
-	evilKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	evil := newCA(t, "Evil Root", evilKey)
-	evilReissue := newCA(t, "Evil Root", evilKey) // same key: caught by SPKI
-	gpo := newCA(t, "GPO Root", nil)
+	vendorCA := testpki.NewCA(t, "Vendor Root").Cert
+	ours := testpki.NewCA(t, "Example Corp Interception CA").Cert
+	oursByLabel := testpki.NewCA(t, "Example Corp Old CA").Cert
+	stranger := testpki.NewCA(t, "Totally Legit Root").Cert
+	evilCA := testpki.NewCA(t, "Evil Root")
+	evil := evilCA.Cert
+	evilReissue := testpki.NewCA(t, "Evil Root", testpki.Key(evilCA.Key)).Cert // same key: caught by SPKI
+	gpo := testpki.NewCA(t, "GPO Root").Cert
 
 	bl, err := policy.NewBlocklist(policy.BuiltinBlockedRoots(), []policy.BlockedRoot{
 		{Name: "Evil Root", SHA256: stores.SHA256(evil), SPKI: stores.SPKIHash(evil), Reason: "test entry"},
@@ -126,7 +96,7 @@ func TestClassify(t *testing.T) {
 	if v.Stores[0].ID != "java:/etc/ssl/certs/java/cacerts" || v.Stores[2].ID != "system:/etc/ssl/certs/ca-certificates.crt" {
 		t.Errorf("stores not sorted: %+v", v.Stores)
 	}
-	if v.Subject != "CN=Vendor Root" || v.SPKI != stores.SPKIHash(vendorCA) || v.NotAfter.IsZero() {
+	if v.Subject != "CN=Vendor Root,O="+testpki.Org || v.SPKI != stores.SPKIHash(vendorCA) || v.NotAfter.IsZero() {
 		t.Errorf("vendor entry details: %+v", v)
 	}
 	for _, e := range got {

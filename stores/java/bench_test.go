@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -51,9 +52,9 @@ func BenchmarkList(b *testing.B) {
 // every keystore under a root (Debian JDK 17 + JDK 25) and audit each.
 func BenchmarkDiscoverAudit(b *testing.B) {
 	root, _ := sandbox(b)
-	ca := newCA(b, "Bench CA")
+	ca := testpki.NewCA(b, "Bench CA")
 	env := stores.Env{Root: root}
-	want := []*x509.Certificate{ca.cert}
+	want := []*x509.Certificate{ca.Cert}
 	for b.Loop() {
 		ss, err := Discover(context.Background(), env)
 		if err != nil || len(ss) != 2 {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -28,8 +29,8 @@ import (
 func TestSIGKILLDuringWrite(t *testing.T) {
 	j := jdk(t, 17)
 	root, rts := sandbox(t)
-	ca := newCA(t, "SIGKILL CA")
-	caFile := writeCAFile(t, t.TempDir(), ca.cert)
+	ca := testpki.NewCA(t, "SIGKILL CA")
+	caFile := testpki.WritePEM(t, filepath.Join(t.TempDir(), "ca.pem"), ca.Cert)
 	for _, c := range []struct {
 		rt         int
 		iterations int
@@ -47,7 +48,7 @@ func TestSIGKILLDuringWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		without := anchorSet(base)
-		with := anchorSet(append(append([]stores.Anchor(nil), base...), stores.NewAnchor(ca.cert, stores.Label(ca.cert), true)))
+		with := anchorSet(append(append([]stores.Anchor(nil), base...), stores.NewAnchor(ca.Cert, stores.Label(ca.Cert), true)))
 		run := func(delay time.Duration) (time.Duration, bool) {
 			cmd := exec.Command(os.Args[0])
 			cmd.Env = append(os.Environ(), "AW_JAVA_HELPER=toggle", "AW_ROOT="+root, "AW_PATH="+rt.Cacerts, "AW_CA="+caFile)
@@ -199,9 +200,9 @@ func TestRaceWithKeytool(t *testing.T) {
 		if err := os.WriteFile(hp, pristine, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		theirs := newCA(t, "Keytool CA")
-		ours := newCA(t, "Our CA")
-		file := writePEM(t, t.TempDir(), theirs.cert)
+		theirs := testpki.NewCA(t, "Keytool CA")
+		ours := testpki.NewCA(t, "Our CA")
+		file := testpki.WritePEM(t, filepath.Join(t.TempDir(), stores.Label(theirs.Cert)+".pem"), theirs.Cert)
 		cmd := exec.Command(j.Keytool(), "-J-XX:TieredStopAtLevel=1", "-importcert", "-noprompt", "-alias", "keytool-ca", "-file", file,
 			"-keystore", hp, "-storetype", "JKS", "-storepass", "changeit")
 		var out bytes.Buffer
@@ -214,7 +215,7 @@ func TestRaceWithKeytool(t *testing.T) {
 		time.Sleep(time.Duration(150+i*120) * time.Millisecond)
 		s := openStore(t, root, rts[0].Cacerts, nil)
 		s.settle = defaultSettle
-		if _, err := s.Install(context.Background(), []*x509.Certificate{ours.cert}, stores.Options{}); err != nil {
+		if _, err := s.Install(context.Background(), []*x509.Certificate{ours.Cert}, stores.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		ourDone := time.Since(start)
@@ -225,15 +226,15 @@ func TestRaceWithKeytool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, gotOurs := findAnchor(as, ours.cert)
-		_, gotTheirs := findAnchor(as, theirs.cert)
+		_, gotOurs := findAnchor(as, ours.Cert)
+		_, gotTheirs := findAnchor(as, theirs.Cert)
 		t.Logf("round %d: our install started at %v, done at %v; keytool done at %v; ours %v, keytool's %v",
 			i, time.Duration(150+i*120)*time.Millisecond, ourDone, time.Since(start), gotOurs, gotTheirs)
 		if !gotOurs || !gotTheirs {
 			t.Fatalf("round %d: lost an entry: ours %v, keytool's %v", i, gotOurs, gotTheirs)
 		}
 		list := keytoolList(t, j, hp, "JKS", "changeit")
-		if !containsEntry(list, "keytool-ca", "trustedCertEntry") || !containsEntry(list, stores.Label(ours.cert), "trustedCertEntry") {
+		if !containsEntry(list, "keytool-ca", "trustedCertEntry") || !containsEntry(list, stores.Label(ours.Cert), "trustedCertEntry") {
 			t.Fatalf("round %d: keytool does not list both entries", i)
 		}
 	}
@@ -247,8 +248,8 @@ func TestReadOnlyStore(t *testing.T) {
 		t.Fatal("needs root (CI runs as root) to make a read-only bind mount")
 	}
 	root, rts := sandbox(t)
-	ca := newCA(t, "Read-only CA")
-	caFile := writeCAFile(t, t.TempDir(), ca.cert)
+	ca := testpki.NewCA(t, "Read-only CA")
+	caFile := testpki.WritePEM(t, filepath.Join(t.TempDir(), "ca.pem"), ca.Cert)
 	hp := hostPath(root, rts[0].Store)
 	sum := fileSum(t, hp)
 	cmd := exec.Command(os.Args[0])

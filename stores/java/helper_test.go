@@ -4,8 +4,6 @@ package java
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,15 +83,6 @@ func helperMain(mode string) int {
 }
 
 func fsrootJoin(root, p string) string { return hostPath(root, p) }
-
-func writeCAFile(t testing.TB, dir string, c *x509.Certificate) string {
-	t.Helper()
-	p := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 type jdkT = javatest.JDK
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -26,7 +27,7 @@ func TestKeytoolReadsOurWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeHost(t, hostPath(root, "/opt/app/trust.p12"), p12)
-			ca := newCA(t, "Keytool Round Trip CA")
+			ca := testpki.NewCA(t, "Keytool Round Trip CA")
 			for _, c := range []struct {
 				path, storetype, pw string
 			}{
@@ -35,23 +36,23 @@ func TestKeytoolReadsOurWrites(t *testing.T) {
 				{"/opt/app/trust.p12", "PKCS12", "s3cret"},
 			} {
 				s := openStore(t, root, c.path, map[string]string{"/opt/app/trust.p12": "s3cret"})
-				if _, err := s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{}); err != nil {
+				if _, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); err != nil {
 					t.Fatal(err)
 				}
 				hp := hostPath(root, s.Info().Path)
 				out := keytoolList(t, j, hp, c.storetype, c.pw)
-				if !containsEntry(out, stores.Label(ca.cert), "trustedCertEntry") {
-					t.Fatalf("keytool %d does not list %s in %s:\n%s", major, stores.Label(ca.cert), c.path, out)
+				if !containsEntry(out, stores.Label(ca.Cert), "trustedCertEntry") {
+					t.Fatalf("keytool %d does not list %s in %s:\n%s", major, stores.Label(ca.Cert), c.path, out)
 				}
 				if n := strings.Count(out, "trustedCertEntry"); n < 5 {
 					t.Fatalf("keytool %d lists %d trusted entries in %s", major, n, c.path)
 				}
-				if _, err := s.Remove(context.Background(), []string{stores.SHA256(ca.cert)}, stores.Options{}); err != nil {
+				if _, err := s.Remove(context.Background(), []string{stores.SHA256(ca.Cert)}, stores.Options{}); err != nil {
 					t.Fatal(err)
 				}
 				out = keytoolList(t, j, hp, c.storetype, c.pw)
-				if strings.Contains(out, stores.Label(ca.cert)) {
-					t.Fatalf("keytool %d still lists %s after remove", major, stores.Label(ca.cert))
+				if strings.Contains(out, stores.Label(ca.Cert)) {
+					t.Fatalf("keytool %d still lists %s after remove", major, stores.Label(ca.Cert))
 				}
 			}
 		})
@@ -78,9 +79,9 @@ func TestWeReadKeytoolWrites(t *testing.T) {
 		j := jdk(t, major)
 		t.Run(filepath.Base(j.Home), func(t *testing.T) {
 			root := t.TempDir()
-			ca := newCA(t, "Keytool Written CA")
-			other := newCA(t, "Second CA")
-			caFile := writePEM(t, root, ca.cert)
+			ca := testpki.NewCA(t, "Keytool Written CA")
+			other := testpki.NewCA(t, "Second CA")
+			caFile := testpki.WritePEM(t, filepath.Join(root, stores.Label(ca.Cert)+".pem"), ca.Cert)
 			kt := func(args ...string) {
 				t.Helper()
 				if out, err := keytool(t, j, args...); err != nil {
@@ -116,12 +117,12 @@ func TestWeReadKeytoolWrites(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res := stores.Audit(context.Background(), s, []*x509.Certificate{ca.cert})
+				res := stores.Audit(context.Background(), s, []*x509.Certificate{ca.Cert})
 				if res.Status != stores.StatusCompliant || s.Info().Format != c.format {
 					t.Errorf("%s: %s %q format %s", c.file, res.Status, res.Detail, s.Info().Format)
 					continue
 				}
-				a, _ := findAnchor(res.Anchors, ca.cert)
+				a, _ := findAnchor(res.Anchors, ca.Cert)
 				if len(res.Anchors) != c.anchors || a.Vendor != c.vendor || !strings.HasPrefix(a.Label, "corp-ca") {
 					t.Errorf("%s: %d anchors, CA %+v", c.file, len(res.Anchors), a)
 				}
@@ -129,17 +130,17 @@ func TestWeReadKeytoolWrites(t *testing.T) {
 			// the JKS with a private key: install keeps the key usable
 			s, _ := Open(env, "/opt/app/k.jks")
 			s.settle = 0
-			if _, err := s.Install(context.Background(), []*x509.Certificate{other.cert}, stores.Options{}); err != nil {
+			if _, err := s.Install(context.Background(), []*x509.Certificate{other.Cert}, stores.Options{}); err != nil {
 				t.Fatal(err)
 			}
 			out := keytoolList(t, j, jks, "JKS", "changeit")
-			if !containsEntry(out, "server", "PrivateKeyEntry") || !containsEntry(out, "corp-ca", "trustedCertEntry") || !containsEntry(out, stores.Label(other.cert), "trustedCertEntry") {
+			if !containsEntry(out, "server", "PrivateKeyEntry") || !containsEntry(out, "corp-ca", "trustedCertEntry") || !containsEntry(out, stores.Label(other.Cert), "trustedCertEntry") {
 				t.Fatalf("after install:\n%s", out)
 			}
 			kt("-certreq", "-alias", "server", "-keystore", jks, "-storepass", "changeit", "-keypass", "changeit", "-file", filepath.Join(root, "req.csr"))
 			// the PKCS12 with a key is not rewritten
 			s, _ = Open(env, "/opt/app/key.p12")
-			if _, err := s.Install(context.Background(), []*x509.Certificate{other.cert}, stores.Options{}); err == nil {
+			if _, err := s.Install(context.Background(), []*x509.Certificate{other.Cert}, stores.Options{}); err == nil {
 				t.Error("install into a PKCS12 with a private key succeeded")
 			}
 		})

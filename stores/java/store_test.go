@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/java/javatest"
 	gopkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -140,7 +141,7 @@ func TestListVendorAndTrust(t *testing.T) {
 // password: install is idempotent, other entries stay, remove takes it out.
 func TestInstallRemove(t *testing.T) {
 	root, rts := sandbox(t)
-	ca := newCA(t, "Anchorwatch Install CA")
+	ca := testpki.NewCA(t, "Anchorwatch Install CA")
 	// a PKCS12 with a password, as keytool writes trust stores
 	p12pw := "/opt/app/truststore.p12"
 	vendor, _ := javatest.VendorCerts()
@@ -164,14 +165,14 @@ func TestInstallRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dry, err := s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{DryRun: true})
+			dry, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{DryRun: true})
 			if err != nil || actions(dry) != "added" {
 				t.Fatalf("dry run: %v %v", dry, err)
 			}
 			if as, _ := s.List(context.Background()); len(as) != len(before) {
 				t.Fatal("dry run changed the store")
 			}
-			ch, err := s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{})
+			ch, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{})
 			if err != nil || actions(ch) != "added" {
 				t.Fatalf("install: %v %v", ch, err)
 			}
@@ -179,8 +180,8 @@ func TestInstallRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, ok := findAnchor(after, ca.cert)
-			if !ok || !a.TrustedServerAuth || a.Vendor || a.Label != stores.Label(ca.cert) {
+			a, ok := findAnchor(after, ca.Cert)
+			if !ok || !a.TrustedServerAuth || a.Vendor || a.Label != stores.Label(ca.Cert) {
 				t.Fatalf("installed anchor %+v (found %v)", a, ok)
 			}
 			if len(after) != len(before)+1 {
@@ -188,19 +189,19 @@ func TestInstallRemove(t *testing.T) {
 			}
 			sameEntries(t, before, after)
 			sum := fileSum(t, hostPath(root, s.Info().Path))
-			ch, err = s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{})
+			ch, err = s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{})
 			if err != nil || actions(ch) != "unchanged" || fileSum(t, hostPath(root, s.Info().Path)) != sum {
 				t.Fatalf("second install: %v %v (or file rewritten)", ch, err)
 			}
-			ch, err = s.Remove(context.Background(), []string{strings.ToUpper(stores.SHA256(ca.cert))}, stores.Options{})
+			ch, err = s.Remove(context.Background(), []string{strings.ToUpper(stores.SHA256(ca.Cert))}, stores.Options{})
 			if err != nil || actions(ch) != "removed" {
 				t.Fatalf("remove: %v %v", ch, err)
 			}
 			final, _ := s.List(context.Background())
-			if _, ok := findAnchor(final, ca.cert); ok || len(final) != len(before) {
+			if _, ok := findAnchor(final, ca.Cert); ok || len(final) != len(before) {
 				t.Fatalf("after remove: %d anchors, CA still there: %v", len(final), ok)
 			}
-			ch, err = s.Remove(context.Background(), []string{stores.SHA256(ca.cert)}, stores.Options{})
+			ch, err = s.Remove(context.Background(), []string{stores.SHA256(ca.Cert)}, stores.Options{})
 			if err != nil || actions(ch) != "unchanged" {
 				t.Fatalf("second remove: %v %v", ch, err)
 			}
@@ -233,8 +234,8 @@ func TestKeepsModeOwnerAndDates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newCA(t, "Mode CA")
-	if _, err := s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{}); err != nil {
+	ca := testpki.NewCA(t, "Mode CA")
+	if _, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(hp)
@@ -309,7 +310,7 @@ func TestBadStores(t *testing.T) {
 		{"empty", nil, "", "an empty file"},
 		{"pem", []byte("-----BEGIN CERTIFICATE-----\nMII=\n"), "", "PEM text"},
 	}
-	ca := newCA(t, "Bad CA")
+	ca := testpki.NewCA(t, "Bad CA")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			hp := hostPath(root, "/ks")
@@ -320,11 +321,11 @@ func TestBadStores(t *testing.T) {
 			}
 			s := openStore(t, root, "/ks", pw)
 			sum := fileSum(t, hp)
-			res := stores.Audit(context.Background(), s, []*x509.Certificate{ca.cert})
+			res := stores.Audit(context.Background(), s, []*x509.Certificate{ca.Cert})
 			if res.Status != stores.StatusError || !strings.Contains(res.Detail, c.want) {
 				t.Errorf("audit: %s %q, want error containing %q", res.Status, res.Detail, c.want)
 			}
-			if _, err := s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			if _, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("install: %v, want error containing %q", err, c.want)
 			}
 			if _, err := s.Remove(context.Background(), []string{stores.SHA256(vendor[0].Cert)}, stores.Options{}); err == nil {
@@ -341,11 +342,10 @@ func TestBadStores(t *testing.T) {
 // listed, and a write is refused rather than dropping them.
 func TestPKCS12WithKeyIsNotRewritten(t *testing.T) {
 	root := t.TempDir()
-	ca := newCA(t, "Key CA")
-	other := newCA(t, "Other CA")
-	leaf := ca.serverCert(t)
-	lc, _ := x509.ParseCertificate(leaf.Certificate[0])
-	data, err := gopkcs12.Modern2023.Encode(leaf.PrivateKey, lc, []*x509.Certificate{ca.cert}, "changeit")
+	ca := testpki.NewCA(t, "Key CA")
+	other := testpki.NewCA(t, "Other CA")
+	leaf := ca.Leaf(t, "127.0.0.1")
+	data, err := gopkcs12.Modern2023.Encode(leaf.PrivateKey, leaf.Leaf, []*x509.Certificate{ca.Cert}, "changeit")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,12 +359,12 @@ func TestPKCS12WithKeyIsNotRewritten(t *testing.T) {
 	if len(as) != 2 || as[0].TrustedServerAuth || as[1].TrustedServerAuth {
 		t.Fatalf("anchors %+v: want 2 untrusted (plain cert bags)", as)
 	}
-	res := stores.Audit(context.Background(), s, []*x509.Certificate{ca.cert})
+	res := stores.Audit(context.Background(), s, []*x509.Certificate{ca.Cert})
 	if res.Status != stores.StatusUntrusted {
 		t.Errorf("audit %s %s, want untrusted", res.Status, res.Detail)
 	}
 	sum := fileSum(t, hp)
-	_, err = s.Install(context.Background(), []*x509.Certificate{other.cert}, stores.Options{})
+	_, err = s.Install(context.Background(), []*x509.Certificate{other.Cert}, stores.Options{})
 	if err == nil || !errors.Is(err, stores.ErrNotSupported) || !strings.Contains(err.Error(), "without losing entry") {
 		t.Fatalf("install: %v", err)
 	}
@@ -393,19 +393,19 @@ func sameEntries(t testing.TB, before, after []stores.Anchor) {
 // encrypted is listed (through go-pkcs12) but never rewritten.
 func TestRC2TrustStore(t *testing.T) {
 	root := t.TempDir()
-	ca := newCA(t, "RC2 CA")
-	data, err := gopkcs12.LegacyRC2.EncodeTrustStoreEntries([]gopkcs12.TrustStoreEntry{{Cert: ca.cert, FriendlyName: "old"}}, "changeit")
+	ca := testpki.NewCA(t, "RC2 CA")
+	data, err := gopkcs12.LegacyRC2.EncodeTrustStoreEntries([]gopkcs12.TrustStoreEntry{{Cert: ca.Cert, FriendlyName: "old"}}, "changeit")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hp := hostPath(root, "/opt/jre8/lib/security/cacerts")
 	writeHost(t, hp, data)
 	s := openStore(t, root, "/opt/jre8/lib/security/cacerts", nil)
-	if r := stores.Audit(context.Background(), s, []*x509.Certificate{ca.cert}); r.Status != stores.StatusCompliant {
+	if r := stores.Audit(context.Background(), s, []*x509.Certificate{ca.Cert}); r.Status != stores.StatusCompliant {
 		t.Fatalf("audit %s %s", r.Status, r.Detail)
 	}
 	sum := fileSum(t, hp)
-	_, err = s.Remove(context.Background(), []string{stores.SHA256(ca.cert)}, stores.Options{})
+	_, err = s.Remove(context.Background(), []string{stores.SHA256(ca.Cert)}, stores.Options{})
 	if err == nil || !strings.Contains(err.Error(), "RC2-encrypted") || fileSum(t, hp) != sum {
 		t.Fatalf("remove: %v", err)
 	}

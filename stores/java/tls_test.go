@@ -4,16 +4,15 @@ package java
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -23,8 +22,8 @@ import (
 // the password-less PKCS12.
 func TestJSSEHandshake(t *testing.T) {
 	root, rts := sandbox(t)
-	ca := newCA(t, "Anchorwatch JSSE CA")
-	addr := serveTLS(t, ca.serverCert(t))
+	ca := testpki.NewCA(t, "Anchorwatch JSSE CA")
+	addr, _ := testpki.ServeTLS(t, ca.Leaf(t, "127.0.0.1"))
 
 	j17 := jdk(t, 17)
 	classes := t.TempDir()
@@ -62,43 +61,17 @@ func TestJSSEHandshake(t *testing.T) {
 		if out, ok := client(); ok {
 			t.Fatalf("JDK %d handshake succeeded before install:\n%s", c.major, out)
 		}
-		if _, err := s.Install(context.Background(), []*x509.Certificate{ca.cert}, stores.Options{}); err != nil {
+		if _, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if out, ok := client(); !ok || !strings.Contains(out, "HANDSHAKE OK") {
 			t.Fatalf("JDK %d handshake failed after install:\n%s", c.major, out)
 		}
-		if _, err := s.Remove(context.Background(), []string{stores.SHA256(ca.cert)}, stores.Options{}); err != nil {
+		if _, err := s.Remove(context.Background(), []string{stores.SHA256(ca.Cert)}, stores.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if out, ok := client(); ok || !strings.Contains(out, "HANDSHAKE FAILED") {
 			t.Fatalf("JDK %d handshake after remove:\n%s", c.major, out)
 		}
 	}
-}
-
-// serveTLS serves TLS handshakes on 127.0.0.1 until the test ends.
-func serveTLS(t testing.TB, cert tls.Certificate) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				if tc, ok := c.(*tls.Conn); ok {
-					_ = tc.Handshake()
-				}
-			}()
-		}
-	}()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/nss/nsstest"
@@ -20,7 +21,7 @@ func BenchmarkList(b *testing.B) {
 		root := b.TempDir()
 		db := nsstest.FirefoxProfile(b, root, "/home/bench", "b.default")
 		for i := 0; i < n; i++ {
-			ca := nsstest.NewCA(b, fmt.Sprintf("Bench CA %d", i))
+			ca := testpki.NewCA(b, fmt.Sprintf("Bench CA %d", i))
 			trust := "C,,"
 			if i%3 == 0 {
 				trust = "c,,"

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/nss/nsstest"
@@ -64,7 +65,7 @@ func TestPKCS11TrustObjects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			db := nsstest.NewDB(t, root, "/etc/pki/nssdb")
-			ca := nsstest.NewCA(t, "PKCS11 3.2 CA")
+			ca := testpki.NewCA(t, "PKCS11 3.2 CA")
 			nsstest.AddCert(t, root, db, ca.Cert, "p11ca", ",,")
 			hp := filepath.Join(fsroot.Join(root, db), "cert9.db")
 			var hash []byte
@@ -147,7 +148,7 @@ func hexLit(b []byte) string { return "x'" + hex.EncodeToString(b) + "'" }
 func TestLegacyTrustHashMismatchIgnored(t *testing.T) {
 	root := t.TempDir()
 	db := nsstest.NewDB(t, root, "/etc/pki/nssdb")
-	ca := nsstest.NewCA(t, "Legacy CA")
+	ca := testpki.NewCA(t, "Legacy CA")
 	nsstest.AddCert(t, root, db, ca.Cert, "legacy", "C,,")
 	hp := filepath.Join(fsroot.Join(root, db), "cert9.db")
 	s := openStore(t, root, db, "system")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/nss/nsstest"
@@ -93,9 +94,9 @@ func TestListReadsCertutilTrust(t *testing.T) {
 		{",C,", false, stores.StatusUntrusted},
 		{"T,c,c", false, stores.StatusUntrusted},
 	}
-	cas := make([]nsstest.CA, len(cases))
+	cas := make([]*testpki.CA, len(cases))
 	for i, tc := range cases {
-		cas[i] = nsstest.NewCA(t, "CA "+tc.trust)
+		cas[i] = testpki.NewCA(t, "CA "+tc.trust)
 		nsstest.AddCert(t, root, db, cas[i].Cert, "nick "+tc.trust, tc.trust)
 	}
 	s := openStore(t, root, db, "system")
@@ -125,7 +126,7 @@ func TestListReadsCertutilTrust(t *testing.T) {
 			t.Errorf("trust %q: audit %s (%s), want %s", tc.trust, r.Status, r.Detail, tc.status)
 		}
 	}
-	other := nsstest.NewCA(t, "absent")
+	other := testpki.NewCA(t, "absent")
 	if r := stores.Audit(context.Background(), s, []*x509.Certificate{other.Cert}); r.Status != stores.StatusMissing {
 		t.Errorf("absent CA: audit %s, want missing", r.Status)
 	}
@@ -139,7 +140,7 @@ func certutilTrust(t *testing.T, root, dir, nick string) string {
 func TestInstallThenCertutilListsC(t *testing.T) {
 	root := t.TempDir()
 	prof := nsstest.FirefoxProfile(t, root, "/home/alice", "abcd.default-release")
-	ca := nsstest.NewCA(t, "Corp Interception CA")
+	ca := testpki.NewCA(t, "Corp Interception CA")
 	s := openStore(t, root, prof, "firefox")
 	ctx := context.Background()
 
@@ -186,7 +187,7 @@ func TestInstallThenCertutilListsC(t *testing.T) {
 func TestInstallFixesTrustKeepingNickname(t *testing.T) {
 	root := t.TempDir()
 	db := nsstest.ChromiumDB(t, root, "/home/bob")
-	ca := nsstest.NewCA(t, "Corp CA")
+	ca := testpki.NewCA(t, "Corp CA")
 	nsstest.AddCert(t, root, db, ca.Cert, "Corp CA imported by hand", "c,,")
 	s := openStore(t, root, db, "chromium")
 	ch, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{})
@@ -207,9 +208,9 @@ func TestInstallFixesTrustKeepingNickname(t *testing.T) {
 func TestRemoveByFingerprintWhateverTheNickname(t *testing.T) {
 	root := t.TempDir()
 	db := nsstest.ChromiumDB(t, root, "/home/bob")
-	ours := nsstest.NewCA(t, "Rotated CA")
-	keep := nsstest.NewCA(t, "Rotated CA") // same subject, other key: NSS resolves both by one nickname
-	bystander := nsstest.NewCA(t, "Bystander")
+	ours := testpki.NewCA(t, "Rotated CA")
+	keep := testpki.NewCA(t, "Rotated CA") // same subject, other key: NSS resolves both by one nickname
+	bystander := testpki.NewCA(t, "Bystander")
 	nsstest.AddCert(t, root, db, keep.Cert, "rotated-new", "C,,")
 	nsstest.AddCert(t, root, db, ours.Cert, "someone-elses-name", "C,,")
 	nsstest.AddCert(t, root, db, bystander.Cert, "bystander", "CT,C,C")
@@ -279,7 +280,7 @@ func TestInstallRemoveKeepOwnerAndMode(t *testing.T) {
 	if s.Info().Owner != "alice" {
 		t.Errorf("owner %q, want alice", s.Info().Owner)
 	}
-	ca := nsstest.NewCA(t, "Owner CA")
+	ca := testpki.NewCA(t, "Owner CA")
 	if _, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func writePasswd(t *testing.T, root, content string) {
 
 // Broken stores: a precise error, and not one byte changed.
 func TestBrokenStoresFailCleanly(t *testing.T) {
-	ca := nsstest.NewCA(t, "Broken test CA")
+	ca := testpki.NewCA(t, "Broken test CA")
 	type setup func(t *testing.T, root, db string) *Store
 	cases := []struct {
 		name    string
@@ -421,7 +422,7 @@ func TestBrokenStoresFailCleanly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			db := nsstest.FirefoxProfile(t, root, "/home/carol", "p.default")
-			nsstest.AddCert(t, root, db, nsstest.NewCA(t, "already there").Cert, "present", "C,,")
+			nsstest.AddCert(t, root, db, testpki.NewCA(t, "already there").Cert, "present", "C,,")
 			s := tc.setup(t, root, db)
 			snap := dbSnapshot(t, s.Dir())
 			ctx := context.Background()
@@ -482,7 +483,7 @@ func TestLegacyCert8IsReported(t *testing.T) {
 	if _, err := ss[0].List(context.Background()); err == nil {
 		t.Error("List of a cert8.db succeeded")
 	}
-	ca := nsstest.NewCA(t, "x")
+	ca := testpki.NewCA(t, "x")
 	if _, err := ss[0].Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); !errors.Is(err, stores.ErrNotSupported) {
 		t.Errorf("Install error %v, want ErrNotSupported", err)
 	}
@@ -510,9 +511,9 @@ func TestWatchSpec(t *testing.T) {
 func TestInstallRollsBackOnFailure(t *testing.T) {
 	root := t.TempDir()
 	db := nsstest.ChromiumDB(t, root, "/home/frank")
-	first := nsstest.NewCA(t, "First CA")
-	second := nsstest.NewCA(t, "Second CA")
-	hand := nsstest.NewCA(t, "Hand-imported CA")
+	first := testpki.NewCA(t, "First CA")
+	second := testpki.NewCA(t, "Second CA")
+	hand := testpki.NewCA(t, "Hand-imported CA")
 	nsstest.AddCert(t, root, db, hand.Cert, "by hand", "c,,")
 	real := nsstest.Certutil(t)
 	fake := filepath.Join(t.TempDir(), "certutil")
@@ -545,7 +546,7 @@ func TestInstallWhenOwnerCannotReachTheRoot(t *testing.T) {
 	db := nsstest.ChromiumDB(t, root, "/home/gina")
 	filepath.Walk(fsroot.Join(root, "/home/gina"), func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 4545, 4545) })
 	s := openStore(t, root, db, "chromium")
-	ca := nsstest.NewCA(t, "Unreachable owner CA")
+	ca := testpki.NewCA(t, "Unreachable owner CA")
 	if _, err := s.Install(context.Background(), []*x509.Certificate{ca.Cert}, stores.Options{}); err != nil {
 		t.Fatal(err)
 	}

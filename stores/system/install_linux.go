@@ -40,22 +40,11 @@ type undo struct {
 // already trusts it and an anchors-directory file holds it. On any error
 // the anchor files are restored to what they were.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
-	if s.unknown != nil {
-		return nil, s.unknown
-	}
-	pl, planErr := s.refreshPlan()
-	if planErr != nil && !opt.DryRun {
-		return nil, planErr
-	}
-	done, err := s.prepare(opt)
+	pl, st, done, err := s.begin(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer done(false)
-	st, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		ops     []op
 		changes []stores.Change
@@ -111,13 +100,8 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	if opt.DryRun || (!refresh && len(ops) == 0) {
 		return changes, nil
 	}
-	undos, err := s.commit(ctx, pl, ops)
-	if err != nil {
-		return nil, err
-	}
 	// Check the result in what applications read.
-	after, err := s.read(ctx)
-	if err == nil {
+	err = s.finish(ctx, pl, ops, done, func(after *state) error {
 		for _, c := range certs {
 			fp := stores.SHA256(c)
 			if _, ok := after.inBundle[fp]; !ok {
@@ -125,15 +109,14 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 				if why == "" {
 					why = "no trust source holds it"
 				}
-				err = fmt.Errorf("%s store: after %s the bundle %s still lacks %q (sha256 %s…): %s", s.fam.Name, s.refreshName(), s.fam.Bundle, c.Subject.CommonName, fp[:16], why)
-				break
+				return fmt.Errorf("%s store: after %s the bundle %s still lacks %q (sha256 %s…): %s", s.fam.Name, s.refreshName(), s.fam.Bundle, c.Subject.CommonName, fp[:16], why)
 			}
 		}
-	}
+		return nil
+	})
 	if err != nil {
-		return nil, s.undo(ctx, pl, undos, err)
+		return nil, err
 	}
-	done(true)
 	return changes, nil
 }
 
@@ -144,22 +127,11 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 // their own set is blocklisted with a file of ours. Then the bundle is
 // refreshed and checked.
 func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
-	if s.unknown != nil {
-		return nil, s.unknown
-	}
-	pl, planErr := s.refreshPlan()
-	if planErr != nil && !opt.DryRun {
-		return nil, planErr
-	}
-	done, err := s.prepare(opt)
+	pl, st, done, err := s.begin(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer done(false)
-	st, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		ops      []op
 		changes  []stores.Change
@@ -246,24 +218,61 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	if opt.DryRun || !refresh {
 		return changes, nil
 	}
-	undos, err := s.commit(ctx, pl, ops)
+	err = s.finish(ctx, pl, ops, done, func(after *state) error {
+		for _, fp := range gone {
+			if _, ok := after.inBundle[fp]; ok && after.blocked[fp] == "" {
+				return fmt.Errorf("%s store: after %s the bundle %s still holds sha256 %s… (from %s): remove it from there", s.fam.Name, s.refreshName(), s.fam.Bundle, fp[:16], orUnknown(after.source[fp]))
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return changes, nil
+}
+
+// begin starts Install or Remove: the refresh plan (its error only
+// matters when writing), the anchors directory prepared and locked
+// (prepare), and the state the change is planned on. The caller defers
+// done(false); finish calls done(true).
+func (s *Store) begin(ctx context.Context, opt stores.Options) (plan, *state, func(ok bool), error) {
+	if s.unknown != nil {
+		return plan{}, nil, nil, s.unknown
+	}
+	pl, planErr := s.refreshPlan()
+	if planErr != nil && !opt.DryRun {
+		return plan{}, nil, nil, planErr
+	}
+	done, err := s.prepare(opt)
+	if err != nil {
+		return plan{}, nil, nil, err
+	}
+	st, err := s.read(ctx)
+	if err != nil {
+		done(false)
+		return plan{}, nil, nil, err
+	}
+	return pl, st, done, nil
+}
+
+// finish writes ops and refreshes the bundle (commit), then checks the
+// refreshed state with check. When either fails the previous files are
+// restored and refreshed again (undo); on success it calls done(true).
+func (s *Store) finish(ctx context.Context, pl plan, ops []op, done func(ok bool), check func(after *state) error) error {
+	undos, err := s.commit(ctx, pl, ops)
+	if err != nil {
+		return err
+	}
 	after, err := s.read(ctx)
 	if err == nil {
-		for _, fp := range gone {
-			if _, ok := after.inBundle[fp]; ok && after.blocked[fp] == "" {
-				err = fmt.Errorf("%s store: after %s the bundle %s still holds sha256 %s… (from %s): remove it from there", s.fam.Name, s.refreshName(), s.fam.Bundle, fp[:16], orUnknown(after.source[fp]))
-				break
-			}
-		}
+		err = check(after)
 	}
 	if err != nil {
-		return nil, s.undo(ctx, pl, undos, err)
+		return s.undo(ctx, pl, undos, err)
 	}
 	done(true)
-	return changes, nil
+	return nil
 }
 
 func orUnknown(s string) string {

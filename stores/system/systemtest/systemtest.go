@@ -21,20 +21,15 @@ package systemtest
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
 )
 
 // Paths inside a Debian root.
@@ -135,60 +130,21 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// CA makes a self-signed ECDSA P-256 root CA with common name cn.
+// CA makes a self-signed root CA with common name cn (testpki.NewCA).
 func CA(t testing.TB, cn string) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Anchorwatch tests"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
+	ca := testpki.NewCA(t, cn)
+	return ca.Cert, ca.Key
 }
 
 // Leaf issues a TLS server certificate for dns from ca and returns it as PEM.
 func Leaf(t testing.TB, ca *x509.Certificate, caKey crypto.Signer, dns string) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: dns},
-		DNSNames:     []string{dns},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(23 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return testpki.PEM((&testpki.CA{Cert: ca, Key: caKey}).Leaf(t, dns).Leaf)
 }
 
 // PEM encodes c.
-func PEM(c *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-}
+func PEM(c *x509.Certificate) []byte { return testpki.PEM(c) }
 
 // Verify runs `openssl verify -CAfile bundle -purpose sslserver` on the
 // PEM leaf, the way an OpenSSL client checks a server: nil when OpenSSL
@@ -209,12 +165,4 @@ func Verify(bundle string, leafPEM []byte) error {
 		return fmt.Errorf("openssl verify: %v: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
-}
-
-func serial(t testing.TB) *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
