@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,12 +41,8 @@ func Facts(root, stateDir, version string) api.HostFacts {
 }
 
 func machineID(root, stateDir string) string {
-	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
-		if b, err := os.ReadFile(fsroot.Join(root, p)); err == nil {
-			if id := strings.TrimSpace(string(b)); id != "" {
-				return id
-			}
-		}
+	if id := platformMachineID(root); id != "" {
+		return id
 	}
 	// No platform id: keep one of our own in the state directory.
 	p := filepath.Join(stateDir, "host-id")
@@ -63,18 +58,8 @@ func machineID(root, stateDir string) string {
 }
 
 func osVersion(root string) string {
-	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
-		f, err := os.Open(fsroot.Join(root, p))
-		if err != nil {
-			continue
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
-				return strings.Trim(v, `"'`)
-			}
-		}
+	if v := platformOSVersion(root); v != "" {
+		return v
 	}
 	return runtime.GOOS
 }

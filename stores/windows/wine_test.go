@@ -1,7 +1,7 @@
 //go:build linux
 
 // These tests run the real Windows build of the adapter under Wine
-// (Debian wine64): scripts/wine-setup.sh makes a prefix in a temp dir,
+// (Debian wine64): winebed (scripts/wine-setup.sh) makes a prefix in a temp dir,
 // the test builds internal/wintest with GOOS=windows and drives it, and
 // checks results independently with `wine reg query` on the registry
 // physical store and with a bare crypt32 enumeration. What Wine cannot
@@ -10,7 +10,7 @@
 package windows_test
 
 import (
-	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,12 +20,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -34,11 +31,12 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/stores"
 	winstore "github.com/anchorwatch/anchorwatch/stores/windows"
+	"github.com/anchorwatch/anchorwatch/stores/windows/winebed"
 )
 
 type wineBed struct {
-	dir, prefix, wine, wineserver, exe, cli string
-	env                                     []string
+	*winebed.Bed
+	exe, cli string // wintest.exe and anchorwatch.exe
 }
 
 var bed struct {
@@ -50,81 +48,36 @@ var bed struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if b := bed.b; b != nil {
-		k := exec.Command(b.wineserver, "-k")
-		k.Env = b.env
-		_ = k.Run()
-		os.RemoveAll(b.dir)
+		b.Close()
 	}
 	os.Exit(code)
-}
-
-func repoRoot() string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(f), "..", "..")
 }
 
 // setupWine makes one prefix per test run (wine boot is slow) and builds
 // the Windows test program.
 func setupWine(t *testing.T) *wineBed {
 	t.Helper()
-	bed.once.Do(func() { bed.b, bed.err = newWineBed() })
+	bed.once.Do(func() { bed.b, bed.err = newWineBed(context.Background()) })
 	if bed.err != nil {
 		t.Fatalf("wine test bed: %v", bed.err)
 	}
 	return bed.b
 }
 
-func newWineBed() (*wineBed, error) {
-	b := &wineBed{}
-	var err error
-	if b.wine, err = exec.LookPath("wine64"); err != nil {
-		b.wine = "/usr/lib/wine/wine64"
-		if _, err := os.Stat(b.wine); err != nil {
-			return nil, fmt.Errorf("wine64 not found: install the Debian package wine64")
-		}
-	}
-	if b.wineserver, err = exec.LookPath("wineserver"); err != nil {
-		b.wineserver = "/usr/lib/wine/wineserver"
-	}
-	if _, err := exec.LookPath("x86_64-w64-mingw32-gcc"); err != nil {
-		return nil, fmt.Errorf("x86_64-w64-mingw32-gcc not found: install the Debian package gcc-mingw-w64-x86-64-win32")
-	}
-	if b.dir, err = os.MkdirTemp("", "anchorwatch-wine-"); err != nil {
+func newWineBed(ctx context.Context) (*wineBed, error) {
+	wb, err := winebed.New(ctx)
+	if err != nil {
 		return nil, err
 	}
-	b.prefix = filepath.Join(b.dir, "prefix")
-	b.env = append(os.Environ(), "WINEPREFIX="+b.prefix, "WINEDEBUG=-all",
-		"WINEDLLOVERRIDES=mscoree,mshtml=;bcryptprimitives=n", "DISPLAY=")
-	setup := exec.Command(filepath.Join(repoRoot(), "scripts", "wine-setup.sh"), b.prefix)
-	if out, err := setup.CombinedOutput(); err != nil {
-		return b, fmt.Errorf("scripts/wine-setup.sh: %v\n%s", err, out)
-	}
-	b.exe = filepath.Join(b.dir, "wintest.exe")
-	build := exec.Command("go", "build", "-o", b.exe, "./stores/windows/internal/wintest")
-	build.Dir = repoRoot()
-	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return b, fmt.Errorf("GOOS=windows go build wintest: %v\n%s", err, out)
+	b := &wineBed{Bed: wb}
+	if b.exe, err = wb.Build(ctx, "./stores/windows/internal/wintest", "wintest.exe"); err != nil {
+		wb.Close()
+		return nil, err
 	}
 	// The real binary, for the end-to-end audit/inventory check.
-	b.cli = filepath.Join(b.dir, "anchorwatch.exe")
-	build = exec.Command("go", "build", "-o", b.cli, "./cmd/anchorwatch")
-	build.Dir = repoRoot()
-	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return b, fmt.Errorf("GOOS=windows go build ./cmd/anchorwatch: %v\n%s", err, out)
-	}
-	// A persistent wineserver makes every later wine call fast.
-	srv := exec.Command(b.wineserver, "-p")
-	srv.Env = b.env
-	if err := srv.Run(); err != nil {
-		return b, fmt.Errorf("wineserver -p: %v", err)
-	}
-	// Start the prefix's services with no pipe attached.
-	boot := exec.Command(b.wine, "wineboot")
-	boot.Env = b.env
-	if err := boot.Run(); err != nil { // stdio on /dev/null
-		return b, fmt.Errorf("wineboot: %v", err)
+	if b.cli, err = wb.Build(ctx, "./cmd/anchorwatch", "anchorwatch.exe"); err != nil {
+		wb.Close()
+		return nil, err
 	}
 	return b, nil
 }
@@ -132,30 +85,7 @@ func newWineBed() (*wineBed, error) {
 // run runs a Windows program under wine and returns its stdout.
 func (b *wineBed) run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	// Output goes to files, not pipes: wine may start helper processes
-	// (services.exe, winedevice.exe) that inherit and keep a pipe open.
-	stdout, err := os.CreateTemp(b.dir, "stdout-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(stdout.Name())
-	defer stdout.Close()
-	stderr, err := os.CreateTemp(b.dir, "stderr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(stderr.Name())
-	defer stderr.Close()
-	cmd := exec.Command(b.wine, args...)
-	cmd.Env = b.env
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	runErr := cmd.Run()
-	out, _ := os.ReadFile(stdout.Name())
-	if runErr != nil {
-		errOut, _ := os.ReadFile(stderr.Name())
-		return string(out), fmt.Errorf("wine %s: %v: %s", strings.Join(args, " "), runErr, bytes.TrimSpace(errOut))
-	}
-	return string(out), nil
+	return b.Run(context.Background(), args...)
 }
 
 func (b *wineBed) wintest(t *testing.T, v any, args ...string) {
@@ -175,18 +105,11 @@ func (b *wineBed) wintest(t *testing.T, v any, args ...string) {
 // (uppercase, as reg prints it), or ok false if the key does not exist.
 func (b *wineBed) regBlob(t *testing.T, key string) (string, bool) {
 	t.Helper()
-	out, err := b.run(t, "reg", "query", key, "/v", "Blob")
+	blob, ok, err := b.RegBlob(context.Background(), key)
 	if err != nil {
-		return "", false
+		t.Fatal(err)
 	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "Blob" && f[1] == "REG_BINARY" {
-			return f[2], true
-		}
-	}
-	t.Fatalf("reg query %s: no Blob in\n%s", key, out)
-	return "", false
+	return blob, ok
 }
 
 type testCA struct {
@@ -223,7 +146,7 @@ func newCA(t *testing.T, cn string, parent *testCA) testCA {
 	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return testCA{cert: c, key: key, file: `Z:` + strings.ReplaceAll(p, "/", `\`)}
+	return testCA{cert: c, key: key, file: winebed.WinPath(p)}
 }
 
 type listed struct {
@@ -256,7 +179,7 @@ func actions(t *testing.T, b *wineBed, args ...string) []string {
 }
 
 func machineKey(name string, c *x509.Certificate) string {
-	return `HKLM\Software\Microsoft\SystemCertificates\` + name + `\Certificates\` + strings.ToUpper(stores.SHA1(c))
+	return winebed.MachineKey(name, stores.SHA1(c))
 }
 
 func TestWineInstallFindRemoveRoot(t *testing.T) {
