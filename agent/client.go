@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -75,17 +76,21 @@ func NewClient(c *Config) (*Client, error) {
 		tlsCfg.RootCAs = pool
 	}
 	if fp := c.CollectorFingerprint; fp != "" {
-		// Pin by fingerprint: the chain is not checked against a CA, one of
-		// the presented certificates must have this SHA-256.
+		// Pin by fingerprint: the certificate with this SHA-256 must be the
+		// leaf, or a CA the leaf is issued under for the host dialed. Its
+		// mere presence in what the server sends proves nothing: the
+		// collector's certificate is public, anyone can append it.
+		roots := tlsCfg.RootCAs // collector_ca_file too: both must hold
+		var host string         // TLS sends no server name for an IP address
+		if u, err := url.Parse(c.CollectorURL); err == nil {
+			host = u.Hostname()
+		}
 		tlsCfg.InsecureSkipVerify = true
-		tlsCfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			for _, der := range raw {
-				sum := sha256.Sum256(der)
-				if hex.EncodeToString(sum[:]) == fp {
-					return nil
-				}
+		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if cs.ServerName == "" {
+				cs.ServerName = host
 			}
-			return fmt.Errorf("collector certificate does not match the pinned fingerprint %s…", fp[:16])
+			return verifyPinned(cs, fp, roots)
 		}
 	}
 	tr := &http.Transport{
@@ -100,6 +105,48 @@ func NewClient(c *Config) (*Client, error) {
 		base: strings.TrimRight(c.CollectorURL, "/"),
 		http: &http.Client{Transport: tr, Timeout: 60 * time.Second},
 	}, nil
+}
+
+// verifyPinned checks the server certificate of cs against the SHA-256
+// fingerprint fp (lowercase hex): the leaf itself, or a certificate of the
+// chain that the leaf verifies up to for cs.ServerName. With roots set
+// (collector_ca_file given as well) the chain must also verify against them.
+func verifyPinned(cs tls.ConnectionState, fp string, roots *x509.CertPool) error {
+	certs := cs.PeerCertificates
+	if len(certs) == 0 {
+		return errors.New("the collector sent no certificate")
+	}
+	leaf := certs[0]
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{Intermediates: inter, DNSName: cs.ServerName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if roots != nil {
+		o := opts
+		o.Roots = roots
+		if _, err := leaf.Verify(o); err != nil {
+			return fmt.Errorf("collector certificate: %w", err)
+		}
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	if hex.EncodeToString(sum[:]) == fp {
+		return nil
+	}
+	for _, c := range certs[1:] {
+		sum := sha256.Sum256(c.Raw)
+		if hex.EncodeToString(sum[:]) != fp {
+			continue
+		}
+		pinned := x509.NewCertPool()
+		pinned.AddCert(c)
+		opts.Roots = pinned
+		if _, err := leaf.Verify(opts); err != nil {
+			return fmt.Errorf("collector certificate is not issued under the pinned certificate %s… for %s: %w", fp[:16], cs.ServerName, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("collector certificate does not match the pinned fingerprint %s…", fp[:16])
 }
 
 // Close releases idle connections.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -61,12 +62,9 @@ const maxConfig = 1 << 20
 // LoadConfig reads and checks a config file. Unknown keys are an error
 // naming the key; every error names its field.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, maxConfig)
 	if err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
-	}
-	if len(data) > maxConfig {
-		return nil, fmt.Errorf("agent config %s: over %d bytes", path, maxConfig)
 	}
 	c, err := ParseConfig(data)
 	if err != nil {
@@ -180,7 +178,7 @@ func (c *Config) enrollSecret() (string, error) {
 	if c.EnrollSecretFile == "" {
 		return c.EnrollSecret, nil
 	}
-	b, err := os.ReadFile(c.EnrollSecretFile)
+	b, err := readBounded(c.EnrollSecretFile, maxSecretFile)
 	if err != nil {
 		return "", fmt.Errorf("enroll secret: %w", err)
 	}
@@ -189,6 +187,27 @@ func (c *Config) enrollSecret() (string, error) {
 		return "", fmt.Errorf("enroll secret file %s is empty", c.EnrollSecretFile)
 	}
 	return s, nil
+}
+
+// maxSecretFile bounds an enroll secret file; a secret is ~50 bytes.
+const maxSecretFile = 64 << 10
+
+// readBounded reads the file at path, refusing one over max bytes without
+// reading it whole.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: over %d bytes", path, max)
+	}
+	return data, nil
 }
 
 // LogLevel returns the slog level of the config.

@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,41 @@ func TestLoadConfigRelativePaths(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "secret"), []byte("  \n"), 0o600)
 	if _, err := c.enrollSecret(); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty secret file: %v", err)
+	}
+}
+
+// TestLoadConfigBounded checks that an oversized config or enroll secret
+// file is refused without being read whole: a 256 MiB (sparse) file must
+// not cost 256 MiB of memory.
+func TestLoadConfigBounded(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge")
+	if err := os.WriteFile(huge, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	allocated := func(fn func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fn()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	var err error
+	if n := allocated(func() { _, err = LoadConfig(huge) }); n > 16<<20 {
+		t.Errorf("LoadConfig allocated %d MiB for an oversized file", n>>20)
+	}
+	if err == nil || !strings.Contains(err.Error(), "over") {
+		t.Errorf("oversized config: %v", err)
+	}
+	c := &Config{EnrollSecretFile: huge}
+	if n := allocated(func() { _, err = c.enrollSecret() }); n > 16<<20 {
+		t.Errorf("enrollSecret allocated %d MiB for an oversized file", n>>20)
+	}
+	if err == nil || !strings.Contains(err.Error(), "over") {
+		t.Errorf("oversized enroll secret file: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,12 +173,23 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 }
 
 func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i > 0 && store.IsPostgresURL(u) {
-		if j := strings.Index(u, "://"); j > 0 && j < i {
-			return u[:j+3] + "…" + u[i:]
-		}
+	if !store.IsPostgresURL(u) {
+		return u
 	}
-	return u
+	// The password may sit in the user info or in a password= parameter
+	// (both are what pgx reads).
+	pu, err := url.Parse(u)
+	if err != nil {
+		return u[:strings.Index(u, "://")+3] + "… (unparsable URL, not shown)"
+	}
+	if pu.User != nil {
+		pu.User = url.User(pu.User.Username())
+	}
+	if q := pu.Query(); q.Has("password") {
+		q.Set("password", "…")
+		pu.RawQuery = q.Encode()
+	}
+	return pu.String()
 }
 
 func printCreds(cmd *cobra.Command, cs []store.Credential, roles bool) {

@@ -128,13 +128,14 @@ func parseJavaPasswords(vals []string) (map[string]string, error) {
 		return nil, nil
 	}
 	m := make(map[string]string, len(vals))
-	for _, v := range vals {
+	// Errors name the path only: the value may be a password.
+	for i, v := range vals {
 		p, pass, ok := strings.Cut(v, "=")
 		if !ok || p == "" {
-			return nil, fmt.Errorf("--java-password %q: want PATH=PASSWORD, e.g. /etc/ssl/certs/java/cacerts=changeit", v)
+			return nil, fmt.Errorf("--java-password (value %d): want PATH=PASSWORD, e.g. /etc/ssl/certs/java/cacerts=changeit", i+1)
 		}
 		if !strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("--java-password %q: the keystore path must be absolute, as seen inside --root", v)
+			return nil, fmt.Errorf("--java-password %q=…: the keystore path must be absolute, as seen inside --root", p)
 		}
 		m[path.Clean(p)] = pass
 	}

@@ -487,4 +487,11 @@ func TestParseJavaPasswords(t *testing.T) {
 	if m, err := parseJavaPasswords(nil); m != nil || err != nil {
 		t.Errorf("nil: %v %v", m, err)
 	}
+	// A refused value never echoes the password (errors reach logs).
+	for _, bad := range []string{"relative/cacerts=S3cretPw", "S3cretPw", "=S3cretPw"} {
+		_, err := parseJavaPasswords([]string{bad})
+		if err == nil || strings.Contains(err.Error(), "S3cretPw") {
+			t.Errorf("%q: error %v shows the password", bad, err)
+		}
+	}
 }

@@ -196,6 +196,10 @@ func redact(u string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	if q := p.Query(); q.Has("password") { // pgx reads it there too
+		q.Set("password", "xxxxx")
+		p.RawQuery = q.Encode()
+	}
 	return p.Redacted()
 }
 
