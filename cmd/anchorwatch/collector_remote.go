@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +120,9 @@ func remoteClient(o remoteOptions) (*http.Client, error) {
 func openRemote(ctx context.Context, o remoteOptions, dataDir string) (*remoteStore, func(), error) {
 	if !strings.HasPrefix(o.url, "https://") && !strings.HasPrefix(o.url, "http://") {
 		return nil, nil, usageErr(fmt.Errorf("--url %q: use https://collector:8443", o.url))
+	}
+	if strings.HasPrefix(o.url, "http://") && !loopbackURL(o.url) {
+		return nil, nil, usageErr(fmt.Errorf("--url %q: plain http would send the admin token in clear; use https:// (plain http is accepted for a collector on this machine's loopback only)", o.url))
 	}
 	if o.token == "" {
 		return nil, nil, usageErr(errors.New("--url needs --token (an admin API token: `collector token add NAME --role admin`)"))
@@ -315,4 +320,19 @@ func clipText(s string) string {
 		return s[:200] + "…"
 	}
 	return s
+}
+
+// loopbackURL reports whether u names a host on this machine's loopback
+// (localhost, 127.0.0.0/8, ::1), the only place plain http is accepted.
+func loopbackURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := pu.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }

@@ -120,6 +120,7 @@ func TestCollectorIngestRemote(t *testing.T) {
 		{"collector", "--data-dir", dir, "ingest", "--token", "x", "--format", "squid-access", log},
 		{"collector", "--data-dir", dir, "ingest", "--url", c.URL, "--format", "squid-access", log},
 		{"collector", "--data-dir", dir, "ingest", "--url", "ftp://x", "--token", "x", "--format", "squid-access", log},
+		{"collector", "--data-dir", dir, "ingest", "--url", "http://collector.example:8080", "--token", "x", "--format", "squid-access", log},
 		{"collector", "--data-dir", dir, "ingest", "--url", c.URL, "--token", "x", "--fingerprint", "zz", "--format", "squid-access", log},
 		{"collector", "--data-dir", dir, "ingest", "--url", c.URL, "--token", "x", "--fingerprint", wrong, "--ca-cert", c.CertFile, "--format", "squid-access", log},
 		{"collector", "--data-dir", dir, "--db", filepath.Join(dir, "x.db"), "ingest", "--url", c.URL, "--token", "x", "--format", "squid-access", log},

@@ -92,7 +92,7 @@ func newPolicySignCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if err := writeOut(cmd, out, blob, 0o644); err != nil {
+			if err := writeOut(cmd, out, blob, 0o600); err != nil { // it may carry java_passwords
 				return err
 			}
 			d, _ := policy.Parse(doc)
