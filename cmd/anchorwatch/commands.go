@@ -9,5 +9,6 @@ func extraCommands() []*cobra.Command {
 		newPolicyCmd(),
 		newAgentCmd(),
 		newCollectorCmd(),
+		newPackageCmd(),
 	}
 }
