@@ -215,19 +215,10 @@ func (d *DB) max() string {
 	return "MAX"
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
+// ms and fromMS store times the way every collector table does.
+func ms(t time.Time) int64 { return store.Millis(t) }
 
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
+func fromMS(v int64) time.Time { return store.FromMillis(v) }
 
 // splitStatements splits a migration script into its statements.
 func splitStatements(script string) []string {

@@ -257,6 +257,13 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
+// Millis converts a time to stored Unix milliseconds; the zero time is 0.
+// Every table of the collector's database stores times this way.
+func Millis(t time.Time) int64 { return ms(t) }
+
+// FromMillis converts stored Unix milliseconds back; 0 is the zero time.
+func FromMillis(v int64) time.Time { return fromMS(v) }
+
 // ms converts a time to stored Unix milliseconds; the zero time is 0.
 func ms(t time.Time) int64 {
 	if t.IsZero() {
