@@ -124,7 +124,7 @@ func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: open SQLite database %s: %w (is the directory writable?)", path, err)
 	}
@@ -153,6 +153,31 @@ func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
 	s := &Store{dialect: SQLite, w: w, r: r, dsn: dsn, maxParams: 32000, ckDB: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{})}
 	go s.checkpointLoop()
 	return s, nil
+}
+
+// pingSQLite opens the first connection. Switching a new file to WAL needs
+// an exclusive lock, and SQLite answers SQLITE_BUSY at once, without its
+// busy handler, when another process is opening the same new file at that
+// moment; such a connection is discarded and the open is retried for up to
+// ten seconds. Any other error is returned at once.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isSQLiteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isSQLiteBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // checkpointLoop copies the WAL into the database file every 200 ms on its
