@@ -3,16 +3,9 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/policy/policytest"
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/devices"
@@ -47,38 +41,6 @@ func keys(p devices.Page) []string {
 		out = append(out, d.Key)
 	}
 	return out
-}
-
-// signedPolicy signs a valid policy of serial holding exemptions.
-func signedPolicy(t *testing.T, serial int64, ex []policy.Exemption) []byte {
-	t.Helper()
-	mk := func(cn string, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			IsCA: ca, BasicConstraintsValid: ca, KeyUsage: x509.KeyUsageDigitalSignature}
-		if ca {
-			tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, _ := x509.ParseCertificate(der)
-		return cert, key
-	}
-	ca, _ := mk("Test Interception CA", true)
-	signer, key := mk("Test Policy Signer", false)
-	doc, _ := json.Marshal(map[string]any{"serial": serial, "exemptions": ex,
-		"anchors": []map[string]any{{"pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}))}}})
-	blob, err := policy.Sign(doc, signer, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob
 }
 
 func TestDevicesAPI(t *testing.T) {
@@ -280,7 +242,7 @@ func testDevicesAPI(t *testing.T, c *servertest.Collector) {
 	}
 
 	// A signed policy's exemptions are imported when it is uploaded.
-	blob := signedPolicy(t, 7, []policy.Exemption{{Subnets: []string{"10.0.0.0/24"}, Reason: "server VLAN"}})
+	blob := policytest.WithExemptions(t, 7, []policy.Exemption{{Subnets: []string{"10.0.0.0/24"}, Reason: "server VLAN"}})
 	if code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, blob); code != http.StatusOK {
 		t.Fatalf("upload policy: %d %s", code, body)
 	}
@@ -405,7 +367,7 @@ func TestPolicyUploadImportsExemptions(t *testing.T) {
 	}
 	ex := []policy.Exemption{{Subnets: []string{"10.0.0.0/24"}, Reason: "server VLAN"}, {MACs: []string{"00:11:22:33:44:55"}, Reason: "printer"}}
 	for _, serial := range []int64{3, 4} {
-		code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, signedPolicy(t, serial, ex[:serial-2]))
+		code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, policytest.WithExemptions(t, serial, ex[:serial-2]))
 		if code != http.StatusOK {
 			t.Fatalf("upload policy %d: %d %s", serial, code, body)
 		}

@@ -2,57 +2,12 @@ package devices
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/policy/policytest"
 )
-
-// signedPolicy signs a policy of the given serial holding exemptions.
-func signedPolicy(t testing.TB, serial int64, ex []policy.Exemption) []byte {
-	t.Helper()
-	mk := func(cn string, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			IsCA: ca, BasicConstraintsValid: ca, KeyUsage: x509.KeyUsageDigitalSignature}
-		if ca {
-			tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c, key
-	}
-	ca, _ := mk("Test Interception CA", true)
-	signer, key := mk("Test Policy Signer", false)
-	doc, err := json.Marshal(map[string]any{
-		"serial":     serial,
-		"anchors":    []map[string]any{{"pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}))}},
-		"exemptions": ex,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob, err := policy.Sign(doc, signer, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob
-}
 
 func TestImportPolicy(t *testing.T) {
 	_, d := openTest(t)
@@ -62,7 +17,7 @@ func TestImportPolicy(t *testing.T) {
 	if _, err := d.AddExemption(ctx, Exemption{Kind: ExemptMAC, Value: "00:11:22:33:44:55", Reason: "core switch"}); err != nil {
 		t.Fatal(err)
 	}
-	blob := signedPolicy(t, 3, []policy.Exemption{
+	blob := policytest.WithExemptions(t, 3, []policy.Exemption{
 		{Subnets: []string{"10.50.0.0/16"}, Reason: "guest Wi-Fi", Expires: &exp},
 		{Hosts: []string{"*.lab.example.com", "printer-1"}, MACs: []string{"00-11-22-33-44-55"}, Groups: []string{"servers"}, Reason: "lab"},
 	})
@@ -94,7 +49,7 @@ func TestImportPolicy(t *testing.T) {
 		t.Errorf("exemptions by source: %v (%+v)", bySrc, got)
 	}
 	// The next policy replaces the policy's exemptions, not the admin's.
-	res, err = d.ImportPolicy(ctx, 4, signedPolicy(t, 4, []policy.Exemption{{Subnets: []string{"192.168.9.0/24"}, Reason: "printers"}}))
+	res, err = d.ImportPolicy(ctx, 4, policytest.WithExemptions(t, 4, []policy.Exemption{{Subnets: []string{"192.168.9.0/24"}, Reason: "printers"}}))
 	if err != nil || res.Exemptions != 1 {
 		t.Fatalf("second import: %+v %v", res, err)
 	}
