@@ -1,5 +1,3 @@
-// Package policytest signs policies for tests of the packages that
-// consume them (the collector's upload path, the device exemptions).
 package policytest
 
 import (
