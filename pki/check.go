@@ -249,3 +249,27 @@ func queryOCSP(ctx context.Context, f *Fetcher, oc OCSPCheck, cert, issuer *x509
 	}
 	return CheckOCSP(resp, err, oc, res)
 }
+
+// Targets makes a Target of every CA in cas. The issuer of each is looked
+// up among cas and issuers (nil when neither holds it: Check then tries
+// the CA's caIssuers URL); a self-signed CA that issued another of cas is
+// an offline root (RoleRoot), every other CA the issuing one.
+func Targets(cas, issuers []*x509.Certificate) []Target {
+	pool := append(append([]*x509.Certificate{}, cas...), issuers...)
+	out := make([]Target, 0, len(cas))
+	for _, c := range cas {
+		t := Target{CA: c, Role: RoleIssuing}
+		if iss := issuerAmong(c, pool); iss != c {
+			t.Issuer = iss
+		}
+		if stores.IsSelfSigned(c) {
+			for _, o := range cas {
+				if o != c && !stores.IsSelfSigned(o) && issuerAmong(o, []*x509.Certificate{c}) == c {
+					t.Role = RoleRoot
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
