@@ -3,6 +3,7 @@ package pkitest
 import (
 	"bufio"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
+	"github.com/anchorwatch/anchorwatch/policy"
 )
 
 // CA is one certificate authority of the test PKI, with its openssl ca
@@ -306,4 +310,24 @@ func (w *lockedWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// SignPolicy signs, with a fresh test signer, a valid policy of serial
+// whose anchors are certs (roles derived), as the collector serves it.
+func SignPolicy(tb testing.TB, serial int64, certs ...*x509.Certificate) []byte {
+	tb.Helper()
+	var anchors []map[string]any
+	for _, c := range certs {
+		anchors = append(anchors, map[string]any{"pem": string(testpki.PEM(c))})
+	}
+	doc, err := json.Marshal(map[string]any{"serial": serial, "anchors": anchors})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, key := testpki.SelfSigned(tb, "Test Policy Signer")
+	blob, err := policy.Sign(doc, signer, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return blob
 }
