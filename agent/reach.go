@@ -41,6 +41,9 @@ type reacher struct {
 	f        *pki.Fetcher
 	interval time.Duration
 	cache    map[string]pki.Reach // by kind + " " + URL
+	// sent: the results in cache reached the collector (or it does not
+	// take them); a round before enrollment is sent once enrolled.
+	sent bool
 }
 
 func (a *Agent) reachInterval() time.Duration {
@@ -119,6 +122,9 @@ func (r *reacher) run(ctx context.Context, all bool) {
 		}
 	}
 	if len(todo) == 0 {
+		if !r.sent && len(r.cache) > 0 {
+			r.send(ctx)
+		}
 		return
 	}
 	for _, res := range r.probe(ctx, todo) {
@@ -150,13 +156,14 @@ func (r *reacher) probe(ctx context.Context, eps []pki.Endpoint) []pki.Reach {
 }
 
 // send reports every cached result. Reachability is a current state,
-// not history: it is not spooled, and a failed send waits for the next
-// probe.
+// not history: it is not spooled; a failed send is tried again at the
+// next poll.
 func (r *reacher) send(ctx context.Context) {
 	key := r.a.state.nodeKey()
 	if key == "" || ctx.Err() != nil {
 		return
 	}
+	r.sent = false
 	rep := api.ReachReport{NodeKey: key, Results: make([]pki.Reach, 0, len(r.cache))}
 	for _, res := range r.cache {
 		rep.Results = append(rep.Results, res)
@@ -165,8 +172,10 @@ func (r *reacher) send(ctx context.Context) {
 	var ae *APIError
 	switch {
 	case err == nil:
+		r.sent = true
 		r.a.log.Debug("reachability reported", "endpoints", len(rep.Results))
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		r.sent = true
 		r.a.log.Debug("the collector does not take reachability reports (an older version)")
 	default:
 		r.a.log.Warn("cannot report reachability; it is sent again after the next probe", "err", err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -44,12 +45,16 @@ func (e *HTTPStatusError) Error() string {
 // http, each bounded by Timeout and a size limit. The zero value is ready
 // (a default client that honours HTTP_PROXY/NO_PROXY, as clients do).
 type Fetcher struct {
-	// Client makes the requests; nil means a client built by NewClient.
+	// Client makes the requests; nil means a client built by NewClient
+	// on first use (and kept).
 	Client *http.Client
 	// Timeout bounds each fetch; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// UserAgent is sent with each request.
 	UserAgent string
+
+	once sync.Once
+	own  *http.Client
 }
 
 // NewClient returns the client a zero Fetcher uses: proxy from the
@@ -81,7 +86,8 @@ func (f *Fetcher) client() *http.Client {
 	if f.Client != nil {
 		return f.Client
 	}
-	return NewClient()
+	f.once.Do(func() { f.own = NewClient() })
+	return f.own
 }
 
 func (f *Fetcher) timeout() time.Duration {

@@ -119,7 +119,7 @@ func (p *pkiHealth) probe() {
 		p.s.log.Warn("PKI health: cannot read the served policy's CAs", "err", err)
 		return
 	}
-	reports := CheckCAs(ctx, cas, pki.Options{Fetcher: p.fetcher})
+	reports := checkCAs(ctx, cas, pki.Options{Fetcher: p.fetcher})
 	if ctx.Err() != nil {
 		return
 	}
@@ -151,10 +151,10 @@ func (p *pkiHealth) policyCAs(ctx context.Context) ([]*x509.Certificate, error) 
 	return doc.ActiveCAs(time.Now()), nil
 }
 
-// CheckCAs checks cas as the collector's probe does: roles and issuers
+// checkCAs checks cas as the collector's probe does: roles and issuers
 // from the set itself, a few CAs at once. The reports keep the order of
 // cas.
-func CheckCAs(ctx context.Context, cas []*x509.Certificate, o pki.Options) []pki.Report {
+func checkCAs(ctx context.Context, cas []*x509.Certificate, o pki.Options) []pki.Report {
 	targets := pki.Targets(cas, nil)
 	out := make([]pki.Report, len(targets))
 	sem := make(chan struct{}, pkiParallel)
