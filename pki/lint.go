@@ -78,8 +78,16 @@ func Lint(c *x509.Certificate, role Role, now time.Time) []Finding {
 	return fs
 }
 
-// zlintFindings runs zlint on c's DER.
-func zlintFindings(c *x509.Certificate) []Finding {
+// zlintFindings runs zlint on c's DER. zlint and its certificate parser
+// are not written for hostile input: a panic in them is a finding, never
+// a crash of the collector's probe.
+func zlintFindings(c *x509.Certificate) (out []Finding) {
+	defer func() {
+		if v := recover(); v != nil {
+			out = []Finding{{Check: "zlint", Severity: SevWarn, Subject: "CA", Message: fmt.Sprintf("zlint failed on this certificate: %v", v),
+				Fix: "report it with the certificate; the interception-CA profile still ran"}}
+		}
+	}()
 	reg, err := zlintRegistry()
 	if err != nil {
 		return []Finding{{Check: "zlint", Severity: SevWarn, Subject: "CA", Message: "zlint could not run: " + err.Error()}}
@@ -96,7 +104,6 @@ func zlintFindings(c *x509.Certificate) []Finding {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var out []Finding
 	for _, name := range names {
 		r := rs.Results[name]
 		sev := zlintSeverity(r.Status)
