@@ -195,6 +195,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); a.reportLoop(ctx) }()
 	go func() { defer wg.Done(); a.sendLoop(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.reachLoop(ctx) }() // reach.go
 	defer wg.Wait()
 	defer cancel()
 

@@ -54,6 +54,10 @@ type Config struct {
 	// SpoolMaxReports and SpoolMaxBytes bound the offline spool.
 	SpoolMaxReports int   `json:"spool_max_reports,omitempty"`
 	SpoolMaxBytes   int64 `json:"spool_max_bytes,omitempty"`
+	// ReachInterval is how often the agent probes the CRL distribution
+	// points and OCSP responders of the policy's CAs (reach.go); default
+	// 1h, negative turns the probe off.
+	ReachInterval policy.Duration `json:"reach_interval,omitempty"`
 }
 
 // maxConfig bounds the config file.

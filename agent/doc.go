@@ -16,6 +16,8 @@
 //   - worker.go: one goroutine per store: debounce, list, heal, retry.
 //   - watch.go: fsnotify on the stores' files and directories.
 //   - classify.go: unknown and blocked roots.
+//   - reach.go: probes of the CDPs and OCSP responders of the policy's
+//     CAs from the host's network position (docs/pki-health.md).
 //   - agent.go: the loop tying them together.
 //   - service.go: install as a system service (kardianos/service).
 package agent

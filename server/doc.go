@@ -15,6 +15,8 @@
 //	GET  /api/v1/policy        signed policy blob                 (agents: node key header; tokens)
 //	GET  /api/v1/summary …     dashboard JSON API                 (viewer or admin token)
 //	PUT  /api/v1/policy, /api/v1/admin/… writes                   (admin token)
+//	POST /api/v1/reach         CDP/OCSP reachability; node key    (agents; pkihealth.go)
+//	GET  /api/v1/pki, /pki/reach  CA checks, reachability by subnet (viewer or admin token)
 //	GET  /metrics              Prometheus                         (any token, or public by Config)
 //	/                          Config.UI, the web dashboard
 //

@@ -47,7 +47,9 @@ func runChildCollector() {
 		if err != nil {
 			fail(err)
 		}
-		srv, err := server.New(server.Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		cfg := server.Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		cfg.PKIProbeInterval, _ = time.ParseDuration(os.Getenv("AW_BENCH_PKI_INTERVAL")) // pkihealth_bench_test.go
+		srv, err := server.New(cfg)
 		if err != nil {
 			fail(err)
 		}

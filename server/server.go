@@ -42,6 +42,10 @@ type Config struct {
 	// OfflineAfter is the default threshold of the summary's offline count
 	// (default 24h; ?offline_after= overrides it).
 	OfflineAfter time.Duration
+	// PKIProbeInterval is how often every CA of the served policy is
+	// checked (lint, CRLs, OCSP; pkihealth.go); 0 means 15 minutes, a
+	// negative value turns the probe off.
+	PKIProbeInterval time.Duration
 }
 
 // Server is the collector's HTTP handler. It is safe for concurrent use.
@@ -159,6 +163,7 @@ func (s *Server) routes() {
 		h("GET /metrics", "metrics", s.role(store.RoleViewer, metricsH.ServeHTTP))
 	}
 	s.deviceRoutes(h) // unmanaged devices, exemptions, observations (devices.go)
+	s.startPKI(h)     // CA checks, reachability (pkihealth.go)
 	h("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, "no such API endpoint: see docs/collector.md")
 	})

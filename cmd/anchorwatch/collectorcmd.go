@@ -82,7 +82,7 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	var listen, certFile, keyFile string
 	var insecure, metricsPublic bool
 	var hosts []string
-	var offline time.Duration
+	var offline, pkiEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the agent API, the dashboard API and /metrics",
@@ -101,7 +101,7 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline,
+			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline, PKIProbeInterval: pkiEvery,
 				UI: web.Handler(web.Options{Tokens: st, Logger: log})})
 			if err != nil {
 				return err
@@ -169,6 +169,7 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	f.BoolVar(&metricsPublic, "metrics-public", false, "serve /metrics without a token")
 	f.StringSliceVar(&hosts, "cert-host", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&offline, "offline-after", 24*time.Hour, "hosts not seen for this long count as offline in the summary")
+	f.DurationVar(&pkiEvery, "pki-probe-interval", server.DefaultPKIProbeInterval, "check every CA of the policy (lint, CRLs, OCSP) this often; negative: never (docs/pki-health.md)")
 	return cmd
 }
 

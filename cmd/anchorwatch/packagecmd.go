@@ -76,6 +76,7 @@ func newPackageMobileconfigCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnCALint(cmd.ErrOrStderr(), certs)
 			sc, sk, err := policy.LoadSigner(cert, key)
 			if err != nil {
 				return err
@@ -130,6 +131,7 @@ func newPackageGPOCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnCALint(cmd.ErrOrStderr(), certs)
 			pol, err := installers.RegistryPol(certs)
 			if err != nil {
 				return err
@@ -161,6 +163,7 @@ func newPackageIntuneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnCALint(cmd.ErrOrStderr(), certs)
 			s, err := installers.IntuneSettings(certs)
 			if err != nil {
 				return err

@@ -52,6 +52,7 @@ func newPolicyInitCmd() *cobra.Command {
 					return usageErr(fmt.Errorf("--ca %s holds %d certificates; give one CA (add more anchors by hand)", ca, len(certs)))
 				}
 				cert = certs[0]
+				warnCALint(cmd.ErrOrStderr(), certs) // docs/pki-health.md
 			}
 			if out != "" && out != "-" && !force {
 				if _, err := os.Stat(out); err == nil {

@@ -164,6 +164,7 @@ CREATE TABLE policies (
 	{version: 2, name: "SQL views for BI tools", sqlite: viewsSQL(SQLite), postgres: viewsSQL(Postgres)},
 	{version: 3, name: "host page indexes: store facets, hostname trigrams", sql: facetsSQL,
 		sqlite: facetsSQL + ";\n" + sqliteNamesSQL, run: pgTrigramIndex},
+	{version: 4, name: "PKI health: CA checks, host reachability", sql: pkiSQL}, // pki.go
 }
 
 // facetsSQL creates host_facets (see facets.go) from the stored stores.

@@ -9,7 +9,9 @@
 // policy serial; the hourly compliance trend drawn as inline SVG), the
 // hosts table with the API's filters and cursor pagination (and a CSV
 // export), a host's stores, roots, CAs, addresses and events, fleet
-// events, unknown and blocked roots, CA expiry, and unmanaged devices.
+// events, unknown and blocked roots, CA expiry, unmanaged devices, and
+// PKI health (the CA checks, and the subnets that cannot reach each CRL
+// distribution point and OCSP responder).
 // Every figure is read from the dashboard JSON API (server/api) by the
 // page's script; the HTML carries no data.
 //

@@ -134,7 +134,7 @@ var publicAssets = map[string]bool{
 
 // pageRE matches the dashboard's pages; each is the same shell whose
 // script renders the page named by the path.
-var pageRE = regexp.MustCompile(`^/(?:|hosts|hosts/[0-9]{1,19}|events|roots|cas|devices)$`)
+var pageRE = regexp.MustCompile(`^/(?:|hosts|hosts/[0-9]{1,19}|events|roots|cas|devices|pki)$`)
 
 func (u *ui) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header())

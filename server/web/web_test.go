@@ -644,7 +644,7 @@ func TestDashboardChromium(t *testing.T) {
 		got.want(t, "empty", "kpi-hosts", "0")
 		got.want(t, "empty", "kpi-compliant-pct", "0.0% of hosts")
 		got.want(t, "empty", "trend-points", "0")
-		for _, path := range []string{"/hosts", "/events", "/roots", "/cas", "/devices"} {
+		for _, path := range []string{"/hosts", "/events", "/roots", "/cas", "/devices", "/pki"} {
 			es.load(path, "empty"+strings.ReplaceAll(path, "/", "-"))
 		}
 		code, _ := empty.Do(t, "GET", "/api/v1/hosts/1", empty.ViewerToken, nil)

@@ -699,6 +699,82 @@
     });
   }
 
+  // PKI health: the collector's checks of every CA of the policy (lint,
+  // CRLs, OCSP) and, from the agents, which subnets cannot reach each
+  // CRL distribution point and OCSP responder (docs/pki-health.md).
+  var PKI_BADGE = { error: 'b-bad', warn: 'b-warn', info: 'b-ok', '': 'b-ok' };
+
+  function inHours(t) {
+    var h = (new Date(t).getTime() - Date.now()) / 3600000;
+    if (h < 0) { return 'lapsed ' + Math.round(-h) + ' h ago'; }
+    return h < 48 ? 'next update in ' + Math.round(h) + ' h' : 'next update in ' + Math.round(h / 24) + ' days';
+  }
+
+  function worstOf(findings) {
+    var rank = { error: 3, warn: 2, info: 1 }, w = '';
+    (findings || []).forEach(function (f) { if ((rank[f.severity] || 0) > (rank[w] || 0)) { w = f.severity; } });
+    return w;
+  }
+
+  function pkiRow(c) {
+    var k = 'pki:' + c.ca.sha256, worst = worstOf(c.findings);
+    var bad = (c.findings || []).filter(function (f) { return f.severity === 'error' || f.severity === 'warn'; });
+    return el('tr', { testid: k },
+      el('td', { class: 'wrap-anywhere' }, el('div', { text: c.ca.subject }), el('div', { class: 'sub', text: c.role + ' CA' })),
+      el('td', null, el('span', { class: 'badge ' + PKI_BADGE[worst], testid: k + ':status', text: worst === 'info' || !worst ? 'ok' : worst })),
+      el('td', { class: 'num', testid: k + ':days', text: String(c.ca.days_left) }),
+      el('td', { testid: k + ':crl' }, (c.crls || []).map(function (r) {
+        return el('div', { class: 'sub wrap-anywhere' }, el('strong', { text: r.ok ? 'ok' : 'failing' }), ' ', r.url, ' — ',
+          r.error || (isZeroTime(r.next_update) ? 'no next update' : inHours(r.next_update)));
+      })),
+      el('td', { testid: k + ':ocsp' }, (c.ocsp || []).map(function (o) {
+        return el('div', { class: 'sub wrap-anywhere' }, el('strong', { text: o.status }), ' ', o.url);
+      })),
+      el('td', { testid: k + ':findings' }, bad.map(function (f) {
+        return el('div', { class: 'sub' }, el('strong', { text: f.severity + ' ' + f.check }), ': ', f.message);
+      })),
+      el('td', null, timeCell(c.checked_at)));
+  }
+
+  function reachRow(e) {
+    var k = 'reach:' + e.kind + ':' + e.url;
+    return el('tr', { testid: k },
+      el('td', { text: e.kind === 'crl' ? 'CRL' : 'OCSP' }),
+      el('td', { class: 'mono wrap-anywhere', text: e.url }),
+      el('td', { class: 'num', testid: k + ':hosts', text: fmtInt(e.hosts) }),
+      el('td', { class: 'num', testid: k + ':failing' }, e.failing ? el('span', { class: 'badge b-bad', text: fmtInt(e.failing) }) : '0'),
+      el('td', { testid: k + ':subnets' }, (e.subnets || []).map(function (n) {
+        return el('div', { class: 'sub', testid: k + ':subnet:' + n.subnet }, el('strong', { class: 'mono', text: n.subnet }), ' ',
+          fmtInt(n.failing) + ' of ' + fmtInt(n.hosts) + ' hosts: ' + n.detail);
+      })));
+  }
+
+  function pkiHealth() {
+    return Promise.all([api('/api/v1/pki'), api('/api/v1/pki/reach')]).then(function (res) {
+      var checks = res[0].checks || [], eps = res[1].endpoints || [];
+      var failingCAs = checks.filter(function (c) { var w = worstOf(c.findings); return w === 'error' || w === 'warn'; }).length;
+      var failingEps = eps.filter(function (e) { return e.failing > 0; }).length;
+      clear(main);
+      append(main, [
+        pageHead('PKI health', 'The collector checks every CA of the policy: the lint of the certificate, the CRL each distribution point serves, and the OCSP answer about it. Agents report whether they can fetch each CDP and reach each OCSP responder: a subnet that cannot is where clients will refuse the proxy\u2019s certificates.'),
+        el('div', { class: 'kpis' },
+          kpi('CAs checked', checks.length, 'pki-kpi-cas', 'info'),
+          kpi('CAs failing a check', failingCAs, 'pki-kpi-failing', 'bad'),
+          kpi('Endpoints unreachable from some hosts', failingEps, 'pki-kpi-unreachable', 'bad')),
+        panel('CA checks', 'pki-panel', table(['CA', 'Status', { t: 'Days left', cls: 'num' }, 'CRL', 'OCSP', 'Failing findings', 'Checked'],
+          checks.map(pkiRow), 'No CA checked yet: the collector checks the CAs of the policy it serves.')),
+        panel('Reachability from the hosts', 'reach-panel', table(['Kind', 'URL', { t: 'Hosts', cls: 'num' }, { t: 'Failing', cls: 'num' }, 'Subnets that cannot reach it'],
+          eps.map(reachRow), 'No agent has reported yet.'))
+      ]);
+      setGenerated(res[0].generated_at);
+    }, function (err) {
+      if (err instanceof Stop || (err.status !== 404 && err.status !== 405)) { throw err; }
+      clear(main);
+      append(main, [pageHead('PKI health', null),
+        el('div', { class: 'notice', testid: 'pki-unavailable' }, 'This collector does not check the PKI (an older version).')]);
+    });
+  }
+
   // ---- chrome -----------------------------------------------------------
 
   function setGenerated(t) {
@@ -721,6 +797,7 @@
     if (p === '/roots') { return ['roots', roots]; }
     if (p === '/cas') { return ['cas', cas]; }
     if (p === '/devices') { return ['devices', devices]; }
+    if (p === '/pki') { return ['pki', pkiHealth]; }
     return ['', function () { return Promise.reject(new Error('no such page: ' + p)); }];
   }
 
