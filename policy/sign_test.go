@@ -21,7 +21,8 @@ import (
 func testDoc(t testing.TB, serial int64) []byte {
 	t.Helper()
 	ca := testpki.NewCA(t, "Corp Root").Cert
-	b, err := json.Marshal(map[string]any{"serial": serial, "anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}})
+	b, err := json.Marshal(map[string]any{"serial": serial, "not_after": time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339),
+		"anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestVerifyMatrix(t *testing.T) {
 		})
 	}
 	// The agent re-verifies its stored policy with an expired signer allowed.
-	if _, err := Verify(good, VerifyOptions{Signer: signer, Now: signer.NotAfter.Add(time.Hour), AllowExpiredSigner: true}); err != nil {
+	if _, err := Verify(good, VerifyOptions{Signer: signer, Now: signer.NotAfter.Add(time.Hour), AllowExpiredSigner: true, AllowExpired: true}); err != nil {
 		t.Errorf("AllowExpiredSigner: %v", err)
 	}
 }
