@@ -47,12 +47,21 @@ func defaultDataDir() string {
 
 func (c *collectorDB) flags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&c.dataDir, "data-dir", defaultDataDir(), "directory for the SQLite database and the self-signed certificate")
-	cmd.PersistentFlags().StringVar(&c.db, "db", "", "database URL: postgres://… for PostgreSQL, or a SQLite file (default DATA-DIR/collector.db)")
+	cmd.PersistentFlags().StringVar(&c.db, "db", "", "database URL: postgres://… for PostgreSQL, or a SQLite file (default $"+envDB+", else DATA-DIR/collector.db); keep a password out of it (PGPASSWORD, ~/.pgpass or $"+envDB+")")
+	// A password in --db is readable by every local user (ps): say so.
+	cmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if dbHasPassword(c.db) {
+			warnCommandLine(cmd.ErrOrStderr(), "--db with a password", envDB+", PGPASSWORD or ~/.pgpass")
+		}
+	}
 }
 
 func (c *collectorDB) url() string {
 	if c.db != "" {
 		return c.db
+	}
+	if v := os.Getenv(envDB); v != "" {
+		return v
 	}
 	return filepath.Join(c.dataDir, "collector.db")
 }
@@ -357,6 +366,7 @@ func newCollectorLoadgenCmd(dbf *collectorDB) *cobra.Command {
 	var seedHosts int
 	var caFile string
 	var insecureTLS bool
+	secret := secretFlags{name: "enroll-secret", what: "the enroll secret for the simulated hosts", env: envEnrollSecret}
 	cmd := &cobra.Command{
 		Use:   "loadgen",
 		Short: "Simulate a fleet of agents against a collector (or bulk-fill a database)",
@@ -383,8 +393,12 @@ database given by --db/--data-dir (for query benchmarks over a large fleet).`,
 				})
 				return err
 			}
+			var err error
+			if cfg.EnrollSecret, err = secret.get(cmd); err != nil {
+				return err
+			}
 			if cfg.URL == "" || cfg.EnrollSecret == "" {
-				return usageErr(errors.New("--url and --enroll-secret are required (or --seed-hosts)"))
+				return usageErr(errors.New("--url and an enroll secret (--enroll-secret-file FILE or " + envEnrollSecret + ") are required (or --seed-hosts)"))
 			}
 			tc := &tls.Config{InsecureSkipVerify: insecureTLS}
 			if caFile != "" {
@@ -413,7 +427,7 @@ database given by --db/--data-dir (for query benchmarks over a large fleet).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.URL, "url", "", "collector URL, e.g. https://127.0.0.1:8443")
-	f.StringVar(&cfg.EnrollSecret, "enroll-secret", "", "enroll secret for the simulated hosts")
+	secret.register(cmd, "")
 	f.IntVar(&cfg.Hosts, "hosts", 1000, "simulated hosts")
 	f.Float64Var(&cfg.Rate, "rate", 0, "reports per second in total (0: as fast as possible)")
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of the measured report phase")
