@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -59,11 +58,6 @@ func (s *secretFlags) get(cmd *cobra.Command) (string, error) {
 		return strings.TrimSpace(s.value), nil
 	}
 	return strings.TrimSpace(os.Getenv(s.env)), nil
-}
-
-// given reports whether any source holds the secret.
-func (s *secretFlags) given() bool {
-	return s.value != "" || s.file != "" || os.Getenv(s.env) != ""
 }
 
 func warnCommandLine(w io.Writer, flag, instead string) {
@@ -157,9 +151,4 @@ func dbHasPassword(u string) bool {
 		return true
 	}
 	return pu.Query().Has("password")
-}
-
-// errNoSecret is what a command needing a secret says when none is given.
-func errNoSecret(s *secretFlags, hint string) error {
-	return usageErr(errors.New("no " + s.what + ": give --" + s.name + "-file FILE or set " + s.env + hint))
 }
