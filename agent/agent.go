@@ -66,6 +66,8 @@ type Agent struct {
 	lastDeliver time.Time
 	lastErr     string
 	polProblem  string
+	polSignedAt time.Time // signing time of the policy in force
+	polState    string    // PolicyValid, PolicyExpiring, PolicyExpired (last reported)
 	facts       api.HostFacts
 
 	changedC   chan struct{}
@@ -206,7 +208,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer rescan.Stop()
 	var rotate *time.Timer
 	var rotateC <-chan time.Time
+	// The policy's expiry: warn before, report after (expiry.go).
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
+	armExpiry := func() {
+		expiry.Stop()
+		if next := a.checkExpiry(time.Now()); !next.IsZero() {
+			expiry.Reset(time.Until(next))
+		}
+	}
 	armRotation := func() {
+		armExpiry()
 		if rotate != nil {
 			rotate.Stop()
 			rotateC = nil
@@ -269,6 +282,8 @@ func (a *Agent) Run(ctx context.Context) error {
 				armRotation()
 				rescan.Reset(a.rescanInterval())
 			}
+		case <-expiry.C:
+			armExpiry()
 		case <-rotateC:
 			a.log.Info("policy rotation time reached: reconciling every store")
 			armRotation()
@@ -314,7 +329,9 @@ func (a *Agent) loadStoredPolicy() {
 		}
 		return
 	}
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true})
+	// The policy held stays in force past its own expiry (reported by
+	// checkExpiry), and past its signer's.
+	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true, AllowExpired: true})
 	if err != nil {
 		a.log.Error("the stored policy does not verify: ignoring it", "err", err)
 		a.setPolicyProblem("stored policy: " + err.Error())
@@ -327,6 +344,7 @@ func (a *Agent) loadStoredPolicy() {
 	}
 	a.mu.Lock()
 	a.polBlob = blob
+	a.polSignedAt = v.SignedAt
 	a.mu.Unlock()
 	a.pol.Store(v.Document)
 }
@@ -375,7 +393,7 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	if same || seen {
 		return false
 	}
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial()})
+	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial(), MinSerial: a.cfg.MinPolicySerial})
 	if err != nil {
 		a.mu.Lock()
 		a.rejected = digest
@@ -392,6 +410,8 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	a.mu.Lock()
 	a.polBlob = blob
 	a.polProblem = ""
+	a.polSignedAt = v.SignedAt
+	a.polState = ""
 	a.mu.Unlock()
 	a.pol.Store(v.Document)
 	a.log.Info("policy applied", "serial", v.Document.Serial, "anchors", len(v.Document.Anchors))
@@ -688,7 +708,11 @@ func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial
 		SpoolPending: a.spool.Len(), SpoolDropped: a.spool.Dropped()}
 	a.mu.Lock()
 	st.LastDelivery, st.LastError, st.PolicyProblem = a.lastDeliver, a.lastErr, a.polProblem
+	st.PolicyState = a.polState
 	a.mu.Unlock()
+	if d := a.policyDoc(); d != nil {
+		st.PolicyNotAfter = d.NotAfter
+	}
 	for _, s := range statuses {
 		st.Stores = append(st.Stores, StoreReport{ID: s.ID, Status: s.Status, Detail: s.Detail})
 	}

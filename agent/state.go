@@ -161,18 +161,23 @@ func (s *stateDir) saveLocked() error {
 // Status is what `anchorwatch agent status` shows, written by the agent
 // after every change to <state_dir>/status.json.
 type Status struct {
-	PID           int           `json:"pid"`
-	Updated       time.Time     `json:"updated"`
-	PolicySerial  int64         `json:"policy_serial"`
-	Enrolled      bool          `json:"enrolled"`
-	SpoolPending  int           `json:"spool_pending"`
-	SpoolDropped  int           `json:"spool_dropped_events,omitempty"`
-	LastDelivery  time.Time     `json:"last_delivery,omitempty"`
-	LastError     string        `json:"last_error,omitempty"`
-	Stores        []StoreReport `json:"stores"`
-	UnknownRoots  int           `json:"unknown_roots"`
-	BlockedRoots  int           `json:"blocked_roots"`
-	PolicyProblem string        `json:"policy_problem,omitempty"`
+	PID          int       `json:"pid"`
+	Updated      time.Time `json:"updated"`
+	PolicySerial int64     `json:"policy_serial"`
+	// PolicyNotAfter is when the policy in force expires; PolicyState is
+	// "valid", "expiring" (warned: publish a new one) or "expired" (still
+	// enforced, reported).
+	PolicyNotAfter *time.Time    `json:"policy_not_after,omitempty"`
+	PolicyState    string        `json:"policy_state,omitempty"`
+	Enrolled       bool          `json:"enrolled"`
+	SpoolPending   int           `json:"spool_pending"`
+	SpoolDropped   int           `json:"spool_dropped_events,omitempty"`
+	LastDelivery   time.Time     `json:"last_delivery,omitempty"`
+	LastError      string        `json:"last_error,omitempty"`
+	Stores         []StoreReport `json:"stores"`
+	UnknownRoots   int           `json:"unknown_roots"`
+	BlockedRoots   int           `json:"blocked_roots"`
+	PolicyProblem  string        `json:"policy_problem,omitempty"`
 }
 
 // StoreReport is one store in Status.

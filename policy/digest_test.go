@@ -84,6 +84,12 @@ func TestVerifyValidity(t *testing.T) {
 	noExpiry := rawSign(t, doc(nil), signer, key) // as signed before not_after existed
 	expiredAt := now.Add(2 * time.Hour)
 	future := mustSign(t, doc(map[string]any{"not_before": ts(now.Add(time.Hour)), "not_after": ts(now.Add(48 * time.Hour))}), signer, key)
+	if _, err := Verify(valid, VerifyOptions{Signer: signer, MinSerial: 4}); !errors.Is(err, ErrReplayed) || !strings.Contains(err.Error(), "min_policy_serial") {
+		t.Errorf("serial 3 under MinSerial 4: %v", err)
+	}
+	if _, err := Verify(valid, VerifyOptions{Signer: signer, MinSerial: 3}); err != nil {
+		t.Errorf("serial 3 at MinSerial 3: %v", err)
+	}
 	for _, tt := range []struct {
 		name  string
 		blob  []byte

@@ -143,6 +143,9 @@ type VerifyOptions struct {
 	// HeldSerial is the serial of the policy in force; the new one must be
 	// strictly greater. Zero accepts any valid serial.
 	HeldSerial int64
+	// MinSerial is the lowest serial accepted whatever is held: the floor
+	// an installer gives an agent that holds no policy yet.
+	MinSerial int64
 	// Now is the time the signer's validity is checked at; zero means
 	// time.Now().
 	Now time.Time
@@ -242,6 +245,10 @@ func Verify(blob []byte, opt VerifyOptions) (*Verified, error) {
 	doc, err := Parse(p7.Content)
 	if err != nil {
 		return nil, fmt.Errorf("verify policy: %w", err)
+	}
+	if doc.Serial < opt.MinSerial {
+		return nil, fmt.Errorf("verify policy: %w: serial %d is below the minimum %d this agent was installed with (min_policy_serial); an old policy replayed",
+			ErrReplayed, doc.Serial, opt.MinSerial)
 	}
 	if doc.Serial <= opt.HeldSerial {
 		return nil, fmt.Errorf("verify policy: %w: serial %d, held %d (an old policy replayed, or the new one was published without raising the serial)",

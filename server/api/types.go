@@ -110,7 +110,9 @@ const (
 	EventUnknownRoot    = "unknown-root-appeared" // a root neither vendor nor managed appeared
 	EventBlockedRoot    = "blocked-root-appeared" // a blocklisted root appeared
 	EventPolicyApplied  = "policy-applied"
-	EventPolicyRejected = "policy-rejected" // unsigned, wrong signer, tampered, replayed
+	EventPolicyRejected = "policy-rejected" // unsigned, wrong signer, tampered, replayed, expired
+	EventPolicyExpiring = "policy-expiring" // the policy in force expires soon: publish a new one
+	EventPolicyExpired  = "policy-expired"  // the policy in force has expired; it stays in force
 	EventInstalled      = "installed"       // first install of a CA into a store
 	EventRemovedByPol   = "removed-by-policy"
 )
