@@ -66,9 +66,14 @@ type Agent struct {
 	lastDeliver time.Time
 	lastErr     string
 	polProblem  string
+	facts       api.HostFacts
+
 	polSignedAt time.Time // signing time of the policy in force
 	polState    string    // PolicyValid, PolicyExpiring, PolicyExpired (last reported)
-	facts       api.HostFacts
+	// enrollConflict is the collector's word on a flagged enrollment;
+	// keyChecked: the host key was bound (or tried) in this run.
+	enrollConflict string
+	keyChecked     bool
 
 	changedC   chan struct{}
 	kickSend   chan struct{}
@@ -709,6 +714,7 @@ func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial
 	a.mu.Lock()
 	st.LastDelivery, st.LastError, st.PolicyProblem = a.lastDeliver, a.lastErr, a.polProblem
 	st.PolicyState = a.polState
+	st.EnrollConflict = a.enrollConflict
 	a.mu.Unlock()
 	if d := a.policyDoc(); d != nil {
 		st.PolicyNotAfter = d.NotAfter
@@ -762,6 +768,46 @@ func (a *Agent) sendLoop(ctx context.Context) {
 	}
 }
 
+// ensureEnrolled returns the node key, enrolling first when there is
+// none. An agent enrolled before host keys binds its host key once (with
+// its node key as the proof of who it is); if that fails it keeps its
+// node key and tries again at its next start.
+func (a *Agent) ensureEnrolled(ctx context.Context) (string, error) {
+	key := a.state.nodeKey()
+	a.mu.Lock()
+	checked := a.keyChecked
+	a.keyChecked = true
+	a.mu.Unlock()
+	if key != "" && !checked {
+		if hk, ok, err := a.state.hostKey(); err != nil || !ok || !a.state.keyBound(hk) {
+			nk, err := a.enroll(ctx, key)
+			if err != nil {
+				a.log.Warn("cannot bind the host key to this host at the collector; reporting with the node key held", "err", err)
+				return key, nil
+			}
+			key = nk
+			a.afterEnroll()
+		}
+	}
+	if key != "" {
+		return key, nil
+	}
+	key, err := a.enroll(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	a.afterEnroll()
+	return key, nil
+}
+
+// afterEnroll makes the first report after enrolling carry the host
+// facts, and fetches the policy.
+func (a *Agent) afterEnroll() {
+	_ = a.state.setHashes("", "")
+	signal(a.policyHint)
+	a.changed()
+}
+
 func jitter(d time.Duration) time.Duration {
 	b := make([]byte, 1)
 	_, _ = rand.Read(b)
@@ -770,28 +816,9 @@ func jitter(d time.Duration) time.Duration {
 
 // flush enrolls when needed and sends every spooled report, oldest first.
 func (a *Agent) flush(ctx context.Context) error {
-	key := a.state.nodeKey()
-	if key == "" {
-		secret, err := a.cfg.enrollSecret()
-		if err != nil {
-			return err
-		}
-		a.mu.Lock()
-		facts := a.facts
-		a.mu.Unlock()
-		resp, err := a.client.Enroll(ctx, secret, facts)
-		if err != nil {
-			return fmt.Errorf("enroll: %w", err)
-		}
-		if err := a.state.setNodeKey(resp.NodeKey); err != nil {
-			return fmt.Errorf("enroll: save node key: %w", err)
-		}
-		key = resp.NodeKey
-		a.log.Info("enrolled", "host_id", resp.HostID)
-		// The first report after enrolling carries the host facts.
-		_ = a.state.setHashes("", "")
-		signal(a.policyHint)
-		a.changed()
+	key, err := a.ensureEnrolled(ctx)
+	if err != nil {
+		return err
 	}
 	for {
 		it, ok, err := a.spool.Peek()
@@ -804,7 +831,7 @@ func (a *Agent) flush(ctx context.Context) error {
 		var ae *APIError
 		switch {
 		case errors.As(err, &ae) && ae.Code == api.ErrNodeInvalid:
-			a.log.Warn("the collector no longer knows this host: enrolling again")
+			a.log.Warn("the collector no longer knows this host's node key: enrolling again with its host key")
 			_ = a.state.setNodeKey("")
 			return a.flush(ctx)
 		case errors.As(err, &ae) && ae.Permanent():

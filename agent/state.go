@@ -35,6 +35,9 @@ type state struct {
 	LastHash string `json:"last_hash"`
 	// FactsHash is the hash of the host facts last sent.
 	FactsHash string `json:"facts_hash"`
+	// BoundKey names (publicKeyID) the host key the collector holds for
+	// this host; an agent enrolled before host keys binds its key once.
+	BoundKey string `json:"bound_key,omitempty"`
 }
 
 // stateDir wraps the state directory.
@@ -161,23 +164,27 @@ func (s *stateDir) saveLocked() error {
 // Status is what `anchorwatch agent status` shows, written by the agent
 // after every change to <state_dir>/status.json.
 type Status struct {
-	PID          int       `json:"pid"`
-	Updated      time.Time `json:"updated"`
-	PolicySerial int64     `json:"policy_serial"`
+	PID           int           `json:"pid"`
+	Updated       time.Time     `json:"updated"`
+	PolicySerial  int64         `json:"policy_serial"`
+	Enrolled      bool          `json:"enrolled"`
+	SpoolPending  int           `json:"spool_pending"`
+	SpoolDropped  int           `json:"spool_dropped_events,omitempty"`
+	LastDelivery  time.Time     `json:"last_delivery,omitempty"`
+	LastError     string        `json:"last_error,omitempty"`
+	Stores        []StoreReport `json:"stores"`
+	UnknownRoots  int           `json:"unknown_roots"`
+	BlockedRoots  int           `json:"blocked_roots"`
+	PolicyProblem string        `json:"policy_problem,omitempty"`
+
 	// PolicyNotAfter is when the policy in force expires; PolicyState is
 	// "valid", "expiring" (warned: publish a new one) or "expired" (still
 	// enforced, reported).
-	PolicyNotAfter *time.Time    `json:"policy_not_after,omitempty"`
-	PolicyState    string        `json:"policy_state,omitempty"`
-	Enrolled       bool          `json:"enrolled"`
-	SpoolPending   int           `json:"spool_pending"`
-	SpoolDropped   int           `json:"spool_dropped_events,omitempty"`
-	LastDelivery   time.Time     `json:"last_delivery,omitempty"`
-	LastError      string        `json:"last_error,omitempty"`
-	Stores         []StoreReport `json:"stores"`
-	UnknownRoots   int           `json:"unknown_roots"`
-	BlockedRoots   int           `json:"blocked_roots"`
-	PolicyProblem  string        `json:"policy_problem,omitempty"`
+	PolicyNotAfter *time.Time `json:"policy_not_after,omitempty"`
+	PolicyState    string     `json:"policy_state,omitempty"`
+	// EnrollConflict is set when the collector flagged this host's
+	// enrollment (its machine id was enrolled by another key).
+	EnrollConflict string `json:"enroll_conflict,omitempty"`
 }
 
 // StoreReport is one store in Status.

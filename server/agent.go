@@ -57,8 +57,24 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, "check enroll secret", err)
 		return
 	}
-	key := store.NewCredential(store.PrefixNodeKey)
-	res := s.w.submit(r.Context(), &job{enroll: &store.EnrollIn{NodeKey: key, SecretName: secretName, Facts: req.Host, Now: time.Now()}})
+	now := time.Now()
+	hostKey, err := checkHostKey(req, now)
+	if err != nil {
+		s.m.enrolls.WithLabelValues("proof_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrProofInvalid, err.Error())
+		return
+	}
+	in := &store.EnrollIn{NodeKey: store.NewCredential(store.PrefixNodeKey), SecretName: secretName, Facts: req.Host, Now: now,
+		HostKey: hostKey, CurrentNodeKey: req.NodeKey}
+	if req.Proof != nil {
+		in.Nonce, in.NonceExpires = req.Proof.Nonce, now.Add(2*api.EnrollProofWindow)
+	}
+	res := s.w.submit(r.Context(), &job{enroll: in})
+	if res.err == nil && errors.Is(res.eo.Err, store.ErrProofReplayed) {
+		s.m.enrolls.WithLabelValues("proof_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrProofInvalid, res.eo.Err.Error())
+		return
+	}
 	if res.err == nil {
 		res.err = res.eo.Err
 	}
@@ -68,12 +84,17 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	result := "enrolled"
-	if res.eo.Reenrolled {
+	switch {
+	case res.eo.Reenrolled:
 		result = "reenrolled"
+	case res.eo.ConflictOf != 0:
+		result = "flagged"
+		s.log.Warn("enrollment flagged: machine id already enrolled, host key not proven", "host_id", res.eo.HostID,
+			"conflict_of", res.eo.ConflictOf, "machine_id", req.Host.MachineID, "remote", r.RemoteAddr)
 	}
 	s.m.enrolls.WithLabelValues(result).Inc()
 	s.m.ingest.WithLabelValues("enroll").Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusOK, api.EnrollResponse{NodeKey: key, HostID: res.eo.HostID})
+	writeJSON(w, http.StatusOK, api.EnrollResponse{NodeKey: in.NodeKey, HostID: res.eo.HostID, Conflict: res.eo.Conflict})
 }
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {

@@ -113,6 +113,9 @@ func (s *Server) housekeeping() {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			n, err := s.st.PruneReports(ctx, time.Now().Add(-s.cfg.ReportRetention))
+			if _, nerr := s.st.PruneNonces(ctx, time.Now()); nerr != nil {
+				s.log.Warn("prune enroll nonces", "err", nerr)
+			}
 			cancel()
 			if err != nil {
 				s.log.Warn("prune report ids", "err", err)
@@ -151,6 +154,9 @@ func (s *Server) routes() {
 	h("GET "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenList))
 	h("POST "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenAdd))
 	h("DELETE "+api.PathTokens+"/{name}", "tokens", s.role(store.RoleAdmin, s.handleTokenRevoke))
+	h("POST "+api.PathHosts+"/{id}/revoke-node-key", "host_admin", s.role(store.RoleAdmin, s.handleHostRevokeKey))
+	h("POST "+api.PathHosts+"/{id}/merge", "host_admin", s.role(store.RoleAdmin, s.handleHostMerge))
+	h("DELETE "+api.PathHosts+"/{id}", "host_admin", s.role(store.RoleAdmin, s.handleHostDelete))
 	// Metrics.
 	metricsH := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	if s.cfg.MetricsPublic {

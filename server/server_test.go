@@ -231,13 +231,14 @@ func TestAuthMatrix(t *testing.T) {
 		}
 		// Hosts enrolled before keep reporting.
 		c.Report(t, report(keyA, "r-a2", "compliant"))
-		// Re-enrolling machine A (new secret) invalidates its old key.
+		// Re-enrolling machine A (new secret), proving it with its node
+		// key, invalidates that key (enroll_test.go: host keys, impostors).
 		code, body = c.Do(t, "POST", api.PathSecrets, c.AdminToken, api.CredentialCreate{Name: "second"})
 		if code != 201 {
 			t.Fatalf("add secret: %d %s", code, body)
 		}
 		sec := decode[api.CredentialCreated](t, body).Value
-		code, body = c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: sec, Host: facts("a")})
+		code, body = c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: sec, Host: facts("a"), NodeKey: keyA})
 		if code != 200 || decode[api.EnrollResponse](t, body).HostID != idA {
 			t.Fatalf("re-enroll: %d %s", code, body)
 		}

@@ -164,7 +164,23 @@ CREATE TABLE policies (
 	{version: 2, name: "SQL views for BI tools", sqlite: viewsSQL(SQLite), postgres: viewsSQL(Postgres)},
 	{version: 3, name: "host page indexes: store facets, hostname trigrams", sql: facetsSQL,
 		sqlite: facetsSQL + ";\n" + sqliteNamesSQL, run: pgTrigramIndex},
+	{version: 4, name: "host keys, enroll nonces, flagged hosts", sql: hostKeysSQL},
 }
+
+// hostKeysSQL binds hosts to the key pair made at their first enrollment
+// (host_key, PKIX DER in base64), flags a host made by re-enrolling a
+// known machine id without that key (conflict_of: the host it claims to
+// be; conflict: why), and keeps enroll proof nonces until they expire.
+const hostKeysSQL = `
+ALTER TABLE hosts ADD COLUMN host_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE hosts ADD COLUMN conflict_of BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN conflict TEXT NOT NULL DEFAULT '';
+CREATE INDEX hosts_conflict_of ON hosts (conflict_of, id);
+CREATE TABLE enroll_nonces (
+  nonce_hash TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX enroll_nonces_expires ON enroll_nonces (expires_at)`
 
 // facetsSQL creates host_facets (see facets.go) from the stored stores.
 const facetsSQL = `
