@@ -83,6 +83,7 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 	cmd.AddCommand(newCollectorServeCmd(&dbf), newCollectorSecretCmd(&dbf), newCollectorTokenCmd(&dbf),
 		newCollectorPolicyCmd(&dbf), newCollectorLoadgenCmd(&dbf))
 	cmd.AddCommand(newCollectorIngestCmd(&dbf), newCollectorExemptionCmd(&dbf)) // collector_ingest.go
+	cmd.AddCommand(newCollectorHostCmd(&dbf))                                   // collector_host.go
 	collectorUsage(cmd)                                                         // collector_usage.go
 	return cmd
 }
