@@ -8,6 +8,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // NodeKeyHeader carries the node key on GET /api/v1/policy, besides
@@ -47,8 +48,17 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "enroll_secret is required")
 		return
 	}
+	// Guessing enroll secrets is throttled like guessing tokens.
+	keys := throttle.Keys("enroll", throttle.Source(r, s.cfg.TrustedProxies), req.EnrollSecret)
+	if wait := s.lim.Wait(start, keys...); wait > 0 {
+		s.m.enrolls.WithLabelValues("throttled").Inc()
+		w.Header().Set("Retry-After", throttle.RetryAfter(wait))
+		writeError(w, http.StatusTooManyRequests, api.ErrTooMany, "too many failed enrollments from this address: retry in "+throttle.RetryAfter(wait)+"s")
+		return
+	}
 	secretName, err := s.st.CheckSecret(r.Context(), req.EnrollSecret)
 	if errors.Is(err, store.ErrNotFound) {
+		s.lim.Fail(start, keys...)
 		s.m.enrolls.WithLabelValues("secret_invalid").Inc()
 		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "unknown or revoked enroll secret")
 		return

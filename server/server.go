@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // Config configures a collector.
@@ -42,6 +44,13 @@ type Config struct {
 	// OfflineAfter is the default threshold of the summary's offline count
 	// (default 24h; ?offline_after= overrides it).
 	OfflineAfter time.Duration
+	// Limiter throttles failed authentications (bearer tokens, session
+	// cookies, enroll secrets); share it with the web dashboard's sign-in
+	// (web.Options.Limiter). Default: a limiter of its own.
+	Limiter *throttle.Limiter
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for throttling by source address.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the collector's HTTP handler. It is safe for concurrent use.
@@ -51,6 +60,7 @@ type Server struct {
 	log *slog.Logger
 	m   *metrics
 	w   *writer
+	lim *throttle.Limiter
 	mux *http.ServeMux
 	dev *deviceAPI // the unmanaged-device endpoints (devices.go)
 
@@ -81,7 +91,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.OfflineAfter <= 0 {
 		cfg.OfflineAfter = 24 * time.Hour
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, m: newMetrics(cfg.Store), stop: make(chan struct{}),
+	if cfg.Limiter == nil {
+		cfg.Limiter = throttle.New(throttle.Options{})
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, m: newMetrics(cfg.Store), stop: make(chan struct{}), lim: cfg.Limiter,
 		busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	s.w = newWriter(s.st, s.log, s.m, cfg.MaxBatch, cfg.BatchWait)
 	s.routes()
@@ -115,6 +128,9 @@ func (s *Server) housekeeping() {
 			n, err := s.st.PruneReports(ctx, time.Now().Add(-s.cfg.ReportRetention))
 			if _, nerr := s.st.PruneNonces(ctx, time.Now()); nerr != nil {
 				s.log.Warn("prune enroll nonces", "err", nerr)
+			}
+			if _, serr := s.st.PruneSessions(ctx, time.Now()); serr != nil {
+				s.log.Warn("prune dashboard sessions", "err", serr)
 			}
 			cancel()
 			if err != nil {

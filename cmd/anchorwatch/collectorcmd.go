@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
 
@@ -91,8 +93,8 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	var listen, certFile, keyFile string
 	var insecure, metricsPublic bool
-	var hosts []string
-	var offline time.Duration
+	var hosts, proxies []string
+	var offline, sessionIdle, sessionMax time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the agent API, the dashboard API and /metrics",
@@ -106,13 +108,21 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			if insecure && certFile != "" {
 				return usageErr(errors.New("--insecure-http and --tls-cert exclude each other"))
 			}
+			trusted, err := parsePrefixes("--trusted-proxy", proxies)
+			if err != nil {
+				return err
+			}
 			st, err := dbf.open(ctx)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			// One limiter: failed sign-ins and failed API tokens count together.
+			lim := throttle.New(throttle.Options{})
+			ui := web.Handler(web.Options{Sessions: st, SessionIdle: sessionIdle, SessionMax: sessionMax, Limiter: lim,
+				TrustedProxies: trusted, Logger: log})
 			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline,
-				UI: web.Handler(web.Options{Tokens: st, Logger: log})})
+				UI: ui, Limiter: lim, TrustedProxies: trusted})
 			if err != nil {
 				return err
 			}
@@ -179,7 +189,27 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	f.BoolVar(&metricsPublic, "metrics-public", false, "serve /metrics without a token")
 	f.StringSliceVar(&hosts, "cert-host", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&offline, "offline-after", 24*time.Hour, "hosts not seen for this long count as offline in the summary")
+	f.DurationVar(&sessionIdle, "session-idle", store.DefaultSessionIdle, "a dashboard session ends after this long without a request")
+	f.DurationVar(&sessionMax, "session-max", store.DefaultSessionMax, "a dashboard session ends this long after sign-in, however active")
+	f.StringArrayVar(&proxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are throttled per client address; repeatable)")
 	return cmd
+}
+
+// parsePrefixes reads CIDR flag values (a bare address is its /32 or /128).
+func parsePrefixes(flag string, vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, usageErr(fmt.Errorf("%s %q: not a CIDR prefix or an address", flag, v))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func redactURL(u string) string {

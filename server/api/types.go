@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// SessionCookie names the web dashboard's session cookie: a session id
+// (store.PrefixSession) the collector accepts for GET and HEAD only.
+const SessionCookie = "anchorwatch_session"
+
 // Paths of the agent API.
 const (
 	PathEnroll       = "/api/v1/enroll"

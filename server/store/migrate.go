@@ -165,7 +165,24 @@ CREATE TABLE policies (
 	{version: 3, name: "host page indexes: store facets, hostname trigrams", sql: facetsSQL,
 		sqlite: facetsSQL + ";\n" + sqliteNamesSQL, run: pgTrigramIndex},
 	{version: 4, name: "host keys, enroll nonces, flagged hosts", sql: hostKeysSQL},
+	{version: 5, name: "dashboard sessions", sql: sessionsSQL},
 }
+
+// sessionsSQL holds the web dashboard's sign-in sessions: the SHA-256 of
+// the random session id (the cookie), the API token it was opened with,
+// and its idle and absolute expiry (sessions.go).
+const sessionsSQL = `
+CREATE TABLE dashboard_sessions (
+  id_hash TEXT PRIMARY KEY,
+  token_name TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  idle_ms BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX dashboard_sessions_token ON dashboard_sessions (token_name);
+CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_at)`
 
 // hostKeysSQL binds hosts to the key pair made at their first enrollment
 // (host_key, PKIX DER in base64), flags a host made by re-enrolling a

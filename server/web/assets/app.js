@@ -731,11 +731,10 @@
   }
 
   function start() {
-    // A token in the fragment means "sign in as this token": the login
-    // page takes it from there and comes back here.
+    // Sign-in links are not accepted: drop a token from the address bar
+    // and history, and carry on as the session signed in.
     if (/(?:^#|&)token=/.test(location.hash)) {
-      location.replace('/login?next=' + encodeURIComponent(location.pathname + location.search) + location.hash);
-      return;
+      history.replaceState(null, '', location.pathname + location.search);
     }
     var r = route();
     var link = document.querySelector('[data-nav="' + r[0] + '"]');
