@@ -250,17 +250,26 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
-	serial, err := PolicySerial(body)
+	info, err := ReadPolicyInfo(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
+	warning, err := info.CheckUpload(time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	serial := info.Serial
 	if err := s.st.PutPolicy(r.Context(), serial, body); err != nil {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
 		return
 	}
 	s.serialAt.Store(0)
 	out := map[string]any{"status": "ok", "serial": serial}
+	if warning != "" {
+		out["warning"] = warning
+	}
 	// Its device exemptions apply at once. The policy is stored either
 	// way: a failed import is reported, and retried on the next upload.
 	res, err := s.dev.importUploaded(r.Context(), serial, body)

@@ -209,3 +209,16 @@ func TestHostKeyProof(t *testing.T) {
 		}
 	})
 }
+
+// TestPolicyUploadExpired: the collector refuses to serve a policy past
+// its not_after (agents would refuse it), and warns of one without.
+func TestPolicyUploadExpired(t *testing.T) {
+	c := servertest.StartCollector(t, servertest.Options{})
+	expired := signPolicyDoc(t, fmt.Sprintf(`{"serial": 3, "not_after": %q, "anchors": []}`, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)))
+	if code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, expired); code != 400 || !strings.Contains(string(body), "expired") {
+		t.Errorf("expired policy upload: %d %s, want 400 saying expired", code, body)
+	}
+	if code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, signPolicyDoc(t, `{"serial": 4, "anchors": []}`)); code != 200 || !strings.Contains(string(body), "no not_after") {
+		t.Errorf("policy without not_after: %d %s, want 200 with a warning", code, body)
+	}
+}

@@ -342,6 +342,13 @@ func TestHostileInput(t *testing.T) {
 // signPolicy makes a PKCS#7 SignedData blob over a policy JSON document.
 func signPolicy(t *testing.T, serial int64) []byte {
 	t.Helper()
+	return signPolicyDoc(t, fmt.Sprintf(`{"serial": %d, "anchors": []}`, serial))
+}
+
+// signPolicyDoc signs doc as it is, with a throwaway signer: the collector
+// never decides trust in the signer.
+func signPolicyDoc(t *testing.T, doc string) []byte {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +360,7 @@ func signPolicy(t *testing.T, serial int64) []byte {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	sd, err := pkcs7.NewSignedData([]byte(fmt.Sprintf(`{"serial": %d, "anchors": []}`, serial)))
+	sd, err := pkcs7.NewSignedData([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

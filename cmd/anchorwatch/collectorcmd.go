@@ -362,10 +362,18 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read policy: %w", err)
 			}
-			serial, err := server.PolicySerial(blob)
+			info, err := server.ReadPolicyInfo(blob)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			warning, err := info.CheckUpload(time.Now())
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if warning != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], warning)
+			}
+			serial := info.Serial
 			st, err := dbf.open(cmd.Context())
 			if err != nil {
 				return err
