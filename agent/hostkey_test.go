@@ -42,12 +42,7 @@ func (c *collector) hostByID(id int64) api.HostDetail {
 func TestAgentHostKey(t *testing.T) {
 	sb := newSandbox(t)
 	const machineID = "5f0c8e1f9a4b4d2e8c3b7a6d5e4f3a2b"
-	if err := os.MkdirAll(filepath.Join(sb.root, "etc"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(sb.root, "etc/machine-id"), []byte(machineID+"\n"), 0o444); err != nil {
-		t.Fatal(err)
-	}
+	writeMachineID(t, sb, machineID)
 	signer, key := testpki.SelfSigned(t, "Policy Signer")
 	ca := testpki.NewCA(t, "Corp Interception CA").Cert
 	coll := startCollector(t)
@@ -166,12 +161,7 @@ func hostEvents(d api.HostDetail) []api.Event {
 func TestAgentBindsLegacyHost(t *testing.T) {
 	sb := newSandbox(t)
 	const machineID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-	if err := os.MkdirAll(filepath.Join(sb.root, "etc"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(sb.root, "etc/machine-id"), []byte(machineID+"\n"), 0o444); err != nil {
-		t.Fatal(err)
-	}
+	writeMachineID(t, sb, machineID)
 	signer, key := testpki.SelfSigned(t, "Policy Signer")
 	coll := startCollector(t)
 	coll.upload(signedPolicy(t, 1, signer, key, nil, testpki.NewCA(t, "Corp Interception CA").Cert))
@@ -219,5 +209,17 @@ func TestClientLearnsCollectorClock(t *testing.T) {
 	}
 	if resp, err := cl.Enroll(context.Background(), req); err != nil || resp.NodeKey == "" {
 		t.Fatalf("retry with the collector's clock: %+v %v", resp, err)
+	}
+}
+
+// writeMachineID gives the sandbox a world-readable /etc/machine-id, as
+// every systemd host has.
+func writeMachineID(t *testing.T, sb sandbox, id string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(sb.root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sb.root, "etc/machine-id"), []byte(id+"\n"), 0o444); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,32 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"go.mozilla.org/pkcs7"
-
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
+	"github.com/anchorwatch/anchorwatch/policy/policytest"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
-// rawPolicy signs a policy document as it is, without the checks and the
-// not_after policy.Sign adds: a policy signed before policies expired, or
-// one kept past its not_after, as a compromised collector would replay it.
+// rawPolicy signs a policy document as it is (policytest.Raw).
 func rawPolicy(t testing.TB, doc map[string]any, signer *x509.Certificate, key crypto.Signer) []byte {
 	t.Helper()
 	b, _ := json.Marshal(doc)
-	sd, err := pkcs7.NewSignedData(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSigner(signer, key, pkcs7.SignerInfoConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob
+	return policytest.Raw(t, b, signer, key)
 }
 
 func rejectedWith(evs []api.Event, text string) bool {

@@ -23,12 +23,7 @@ func TestOpenSSLDigestAlgorithms(t *testing.T) {
 	for _, alg := range []struct{ name, newkey string }{{"rsa", "rsa:2048"}, {"ec", "ec"}} {
 		t.Run(alg.name, func(t *testing.T) {
 			dir := t.TempDir()
-			key, cert := filepath.Join(dir, "signer.key"), filepath.Join(dir, "signer.pem")
-			args := []string{"req", "-x509", "-newkey", alg.newkey, "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=Policy Signer " + alg.name}
-			if alg.name == "ec" {
-				args = append(args, "-pkeyopt", "ec_paramgen_curve:P-256")
-			}
-			run(t, "openssl", args...)
+			key, cert := opensslSigner(t, dir, alg.name, alg.newkey)
 			signer, err := LoadCertificate(cert)
 			if err != nil {
 				t.Fatal(err)
