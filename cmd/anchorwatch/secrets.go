@@ -114,6 +114,11 @@ func parseJavaPasswordFile(w io.Writer, file string) (map[string]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	return parseJavaPasswordLines(file, data)
+}
+
+// parseJavaPasswordLines parses the content of a --java-password-file.
+func parseJavaPasswordLines(file string, data []byte) (map[string]string, error) {
 	m := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), maxSecretFile)
