@@ -68,6 +68,13 @@ type Agent struct {
 	polProblem  string
 	facts       api.HostFacts
 
+	polSignedAt time.Time // signing time of the policy in force
+	polState    string    // PolicyValid, PolicyExpiring, PolicyExpired (last reported)
+	// enrollConflict is the collector's word on a flagged enrollment;
+	// keyChecked: the host key was bound (or tried) in this run.
+	enrollConflict string
+	keyChecked     bool
+
 	changedC   chan struct{}
 	kickSend   chan struct{}
 	policyHint chan struct{}
@@ -208,7 +215,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer rescan.Stop()
 	var rotate *time.Timer
 	var rotateC <-chan time.Time
+	// The policy's expiry: warn before, report after (expiry.go).
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
+	armExpiry := func() {
+		expiry.Stop()
+		if next := a.checkExpiry(time.Now()); !next.IsZero() {
+			expiry.Reset(time.Until(next))
+		}
+	}
 	armRotation := func() {
+		armExpiry()
 		if rotate != nil {
 			rotate.Stop()
 			rotateC = nil
@@ -271,6 +289,8 @@ func (a *Agent) Run(ctx context.Context) error {
 				armRotation()
 				rescan.Reset(a.rescanInterval())
 			}
+		case <-expiry.C:
+			armExpiry()
 		case <-rotateC:
 			a.log.Info("policy rotation time reached: reconciling every store")
 			armRotation()
@@ -316,7 +336,9 @@ func (a *Agent) loadStoredPolicy() {
 		}
 		return
 	}
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true})
+	// The policy held stays in force past its own expiry (reported by
+	// checkExpiry), and past its signer's.
+	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true, AllowExpired: true})
 	if err != nil {
 		a.log.Error("the stored policy does not verify: ignoring it", "err", err)
 		a.setPolicyProblem("stored policy: " + err.Error())
@@ -329,6 +351,7 @@ func (a *Agent) loadStoredPolicy() {
 	}
 	a.mu.Lock()
 	a.polBlob = blob
+	a.polSignedAt = v.SignedAt
 	a.mu.Unlock()
 	a.pol.Store(v.Document)
 }
@@ -377,7 +400,7 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	if same || seen {
 		return false
 	}
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial()})
+	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial(), MinSerial: a.cfg.MinPolicySerial})
 	if err != nil {
 		a.mu.Lock()
 		a.rejected = digest
@@ -394,6 +417,8 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	a.mu.Lock()
 	a.polBlob = blob
 	a.polProblem = ""
+	a.polSignedAt = v.SignedAt
+	a.polState = ""
 	a.mu.Unlock()
 	a.pol.Store(v.Document)
 	a.log.Info("policy applied", "serial", v.Document.Serial, "anchors", len(v.Document.Anchors))
@@ -690,7 +715,12 @@ func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial
 		SpoolPending: a.spool.Len(), SpoolDropped: a.spool.Dropped()}
 	a.mu.Lock()
 	st.LastDelivery, st.LastError, st.PolicyProblem = a.lastDeliver, a.lastErr, a.polProblem
+	st.PolicyState = a.polState
+	st.EnrollConflict = a.enrollConflict
 	a.mu.Unlock()
+	if d := a.policyDoc(); d != nil {
+		st.PolicyNotAfter = d.NotAfter
+	}
 	for _, s := range statuses {
 		st.Stores = append(st.Stores, StoreReport{ID: s.ID, Status: s.Status, Detail: s.Detail})
 	}
@@ -740,6 +770,46 @@ func (a *Agent) sendLoop(ctx context.Context) {
 	}
 }
 
+// ensureEnrolled returns the node key, enrolling first when there is
+// none. An agent enrolled before host keys binds its host key once (with
+// its node key as the proof of who it is); if that fails it keeps its
+// node key and tries again at its next start.
+func (a *Agent) ensureEnrolled(ctx context.Context) (string, error) {
+	key := a.state.nodeKey()
+	a.mu.Lock()
+	checked := a.keyChecked
+	a.keyChecked = true
+	a.mu.Unlock()
+	if key != "" && !checked {
+		if hk, ok, err := a.state.hostKey(); err != nil || !ok || !a.state.keyBound(hk) {
+			nk, err := a.enroll(ctx, key)
+			if err != nil {
+				a.log.Warn("cannot bind the host key to this host at the collector; reporting with the node key held", "err", err)
+				return key, nil
+			}
+			key = nk
+			a.afterEnroll()
+		}
+	}
+	if key != "" {
+		return key, nil
+	}
+	key, err := a.enroll(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	a.afterEnroll()
+	return key, nil
+}
+
+// afterEnroll makes the first report after enrolling carry the host
+// facts, and fetches the policy.
+func (a *Agent) afterEnroll() {
+	_ = a.state.setHashes("", "")
+	signal(a.policyHint)
+	a.changed()
+}
+
 func jitter(d time.Duration) time.Duration {
 	b := make([]byte, 1)
 	_, _ = rand.Read(b)
@@ -748,28 +818,9 @@ func jitter(d time.Duration) time.Duration {
 
 // flush enrolls when needed and sends every spooled report, oldest first.
 func (a *Agent) flush(ctx context.Context) error {
-	key := a.state.nodeKey()
-	if key == "" {
-		secret, err := a.cfg.enrollSecret()
-		if err != nil {
-			return err
-		}
-		a.mu.Lock()
-		facts := a.facts
-		a.mu.Unlock()
-		resp, err := a.client.Enroll(ctx, secret, facts)
-		if err != nil {
-			return fmt.Errorf("enroll: %w", err)
-		}
-		if err := a.state.setNodeKey(resp.NodeKey); err != nil {
-			return fmt.Errorf("enroll: save node key: %w", err)
-		}
-		key = resp.NodeKey
-		a.log.Info("enrolled", "host_id", resp.HostID)
-		// The first report after enrolling carries the host facts.
-		_ = a.state.setHashes("", "")
-		signal(a.policyHint)
-		a.changed()
+	key, err := a.ensureEnrolled(ctx)
+	if err != nil {
+		return err
 	}
 	for {
 		it, ok, err := a.spool.Peek()
@@ -782,7 +833,7 @@ func (a *Agent) flush(ctx context.Context) error {
 		var ae *APIError
 		switch {
 		case errors.As(err, &ae) && ae.Code == api.ErrNodeInvalid:
-			a.log.Warn("the collector no longer knows this host: enrolling again")
+			a.log.Warn("the collector no longer knows this host's node key: enrolling again with its host key")
 			_ = a.state.setNodeKey("")
 			return a.flush(ctx)
 		case errors.As(err, &ae) && ae.Permanent():

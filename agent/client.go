@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
@@ -58,6 +60,9 @@ var ErrNotModified = errors.New("the collector's policy has not changed")
 type Client struct {
 	base string
 	http *http.Client
+	// skew is the collector's clock minus ours (nanoseconds), from the
+	// Date header of its last answer: enroll proofs carry its time.
+	skew atomic.Int64
 }
 
 // NewClient builds a client for the config's collector URL, with TLS
@@ -152,14 +157,39 @@ func verifyPinned(cs tls.ConnectionState, fp string, roots *x509.CertPool) error
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
-// Enroll exchanges the enroll secret and host facts for a node key.
-func (c *Client) Enroll(ctx context.Context, secret string, facts api.HostFacts) (api.EnrollResponse, error) {
+// EnrollRequest is what Enroll sends.
+type EnrollRequest struct {
+	Secret string
+	Facts  api.HostFacts
+	// HostKey, when set, signs the enrollment (api.EnrollProof).
+	HostKey ed25519.PrivateKey
+	// NodeKey is the node key held, if any.
+	NodeKey string
+}
+
+// Enroll exchanges the enroll secret and host facts (and the proof of the
+// host key) for a node key.
+func (c *Client) Enroll(ctx context.Context, r EnrollRequest) (api.EnrollResponse, error) {
+	req := api.EnrollRequest{EnrollSecret: r.Secret, Host: r.Facts, NodeKey: r.NodeKey}
+	if r.HostKey != nil {
+		req.HostKey, req.Proof = enrollProof(r.HostKey, r.Facts.MachineID, c.now())
+	}
 	var out api.EnrollResponse
-	err := c.do(ctx, http.MethodPost, api.PathEnroll, api.EnrollRequest{EnrollSecret: secret, Host: facts}, &out)
+	err := c.do(ctx, http.MethodPost, api.PathEnroll, req, &out)
 	if err == nil && out.NodeKey == "" {
 		err = errors.New("enroll: the collector returned no node key")
 	}
 	return out, err
+}
+
+// now is the collector's time as last seen (our clock plus its skew).
+func (c *Client) now() time.Time { return time.Now().Add(time.Duration(c.skew.Load())) }
+
+// noteDate records the collector's clock from an answer's Date header.
+func (c *Client) noteDate(resp *http.Response) {
+	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.skew.Store(int64(time.Until(t)))
+	}
 }
 
 // Report sends one report; the node key travels in its body.
@@ -187,6 +217,7 @@ func (c *Client) Policy(ctx context.Context, nodeKey, etag string) (blob []byte,
 		return nil, "", fmt.Errorf("fetch policy: %w", err)
 	}
 	defer resp.Body.Close()
+	c.noteDate(resp)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(policyLimit)+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("fetch policy: %w", err)
@@ -221,6 +252,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	c.noteDate(resp)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)

@@ -39,6 +39,11 @@ type Config struct {
 	AllowPlainHTTP bool `json:"allow_plain_http,omitempty"`
 	// PolicySignerFile is the pinned policy signer certificate (PEM/DER).
 	PolicySignerFile string `json:"policy_signer_file"`
+	// MinPolicySerial is the lowest policy serial the agent accepts,
+	// whatever it holds: an installer sets it to the serial published
+	// when it was built, so a fresh or re-imaged host (holding no policy)
+	// never takes an older signed policy a compromised collector replays.
+	MinPolicySerial int64 `json:"min_policy_serial,omitempty"`
 	// StateDir holds the node key, the last good policy, the spool.
 	StateDir string `json:"state_dir,omitempty"`
 	// Root is the directory the host's filesystem is looked up under
@@ -154,6 +159,9 @@ func (c *Config) check() error {
 	}
 	if d := time.Duration(c.RescanInterval); d != 0 && d < time.Second {
 		bad("rescan_interval", "%s is under 1s", d)
+	}
+	if c.MinPolicySerial < 0 {
+		bad("min_policy_serial", "negative")
 	}
 	if c.SpoolMaxReports < 0 {
 		bad("spool_max_reports", "negative")

@@ -26,6 +26,8 @@ func TestParseConfig(t *testing.T) {
 		{"bad level", `{"collector_url":"https://c","collector_fingerprint":"` + fp + `","enroll_secret":"s","policy_signer_file":"/s","log_level":"loud"}`, `log_level: "loud"`},
 		{"bad store", `{"collector_url":"https://c","collector_fingerprint":"` + fp + `","enroll_secret":"s","policy_signer_file":"/s","stores":["java","jks"]}`, `stores[1]: unknown store kind "jks"`},
 		{"bad interval", `{"collector_url":"https://c","collector_fingerprint":"` + fp + `","enroll_secret":"s","policy_signer_file":"/s","rescan_interval":"10ms"}`, "rescan_interval: 10ms is under 1s"},
+		{"min serial", `{"collector_url":"https://c","collector_fingerprint":"` + fp + `","enroll_secret":"s","policy_signer_file":"/s","min_policy_serial":42}`, ""},
+		{"negative min serial", `{"collector_url":"https://c","collector_fingerprint":"` + fp + `","enroll_secret":"s","policy_signer_file":"/s","min_policy_serial":-1}`, "min_policy_serial: negative"},
 		{"trailing", `{"collector_url":"https://c"} {}`, "trailing data"},
 	}
 	for _, tt := range tests {

@@ -150,6 +150,9 @@ type agentOpts struct {
 	pinCA bool                  // pin with collector_ca_file instead of collector_fingerprint
 	seed  func(stateDir string) // prepares the state directory before the agent starts
 	extra map[string]any        // more config keys
+	// stateDir reuses a state directory (an agent restarted); default a
+	// fresh one.
+	stateDir string
 }
 
 // startAgent runs an agent on sb against coll, pinned to signer.
@@ -172,6 +175,9 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	cfgMap := map[string]any{
 		"collector_url": coll.URL, "enroll_secret_file": secretFile, "policy_signer_file": signerFile,
 		"state_dir": filepath.Join(dir, "state"), "stores": kinds, "log_level": "debug",
+	}
+	if o.stateDir != "" {
+		cfgMap["state_dir"] = o.stateDir
 	}
 	if o.url != "" {
 		cfgMap["collector_url"] = o.url

@@ -35,6 +35,9 @@ type state struct {
 	LastHash string `json:"last_hash"`
 	// FactsHash is the hash of the host facts last sent.
 	FactsHash string `json:"facts_hash"`
+	// BoundKey names (publicKeyID) the host key the collector holds for
+	// this host; an agent enrolled before host keys binds its key once.
+	BoundKey string `json:"bound_key,omitempty"`
 }
 
 // stateDir wraps the state directory.
@@ -173,6 +176,15 @@ type Status struct {
 	UnknownRoots  int           `json:"unknown_roots"`
 	BlockedRoots  int           `json:"blocked_roots"`
 	PolicyProblem string        `json:"policy_problem,omitempty"`
+
+	// PolicyNotAfter is when the policy in force expires; PolicyState is
+	// "valid", "expiring" (warned: publish a new one) or "expired" (still
+	// enforced, reported).
+	PolicyNotAfter *time.Time `json:"policy_not_after,omitempty"`
+	PolicyState    string     `json:"policy_state,omitempty"`
+	// EnrollConflict is set when the collector flagged this host's
+	// enrollment (its machine id was enrolled by another key).
+	EnrollConflict string `json:"enroll_conflict,omitempty"`
 }
 
 // StoreReport is one store in Status.

@@ -50,6 +50,13 @@ type Document struct {
 	// Serial increases with every published policy; agents refuse a
 	// policy whose serial is not greater than the one they hold.
 	Serial int64 `json:"serial"`
+	// NotBefore and NotAfter bound the time agents accept the policy in.
+	// NotAfter is required by agents for every policy they take in (Sign
+	// sets it when the document leaves it out), so an old policy replayed
+	// to a fresh agent is refused once it has expired; an agent keeps
+	// enforcing the policy it holds past NotAfter and reports it.
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	NotAfter  *time.Time `json:"not_after,omitempty"`
 	// Anchors are the CAs to install.
 	Anchors []Anchor `json:"anchors"`
 	// Remove lists certificates to take out of every store (a rotated CA).
@@ -227,6 +234,8 @@ func checkScalars(m map[string]any) error {
 			}
 		}
 	}
+	checkTime("not_before", m["not_before"])
+	checkTime("not_after", m["not_after"])
 	each("anchors", func(f string, o map[string]any) { checkTime(f+".remove_after", o["remove_after"]) })
 	each("remove", func(f string, o map[string]any) { checkTime(f+".after", o["after"]) })
 	each("exemptions", func(f string, o map[string]any) { checkTime(f+".expires", o["expires"]) })
@@ -285,6 +294,9 @@ func (d *Document) Validate() error {
 	}
 	if d.Serial <= 0 {
 		bad("serial", "must be a positive integer (got %d); increase it with every published policy", d.Serial)
+	}
+	if d.NotBefore != nil && d.NotAfter != nil && !d.NotBefore.Before(*d.NotAfter) {
+		bad("not_after", "%s is not after not_before (%s)", d.NotAfter.UTC().Format(time.RFC3339), d.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if len(d.Anchors) == 0 {
 		bad("anchors", "at least one CA is required")

@@ -20,6 +20,8 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
   "//serial": "Positive integer. Increase it for every policy you publish: agents refuse a policy whose serial is not greater than the one they hold (replay protection).",
   "serial": 1,
 
+  "//not_after": "RFC 3339 time after which agents refuse this policy (an agent already holding it keeps enforcing it and reports policy-expired). Leave it out: policy sign sets it (default 90 days from signing; --valid-for 30d). not_before (optional) is the time before which it is refused.",
+
   "//anchors": "The CAs to install. pem: exactly one CA certificate. stores: the store kinds it goes to (system, nss, java, windows, macos, firefox); empty = all. role: root (self-signed) or intermediate; empty = derived. remove_after (optional, RFC 3339): from then on the agent removes this CA instead of installing it, for the old CA of a rotation.",
   "anchors": [
     {

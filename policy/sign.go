@@ -30,23 +30,49 @@ var (
 	ErrTampered      = errors.New("policy signature does not match its content")
 	ErrSignerExpired = errors.New("policy signer certificate is not valid")
 	ErrReplayed      = errors.New("policy serial is not greater than the one held")
+	ErrWeakAlgorithm = errors.New("policy signature algorithm is not accepted")
 )
 
-// Sign signs a policy document as PKCS#7 SignedData with the content
-// attached (SHA-256, signing time as a signed attribute) and returns the
-// DER. It refuses a document that does not Parse, and a signer
-// certificate that is not valid now, so what it writes is what agents
-// accept.
+// SignOptions tune SignWith.
+type SignOptions struct {
+	// ValidFor sets not_after to the signing time plus ValidFor. Zero
+	// keeps the document's not_after, or gives DefaultValidity when it
+	// has none. A document that sets not_after and a non-zero ValidFor
+	// is refused: say it once.
+	ValidFor time.Duration
+	// Now is the signing time; zero means time.Now().
+	Now time.Time
+}
+
+// Sign is SignWith with default options: a document without not_after
+// gets DefaultValidity.
 func Sign(doc []byte, cert *x509.Certificate, key crypto.Signer) ([]byte, error) {
-	if _, err := Parse(doc); err != nil {
+	return SignWith(doc, cert, key, SignOptions{})
+}
+
+// SignWith signs a policy document as PKCS#7 SignedData with the content
+// attached (SHA-256, signing time as a signed attribute) and returns the
+// DER. When the document has no not_after, one is inserted (the only
+// change made to it). It refuses a document that does not Parse, a
+// lifetime outside MinValidity..MaxValidity, and a signer certificate
+// that is not valid now, so what it writes is what agents accept.
+func SignWith(doc []byte, cert *x509.Certificate, key crypto.Signer, opt SignOptions) ([]byte, error) {
+	d, err := Parse(doc)
+	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := opt.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 		return nil, fmt.Errorf("sign policy: %w: %q is valid %s to %s; issue a new signer certificate and pin it on the agents",
 			ErrSignerExpired, cert.Subject.String(), cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
 	}
 	if err := matchKey(cert, key); err != nil {
+		return nil, fmt.Errorf("sign policy: %w", err)
+	}
+	if doc, err = stampValidity(doc, d, now, opt.ValidFor); err != nil {
 		return nil, fmt.Errorf("sign policy: %w", err)
 	}
 	sd, err := pkcs7.NewSignedData(doc)
@@ -62,6 +88,37 @@ func Sign(doc []byte, cert *x509.Certificate, key crypto.Signer) ([]byte, error)
 		return nil, fmt.Errorf("sign policy: %w", err)
 	}
 	return out, nil
+}
+
+// stampValidity gives doc (parsed as d) its not_after and checks the
+// lifetime it then has at now.
+func stampValidity(doc []byte, d *Document, now time.Time, validFor time.Duration) ([]byte, error) {
+	switch {
+	case d.NotAfter != nil && validFor != 0:
+		return nil, fmt.Errorf("%w: not_after: the document sets %s and a validity was given too; remove one",
+			ErrInvalid, d.NotAfter.UTC().Format(time.RFC3339))
+	case d.NotAfter == nil:
+		if validFor == 0 {
+			validFor = DefaultValidity
+		}
+		na := now.Add(validFor).UTC().Truncate(time.Second)
+		var err error
+		if doc, err = withNotAfter(doc, na); err != nil {
+			return nil, err
+		}
+		if d, err = Parse(doc); err != nil {
+			return nil, err
+		}
+	}
+	life := d.NotAfter.Sub(now)
+	if life < MinValidity || life > MaxValidity {
+		return nil, fmt.Errorf("%w: not_after: %s is %s from now; give a validity between %s and %d days",
+			ErrInvalid, d.NotAfter.UTC().Format(time.RFC3339), life.Round(time.Minute), MinValidity, MaxValidity/(24*time.Hour))
+	}
+	if d.NotBefore != nil && d.NotBefore.After(now.Add(MaxValidity)) {
+		return nil, fmt.Errorf("%w: not_before: %s is too far ahead", ErrInvalid, d.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return doc, nil
 }
 
 func matchKey(cert *x509.Certificate, key crypto.Signer) error {
@@ -86,6 +143,9 @@ type VerifyOptions struct {
 	// HeldSerial is the serial of the policy in force; the new one must be
 	// strictly greater. Zero accepts any valid serial.
 	HeldSerial int64
+	// MinSerial is the lowest serial accepted whatever is held: the floor
+	// an installer gives an agent that holds no policy yet.
+	MinSerial int64
 	// Now is the time the signer's validity is checked at; zero means
 	// time.Now().
 	Now time.Time
@@ -93,6 +153,11 @@ type VerifyOptions struct {
 	// (the signing time must still fall within it). The agent uses it to
 	// re-verify, on start, the policy it had already accepted.
 	AllowExpiredSigner bool
+	// AllowExpired skips the policy's own validity (not_before,
+	// not_after, and the requirement to carry not_after): the agent
+	// re-verifies the policy it holds, which stays in force past its
+	// expiry (reported, never uninstalled).
+	AllowExpired bool
 }
 
 // Verified is a policy that passed Verify.
@@ -103,11 +168,14 @@ type Verified struct {
 	// SignedAt is the signing time attribute, zero when absent.
 	SignedAt time.Time
 	Signer   *x509.Certificate
+	// Digest names the digest algorithm of the signature ("SHA-256").
+	Digest string
 }
 
 // Verify checks a signed policy (DER, or PEM "PKCS7"/"CMS") against the
 // options and returns the document. Every refusal wraps one of
-// ErrUnsigned, ErrWrongSigner, ErrTampered, ErrSignerExpired, ErrReplayed
+// ErrUnsigned, ErrWrongSigner, ErrWeakAlgorithm, ErrTampered,
+// ErrSignerExpired, ErrReplayed, ErrExpired, ErrNotYetValid, ErrNoExpiry
 // or ErrInvalid and says what to do.
 func Verify(blob []byte, opt VerifyOptions) (*Verified, error) {
 	if opt.Signer == nil {
@@ -147,6 +215,10 @@ func Verify(blob []byte, opt VerifyOptions) (*Verified, error) {
 		return nil, fmt.Errorf("verify policy: %w: signed by %s, pinned signer is %q (sha256 %s)",
 			ErrWrongSigner, who, opt.Signer.Subject.String(), fingerprint(opt.Signer))
 	}
+	digest, err := checkAlgorithms(p7.Signers[0].DigestAlgorithm.Algorithm, p7.Signers[0].DigestEncryptionAlgorithm.Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("verify policy: %w: %v; sign with SHA-256, SHA-384 or SHA-512 (`anchorwatch policy sign`, or openssl cms -sign -md sha256)", ErrWeakAlgorithm, err)
+	}
 	// Verify against the pinned certificate only: whatever else the
 	// message carries plays no part.
 	p7.Certificates = []*x509.Certificate{opt.Signer}
@@ -174,11 +246,20 @@ func Verify(blob []byte, opt VerifyOptions) (*Verified, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify policy: %w", err)
 	}
+	if doc.Serial < opt.MinSerial {
+		return nil, fmt.Errorf("verify policy: %w: serial %d is below the minimum %d this agent was installed with (min_policy_serial); an old policy replayed",
+			ErrReplayed, doc.Serial, opt.MinSerial)
+	}
 	if doc.Serial <= opt.HeldSerial {
 		return nil, fmt.Errorf("verify policy: %w: serial %d, held %d (an old policy replayed, or the new one was published without raising the serial)",
 			ErrReplayed, doc.Serial, opt.HeldSerial)
 	}
-	return &Verified{Document: doc, Content: p7.Content, SignedAt: signedAt, Signer: opt.Signer}, nil
+	if !opt.AllowExpired {
+		if err := doc.CheckValidity(opt.Now); err != nil {
+			return nil, fmt.Errorf("verify policy: %w", err)
+		}
+	}
+	return &Verified{Document: doc, Content: p7.Content, SignedAt: signedAt, Signer: opt.Signer, Digest: digest}, nil
 }
 
 func fingerprint(c *x509.Certificate) string {

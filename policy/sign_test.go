@@ -21,7 +21,8 @@ import (
 func testDoc(t testing.TB, serial int64) []byte {
 	t.Helper()
 	ca := testpki.NewCA(t, "Corp Root").Cert
-	b, err := json.Marshal(map[string]any{"serial": serial, "anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}})
+	b, err := json.Marshal(map[string]any{"serial": serial, "not_after": time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339),
+		"anchors": []any{map[string]any{"pem": string(testpki.PEM(ca))}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestVerifyMatrix(t *testing.T) {
 		})
 	}
 	// The agent re-verifies its stored policy with an expired signer allowed.
-	if _, err := Verify(good, VerifyOptions{Signer: signer, Now: signer.NotAfter.Add(time.Hour), AllowExpiredSigner: true}); err != nil {
+	if _, err := Verify(good, VerifyOptions{Signer: signer, Now: signer.NotAfter.Add(time.Hour), AllowExpiredSigner: true, AllowExpired: true}); err != nil {
 		t.Errorf("AllowExpiredSigner: %v", err)
 	}
 }
@@ -171,12 +172,7 @@ func TestOpenSSLInterop(t *testing.T) {
 	} {
 		t.Run(alg.name, func(t *testing.T) {
 			dir := t.TempDir()
-			key, cert := filepath.Join(dir, "signer.key"), filepath.Join(dir, "signer.pem")
-			args := []string{"req", "-x509", "-newkey", alg.newkey, "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=Policy Signer " + alg.name}
-			if alg.name == "ec" {
-				args = append(args, "-pkeyopt", "ec_paramgen_curve:P-256")
-			}
-			run(t, "openssl", args...)
+			key, cert := opensslSigner(t, dir, alg.name, alg.newkey)
 			c, k, err := LoadSigner(cert, key)
 			if err != nil {
 				t.Fatal(err)
@@ -216,6 +212,19 @@ func TestOpenSSLInterop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// opensslSigner makes a signer key pair with openssl req (newkey "ec"
+// means P-256) in dir and returns the key and certificate files.
+func opensslSigner(t testing.TB, dir, name, newkey string) (key, cert string) {
+	t.Helper()
+	key, cert = filepath.Join(dir, "signer.key"), filepath.Join(dir, "signer.pem")
+	args := []string{"req", "-x509", "-newkey", newkey, "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=Policy Signer " + name}
+	if newkey == "ec" {
+		args = append(args, "-pkeyopt", "ec_paramgen_curve:P-256")
+	}
+	run(t, "openssl", args...)
+	return key, cert
 }
 
 func mustOther(t testing.TB) *x509.Certificate {

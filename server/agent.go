@@ -8,6 +8,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // NodeKeyHeader carries the node key on GET /api/v1/policy, besides
@@ -47,8 +48,17 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "enroll_secret is required")
 		return
 	}
+	// Guessing enroll secrets is throttled like guessing tokens.
+	keys := throttle.Keys("enroll", throttle.Source(r, s.cfg.TrustedProxies), req.EnrollSecret)
+	if wait := s.lim.Wait(start, keys...); wait > 0 {
+		s.m.enrolls.WithLabelValues("throttled").Inc()
+		w.Header().Set("Retry-After", throttle.RetryAfter(wait))
+		writeError(w, http.StatusTooManyRequests, api.ErrTooMany, "too many failed enrollments from this address: retry in "+throttle.RetryAfter(wait)+"s")
+		return
+	}
 	secretName, err := s.st.CheckSecret(r.Context(), req.EnrollSecret)
 	if errors.Is(err, store.ErrNotFound) {
+		s.lim.Fail(start, keys...)
 		s.m.enrolls.WithLabelValues("secret_invalid").Inc()
 		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "unknown or revoked enroll secret")
 		return
@@ -57,8 +67,24 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, "check enroll secret", err)
 		return
 	}
-	key := store.NewCredential(store.PrefixNodeKey)
-	res := s.w.submit(r.Context(), &job{enroll: &store.EnrollIn{NodeKey: key, SecretName: secretName, Facts: req.Host, Now: time.Now()}})
+	now := time.Now()
+	hostKey, err := checkHostKey(req, now)
+	if err != nil {
+		s.m.enrolls.WithLabelValues("proof_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrProofInvalid, err.Error())
+		return
+	}
+	in := &store.EnrollIn{NodeKey: store.NewCredential(store.PrefixNodeKey), SecretName: secretName, Facts: req.Host, Now: now,
+		HostKey: hostKey, CurrentNodeKey: req.NodeKey}
+	if req.Proof != nil {
+		in.Nonce, in.NonceExpires = req.Proof.Nonce, now.Add(2*api.EnrollProofWindow)
+	}
+	res := s.w.submit(r.Context(), &job{enroll: in})
+	if res.err == nil && errors.Is(res.eo.Err, store.ErrProofReplayed) {
+		s.m.enrolls.WithLabelValues("proof_invalid").Inc()
+		writeError(w, http.StatusUnauthorized, api.ErrProofInvalid, res.eo.Err.Error())
+		return
+	}
 	if res.err == nil {
 		res.err = res.eo.Err
 	}
@@ -68,12 +94,17 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	result := "enrolled"
-	if res.eo.Reenrolled {
+	switch {
+	case res.eo.Reenrolled:
 		result = "reenrolled"
+	case res.eo.ConflictOf != 0:
+		result = "flagged"
+		s.log.Warn("enrollment flagged: machine id already enrolled, host key not proven", "host_id", res.eo.HostID,
+			"conflict_of", res.eo.ConflictOf, "machine_id", req.Host.MachineID, "remote", r.RemoteAddr)
 	}
 	s.m.enrolls.WithLabelValues(result).Inc()
 	s.m.ingest.WithLabelValues("enroll").Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusOK, api.EnrollResponse{NodeKey: key, HostID: res.eo.HostID})
+	writeJSON(w, http.StatusOK, api.EnrollResponse{NodeKey: in.NodeKey, HostID: res.eo.HostID, Conflict: res.eo.Conflict})
 }
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
@@ -219,17 +250,26 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
-	serial, err := PolicySerial(body)
+	info, err := ReadPolicyInfo(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
+	warning, err := info.CheckUpload(time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		return
+	}
+	serial := info.Serial
 	if err := s.st.PutPolicy(r.Context(), serial, body); err != nil {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
 		return
 	}
 	s.serialAt.Store(0)
 	out := map[string]any{"status": "ok", "serial": serial}
+	if warning != "" {
+		out["warning"] = warning
+	}
 	// Its device exemptions apply at once. The policy is stored either
 	// way: a failed import is reported, and retried on the next upload.
 	res, err := s.dev.importUploaded(r.Context(), serial, body)

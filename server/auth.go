@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // Identity is who made a dashboard request.
@@ -31,6 +33,15 @@ var (
 	ErrBadCredential = errors.New("unknown or revoked token")
 )
 
+// ThrottledError is returned by Authenticate while the request's source
+// (or the credential's prefix) has failed too often: nothing is checked
+// until Wait has passed.
+type ThrottledError struct{ Wait time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return "too many failed attempts from this address: retry in " + throttle.RetryAfter(e.Wait) + "s"
+}
+
 // bearer returns the token of an "Authorization: Bearer …" header.
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
@@ -40,28 +51,42 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// Authenticate checks the dashboard token of r (Authorization: Bearer, or
-// the cookie "anchorwatch_token" of the web dashboard, for GET only) against the
-// database, so a revoked token stops working at once on every collector.
+// Authenticate checks the credential of r against the database, so a
+// revoked token or an ended session stops working at once on every
+// collector: an API token (Authorization: Bearer), or the web dashboard's
+// session cookie (api.SessionCookie, for GET and HEAD only, so a
+// cross-site form cannot make a signed-in browser change anything).
+// Failures count against the source address and the credential's prefix
+// (throttle); past a few, it answers a *ThrottledError without checking.
 func (s *Server) Authenticate(r *http.Request) (Identity, error) {
-	tok := bearer(r)
-	// The cookie counts for reads only, so a cross-site form cannot
-	// make an admin's browser change anything.
-	if tok == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		if c, err := r.Cookie("anchorwatch_token"); err == nil {
-			tok = c.Value
+	cred, session := bearer(r), false
+	if cred == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if c, err := r.Cookie(api.SessionCookie); err == nil {
+			cred, session = c.Value, true
 		}
 	}
-	if tok == "" {
+	if cred == "" {
 		return Identity{}, ErrNoCredential
 	}
-	// A node key is never a dashboard token (store.CheckToken only
-	// matches the token prefix, too).
-	if len(tok) > 256 || !strings.HasPrefix(tok, store.PrefixToken) {
-		return Identity{}, ErrBadCredential
+	now := time.Now()
+	keys := throttle.Keys("dashboard", throttle.Source(r, s.cfg.TrustedProxies), cred)
+	if wait := s.lim.Wait(now, keys...); wait > 0 {
+		return Identity{}, &ThrottledError{Wait: wait}
 	}
-	name, role, err := s.st.CheckToken(r.Context(), tok)
+	var name, role string
+	var err error
+	switch {
+	case len(cred) > 256:
+		err = store.ErrNotFound
+	case session:
+		name, role, err = s.st.CheckSession(r.Context(), cred, now)
+	default:
+		// A node key or a session id is never a dashboard token
+		// (CheckToken only matches the token prefix).
+		name, role, err = s.st.CheckToken(r.Context(), cred)
+	}
 	if errors.Is(err, store.ErrNotFound) {
+		s.lim.Fail(now, keys...)
 		return Identity{}, ErrBadCredential
 	}
 	if err != nil {
@@ -75,7 +100,12 @@ func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 func (s *Server) role(role string, fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := s.Authenticate(r)
+		var te *ThrottledError
 		switch {
+		case errors.As(err, &te):
+			w.Header().Set("Retry-After", throttle.RetryAfter(te.Wait))
+			writeError(w, http.StatusTooManyRequests, api.ErrTooMany, te.Error())
+			return
 		case errors.Is(err, ErrNoCredential), errors.Is(err, ErrBadCredential):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="anchorwatch"`)
 			writeError(w, http.StatusUnauthorized, api.ErrUnauthorized, err.Error())

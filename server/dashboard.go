@@ -85,10 +85,10 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 // offline_after (a duration: hosts not seen for that long), cursor, limit.
 func hostFilter(q url.Values) (store.HostFilter, error) {
 	known := map[string]bool{"status": true, "os": true, "hostname": true, "store_kind": true, "store_status": true,
-		"policy_serial": true, "seen_before": true, "seen_after": true, "offline_after": true, "cursor": true, "limit": true}
+		"policy_serial": true, "seen_before": true, "seen_after": true, "offline_after": true, "cursor": true, "limit": true, "flagged": true}
 	for k := range q {
 		if !known[k] {
-			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, seen_before, seen_after, offline_after, cursor or limit", clip(k))
+			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, seen_before, seen_after, offline_after, cursor or limit", clip(k))
 		}
 	}
 	f := store.HostFilter{Status: q.Get("status"), OS: q.Get("os"), Hostname: q.Get("hostname"),
@@ -105,6 +105,13 @@ func hostFilter(q url.Values) (store.HostFilter, error) {
 	}
 	if f.StoreStatus != "" && !storeStatuses[f.StoreStatus] {
 		return f, fmt.Errorf("store_status=%q: use compliant, missing, untrusted, blocked-present, needs-mdm or error", clip(f.StoreStatus))
+	}
+	switch v := q.Get("flagged"); v {
+	case "", "false":
+	case "true":
+		f.Flagged = true
+	default:
+		return f, fmt.Errorf("flagged=%q: use true", clip(v))
 	}
 	if v := q.Get("policy_serial"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -31,7 +31,7 @@ func newMetrics(st *store.Store) *metrics {
 			Name: "anchorwatch_reports_total", Help: "Agent reports received, by kind and result (stored, duplicate, rejected, node_invalid, error).",
 		}, []string{"kind", "result"}),
 		enrolls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "anchorwatch_enrollments_total", Help: "Enrollment requests, by result (enrolled, reenrolled, secret_invalid, rejected, error).",
+			Name: "anchorwatch_enrollments_total", Help: "Enrollment requests, by result (enrolled, reenrolled, flagged, secret_invalid, proof_invalid, throttled, rejected, error).",
 		}, []string{"result"}),
 		ingest: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "anchorwatch_ingest_duration_seconds",

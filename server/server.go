@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // Config configures a collector.
@@ -46,6 +48,13 @@ type Config struct {
 	// checked (lint, CRLs, OCSP; pkihealth.go); 0 means 15 minutes, a
 	// negative value turns the probe off.
 	PKIProbeInterval time.Duration
+	// Limiter throttles failed authentications (bearer tokens, session
+	// cookies, enroll secrets); share it with the web dashboard's sign-in
+	// (web.Options.Limiter). Default: a limiter of its own.
+	Limiter *throttle.Limiter
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for throttling by source address.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the collector's HTTP handler. It is safe for concurrent use.
@@ -55,6 +64,7 @@ type Server struct {
 	log *slog.Logger
 	m   *metrics
 	w   *writer
+	lim *throttle.Limiter
 	mux *http.ServeMux
 	dev *deviceAPI // the unmanaged-device endpoints (devices.go)
 
@@ -85,7 +95,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.OfflineAfter <= 0 {
 		cfg.OfflineAfter = 24 * time.Hour
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, m: newMetrics(cfg.Store), stop: make(chan struct{}),
+	if cfg.Limiter == nil {
+		cfg.Limiter = throttle.New(throttle.Options{})
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, m: newMetrics(cfg.Store), stop: make(chan struct{}), lim: cfg.Limiter,
 		busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	s.w = newWriter(s.st, s.log, s.m, cfg.MaxBatch, cfg.BatchWait)
 	s.routes()
@@ -117,6 +130,12 @@ func (s *Server) housekeeping() {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			n, err := s.st.PruneReports(ctx, time.Now().Add(-s.cfg.ReportRetention))
+			if _, nerr := s.st.PruneNonces(ctx, time.Now()); nerr != nil {
+				s.log.Warn("prune enroll nonces", "err", nerr)
+			}
+			if _, serr := s.st.PruneSessions(ctx, time.Now()); serr != nil {
+				s.log.Warn("prune dashboard sessions", "err", serr)
+			}
 			cancel()
 			if err != nil {
 				s.log.Warn("prune report ids", "err", err)
@@ -155,6 +174,9 @@ func (s *Server) routes() {
 	h("GET "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenList))
 	h("POST "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenAdd))
 	h("DELETE "+api.PathTokens+"/{name}", "tokens", s.role(store.RoleAdmin, s.handleTokenRevoke))
+	h("POST "+api.PathHosts+"/{id}/revoke-node-key", "host_admin", s.role(store.RoleAdmin, s.handleHostRevokeKey))
+	h("POST "+api.PathHosts+"/{id}/merge", "host_admin", s.role(store.RoleAdmin, s.handleHostMerge))
+	h("DELETE "+api.PathHosts+"/{id}", "host_admin", s.role(store.RoleAdmin, s.handleHostDelete))
 	// Metrics.
 	metricsH := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	if s.cfg.MetricsPublic {

@@ -20,6 +20,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 func facts(name string) api.HostFacts {
@@ -125,7 +126,10 @@ func TestEnrollReportQuery(t *testing.T) {
 
 // TestAuthMatrix: who may do what.
 func TestAuthMatrix(t *testing.T) {
-	forEachBackend(t, servertest.Options{}, func(t *testing.T, c *servertest.Collector) {
+	// The matrix tries many wrong credentials from one address: a limiter
+	// that never throttles (TestBruteForce in server/web covers it).
+	lenient := server.Config{Limiter: throttle.New(throttle.Options{Free: 1 << 30})}
+	forEachBackend(t, servertest.Options{Config: lenient}, func(t *testing.T, c *servertest.Collector) {
 		keyA, idA := c.Enroll(t, facts("a"))
 		_, idB := c.Enroll(t, facts("b"))
 		reads := []string{api.PathSummary, api.PathHosts, api.PathHostsCSV, fmt.Sprintf("%s/%d", api.PathHosts, idA), api.PathEvents,
@@ -231,13 +235,14 @@ func TestAuthMatrix(t *testing.T) {
 		}
 		// Hosts enrolled before keep reporting.
 		c.Report(t, report(keyA, "r-a2", "compliant"))
-		// Re-enrolling machine A (new secret) invalidates its old key.
+		// Re-enrolling machine A (new secret), proving it with its node
+		// key, invalidates that key (enroll_test.go: host keys, impostors).
 		code, body = c.Do(t, "POST", api.PathSecrets, c.AdminToken, api.CredentialCreate{Name: "second"})
 		if code != 201 {
 			t.Fatalf("add secret: %d %s", code, body)
 		}
 		sec := decode[api.CredentialCreated](t, body).Value
-		code, body = c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: sec, Host: facts("a")})
+		code, body = c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: sec, Host: facts("a"), NodeKey: keyA})
 		if code != 200 || decode[api.EnrollResponse](t, body).HostID != idA {
 			t.Fatalf("re-enroll: %d %s", code, body)
 		}
@@ -337,6 +342,13 @@ func TestHostileInput(t *testing.T) {
 // signPolicy makes a PKCS#7 SignedData blob over a policy JSON document.
 func signPolicy(t *testing.T, serial int64) []byte {
 	t.Helper()
+	return signPolicyDoc(t, fmt.Sprintf(`{"serial": %d, "anchors": []}`, serial))
+}
+
+// signPolicyDoc signs doc as it is, with a throwaway signer: the collector
+// never decides trust in the signer.
+func signPolicyDoc(t *testing.T, doc string) []byte {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +360,7 @@ func signPolicy(t *testing.T, serial int64) []byte {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	sd, err := pkcs7.NewSignedData([]byte(fmt.Sprintf(`{"serial": %d, "anchors": []}`, serial)))
+	sd, err := pkcs7.NewSignedData([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,7 @@ func newCollectorIngestCmd(dbf *collectorDB) *cobra.Command {
 	var poll time.Duration
 	var maxLine int
 	var remote remoteOptions
+	token := secretFlags{name: "token", what: "an admin API token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "ingest --format FORMAT FILE…",
 		Short: "Ingest network evidence (Squid logs, DHCP leases, CSV) to find unmanaged devices",
@@ -61,11 +62,12 @@ changes nothing, and an interrupted ingest resumes without duplicates. Malformed
 over-long lines are counted and skipped. With --follow the files are tailed until Ctrl-C,
 across log rotation (rename or copytruncate).
 
-With --url the files are parsed here and sent to a collector's API instead (admin --token;
+With --url the files are parsed here and sent to a collector's API instead (an admin token
+from --token-file or $ANCHORWATCH_TOKEN;
 --fingerprint or --ca-cert to verify it); what was sent is kept in a local --state file, and
 a re-run after an interruption sends each batch exactly once. See docs/unmanaged.md.`,
 		Example: `  anchorwatch collector ingest --format squid-access /var/log/squid/access.log
-  anchorwatch collector ingest --url https://collector:8443 --token $T --fingerprint AB:CD:… --format squid-access /var/log/squid/access.log
+  anchorwatch collector ingest --url https://collector:8443 --token-file /etc/anchorwatch/ingest.token --fingerprint AB:CD:… --format squid-access /var/log/squid/access.log
   anchorwatch collector ingest --format squid-cache --follow /var/log/squid/cache.log
   anchorwatch collector ingest --format dhcpd /var/lib/dhcp/dhcpd.leases`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -95,9 +97,13 @@ a re-run after an interruption sends each batch exactly once. See docs/unmanaged
 			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			if remote.url != "" || remote.token != "" || remote.caCert != "" || remote.fingerprint != "" || remote.state != "" {
+			if remote.url != "" || token.value != "" || token.file != "" || remote.caCert != "" || remote.fingerprint != "" || remote.state != "" {
 				if remote.url == "" {
-					return usageErr(errors.New("--token, --ca-cert, --fingerprint and --state go with --url (remote ingest)"))
+					return usageErr(errors.New("--token, --token-file, --ca-cert, --fingerprint and --state go with --url (remote ingest)"))
+				}
+				var err error
+				if remote.token, err = token.get(cmd); err != nil {
+					return err
 				}
 				if cmd.Flags().Changed("db") {
 					return usageErr(errors.New("--db and --url exclude each other: ingest into a database, or send to a collector"))
@@ -128,7 +134,7 @@ a re-run after an interruption sends each batch exactly once. See docs/unmanaged
 	}
 	f := cmd.Flags()
 	f.StringVar(&remote.url, "url", "", "send to this collector (https://collector:8443) over its API instead of writing the database")
-	f.StringVar(&remote.token, "token", "", "with --url: an admin API token")
+	token.register(cmd, "with --url: ")
 	f.StringVar(&remote.caCert, "ca-cert", "", "with --url: PEM CA (or the collector's self-signed certificate) to verify the collector with")
 	f.StringVar(&remote.fingerprint, "fingerprint", "", "with --url: SHA-256 fingerprint of the collector's certificate to pin (as `collector serve` prints it)")
 	f.StringVar(&remote.state, "state", "", "with --url: file recording what was sent (default DATA-DIR/ingest-<url hash>.json)")

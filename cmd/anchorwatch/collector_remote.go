@@ -125,7 +125,7 @@ func openRemote(ctx context.Context, o remoteOptions, dataDir string) (*remoteSt
 		return nil, nil, usageErr(fmt.Errorf("--url %q: plain http would send the admin token in clear; use https:// (plain http is accepted for a collector on this machine's loopback only)", o.url))
 	}
 	if o.token == "" {
-		return nil, nil, usageErr(errors.New("--url needs --token (an admin API token: `collector token add NAME --role admin`)"))
+		return nil, nil, usageErr(errors.New("--url needs an admin API token (`collector token add NAME --role admin`): give --token-file FILE or set " + envToken))
 	}
 	client, err := remoteClient(o)
 	if err != nil {

@@ -35,7 +35,7 @@ func TestCollectorUsageErrors(t *testing.T) {
 		{[]string{"collector", "policy", "upload"}, "accepts 1 arg"},
 		{[]string{"collector", "policy", "upload", "a", "b"}, "accepts 1 arg"},
 		{[]string{"collector", "loadgen", "extra"}, "unknown command"},
-		{[]string{"collector", "loadgen"}, "--url and --enroll-secret are required"},
+		{[]string{"collector", "loadgen"}, "--url and an enroll secret"},
 		{[]string{"collector", "ingest"}, "name at least one evidence file"},
 		{[]string{"collector", "ingest", "f.log"}, "--format is required"},
 		{[]string{"collector", "ingest", "--format", "bogus", "f.log"}, `--format "bogus"`},

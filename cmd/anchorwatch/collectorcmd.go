@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
 
@@ -47,12 +49,21 @@ func defaultDataDir() string {
 
 func (c *collectorDB) flags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&c.dataDir, "data-dir", defaultDataDir(), "directory for the SQLite database and the self-signed certificate")
-	cmd.PersistentFlags().StringVar(&c.db, "db", "", "database URL: postgres://… for PostgreSQL, or a SQLite file (default DATA-DIR/collector.db)")
+	cmd.PersistentFlags().StringVar(&c.db, "db", "", "database URL: postgres://… for PostgreSQL, or a SQLite file (default $"+envDB+", else DATA-DIR/collector.db); keep a password out of it (PGPASSWORD, ~/.pgpass or $"+envDB+")")
+	// A password in --db is readable by every local user (ps): say so.
+	cmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if dbHasPassword(c.db) {
+			warnCommandLine(cmd.ErrOrStderr(), "--db with a password", envDB+", PGPASSWORD or ~/.pgpass")
+		}
+	}
 }
 
 func (c *collectorDB) url() string {
 	if c.db != "" {
 		return c.db
+	}
+	if v := os.Getenv(envDB); v != "" {
+		return v
 	}
 	return filepath.Join(c.dataDir, "collector.db")
 }
@@ -74,6 +85,7 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 	cmd.AddCommand(newCollectorServeCmd(&dbf), newCollectorSecretCmd(&dbf), newCollectorTokenCmd(&dbf),
 		newCollectorPolicyCmd(&dbf), newCollectorLoadgenCmd(&dbf))
 	cmd.AddCommand(newCollectorIngestCmd(&dbf), newCollectorExemptionCmd(&dbf)) // collector_ingest.go
+	cmd.AddCommand(newCollectorHostCmd(&dbf))                                   // collector_host.go
 	collectorUsage(cmd)                                                         // collector_usage.go
 	return cmd
 }
@@ -81,8 +93,8 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	var listen, certFile, keyFile string
 	var insecure, metricsPublic bool
-	var hosts []string
-	var offline, pkiEvery time.Duration
+	var hosts, proxies []string
+	var offline, sessionIdle, sessionMax, pkiEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the agent API, the dashboard API and /metrics",
@@ -96,13 +108,21 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			if insecure && certFile != "" {
 				return usageErr(errors.New("--insecure-http and --tls-cert exclude each other"))
 			}
+			trusted, err := parsePrefixes("--trusted-proxy", proxies)
+			if err != nil {
+				return err
+			}
 			st, err := dbf.open(ctx)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			// One limiter: failed sign-ins and failed API tokens count together.
+			lim := throttle.New(throttle.Options{})
+			ui := web.Handler(web.Options{Sessions: st, SessionIdle: sessionIdle, SessionMax: sessionMax, Limiter: lim,
+				TrustedProxies: trusted, Logger: log})
 			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline, PKIProbeInterval: pkiEvery,
-				UI: web.Handler(web.Options{Tokens: st, Logger: log})})
+				UI: ui, Limiter: lim, TrustedProxies: trusted})
 			if err != nil {
 				return err
 			}
@@ -170,7 +190,27 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	f.StringSliceVar(&hosts, "cert-host", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&offline, "offline-after", 24*time.Hour, "hosts not seen for this long count as offline in the summary")
 	f.DurationVar(&pkiEvery, "pki-probe-interval", server.DefaultPKIProbeInterval, "check every CA of the policy (lint, CRLs, OCSP) this often; negative: never (docs/pki-health.md)")
+	f.DurationVar(&sessionIdle, "session-idle", store.DefaultSessionIdle, "a dashboard session ends after this long without a request")
+	f.DurationVar(&sessionMax, "session-max", store.DefaultSessionMax, "a dashboard session ends this long after sign-in, however active")
+	f.StringArrayVar(&proxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are throttled per client address; repeatable)")
 	return cmd
+}
+
+// parsePrefixes reads CIDR flag values (a bare address is its /32 or /128).
+func parsePrefixes(flag string, vals []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range vals {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, usageErr(fmt.Errorf("%s %q: not a CIDR prefix or an address", flag, v))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func redactURL(u string) string {
@@ -323,10 +363,18 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read policy: %w", err)
 			}
-			serial, err := server.PolicySerial(blob)
+			info, err := server.ReadPolicyInfo(blob)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			warning, err := info.CheckUpload(time.Now())
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if warning != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], warning)
+			}
+			serial := info.Serial
 			st, err := dbf.open(cmd.Context())
 			if err != nil {
 				return err
@@ -358,6 +406,7 @@ func newCollectorLoadgenCmd(dbf *collectorDB) *cobra.Command {
 	var seedHosts int
 	var caFile string
 	var insecureTLS bool
+	secret := secretFlags{name: "enroll-secret", what: "the enroll secret for the simulated hosts", env: envEnrollSecret}
 	cmd := &cobra.Command{
 		Use:   "loadgen",
 		Short: "Simulate a fleet of agents against a collector (or bulk-fill a database)",
@@ -384,8 +433,12 @@ database given by --db/--data-dir (for query benchmarks over a large fleet).`,
 				})
 				return err
 			}
+			var err error
+			if cfg.EnrollSecret, err = secret.get(cmd); err != nil {
+				return err
+			}
 			if cfg.URL == "" || cfg.EnrollSecret == "" {
-				return usageErr(errors.New("--url and --enroll-secret are required (or --seed-hosts)"))
+				return usageErr(errors.New("--url and an enroll secret (--enroll-secret-file FILE or " + envEnrollSecret + ") are required (or --seed-hosts)"))
 			}
 			tc := &tls.Config{InsecureSkipVerify: insecureTLS}
 			if caFile != "" {
@@ -414,7 +467,7 @@ database given by --db/--data-dir (for query benchmarks over a large fleet).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.URL, "url", "", "collector URL, e.g. https://127.0.0.1:8443")
-	f.StringVar(&cfg.EnrollSecret, "enroll-secret", "", "enroll secret for the simulated hosts")
+	secret.register(cmd, "")
 	f.IntVar(&cfg.Hosts, "hosts", 1000, "simulated hosts")
 	f.Float64Var(&cfg.Rate, "rate", 0, "reports per second in total (0: as fast as possible)")
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of the measured report phase")

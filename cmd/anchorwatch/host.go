@@ -65,6 +65,7 @@ type hostFlags struct {
 	root          string
 	kinds         string
 	javaPasswords []string
+	javaPwFile    string
 	json          bool
 	verbose       bool
 }
@@ -75,7 +76,8 @@ func (f *hostFlags) register(cmd *cobra.Command, withKinds bool) {
 	if withKinds {
 		fl.StringVar(&f.kinds, "stores", "", "store `KINDS` to act on, comma-separated (e.g. system,nss,java; default: all)")
 	}
-	fl.StringArrayVar(&f.javaPasswords, "java-password", nil, "password of a Java keystore, `PATH=PASS` with PATH as seen inside the root (repeatable)")
+	fl.StringArrayVar(&f.javaPasswords, "java-password", nil, "password of a Java keystore, `PATH=PASS` with PATH as seen inside the root (repeatable; visible to other users in ps: prefer --java-password-file)")
+	fl.StringVar(&f.javaPwFile, "java-password-file", "", "read Java keystore passwords from `FILE`: PATH=PASS lines, # comments (mode 0600)")
 	fl.BoolVar(&f.json, "json", false, "print machine-readable JSON")
 	fl.BoolVar(&f.verbose, "verbose", false, "log what the adapters do to stderr")
 	cmd.Args = noArgs
@@ -110,9 +112,9 @@ func (f *hostFlags) env(cmd *cobra.Command) (stores.Env, []stores.Kind, error) {
 	if err != nil {
 		return stores.Env{}, nil, usageErr(fmt.Errorf("--stores: %w", err))
 	}
-	pw, err := parseJavaPasswords(f.javaPasswords)
+	pw, err := f.javaPasswordMap(cmd)
 	if err != nil {
-		return stores.Env{}, nil, usageErr(err)
+		return stores.Env{}, nil, err
 	}
 	level := slog.LevelWarn
 	if f.verbose {
@@ -120,6 +122,33 @@ func (f *hostFlags) env(cmd *cobra.Command) (stores.Env, []stores.Kind, error) {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	return stores.Env{Root: abs, JavaPasswords: pw, Log: log}.Normalize(), kinds, nil
+}
+
+// javaPasswordMap merges --java-password-file and --java-password (which
+// wins for a path it names, and earns a warning: ps shows it).
+func (f *hostFlags) javaPasswordMap(cmd *cobra.Command) (map[string]string, error) {
+	var pw map[string]string
+	if f.javaPwFile != "" {
+		var err error
+		if pw, err = parseJavaPasswordFile(cmd.ErrOrStderr(), f.javaPwFile); err != nil {
+			return nil, err
+		}
+	}
+	if len(f.javaPasswords) == 0 {
+		return pw, nil
+	}
+	warnCommandLine(cmd.ErrOrStderr(), "--java-password", "--java-password-file FILE")
+	flags, err := parseJavaPasswords(f.javaPasswords)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if pw == nil {
+		return flags, nil
+	}
+	for p, v := range flags {
+		pw[p] = v
+	}
+	return pw, nil
 }
 
 // parseJavaPasswords parses --java-password PATH=PASS values.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,7 +71,7 @@ func newPolicyInitCmd() *cobra.Command {
 }
 
 func newPolicySignCmd() *cobra.Command {
-	var key, cert, out string
+	var key, cert, out, validFor string
 	c := &cobra.Command{
 		Use:   "sign --key KEY --cert CERT policy.json -o policy.p7m",
 		Short: "Check a policy and sign it as PKCS#7 SignedData (content attached)",
@@ -85,26 +87,51 @@ func newPolicySignCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var opt policy.SignOptions
+			if cmd.Flags().Changed("valid-for") {
+				if opt.ValidFor, err = parseDays(validFor); err != nil {
+					return usageErr(fmt.Errorf("--valid-for: %w", err))
+				}
+			}
 			c, k, err := policy.LoadSigner(cert, key)
 			if err != nil {
 				return err
 			}
-			blob, err := policy.Sign(doc, c, k)
+			blob, err := policy.SignWith(doc, c, k, opt)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			if err := writeOut(cmd, out, blob, 0o600); err != nil { // it may carry java_passwords
 				return err
 			}
-			d, _ := policy.Parse(doc)
-			fmt.Fprintf(cmd.ErrOrStderr(), "signed policy serial %d (%d anchors) by %q → %s\n", d.Serial, len(d.Anchors), c.Subject.String(), out)
+			content, _, _ := policy.Content(blob)
+			d, err := policy.Parse(content)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "signed policy serial %d (%d anchors) by %q, valid until %s → %s\n", d.Serial, len(d.Anchors),
+				c.Subject.String(), d.NotAfter.UTC().Format(time.RFC3339), out)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&key, "key", "", "signer private key `FILE` (PEM)")
 	c.Flags().StringVar(&cert, "cert", "", "signer certificate `FILE` (the one agents pin)")
 	c.Flags().StringVarP(&out, "output", "o", "", "signed policy `FILE` (.p7m, DER)")
+	c.Flags().StringVar(&validFor, "valid-for", "90d", "set not_after this `DURATION` after now (e.g. 30d, 720h); agents refuse the policy after it")
 	return c
+}
+
+// parseDays reads a duration with an optional "d" (days) suffix.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err == nil && days > 0 && days < 100000 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q: use a duration such as 90d or 720h", v)
 }
 
 func newPolicyVerifyCmd() *cobra.Command {
@@ -130,8 +157,8 @@ func newPolicyVerifyCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "OK: serial %d, %d anchor(s), signed by %q at %s\n", v.Document.Serial, len(v.Document.Anchors),
-				s.Subject.String(), v.SignedAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(cmd.OutOrStdout(), "OK: serial %d, %d anchor(s), signed by %q at %s (%s), valid until %s\n", v.Document.Serial, len(v.Document.Anchors),
+				s.Subject.String(), v.SignedAt.UTC().Format(time.RFC3339), v.Digest, v.Document.NotAfter.UTC().Format(time.RFC3339))
 			return nil
 		},
 	}
@@ -146,6 +173,8 @@ type policyView struct {
 	Verified      bool                `json:"verified"`
 	Signer        string              `json:"signer,omitempty"`
 	Serial        int64               `json:"serial"`
+	NotBefore     *time.Time          `json:"not_before,omitempty"`
+	NotAfter      *time.Time          `json:"not_after,omitempty"`
 	Anchors       []anchorView        `json:"anchors"`
 	Remove        []policy.Removal    `json:"remove,omitempty"`
 	Blocklist     []policy.BlockEntry `json:"blocklist,omitempty"`
@@ -184,7 +213,8 @@ func newPolicyShowCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				v, err := policy.Verify(blob, policy.VerifyOptions{Signer: s})
+				// Show an expired policy too (what an agent holding it enforces).
+				v, err := policy.Verify(blob, policy.VerifyOptions{Signer: s, AllowExpired: true})
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
@@ -199,6 +229,7 @@ func newPolicyShowCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			view.NotBefore, view.NotAfter = d.NotBefore, d.NotAfter
 			view.Serial, view.Remove, view.Blocklist, view.ReportUnknown, view.Exemptions = d.Serial, d.Remove, d.Blocklist, d.ReportUnknownRoots, d.Exemptions
 			view.Heartbeat, view.Rescan = d.Heartbeat().String(), d.Rescan().String()
 			for p := range d.JavaPasswords {
@@ -228,6 +259,17 @@ func printPolicy(w io.Writer, v policyView) error {
 		state = "signed, signer " + v.Signer
 	}
 	fmt.Fprintf(w, "Policy serial %d (%s)\n", v.Serial, state)
+	switch {
+	case v.NotAfter == nil:
+		fmt.Fprintf(w, "Valid: no not_after: agents refuse it (sign it with this version)\n")
+	case time.Now().After(*v.NotAfter):
+		fmt.Fprintf(w, "Valid until %s: EXPIRED (agents refuse it; one holding it keeps enforcing it)\n", v.NotAfter.UTC().Format(time.RFC3339))
+	default:
+		fmt.Fprintf(w, "Valid until %s\n", v.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if v.NotBefore != nil {
+		fmt.Fprintf(w, "Not valid before %s\n", v.NotBefore.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintf(w, "Anchors:\n")
 	for _, a := range v.Anchors {
 		scope := "all stores"

@@ -50,6 +50,9 @@ type FleetSummary struct {
 	OfflineAfter   string           `json:"offline_after"` // e.g. "24h0m0s"
 	Offline        int64            `json:"offline"`       // hosts not seen for OfflineAfter
 	PolicySerial   int64            `json:"policy_serial"` // serial of the policy the collector serves
+	// Flagged counts hosts made by enrolling a known machine id without
+	// its host key (possible clones or impersonations; ?flagged=true).
+	Flagged int64 `json:"flagged_hosts"`
 }
 
 // HostSummary is one host in a list.
@@ -70,6 +73,18 @@ type HostSummary struct {
 	EnrolledAt      time.Time `json:"enrolled_at"`
 	LastSeen        time.Time `json:"last_seen"`
 	LastReportAt    time.Time `json:"last_report_at,omitzero"`
+	// KeyBound: the host enrolled with a host key (re-enrollment needs it).
+	KeyBound bool `json:"key_bound"`
+	// ConflictOf is set on a host made by enrolling a machine id already
+	// enrolled, without that host's key: the id of that host, and why.
+	ConflictOf int64  `json:"conflict_of,omitempty"`
+	Conflict   string `json:"conflict,omitempty"`
+}
+
+// HostMerged is the answer of POST /api/v1/hosts/{id}/merge (admin): the
+// flagged host {id} was merged into MergedInto and removed.
+type HostMerged struct {
+	MergedInto int64 `json:"merged_into"`
 }
 
 // HostList is the body of GET /api/v1/hosts. NextCursor is empty on the

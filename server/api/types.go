@@ -1,6 +1,13 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
+
+// SessionCookie names the web dashboard's session cookie: a session id
+// (store.PrefixSession) the collector accepts for GET and HEAD only.
+const SessionCookie = "anchorwatch_session"
 
 // Paths of the agent API.
 const (
@@ -38,12 +45,50 @@ type HostFacts struct {
 type EnrollRequest struct {
 	EnrollSecret string    `json:"enroll_secret"`
 	Host         HostFacts `json:"host"`
+	// HostKey binds the host to a key pair only it holds: the public key
+	// (PKIX DER, standard base64; Ed25519) of the pair the agent made at
+	// its first enrollment and keeps in its state directory. Proof signs
+	// this request with the private key. A machine id already enrolled is
+	// enrolled again (new node key, same host) only with the key bound to
+	// it, or with its current NodeKey; otherwise the collector creates a
+	// new host, flagged as a possible clone or impersonation.
+	HostKey string       `json:"host_key,omitempty"`
+	Proof   *EnrollProof `json:"proof,omitempty"`
+	// NodeKey is the agent's current node key, when it holds one: it binds
+	// a host enrolled before host keys to its new HostKey.
+	NodeKey string `json:"node_key,omitempty"`
+}
+
+// EnrollProof is the host key's signature over EnrollMessage: a fresh
+// time (within EnrollProofWindow of the collector's clock) and a random
+// nonce the collector accepts once.
+type EnrollProof struct {
+	Time      time.Time `json:"time"`
+	Nonce     string    `json:"nonce"`     // at least 16 random bytes, hex
+	Signature string    `json:"signature"` // Ed25519, standard base64
+}
+
+// EnrollProofWindow is how far a proof's time may be from the
+// collector's clock. Agents take the collector's time from the Date
+// header of its answers.
+const EnrollProofWindow = 5 * time.Minute
+
+// EnrollMessage is what a host key signs to enroll: a JSON array of a
+// version tag, the machine id, the host key, the proof's time (RFC 3339,
+// nanoseconds, UTC) and its nonce.
+func EnrollMessage(machineID, hostKey string, t time.Time, nonce string) []byte {
+	b, _ := json.Marshal([]string{"anchorwatch-enroll-v1", machineID, hostKey, t.UTC().Format(time.RFC3339Nano), nonce})
+	return b
 }
 
 // EnrollResponse carries the per-host node key.
 type EnrollResponse struct {
 	NodeKey string `json:"node_key"`
 	HostID  int64  `json:"host_id"`
+	// Conflict is set when the machine id was already enrolled by another
+	// key: this enrollment made a new host, flagged for an administrator
+	// to merge (a re-imaged host) or retire (a clone, an impostor).
+	Conflict string `json:"conflict,omitempty"`
 }
 
 // Report kinds.
@@ -115,6 +160,19 @@ const (
 	EventRemovedByPol   = "removed-by-policy"
 )
 
+// Policy expiry events (a refused expired policy is policy-rejected).
+const (
+	EventPolicyExpiring = "policy-expiring" // the policy in force expires soon: publish a new one
+	EventPolicyExpired  = "policy-expired"  // the policy in force has expired; it stays in force
+)
+
+// Events the collector writes itself, on the hosts concerned.
+const (
+	EventEnrollConflict = "enroll-conflict"  // a machine id enrolled again without its host key
+	EventHostMerged     = "host-merged"      // an administrator merged a flagged host into this one
+	EventNodeKeyRevoked = "node-key-revoked" // an administrator revoked the host's node key
+)
+
 // Event is one drift or policy event. ID is unique per host (a UUID) so an
 // event spooled offline and sent twice is stored once.
 type Event struct {
@@ -149,6 +207,8 @@ const (
 	ErrNotFound      = "not_found"
 	ErrInternal      = "internal"
 	ErrSecretInvalid = "enroll_secret_invalid"
+	ErrProofInvalid  = "enroll_proof_invalid" // host key proof missing, wrong, stale or replayed
+	ErrTooMany       = "too_many_requests"    // failed attempts from this source: wait Retry-After
 )
 
 // ErrorResponse is the body of every non-2xx answer.

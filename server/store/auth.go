@@ -147,9 +147,18 @@ func (s *Store) ListTokens(ctx context.Context) ([]Credential, error) {
 	return s.listCreds(ctx, "SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY name")
 }
 
-// RevokeToken revokes an API token at once.
+// RevokeToken revokes an API token at once, and ends the dashboard
+// sessions opened with it.
 func (s *Store) RevokeToken(ctx context.Context, name string) error {
-	return s.revoke(ctx, "api_tokens", "API token", name)
+	if err := s.revoke(ctx, "api_tokens", "API token", name); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, s.q("UPDATE dashboard_sessions SET revoked_at = ? WHERE token_name = ? AND revoked_at IS NULL"),
+		time.Now().UnixMilli(), name)
+	if err != nil {
+		return fmt.Errorf("revoke API token %q: end its dashboard sessions: %w", name, err)
+	}
+	return nil
 }
 
 // CheckToken returns the name and role of the active token matching tok.

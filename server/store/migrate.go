@@ -165,7 +165,40 @@ CREATE TABLE policies (
 	{version: 3, name: "host page indexes: store facets, hostname trigrams", sql: facetsSQL,
 		sqlite: facetsSQL + ";\n" + sqliteNamesSQL, run: pgTrigramIndex},
 	{version: 4, name: "PKI health: CA checks, host reachability", sql: pkiSQL}, // pki.go
+	{version: 5, name: "host keys, enroll nonces, flagged hosts", sql: hostKeysSQL},
+	{version: 6, name: "dashboard sessions", sql: sessionsSQL},
 }
+
+// sessionsSQL holds the web dashboard's sign-in sessions: the SHA-256 of
+// the random session id (the cookie), the API token it was opened with,
+// and its idle and absolute expiry (sessions.go).
+const sessionsSQL = `
+CREATE TABLE dashboard_sessions (
+  id_hash TEXT PRIMARY KEY,
+  token_name TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  idle_ms BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX dashboard_sessions_token ON dashboard_sessions (token_name);
+CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_at)`
+
+// hostKeysSQL binds hosts to the key pair made at their first enrollment
+// (host_key, PKIX DER in base64), flags a host made by re-enrolling a
+// known machine id without that key (conflict_of: the host it claims to
+// be; conflict: why), and keeps enroll proof nonces until they expire.
+const hostKeysSQL = `
+ALTER TABLE hosts ADD COLUMN host_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE hosts ADD COLUMN conflict_of BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN conflict TEXT NOT NULL DEFAULT '';
+CREATE INDEX hosts_conflict_of ON hosts (conflict_of, id);
+CREATE TABLE enroll_nonces (
+  nonce_hash TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX enroll_nonces_expires ON enroll_nonces (expires_at)`
 
 // facetsSQL creates host_facets (see facets.go) from the stored stores.
 const facetsSQL = `

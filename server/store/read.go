@@ -64,6 +64,9 @@ func (s *Store) Summary(ctx context.Context, now time.Time, offlineAfter time.Du
 		return nil, err
 	}
 	sum.PolicySerial = serial
+	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM hosts WHERE conflict_of <> 0").Scan(&sum.Flagged); err != nil {
+		return nil, fmt.Errorf("fleet summary: count flagged hosts: %w", err)
+	}
 	return sum, nil
 }
 
@@ -105,6 +108,7 @@ type HostFilter struct {
 	StoreKind    string // hosts with a store of this kind…
 	StoreStatus  string // …or any store in this status (with StoreKind: a store of that kind in that status)
 	PolicySerial *int64
+	Flagged      bool      // only hosts flagged as a possible clone or impersonation
 	SeenBefore   time.Time // last seen before (offline)
 	SeenAfter    time.Time // last seen at or after
 	AfterID      int64     // cursor: ids greater than this
@@ -126,14 +130,17 @@ func ParseCursor(c string) (int64, error) {
 	return v, nil
 }
 
-const summaryCols = "id, hostname, machine_id, os, os_version, arch, agent_version, status, policy_serial, stores_total, stores_compliant, unknown_roots, blocked_roots, enrolled_at, last_seen, last_report_at"
+const summaryCols = "id, hostname, machine_id, os, os_version, arch, agent_version, status, policy_serial, stores_total, stores_compliant, unknown_roots, blocked_roots, enrolled_at, last_seen, last_report_at, host_key, conflict_of, conflict"
 
 func scanSummary(r interface{ Scan(...any) error }) (api.HostSummary, error) {
 	var h api.HostSummary
 	var enrolled, seen, reported int64
+	var hostKey string
 	err := r.Scan(&h.ID, &h.Hostname, &h.MachineID, &h.OS, &h.OSVersion, &h.Arch, &h.AgentVersion, &h.Status,
-		&h.PolicySerial, &h.StoresTotal, &h.StoresCompliant, &h.UnknownRoots, &h.BlockedRoots, &enrolled, &seen, &reported)
+		&h.PolicySerial, &h.StoresTotal, &h.StoresCompliant, &h.UnknownRoots, &h.BlockedRoots, &enrolled, &seen, &reported,
+		&hostKey, &h.ConflictOf, &h.Conflict)
 	h.EnrolledAt, h.LastSeen, h.LastReportAt = fromMS(enrolled), fromMS(seen), fromMS(reported)
+	h.KeyBound = hostKey != ""
 	return h, err
 }
 
@@ -190,6 +197,9 @@ func (s *Store) hostQuery(ctx context.Context, f *HostFilter, limit int) (string
 	}
 	if f.PolicySerial != nil {
 		conds, args = append(conds, "hosts.policy_serial = ?"), append(args, *f.PolicySerial)
+	}
+	if f.Flagged {
+		conds = append(conds, "hosts.conflict_of <> 0")
 	}
 	if !f.SeenBefore.IsZero() {
 		conds, args = append(conds, "hosts.last_seen < ?"), append(args, ms(f.SeenBefore))

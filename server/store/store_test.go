@@ -253,9 +253,16 @@ func TestEnrollAndReport(t *testing.T) {
 			t.Fatalf("unknown host: %+v", ro[0])
 		}
 
-		// Re-enrolling the same machine keeps the host and rotates the key.
-		id2, key2 := enroll(t, s, "web-1-renamed", "m-1")
-		if id2 != id {
+		// Re-enrolling the same machine, proving it holds the node key,
+		// keeps the host and rotates the key (hostkeys_test.go covers the
+		// host key and the flagged re-enrollments).
+		key2 := store.NewCredential(store.PrefixNodeKey)
+		eo, _, err := s.WriteBatch(ctx, []store.EnrollIn{{NodeKey: key2, Now: time.Now(), CurrentNodeKey: key,
+			Facts: api.HostFacts{Hostname: "web-1-renamed", MachineID: "m-1", OS: "linux"}}}, nil)
+		if err != nil || eo[0].Err != nil || !eo[0].Reenrolled {
+			t.Fatalf("re-enroll: %+v %v", eo, err)
+		}
+		if id2 := eo[0].HostID; id2 != id {
 			t.Fatalf("re-enroll made host %d, want %d", id2, id)
 		}
 		if _, err := s.CheckNodeKey(ctx, key); err != store.ErrNotFound {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -47,18 +46,34 @@ func HostStatus(stores []api.StoreStatus, roots []api.Root) string {
 }
 
 // EnrollIn is one enrollment to write: the node key the collector
-// generated for the host and the facts it sent.
+// generated for the host and the facts it sent (see enrollTx in
+// hostkeys.go for who gets which host).
 type EnrollIn struct {
 	NodeKey    string // stored as its hash
 	SecretName string
 	Facts      api.HostFacts
 	Now        time.Time
+	// HostKey is the host's public key, whose possession the collector
+	// verified (the enroll proof); "" for an agent without one.
+	HostKey string
+	// Nonce is the proof's nonce: an enrollment whose nonce was seen
+	// before fails with ErrProofReplayed. It is kept until NonceExpires.
+	Nonce        string
+	NonceExpires time.Time
+	// CurrentNodeKey is the node key the agent presented, if any: it
+	// identifies a host enrolled before host keys.
+	CurrentNodeKey string
 }
 
 // EnrollOut is the result of one enrollment.
 type EnrollOut struct {
 	HostID     int64
-	Reenrolled bool // an existing host with the same machine id got a new node key
+	Reenrolled bool // an existing host (same machine id, its key) got a new node key
+	// ConflictOf is set when the machine id belonged to another host and
+	// this enrollment did not prove to be it: HostID is a new host,
+	// flagged; Conflict says why.
+	ConflictOf int64
+	Conflict   string
 	Err        error
 }
 
@@ -186,53 +201,6 @@ func (s *Store) forUpdate() string {
 		return " FOR UPDATE"
 	}
 	return ""
-}
-
-func (s *Store) enrollTx(ctx context.Context, tx *sql.Tx, e *EnrollIn, d deltas) (EnrollOut, error) {
-	now := ms(e.Now)
-	var old hostRow
-	found := false
-	if e.Facts.MachineID != "" {
-		err := tx.QueryRowContext(ctx, s.q("SELECT "+hostCols+" FROM hosts WHERE machine_id = ? ORDER BY id LIMIT 1"+s.forUpdate()),
-			e.Facts.MachineID).Scan(old.scanDest()...)
-		switch {
-		case err == nil:
-			found = true
-		case !errors.Is(err, sql.ErrNoRows):
-			return EnrollOut{}, fmt.Errorf("enroll: find host by machine id: %w", err)
-		}
-	}
-	var out EnrollOut
-	if found {
-		h := old
-		h.NodeKeyHash = HashCredential(e.NodeKey)
-		h.setFacts(&e.Facts)
-		h.EnrollSecret = e.SecretName
-		h.LastSeen = now
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET node_key_hash = ?, hostname = ?, machine_id = ?, os = ?, os_version = ?,
-  arch = ?, agent_version = ?, enroll_secret = ?, last_seen = ? WHERE id = ?`),
-			h.NodeKeyHash, h.Hostname, h.MachineID, h.OS, h.OSVersion, h.Arch, h.AgentVersion, h.EnrollSecret, h.LastSeen, h.ID)
-		if err != nil {
-			return EnrollOut{}, fmt.Errorf("enroll: update host %d: %w", h.ID, err)
-		}
-		d.host(&old, -1)
-		d.host(&h, +1)
-		out = EnrollOut{HostID: h.ID, Reenrolled: true}
-	} else {
-		h := hostRow{NodeKeyHash: HashCredential(e.NodeKey), EnrollSecret: e.SecretName, EnrolledAt: now, LastSeen: now, Status: StatusPending}
-		h.setFacts(&e.Facts)
-		v := h.values()[1:]
-		err := tx.QueryRowContext(ctx, s.q("INSERT INTO hosts ("+strings.TrimPrefix(hostCols, "id, ")+") VALUES "+placeholders(1, len(v))+" RETURNING id"), v...).Scan(&h.ID)
-		if err != nil {
-			return EnrollOut{}, fmt.Errorf("enroll: insert host: %w", err)
-		}
-		d.host(&h, +1)
-		out = EnrollOut{HostID: h.ID}
-	}
-	if err := s.addressesTx(ctx, tx, map[int64]*api.HostFacts{out.HostID: &e.Facts}, now); err != nil {
-		return EnrollOut{}, err
-	}
-	return out, nil
 }
 
 // addressesTx records the IPs and MACs of hosts: one row per IP (mac ”)

@@ -3,7 +3,8 @@
 // font), served at "/" by the collector (server.Config.UI):
 //
 //	st, _ := store.Open(ctx, dbURL)
-//	srv, _ := server.New(server.Config{Store: st, UI: web.Handler(web.Options{Tokens: st})})
+//	lim := throttle.New(throttle.Options{})
+//	srv, _ := server.New(server.Config{Store: st, Limiter: lim, UI: web.Handler(web.Options{Sessions: st, Limiter: lim})})
 //
 // Pages: the fleet overview (compliance by host status, store kind, OS and
 // policy serial; the hourly compliance trend drawn as inline SVG), the
@@ -15,19 +16,24 @@
 // Every figure is read from the dashboard JSON API (server/api) by the
 // page's script; the HTML carries no data.
 //
-// Sign-in: a viewer (or admin) API token, entered on /login (a plain HTML
-// form that works without JavaScript) or passed in the URL fragment
-// (/#token=…, never sent to a server nor in a Referer; the login page's
-// script moves it into the form and removes it from the address bar). The
-// token is checked against the database and kept in an HttpOnly,
-// SameSite=Strict session cookie (Secure over TLS) named
-// "anchorwatch_token", which the collector accepts for GET and HEAD only:
-// the page's script never holds the token, so an injected script could not
-// read it, and a cross-site request cannot make a signed-in browser change
-// anything. Without a valid cookie every page (and the application script)
-// redirects to /login, and the API answers 401; only the login page, its
-// script, the stylesheet and the icon are public. A revoked token stops
-// working at the next request. POST /logout clears the cookie.
+// Sign-in: a viewer (or admin) API token, pasted into the form on /login
+// (a plain HTML form that works without JavaScript; it carries an
+// anti-forgery value that must match the login page's cookie, and
+// cross-site posts are refused). The collector then opens a server-side
+// session (store.CreateSession: a random 256-bit id, stored hashed) and
+// sets only its id in an HttpOnly, SameSite=Strict cookie (Secure over
+// TLS) named api.SessionCookie, which the collector accepts for GET and
+// HEAD only: the page's script never holds a credential, and a cross-site
+// request cannot make a signed-in browser change anything. A session ends
+// after SessionIdle without a request, SessionMax after sign-in, at
+// sign-out (POST /logout), and when its token is revoked. Sign-in links
+// (/login#token=…) are not accepted: the login page removes such a token
+// from the address bar and says to paste it instead. Failed sign-ins (and
+// failed session or bearer checks) count per source address and token
+// prefix in a throttle.Limiter shared with the API: past a few, 429 with
+// Retry-After. Without a valid session every page (and the application
+// script) redirects to /login, and the API answers 401; only the login
+// page, its script, the stylesheet and the icon are public.
 //
 // Every response carries a strict Content-Security-Policy (default-src
 // 'self', no inline script or style), X-Frame-Options DENY,

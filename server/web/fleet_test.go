@@ -15,27 +15,59 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
 
-// lazyTokens lets the dashboard be built before servertest opens the
-// store it checks tokens against.
-type lazyTokens struct{ st atomic.Pointer[store.Store] }
+// lazySessions lets the dashboard be built before servertest opens the
+// store it keeps sessions in.
+type lazySessions struct{ st atomic.Pointer[store.Store] }
 
-func (l *lazyTokens) CheckToken(ctx context.Context, tok string) (string, string, error) {
-	st := l.st.Load()
-	if st == nil {
-		return "", "", fmt.Errorf("store not open yet")
+var errNotOpen = fmt.Errorf("store not open yet")
+
+func (l *lazySessions) CheckToken(ctx context.Context, tok string) (string, string, error) {
+	if st := l.st.Load(); st != nil {
+		return st.CheckToken(ctx, tok)
 	}
-	return st.CheckToken(ctx, tok)
+	return "", "", errNotOpen
 }
 
-// startDashboard starts a real collector serving the dashboard.
-func startDashboard(t *testing.T) *servertest.Collector {
+func (l *lazySessions) CreateSession(ctx context.Context, tok string, lim store.SessionLimits, now time.Time) (string, error) {
+	if st := l.st.Load(); st != nil {
+		return st.CreateSession(ctx, tok, lim, now)
+	}
+	return "", errNotOpen
+}
+
+func (l *lazySessions) CheckSession(ctx context.Context, id string, now time.Time) (string, string, error) {
+	if st := l.st.Load(); st != nil {
+		return st.CheckSession(ctx, id, now)
+	}
+	return "", "", errNotOpen
+}
+
+func (l *lazySessions) EndSession(ctx context.Context, id string) error {
+	if st := l.st.Load(); st != nil {
+		return st.EndSession(ctx, id)
+	}
+	return errNotOpen
+}
+
+// startDashboard starts a real collector serving the dashboard, the
+// sign-in form and the API sharing one limiter, as `collector serve` does.
+func startDashboard(t *testing.T, opts ...web.Options) *servertest.Collector {
 	t.Helper()
-	tokens := &lazyTokens{}
-	c := servertest.StartCollector(t, servertest.Options{Config: server.Config{UI: web.Handler(web.Options{Tokens: tokens})}})
-	tokens.st.Store(c.Store)
+	sessions := &lazySessions{}
+	o := web.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Sessions = sessions
+	if o.Limiter == nil {
+		o.Limiter = throttle.New(throttle.Options{})
+	}
+	c := servertest.StartCollector(t, servertest.Options{Config: server.Config{UI: web.Handler(o), Limiter: o.Limiter}})
+	sessions.st.Store(c.Store)
 	return c
 }
 

@@ -6,26 +6,36 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
 
-// fakeTokens knows one token; down makes it fail as a database would.
-type fakeTokens struct {
+// fakeSessions knows one token and keeps sessions in memory; down makes
+// it fail as a database would. (The tests against a real collector use
+// the store's sessions: signin_test.go, TestNoTokenNoData.)
+type fakeSessions struct {
 	good string
 	down bool
+	mu   sync.Mutex
+	open map[string]bool
 }
 
-func (f fakeTokens) CheckToken(_ context.Context, tok string) (string, string, error) {
+var errDown = errors.New("database is locked")
+
+func newFake(good string) *fakeSessions { return &fakeSessions{good: good, open: map[string]bool{}} }
+
+func (f *fakeSessions) CheckToken(_ context.Context, tok string) (string, string, error) {
 	if f.down {
-		return "", "", errors.New("database is locked")
+		return "", "", errDown
 	}
 	if tok == f.good {
 		return "alice", store.RoleViewer, nil
@@ -33,7 +43,56 @@ func (f fakeTokens) CheckToken(_ context.Context, tok string) (string, string, e
 	return "", "", store.ErrNotFound
 }
 
+func (f *fakeSessions) CreateSession(ctx context.Context, tok string, _ store.SessionLimits, _ time.Time) (string, error) {
+	if _, _, err := f.CheckToken(ctx, tok); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := store.NewCredential(store.PrefixSession)
+	f.open[id] = true
+	return id, nil
+}
+
+func (f *fakeSessions) CheckSession(_ context.Context, id string, _ time.Time) (string, string, error) {
+	if f.down {
+		return "", "", errDown
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open[id] {
+		return "alice", store.RoleViewer, nil
+	}
+	return "", "", store.ErrNotFound
+}
+
+func (f *fakeSessions) EndSession(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.open, id)
+	return nil
+}
+
+// session opens a session for the good token.
+func (f *fakeSessions) session(t *testing.T) string {
+	t.Helper()
+	id, err := f.CreateSession(context.Background(), f.good, store.SessionLimits{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 const goodToken = "awt_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+
+// csrfValue stands for the anti-forgery value a login page handed out.
+const csrfValue = "csrf-0123456789abcdefghijklmnopqrstuvwxyz"
+
+// fromLoginPage adds the login page's cookie, as the browser that loaded
+// it sends it back.
+func fromLoginPage(r *http.Request) {
+	r.AddCookie(&http.Cookie{Name: "anchorwatch_login", Value: csrfValue})
+}
 
 func serve(h http.Handler, method, target string, mod func(*http.Request)) *httptest.ResponseRecorder {
 	var body io.Reader
@@ -57,7 +116,9 @@ func withCookie(tok string) func(*http.Request) {
 }
 
 func TestHandlerRoutes(t *testing.T) {
-	h := web.Handler(web.Options{Tokens: fakeTokens{good: goodToken}})
+	f := newFake(goodToken)
+	h := web.Handler(web.Options{Sessions: f})
+	good := f.session(t)
 	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+goodToken) }
 	tests := []struct {
 		name, method, target string
@@ -73,24 +134,25 @@ func TestHandlerRoutes(t *testing.T) {
 		{"roots", "GET", "/roots", nil, 303, "/login", ""},
 		{"cas", "GET", "/cas", nil, 303, "/login", ""},
 		{"devices", "GET", "/devices", nil, 303, "/login", ""},
-		{"wrong cookie", "GET", "/hosts", withCookie("awt_wrong"), 303, "/login", ""},
+		{"wrong cookie", "GET", "/hosts", withCookie("awd_wrong"), 303, "/login", ""},
+		{"the token as the cookie", "GET", "/hosts", withCookie(goodToken), 303, "/login", ""},
 		{"app script needs a token", "GET", "/assets/app.js", nil, 401, "", ""},
-		{"index asset is not public", "GET", "/assets/index.html", withCookie(goodToken), 404, "", ""},
-		{"template is not served", "GET", "/assets/login.html", withCookie(goodToken), 404, "", ""},
-		{"dot-dot", "GET", "/assets/../web.go", withCookie(goodToken), 404, "", ""},
+		{"index asset is not public", "GET", "/assets/index.html", withCookie(good), 404, "", ""},
+		{"template is not served", "GET", "/assets/login.html", withCookie(good), 404, "", ""},
+		{"dot-dot", "GET", "/assets/../web.go", withCookie(good), 404, "", ""},
 		{"login page", "GET", "/login", nil, 200, "", `action="/login"`},
 		{"login script public", "GET", "/assets/login.js", nil, 200, "", "token="},
 		{"stylesheet public", "GET", "/assets/app.css", nil, 200, "", ":root"},
 		{"logo public", "GET", "/assets/logo.svg", nil, 200, "", "<svg"},
 		{"favicon", "GET", "/favicon.ico", nil, 301, "/assets/favicon.svg", ""},
-		{"overview with cookie", "GET", "/", withCookie(goodToken), 200, "", `src="/assets/app.js"`},
+		{"overview with cookie", "GET", "/", withCookie(good), 200, "", `src="/assets/app.js"`},
 		{"hosts with bearer", "GET", "/hosts", bearer, 200, "", `<main id="main"`},
-		{"head with cookie", "HEAD", "/cas", withCookie(goodToken), 200, "", ""},
-		{"app script with cookie", "GET", "/assets/app.js", withCookie(goodToken), 200, "", "textContent"},
-		{"unknown page", "GET", "/nope", withCookie(goodToken), 404, "", ""},
-		{"bad host id", "GET", "/hosts/abc", withCookie(goodToken), 404, "", ""},
-		{"post to a page", "POST", "/hosts", withCookie(goodToken), 405, "", ""},
-		{"get logout", "GET", "/logout", withCookie(goodToken), 405, "", ""},
+		{"head with cookie", "HEAD", "/cas", withCookie(good), 200, "", ""},
+		{"app script with cookie", "GET", "/assets/app.js", withCookie(good), 200, "", "textContent"},
+		{"unknown page", "GET", "/nope", withCookie(good), 404, "", ""},
+		{"bad host id", "GET", "/hosts/abc", withCookie(good), 404, "", ""},
+		{"post to a page", "POST", "/hosts", withCookie(good), 405, "", ""},
+		{"get logout", "GET", "/logout", withCookie(good), 405, "", ""},
 		{"delete login", "DELETE", "/login", nil, 405, "", ""},
 	}
 	for _, tt := range tests {
@@ -129,7 +191,7 @@ func checkSecurityHeaders(t *testing.T, h http.Header) {
 }
 
 func TestAssetRevalidation(t *testing.T) {
-	h := web.Handler(web.Options{Tokens: fakeTokens{good: goodToken}})
+	h := web.Handler(web.Options{Sessions: newFake(goodToken)})
 	w := serve(h, "GET", "/assets/app.css", nil)
 	etag := w.Header().Get("ETag")
 	if w.Code != 200 || etag == "" || w.Header().Get("Content-Type") != "text/css; charset=utf-8" {
@@ -142,23 +204,28 @@ func TestAssetRevalidation(t *testing.T) {
 }
 
 func TestHandlerDatabaseDown(t *testing.T) {
-	h := web.Handler(web.Options{Tokens: fakeTokens{down: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if w := serve(h, "GET", "/hosts", withCookie(goodToken)); w.Code != http.StatusServiceUnavailable {
+	f := newFake(goodToken)
+	f.down = true
+	h := web.Handler(web.Options{Sessions: f, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if w := serve(h, "GET", "/hosts", withCookie("awd_some-session")); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("page while the database is down: %d, want 503", w.Code)
 	}
-	w := serve(h, "POST", "/login token="+goodToken, nil)
+	w := serve(h, "POST", "/login token="+goodToken+"&csrf="+csrfValue, fromLoginPage)
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "database is unavailable") {
 		t.Errorf("sign-in while the database is down: %d %s", w.Code, w.Body)
 	}
-	if len(w.Result().Cookies()) != 0 {
-		t.Error("a cookie was set although the token could not be checked")
+	for _, c := range w.Result().Cookies() {
+		if c.Name == web.CookieName {
+			t.Error("a session cookie was set although the token could not be checked")
+		}
 	}
 }
 
 func TestLogin(t *testing.T) {
-	h := web.Handler(web.Options{Tokens: fakeTokens{good: goodToken}})
+	f := newFake(goodToken)
+	h := web.Handler(web.Options{Sessions: f})
 	form := func(tok, next string) string {
-		return "/login " + url.Values{"token": {tok}, "next": {next}}.Encode()
+		return "/login " + url.Values{"token": {tok}, "next": {next}, "csrf": {csrfValue}}.Encode()
 	}
 	tests := []struct {
 		name     string
@@ -184,10 +251,17 @@ func TestLogin(t *testing.T) {
 		{"null origin without fetch metadata", form(goodToken, "/"), func(r *http.Request) { r.Header.Set("Origin", "null") }, 403, "", false, ""},
 		{"same origin", form(goodToken, "/"), func(r *http.Request) { r.Header.Set("Origin", "http://example.com") }, 303, "/", true, ""},
 		{"xss in next is escaped", form("awt_nope", `/"><script>alert(1)</script>`), nil, 401, "", false, "&lt;script&gt;"},
+		{"not from the login page", "/login " + url.Values{"token": {goodToken}}.Encode(), nil, 403, "", false, "login page"},
+		{"another page's anti-forgery value", "/login " + url.Values{"token": {goodToken}, "csrf": {csrfValue + "x"}}.Encode(), nil, 403, "", false, "login page"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := serve(h, "POST", tt.target, tt.mod)
+			w := serve(h, "POST", tt.target, func(r *http.Request) {
+				fromLoginPage(r)
+				if tt.mod != nil {
+					tt.mod(r)
+				}
+			})
 			if w.Code != tt.code {
 				t.Fatalf("%d, want %d: %s", w.Code, tt.code, w.Body)
 			}
@@ -203,8 +277,9 @@ func TestLogin(t *testing.T) {
 			if (c != nil) != tt.cookie {
 				t.Fatalf("cookie set: %v, want %v", c != nil, tt.cookie)
 			}
-			if c != nil && (c.Value != goodToken || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge != 0) {
-				t.Errorf("cookie %+v: want the token, HttpOnly, SameSite=Strict, Path=/, a session cookie", c)
+			if c != nil && (!strings.HasPrefix(c.Value, store.PrefixSession) || strings.Contains(c.Value, goodToken) || !c.HttpOnly ||
+				c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge != 0) {
+				t.Errorf("cookie %+v: want a session id (never the token), HttpOnly, SameSite=Strict, Path=/, a browser-session cookie", c)
 			}
 			if !strings.Contains(w.Body.String(), tt.bodyHas) {
 				t.Errorf("body lacks %q:\n%.500s", tt.bodyHas, w.Body)
@@ -215,11 +290,15 @@ func TestLogin(t *testing.T) {
 			checkSecurityHeaders(t, w.Header())
 		})
 	}
-	// Logout clears the cookie.
-	w := serve(h, "POST", "/logout", withCookie(goodToken))
+	// Logout ends the session and clears the cookie.
+	id := f.session(t)
+	w := serve(h, "POST", "/logout", withCookie(id))
 	cs := w.Result().Cookies()
-	if w.Code != http.StatusSeeOther || len(cs) != 1 || cs[0].MaxAge >= 0 || cs[0].Value != "" {
+	if w.Code != http.StatusSeeOther || len(cs) != 1 || cs[0].Name != web.CookieName || cs[0].MaxAge >= 0 || cs[0].Value != "" {
 		t.Errorf("logout: %d %v", w.Code, cs)
+	}
+	if _, _, err := f.CheckSession(context.Background(), id, time.Now()); err == nil {
+		t.Error("the session is still open after sign-out")
 	}
 }
 
@@ -227,7 +306,9 @@ func TestLogin(t *testing.T) {
 // a valid token no page, script or API answer carries data; with the
 // cookie the API answers; a revoked token stops at the next request.
 func TestNoTokenNoData(t *testing.T) {
-	c := startDashboard(t)
+	// Many wrong cookies from one address: a limiter that never throttles
+	// (TestBruteForce covers throttling).
+	c := startDashboard(t, web.Options{Limiter: throttle.New(throttle.Options{Free: 1 << 30})})
 	fillFleet(t, c)
 	noRedirect := func(req *http.Request, via []*http.Request) error { return http.ErrUseLastResponse }
 	base := c.Client()
@@ -248,7 +329,7 @@ func TestNoTokenNoData(t *testing.T) {
 	}
 	pages := []string{"/", "/hosts", "/hosts/1", "/events", "/roots", "/cas", "/devices", "/assets/app.js"}
 	dataPaths := []string{api.PathSummary, api.PathHosts, api.PathHostsCSV, api.PathHosts + "/1", api.PathEvents, api.PathCAs, api.PathRoots, api.PathTrend, api.PathWhoAmI}
-	for _, cookie := range []string{"", "awt_forged", c.EnrollSecret} {
+	for _, cookie := range []string{"", "awd_forged", c.ViewerToken, c.EnrollSecret} {
 		for _, p := range pages {
 			resp, body := get(p, cookie)
 			if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusUnauthorized {
@@ -266,13 +347,8 @@ func TestNoTokenNoData(t *testing.T) {
 		}
 	}
 	// Sign in like the form does; the jar then carries the cookie.
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Transport: base.Transport, Jar: jar, CheckRedirect: noRedirect}
-	resp, err := browser.PostForm(c.URL+"/login", url.Values{"token": {c.ViewerToken}, "next": {"/hosts"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	browser := browserClient(c)
+	resp := signIn(t, c, browser, c.ViewerToken)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/hosts" {
 		t.Fatalf("sign-in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -295,7 +371,7 @@ func TestNoTokenNoData(t *testing.T) {
 	}
 	// The cookie never authorizes a write.
 	req, _ := http.NewRequest("POST", c.URL+api.PathTokens, strings.NewReader(`{"name":"x","role":"admin"}`))
-	resp, err = browser.Do(req)
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +444,7 @@ func FuzzSafeNext(f *testing.F) {
 }
 
 func BenchmarkPage(b *testing.B) {
-	h := web.Handler(web.Options{Tokens: fakeTokens{good: goodToken}})
+	h := web.Handler(web.Options{Sessions: newFake(goodToken)})
 	r := httptest.NewRequest("GET", "/hosts?status=error", nil)
 	r.AddCookie(&http.Cookie{Name: web.CookieName, Value: goodToken})
 	b.ReportAllocs()
@@ -382,7 +458,7 @@ func BenchmarkPage(b *testing.B) {
 }
 
 func BenchmarkAsset(b *testing.B) {
-	h := web.Handler(web.Options{Tokens: fakeTokens{good: goodToken}})
+	h := web.Handler(web.Options{Sessions: newFake(goodToken)})
 	r := httptest.NewRequest("GET", "/assets/app.js", nil)
 	r.AddCookie(&http.Cookie{Name: web.CookieName, Value: goodToken})
 	b.ReportAllocs()

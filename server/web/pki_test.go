@@ -13,6 +13,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
 
@@ -26,9 +27,10 @@ func TestPKIPageChromium(t *testing.T) {
 	p.StartResponder(t, p.Root)
 	down := pkitest.FreePort(t)
 	broken := p.Issue(t, p.Root, "broken", "/CN=Inspection CA with its responder down", p.InterExt("", fmt.Sprintf("http://127.0.0.1:%d", down)))
-	tokens := &lazyTokens{}
-	c := servertest.StartCollector(t, servertest.Options{Config: server.Config{UI: web.Handler(web.Options{Tokens: tokens}), PKIProbeInterval: 300 * time.Millisecond}})
-	tokens.st.Store(c.Store)
+	sessions := &lazySessions{}
+	lim := throttle.New(throttle.Options{})
+	c := servertest.StartCollector(t, servertest.Options{Config: server.Config{UI: web.Handler(web.Options{Sessions: sessions, Limiter: lim}), Limiter: lim, PKIProbeInterval: 300 * time.Millisecond}})
+	sessions.st.Store(c.Store)
 	if code, body := c.Do(t, "PUT", api.PathPolicy, c.AdminToken, pkitest.SignPolicy(t, 7, p.Root.Cert, p.Inter.Cert, broken.Cert)); code != http.StatusOK {
 		t.Fatalf("upload: %d %s", code, body)
 	}
@@ -65,7 +67,13 @@ func TestPKIPageChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.navigate(ctx, c.URL+"/pki#token="+c.ViewerToken, "/pki", "ready"); err != nil {
+	if _, err := pg.navigate(ctx, c.URL+"/pki", "/login", "login"); err != nil {
+		t.Fatal(err)
+	}
+	if err := submitLogin(ctx, pg, c.ViewerToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.waitState(ctx, "/pki", "ready"); err != nil {
 		t.Fatal(err)
 	}
 	s := &session{t: t, c: c, p: pg, dir: artifactsDir(t), ctx: ctx}

@@ -3,8 +3,11 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"html/template"
@@ -12,36 +15,59 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 //go:embed assets
 var assetFS embed.FS
 
-// CookieName is the session cookie holding the dashboard token; the
-// collector reads it (for GET and HEAD only) as it reads a bearer token.
-const CookieName = "anchorwatch_token"
+// CookieName is the session cookie: a random session id (never the API
+// token) the collector checks, for GET and HEAD only, against its
+// sessions table.
+const CookieName = api.SessionCookie
+
+// loginCookie carries the sign-in form's anti-forgery value (double
+// submit: the form's hidden "csrf" field must equal it).
+const loginCookie = "anchorwatch_login"
 
 // maxToken bounds a token the login form accepts (the collector refuses
 // longer ones too).
 const maxToken = 256
 
-// TokenChecker checks a dashboard API token. *store.Store implements it;
-// an unknown or revoked token is store.ErrNotFound.
-type TokenChecker interface {
+// Sessions is what the dashboard needs of the collector's store
+// (*store.Store implements it): open a session for an API token, check
+// one, end one, and check a bearer token (scripts). An unknown, revoked,
+// ended or expired credential is store.ErrNotFound.
+type Sessions interface {
 	CheckToken(ctx context.Context, token string) (name, role string, err error)
+	CreateSession(ctx context.Context, token string, lim store.SessionLimits, now time.Time) (string, error)
+	CheckSession(ctx context.Context, id string, now time.Time) (name, role string, err error)
+	EndSession(ctx context.Context, id string) error
 }
 
 // Options configure the dashboard.
 type Options struct {
-	// Tokens checks the token of every page request; required.
-	Tokens TokenChecker
+	// Sessions opens and checks sign-in sessions; required.
+	Sessions Sessions
+	// SessionIdle and SessionMax end a session after that long without a
+	// request, and that long after sign-in (defaults 1h and 12h).
+	SessionIdle, SessionMax time.Duration
+	// Limiter throttles failed sign-ins per source address and token
+	// prefix; pass the collector's (server.Config.Limiter) so that the
+	// sign-in form and the API share the count. Default: one of its own.
+	Limiter *throttle.Limiter
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client.
+	TrustedProxies []netip.Prefix
 	// Logger receives errors (the database unavailable); default slog.Default().
 	Logger *slog.Logger
 	// Title names the collector in the page header and tab (default
@@ -53,6 +79,7 @@ type Options struct {
 type ui struct {
 	opts   Options
 	log    *slog.Logger
+	lim    *throttle.Limiter
 	index  []byte
 	login  *template.Template
 	assets map[string]asset
@@ -69,11 +96,14 @@ type asset struct {
 // collector's /api/ and /metrics (server.Config.UI). It panics if
 // opts.Tokens is nil, a programming error.
 func Handler(opts Options) http.Handler {
-	if opts.Tokens == nil {
-		panic("web: Options.Tokens is required (pass the collector's *store.Store)")
+	if opts.Sessions == nil {
+		panic("web: Options.Sessions is required (pass the collector's *store.Store)")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = throttle.New(throttle.Options{})
 	}
 	if opts.Title == "" {
 		opts.Title = "Anchorwatch"
@@ -82,7 +112,7 @@ func Handler(opts Options) http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	u := &ui{opts: opts, log: opts.Logger, assets: map[string]asset{}}
+	u := &ui{opts: opts, log: opts.Logger, lim: opts.Limiter, assets: map[string]asset{}}
 	err = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || name == "index.html" || name == "login.html" {
 			return err
@@ -191,41 +221,68 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 	http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
 }
 
-// requestToken returns the token of r: the session cookie, or a bearer
-// header (scripts and curl).
-func requestToken(r *http.Request) string {
+// credential returns what r authenticates with: a bearer token (scripts
+// and curl), or the session cookie.
+func credential(r *http.Request) (cred string, session bool) {
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
+		return strings.TrimSpace(h[7:]), false
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
-		return c.Value
+		return c.Value, true
 	}
-	return ""
+	return "", false
 }
 
-// check validates tok; ok is false for a missing, unknown or revoked
-// token, err is set when the database could not answer.
-func (u *ui) check(ctx context.Context, tok string) (ok bool, err error) {
-	if tok == "" || len(tok) > maxToken {
+// errThrottled: too many failed attempts from the request's source.
+type errThrottled struct{ wait time.Duration }
+
+func (e *errThrottled) Error() string { return "too many failed attempts" }
+
+// check validates the credential of r; ok is false for a missing,
+// unknown, revoked, ended or expired one (a failure, counted), err is set
+// when the database could not answer or the source is throttled.
+func (u *ui) check(r *http.Request) (ok bool, err error) {
+	cred, session := credential(r)
+	if cred == "" {
 		return false, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	now := time.Now()
+	keys := throttle.Keys("dashboard", throttle.Source(r, u.opts.TrustedProxies), cred)
+	if wait := u.lim.Wait(now, keys...); wait > 0 {
+		return false, &errThrottled{wait}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	_, _, err = u.opts.Tokens.CheckToken(ctx, tok)
+	err = store.ErrNotFound
+	switch {
+	case len(cred) > maxToken:
+	case session:
+		_, _, err = u.opts.Sessions.CheckSession(ctx, cred, now)
+	default:
+		_, _, err = u.opts.Sessions.CheckToken(ctx, cred)
+	}
 	if errors.Is(err, store.ErrNotFound) {
+		u.lim.Fail(now, keys...)
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// signedIn reports whether r carries a valid token; if not it has
-// answered: a redirect to the login page (a 401 for the script), or a 503
-// when the database is down.
+// signedIn reports whether r carries a valid session (or bearer token);
+// if not it has answered: a redirect to the login page (a 401 for the
+// script), a 429 while the source is throttled, or a 503 when the
+// database is down.
 func (u *ui) signedIn(w http.ResponseWriter, r *http.Request) bool {
-	ok, err := u.check(r.Context(), requestToken(r))
+	ok, err := u.check(r)
+	var te *errThrottled
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", throttle.RetryAfter(te.wait))
+		http.Error(w, "429 too many failed sign-in attempts from your address: try again in "+throttle.RetryAfter(te.wait)+" s", http.StatusTooManyRequests)
+		return false
+	}
 	if err != nil {
-		u.log.Error("dashboard: check token", "err", err)
-		http.Error(w, "503 the collector could not check your token: its database is unavailable; try again shortly", http.StatusServiceUnavailable)
+		u.log.Error("dashboard: check session", "err", err)
+		http.Error(w, "503 the collector could not check your session: its database is unavailable; try again shortly", http.StatusServiceUnavailable)
 		return false
 	}
 	if ok {
@@ -236,7 +293,7 @@ func (u *ui) signedIn(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if _, err := r.Cookie(CookieName); err == nil {
-		clearCookie(w, r) // revoked or stale
+		clearCookie(w, r, CookieName, "/") // ended, expired or revoked
 	}
 	http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 	return false
@@ -274,21 +331,44 @@ type loginData struct {
 	Title string
 	Next  string
 	Error string
+	CSRF  string
 }
 
+// loginPage renders the sign-in form with a fresh anti-forgery value, set
+// in the login cookie too.
 func (u *ui) loginPage(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	var buf bytes.Buffer
 	next := SafeNext(r.FormValue("next"))
-	if err := u.login.Execute(&buf, loginData{Title: u.opts.Title, Next: next, Error: msg}); err != nil {
+	csrf := newNonce()
+	if err := u.login.Execute(&buf, loginData{Title: u.opts.Title, Next: next, Error: msg, CSRF: csrf}); err != nil {
 		u.log.Error("dashboard: render login page", "err", err)
 		http.Error(w, "500 internal error", http.StatusInternalServerError)
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: csrf, Path: "/login", MaxAge: 3600, HttpOnly: true,
+		Secure: isTLS(r), SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
 		w.Write(buf.Bytes())
 	}
+}
+
+// newNonce is 256 random bits, base64url.
+func newNonce() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// formFromLoginPage reports whether a sign-in post carries the
+// anti-forgery value of a login page this browser loaded.
+func formFromLoginPage(r *http.Request) bool {
+	c, err := r.Cookie(loginCookie)
+	f := r.PostForm.Get("csrf")
+	return err == nil && len(c.Value) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(f)) == 1
 }
 
 // sameOrigin refuses a cross-site form post (login CSRF: signing a
@@ -332,37 +412,65 @@ func (u *ui) loginPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "400 bad sign-in form: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !formFromLoginPage(r) {
+		http.Error(w, "403 this sign-in did not come from the dashboard's login page (or it was open for over an hour): open /login and sign in there", http.StatusForbidden)
+		return
+	}
+	now := time.Now()
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
+	keys := throttle.Keys("dashboard", throttle.Source(r, u.opts.TrustedProxies), tok)
+	if wait := u.lim.Wait(now, keys...); wait > 0 {
+		w.Header().Set("Retry-After", throttle.RetryAfter(wait))
+		u.loginPage(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address. Try again in "+throttle.RetryAfter(wait)+" seconds.")
+		return
+	}
 	if !validTokenSyntax(tok) {
+		u.lim.Fail(now, keys...)
 		u.loginPage(w, r, http.StatusUnauthorized, "That is not an API token. Paste the value printed by `anchorwatch collector token add`.")
 		return
 	}
-	ok, err := u.check(r.Context(), tok)
-	if err != nil {
-		u.log.Error("dashboard: check token", "err", err)
-		u.loginPage(w, r, http.StatusServiceUnavailable, "The collector could not check the token: its database is unavailable. Try again shortly.")
-		return
-	}
-	if !ok {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	id, err := u.opts.Sessions.CreateSession(ctx, tok, store.SessionLimits{Idle: u.opts.SessionIdle, Max: u.opts.SessionMax}, now)
+	if errors.Is(err, store.ErrNotFound) {
+		u.lim.Fail(now, keys...)
 		u.loginPage(w, r, http.StatusUnauthorized, "Unknown or revoked token. Ask an administrator for a viewer token.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: tok, Path: "/", HttpOnly: true,
+	if err != nil {
+		u.log.Error("dashboard: open session", "err", err)
+		u.loginPage(w, r, http.StatusServiceUnavailable, "The collector could not check the token: its database is unavailable. Try again shortly.")
+		return
+	}
+	// A browser-session cookie; the collector ends the session itself
+	// (idle and absolute expiry, sign-out, token revocation).
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true,
 		Secure: isTLS(r), SameSite: http.SameSiteStrictMode})
+	clearCookie(w, r, loginCookie, "/login")
 	http.Redirect(w, r, SafeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
+// logout ends the session on the collector and clears the cookie.
 func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
 		http.Error(w, "403 cross-site sign-out refused", http.StatusForbidden)
 		return
 	}
-	clearCookie(w, r)
+	if c, err := r.Cookie(CookieName); err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if err := u.opts.Sessions.EndSession(ctx, c.Value); err != nil {
+			u.log.Error("dashboard: end session", "err", err)
+			http.Error(w, "503 the collector could not end your session: its database is unavailable; try again shortly", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	clearCookie(w, r, CookieName, "/")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+func clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HttpOnly: true,
 		Secure: isTLS(r), SameSite: http.SameSiteStrictMode})
 }
 

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -133,10 +134,15 @@ func TestDashboardChromium(t *testing.T) {
 	}
 	s := &session{t: t, c: c, p: p, dir: artifactsDir(t), ctx: ctx}
 
-	t.Run("sign in through the URL fragment", func(t *testing.T) {
-		// / redirects to /login keeping the fragment; the login page
-		// moves the token into its form and comes back.
-		if _, err := p.navigate(ctx, c.URL+"/hosts?status=compliant#token="+c.ViewerToken, "/hosts", "ready"); err != nil {
+	t.Run("sign in through the form", func(t *testing.T) {
+		// /hosts redirects to the login page, which comes back there.
+		if _, err := p.navigate(ctx, c.URL+"/hosts?status=compliant", "/login", "login"); err != nil {
+			t.Fatal(err)
+		}
+		if err := submitLogin(ctx, p, c.ViewerToken); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.waitState(ctx, "/hosts", "ready"); err != nil {
 			t.Fatal(err)
 		}
 		var where struct{ Href, Cookie, Storage string }
@@ -144,10 +150,10 @@ func TestDashboardChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		if strings.Contains(where.Href, "token") || where.Href != c.URL+"/hosts?status=compliant" {
-			t.Errorf("after sign-in the address is %q, want %s/hosts?status=compliant without the token", where.Href, c.URL)
+			t.Errorf("after sign-in the address is %q, want %s/hosts?status=compliant", where.Href, c.URL)
 		}
-		if strings.Contains(where.Cookie+where.Storage, c.ViewerToken) {
-			t.Errorf("the page's script can read the token (cookie %q, storage %q): the cookie must be HttpOnly", where.Cookie, where.Storage)
+		if strings.Contains(where.Cookie+where.Storage, c.ViewerToken) || strings.Contains(where.Cookie, "awd_") {
+			t.Errorf("the page's script can read the token or the session (cookie %q, storage %q): the cookie must be HttpOnly", where.Cookie, where.Storage)
 		}
 	})
 
@@ -607,24 +613,27 @@ func TestDashboardChromium(t *testing.T) {
 		} else {
 			t.Logf("screenshot of the login page: %s", file)
 		}
+		// A sign-in link is not followed: the token leaves the address bar,
+		// the page says why, and the browser is not signed in.
+		if _, err := anon.navigate(ctx, c.URL+"/hosts#token="+c.ViewerToken, "/login", "login"); err != nil {
+			t.Fatal(err)
+		}
+		waitTestid(t, ctx, anon, "link-signin-refused")
+		var href string
+		if err := anon.eval(ctx, `location.href`, &href); err != nil || strings.Contains(href, "token") {
+			t.Errorf("after a sign-in link the address is %q (%v): the token must be gone", href, err)
+		}
+		if err := anon.eval(ctx, `fetch('/api/v1/summary').then(r => r.status)`, &status); err != nil || status != http.StatusUnauthorized {
+			t.Errorf("a sign-in link signed the browser in: summary API %d (%v), want 401", status, err)
+		}
 		// A wrong token is refused with a message, and nothing is set.
-		if _, err := anon.navigate(ctx, c.URL+"/#token=awt_wrong", "/login", "login"); err != nil {
+		if err := submitLogin(ctx, anon, "awt_wrong"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := anon.waitState(ctx, "/login", "login"); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ids, err := anon.testids(ctx)
-			if err == nil && len(ids) > 0 && ids[0][0] == "login-error" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("wrong token: no error shown (%v, %v)", ids, err)
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
+		waitTestid(t, ctx, anon, "login-error")
 		if pr := anon.problems(); len(pr) > 0 {
 			t.Errorf("login page logged errors: %v", pr)
 		}
@@ -636,7 +645,13 @@ func TestDashboardChromium(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ep.navigate(ctx, empty.URL+"/#token="+empty.ViewerToken, "/", "ready"); err != nil {
+		if _, err := ep.navigate(ctx, empty.URL+"/", "/login", "login"); err != nil {
+			t.Fatal(err)
+		}
+		if err := submitLogin(ctx, ep, empty.ViewerToken); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ep.waitState(ctx, "/", "ready"); err != nil {
 			t.Fatal(err)
 		}
 		es := &session{t: t, c: empty, p: ep, dir: s.dir, ctx: ctx, shot: 50}
@@ -653,6 +668,34 @@ func TestDashboardChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("flagged host", func(t *testing.T) {
+		// Someone enrolls host 1's machine id without its key (last: the
+		// other pages above count the generated fleet).
+		var h1 api.HostDetail
+		getJSON(t, c, api.PathHosts+"/1", &h1)
+		code, body := c.Do(t, "POST", api.PathEnroll, "", api.EnrollRequest{EnrollSecret: c.EnrollSecret,
+			Host: api.HostFacts{Hostname: "impostor", MachineID: h1.MachineID, OS: "linux"}})
+		if code != http.StatusOK {
+			t.Fatalf("impostor enrollment: %d %s", code, body)
+		}
+		var er api.EnrollResponse
+		if err := json.Unmarshal(body, &er); err != nil || er.Conflict == "" {
+			t.Fatalf("impostor enrollment: %s %v", body, err)
+		}
+		list := s.load("/hosts?flagged=true", "hosts-flagged")
+		if rows := list.rows(`^host:\d+$`); len(rows) != 1 || rows[0] != fmt.Sprintf("host:%d", er.HostID) {
+			t.Errorf("flagged hosts listed: %v, want host:%d only", rows, er.HostID)
+		}
+		list.want(t, "flagged hosts", fmt.Sprintf("host:%d:flagged", er.HostID), "flagged")
+		ov := s.load("/", "overview-flagged")
+		ov.want(t, "overview", "kpi-flagged-hosts", "1")
+		got := s.load(fmt.Sprintf("/hosts/%d", er.HostID), "host-flagged")
+		if !strings.Contains(got.text["host-conflict"], er.Conflict) {
+			t.Errorf("the flagged host's page shows %q, want the conflict %q", got.text["host-conflict"], er.Conflict)
+		}
+		got.want(t, "flagged host", "host-key", "none (enrolled before host keys)")
+	})
+
 	t.Run("sign out", func(t *testing.T) {
 		if err := p.eval(ctx, `document.querySelector('form[action="/logout"]').submit(), true`, nil); err != nil {
 			t.Fatal(err)
@@ -664,4 +707,29 @@ func TestDashboardChromium(t *testing.T) {
 			t.Fatalf("after sign-out /hosts: %v", err)
 		}
 	})
+}
+
+// submitLogin types tok into the login form and submits it, as a user
+// does (the form carries the page's anti-forgery value).
+func submitLogin(ctx context.Context, p *page, tok string) error {
+	b, _ := json.Marshal(tok)
+	return p.eval(ctx, `(function () { var f = document.getElementById('login-form'); f.elements.token.value = `+string(b)+
+		`; document.body.setAttribute('data-state', 'navigating'); f.submit(); return true; })()`, nil)
+}
+
+// waitTestid waits until the page shows an element with data-testid id.
+func waitTestid(t *testing.T, ctx context.Context, p *page, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		if err := p.eval(ctx, `document.querySelectorAll('[data-testid="`+id+`"]').length`, &n); err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ids, err := p.testids(ctx)
+			t.Fatalf("no %s shown (%v, %v)", id, ids, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }

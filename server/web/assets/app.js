@@ -212,6 +212,7 @@
         kpi('Unknown roots', sum.unknown_roots, 'kpi-unknown-roots', 'warn', 'distinct, fleet-wide', '/roots?class=unknown'),
         kpi('Blocked roots', sum.blocked_roots, 'kpi-blocked-roots', 'bad', 'on the blocklist', '/roots?class=blocked'),
         kpi('Policy serial', sum.policy_serial, 'kpi-policy-serial', 'info', 'served to agents'),
+        sum.flagged_hosts ? kpi('Flagged hosts', sum.flagged_hosts, 'kpi-flagged-hosts', 'bad', 'machine id enrolled without its key', '/hosts?flagged=true') : null,
         dsum ? kpi('Unmanaged', dsum.unmanaged, 'kpi-unmanaged-devices', 'bad', fmtInt(dsum.unmanaged_rejecting_ca) + ' refused the CA',
           '/devices?status=unmanaged', 'kpi-unmanaged-rejecting') : null);
 
@@ -351,7 +352,7 @@
 
   // Hosts: the API's filters, plus "seen" (a relative last-seen window the
   // page turns into seen_after or offline_after) and "page" (display only).
-  var HOST_API_PARAMS = ['status', 'os', 'hostname', 'store_kind', 'store_status', 'policy_serial', 'seen_after', 'seen_before', 'offline_after', 'cursor', 'limit'];
+  var HOST_API_PARAMS = ['status', 'os', 'hostname', 'store_kind', 'store_status', 'policy_serial', 'seen_after', 'seen_before', 'offline_after', 'cursor', 'limit', 'flagged'];
   var SEEN = [['', 'Any time'], ['1h', 'Seen in the last hour'], ['24h', 'Seen in the last 24 h'], ['7d', 'Seen in the last 7 days'],
     ['off24h', 'Not seen for 24 h'], ['off7d', 'Not seen for 7 days'], ['off30d', 'Not seen for 30 days']];
   var SEEN_MS = { '1h': 3600000, '24h': 86400000, '7d': 7 * 86400000 };
@@ -385,6 +386,7 @@
         var k = 'host:' + h.id;
         return el('tr', { testid: k },
           el('td', null, el('a', { href: '/hosts/' + h.id, testid: k + ':hostname', class: 'wrap-anywhere', text: h.hostname || '(no hostname)' }),
+            h.conflict_of ? [' ', el('span', { class: 'badge b-bad', testid: k + ':flagged', title: h.conflict, text: 'flagged' })] : null,
             el('div', { class: 'sub mono', text: h.machine_id })),
           el('td', null, badge(h.status, k + ':status')),
           el('td', null, osName(h.os), el('div', { class: 'sub', text: [h.os_version, h.arch].filter(Boolean).join(' · ') })),
@@ -488,11 +490,15 @@
       append(main, [
         el('div', { class: 'crumbs' }, el('a', { href: '/hosts', text: 'Hosts' }), ' / ', h.hostname),
         pageHead(h.hostname || '(no hostname)', null, badge(h.status, 'host-status')),
+        // A machine id enrolled again without its host key: say so first.
+        h.conflict_of ? el('p', { class: 'alert', role: 'alert', testid: 'host-conflict' }, 'Flagged: ' + h.conflict + ' ',
+          el('a', { href: '/hosts/' + h.conflict_of, text: 'Host ' + h.conflict_of + ' »' })) : null,
         panel('Host', 'host-facts', el('dl', { class: 'facts' },
           fact('Operating system', osName(h.os) + (h.os_version ? ' — ' + h.os_version : ''), 'host-os'),
           fact('Architecture', h.arch || '—'),
           fact('Agent version', h.agent_version || '—'),
           fact('Machine id', el('span', { class: 'mono', text: h.machine_id })),
+          fact('Host key', h.key_bound ? 'bound (re-enrollment needs it)' : 'none (enrolled before host keys)', 'host-key'),
           fact('Stores compliant', h.stores_compliant + ' / ' + h.stores_total, 'host-stores'),
           fact('Unknown / blocked roots', h.unknown_roots + ' / ' + h.blocked_roots, 'host-roots'),
           fact('Policy serial', String(h.policy_serial), 'host-serial'),
@@ -802,11 +808,10 @@
   }
 
   function start() {
-    // A token in the fragment means "sign in as this token": the login
-    // page takes it from there and comes back here.
+    // Sign-in links are not accepted: drop a token from the address bar
+    // and history, and carry on as the session signed in.
     if (/(?:^#|&)token=/.test(location.hash)) {
-      location.replace('/login?next=' + encodeURIComponent(location.pathname + location.search) + location.hash);
-      return;
+      history.replaceState(null, '', location.pathname + location.search);
     }
     var r = route();
     var link = document.querySelector('[data-nav="' + r[0] + '"]');

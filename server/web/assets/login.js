@@ -1,24 +1,24 @@
-// Sign-in from a link: /login#token=… (or any dashboard page with
-// #token=…, which the collector redirects here keeping the fragment). The
-// fragment never reaches a server; remove it from the address bar and
-// history, then submit the ordinary form.
+// Sign-in links (/login#token=…) are not accepted: a token in a URL ends
+// up in browser history, bookmarks and screenshots. If one is followed,
+// remove the token from the address bar and history, and say why the
+// form must be used.
 'use strict';
 (function () {
-  var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (!m) { return; }
-  var tok = '';
-  try { tok = decodeURIComponent(m[1]); } catch (e) { tok = ''; }
+  if (!/(?:^#|&)token=/.test(location.hash)) { return; }
   history.replaceState(null, '', location.pathname + location.search);
-  if (!tok) { return; }
-  function go() {
+  function tell() {
     var form = document.getElementById('login-form');
-    if (!form || document.querySelector('[data-testid="login-error"]')) { return; }
-    form.elements.token.value = tok;
-    form.submit();
+    if (!form) { return; }
+    var p = document.createElement('p');
+    p.className = 'alert';
+    p.setAttribute('role', 'alert');
+    p.setAttribute('data-testid', 'link-signin-refused');
+    p.textContent = 'Sign-in links are not accepted (the token would stay in your browser history). Paste the token below instead, and consider it exposed: ask for a new one if the link was shared.';
+    form.parentNode.insertBefore(p, form);
   }
   if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', go);
+    document.addEventListener('DOMContentLoaded', tell);
   } else {
-    go();
+    tell();
   }
 })();
