@@ -1,0 +1,178 @@
+//go:build unix
+
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
+)
+
+// loopbackListen picks an address on 127.0.0.0/8, port 443 (Debian's
+// default Squid allows CONNECT to port 443 only), that no other test
+// uses: a random 127.x.y.z outside 127.0.0.0/16.
+func loopbackListen(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<23))
+		v := n.Int64() + 1<<16 // skip 127.0.x.x
+		ip := net.IPv4(127, byte(v>>16), byte(v>>8), byte(v))
+		if ip[15] == 0 || ip[15] == 255 {
+			continue
+		}
+		addr := net.JoinHostPort(ip.String(), "443")
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free loopback address with port 443 (the test binds port 443: run it as root)")
+	return ""
+}
+
+// gradingSquid starts a real Squid with ssl-bump that trusts the grading
+// roots upstream, with Debian's CONNECT-to-443-only rule.
+type gradingSquid struct {
+	*squidtest.Squid
+	icaPEM []byte
+}
+
+func startGradingSquid(t *testing.T, pki *PKI, o squidtest.Options) gradingSquid {
+	t.Helper()
+	_, icaPEM, icaKey := squidtest.NewCA(t, "Anchorwatch test interception CA")
+	o.InterceptCert, o.InterceptKey, o.UpstreamCAs, o.SSLPortsOnly = icaPEM, icaKey, pki.RootsPEM(), true
+	return gradingSquid{Squid: squidtest.Start(t, o), icaPEM: icaPEM}
+}
+
+func gradeSquid(t *testing.T, sq gradingSquid, pki *PKI, listen string) *Report {
+	t.Helper()
+	ica, err := parseOneCert(sq.icaPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("http://" + sq.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{Proxy: u, CA: ica, PKI: pki, Listen: listen, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("grading %s: %v\n%s", sq.Addr, err, reportText(rep))
+	}
+	return rep
+}
+
+func reportText(r *Report) string {
+	if r == nil {
+		return "(no report)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "grade %s failing %v\n", r.Grade, r.Failing)
+	for _, res := range r.Results {
+		fmt.Fprintf(&b, "  %-26s %-22s pass=%-5v %s | upstream: %s\n", res.ID, res.Outcome, res.Pass, res.Detail, res.Upstream)
+	}
+	if r.Upstream != nil {
+		fmt.Fprintf(&b, "  upstream hello: %s %v\n", r.Upstream.Grade, r.Upstream.Reasons)
+	}
+	return b.String()
+}
+
+// TestGradeSquid grades two real ssl-bump Squids: Debian's defaults
+// (upstream verification on) and a weakened one (sslproxy_cert_error
+// allow all, flags=DONT_VERIFY_PEER, old protocols and every cipher). The
+// first must grade better than the second, and each failing check must be
+// named with the outcome the client really saw.
+func TestGradeSquid(t *testing.T) {
+	pki, err := NewPKI(DefaultDomain, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := loopbackListen(t)
+
+	strict := startGradingSquid(t, pki, squidtest.Options{})
+	good := gradeSquid(t, strict, pki, listen)
+	t.Logf("Debian defaults:\n%s", reportText(good))
+
+	weak := startGradingSquid(t, pki, squidtest.Options{
+		OutgoingOptions: "flags=DONT_VERIFY_PEER min-version=1.0 cipher=ALL:@SECLEVEL=0",
+		Extra:           []string{"sslproxy_cert_error allow all"},
+	})
+	bad := gradeSquid(t, weak, pki, listen)
+	t.Logf("weakened:\n%s", reportText(bad))
+
+	if good.Grade == 0 || bad.Grade == 0 || good.Grade >= bad.Grade {
+		t.Errorf("Debian defaults graded %s, the weakened Squid %s: want the defaults better", good.Grade, bad.Grade)
+	}
+	if bad.Grade != GradeF {
+		t.Errorf("weakened Squid graded %s, want F", bad.Grade)
+	}
+	outcome := func(r *Report, id string) Result {
+		for _, res := range r.Results {
+			if res.ID == id {
+				return res
+			}
+		}
+		t.Fatalf("no result for %s", id)
+		return Result{}
+	}
+	// Certificate validation: the defaults refuse, the weakened one
+	// re-signs what it cannot verify.
+	for _, id := range []string{CheckExpired, CheckNotYetValid, CheckSelfSigned, CheckUntrusted, CheckWrongHost} {
+		if r := outcome(good, id); !r.Pass || r.Outcome == Resigned {
+			t.Errorf("Debian defaults, %s: %s (%s), want blocked or the error passed through", id, r.Outcome, r.Detail)
+		}
+	}
+	for _, id := range []string{CheckSelfSigned, CheckUntrusted} {
+		if r := outcome(bad, id); r.Pass || r.Outcome != Resigned || r.Grade != GradeF || !contains(bad.Failing, id) || r.Advice == "" {
+			t.Errorf("weakened, %s: %+v, want re-signed as valid, failing with grade F and advice", id, r)
+		}
+	}
+	// Squid checks no revocation at all: both re-sign the revoked origins.
+	for _, id := range []string{CheckRevokedCRL, CheckRevokedOCSP} {
+		for name, r := range map[string]*Report{"defaults": good, "weakened": bad} {
+			if res := outcome(r, id); res.Outcome != Resigned || res.Pass || !contains(r.Failing, id) {
+				t.Errorf("%s, %s: %s, want re-signed as valid and failing (Squid does not check revocation)", name, id, res.Outcome)
+			}
+		}
+	}
+	// What only the weakened one lets through: TLS 1.0 upstream.
+	if r := outcome(bad, CheckTLS10); r.Outcome != Resigned || !strings.Contains(r.Upstream, "TLS 1.0") {
+		t.Errorf("weakened, %s: %s (upstream %q), want re-signed after a TLS 1.0 handshake", CheckTLS10, r.Outcome, r.Upstream)
+	}
+	if r := outcome(good, CheckTLS10); r.Outcome == Resigned {
+		t.Errorf("Debian defaults, %s: re-signed (upstream %q): OpenSSL 3 refuses TLS 1.0 at the default security level", CheckTLS10, r.Upstream)
+	}
+	for _, r := range []*Report{good, bad} {
+		if res := outcome(r, CheckValid); res.Outcome != Resigned || !res.Pass {
+			t.Errorf("baseline: %+v", res)
+		}
+		if res := outcome(r, CheckModernRoot); !res.Pass {
+			t.Errorf("modern root: %+v", res)
+		}
+		if r.Upstream == nil || r.Upstream.ServerName != outcome(r, CheckValid).Host || len(r.Upstream.Ciphers) == 0 {
+			t.Errorf("the ClientHello Squid sent upstream was not recorded: %+v", r.Upstream)
+		}
+	}
+	// min-version=1.0: the weakened Squid offers TLS 1.0 upstream, and
+	// what it offers grades no better than the defaults.
+	if bad.Upstream.MinVersion != "TLS 1.0" || bad.Upstream.Grade < good.Upstream.Grade {
+		t.Errorf("upstream hello: weakened offers down to %s, graded %s (defaults %s); want TLS 1.0 and no better",
+			bad.Upstream.MinVersion, bad.Upstream.Grade, good.Upstream.Grade)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
