@@ -39,10 +39,10 @@ type Origins struct {
 	ln          net.Listener
 	httpConn    chan net.Conn
 	serviceDone chan struct{}
-	servers  []*http.Server
-	procs    []*exec.Cmd
-	tmp      string
-	wg       sync.WaitGroup
+	servers     []*http.Server
+	procs       []*exec.Cmd
+	tmp         string
+	wg          sync.WaitGroup
 
 	mu         sync.Mutex
 	hellos     map[string]*ClientHello // first ClientHello per SNI

@@ -122,4 +122,3 @@ func (l *connListener) Addr() net.Addr { return l.addr }
 func discardLog() *log.Logger {
 	return log.New(io.Discard, "", 0)
 }
-
