@@ -9,10 +9,14 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
 )
 
@@ -175,4 +179,88 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestBypassSplicesInSquid: the do-not-decrypt list of a signed policy,
+// exported in Squid's format and included in a real ssl-bump Squid,
+// splices what it names: a client sees the origin's own certificate
+// (curl trusting only the grading roots fetches the page; openssl
+// s_client shows the grading CA as issuer), while other destinations, an
+// expired entry and other clients of a client-scoped entry stay bumped.
+func TestBypassSplicesInSquid(t *testing.T) {
+	now := time.Now()
+	pki, err := NewPKI(DefaultDomain, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	og, err := StartOrigins(context.Background(), pki, OriginsOptions{Listen: loopbackListen(t), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer og.Close()
+	host := func(id string) string { return og.spec(id).host }
+	until, past := now.Add(24*time.Hour), now.Add(-time.Hour)
+	const pinnedClient = "127.0.0.6"
+	doc := &policy.Document{Serial: 9, DoNotDecrypt: []policy.Bypass{
+		{Destinations: []string{"*." + DefaultDomain}, Reason: "too wide: must not reach Squid", Expires: &past},
+		{Destinations: []string{host(CheckValid)}, Reason: "online banking", Expires: &until},
+		{Destinations: []string{host(CheckModernRoot)}, Clients: []string{pinnedClient}, Reason: "pinned app on one desk", Expires: &until},
+	}}
+	exp := NewExport(doc, now)
+	if len(exp.Active) != 2 || exp.Expired != 1 {
+		t.Fatalf("export: %+v", exp)
+	}
+	dir, err := os.MkdirTemp("", "anchorwatch-bypass-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755) // Squid reads it as the proxy user
+	for _, f := range exp.Squid(dir) {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ip, _, _ := net.SplitHostPort(og.Addr)
+	hosts := map[string]string{}
+	for _, id := range []string{CheckValid, CheckModernRoot, CheckExpired} {
+		hosts[host(id)] = ip
+	}
+	sq := startGradingSquid(t, pki, squidtest.Options{Hosts: hosts,
+		BeforeBump: []string{"acl step1 at_step SslBump1", "ssl_bump peek step1", "include " + filepath.Join(dir, BypassPrefix+".conf")},
+		Bump:       []string{"bump all"}})
+	roots := filepath.Join(dir, "grading-roots.pem")
+	os.WriteFile(roots, pki.RootsPEM(), 0o644)
+	fetch := func(source, id string) (string, error) {
+		return squidtest.Curl(t, sq.Addr, source, roots, "https://"+host(id)+MarkerPath)
+	}
+	issuer := func(source, id string) string {
+		cmd := exec.Command("openssl", "s_client", "-bind", source, "-proxy", sq.Addr, "-connect", host(id)+":443", "-servername", host(id))
+		cmd.Stdin = strings.NewReader("")
+		out, _ := cmd.CombinedOutput()
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "issuer=") {
+				return strings.TrimSpace(l)
+			}
+		}
+		return "(none)\n" + string(out)
+	}
+	if body, err := fetch("127.0.0.1", CheckValid); err != nil || !strings.Contains(body, og.Marker(CheckValid)) {
+		t.Errorf("bypassed destination through Squid, trusting only the grading roots: %v %q", err, body)
+	}
+	if iss := issuer("127.0.0.1", CheckValid); !strings.Contains(iss, "Anchorwatch grading CA") {
+		t.Errorf("bypassed destination: the client sees %s, want the origin's issuer", iss)
+	}
+	if _, err := fetch("127.0.0.1", CheckModernRoot); err == nil {
+		t.Error("client-scoped bypass: another client was not intercepted")
+	}
+	if iss := issuer("127.0.0.1", CheckModernRoot); !strings.Contains(iss, "Anchorwatch test interception CA") {
+		t.Errorf("client-scoped bypass, other client: sees %s, want the interception CA", iss)
+	}
+	if body, err := fetch(pinnedClient, CheckModernRoot); err != nil || !strings.Contains(body, og.Marker(CheckModernRoot)) {
+		t.Errorf("client-scoped bypass, the named client: %v %q", err, body)
+	}
+	if iss := issuer("127.0.0.1", CheckExpired); !strings.Contains(iss, "Anchorwatch test interception CA") {
+		t.Errorf("the expired wildcard entry reached Squid: %s sees %s", host(CheckExpired), iss)
+	}
 }
