@@ -3,11 +3,18 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -172,15 +179,6 @@ func TestGradeSquid(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestBypassSplicesInSquid: the do-not-decrypt list of a signed policy,
 // exported in Squid's format and included in a real ssl-bump Squid,
 // splices what it names: a client sees the origin's own certificate
@@ -263,4 +261,104 @@ func TestBypassSplicesInSquid(t *testing.T) {
 	if iss := issuer("127.0.0.1", CheckExpired); !strings.Contains(iss, "Anchorwatch test interception CA") {
 		t.Errorf("the expired wildcard entry reached Squid: %s sees %s", host(CheckExpired), iss)
 	}
+}
+
+var updateFindings = flag.Bool("update", false, "rewrite testdata/squid-findings-access.log from the real Squid run")
+
+// TestFindingsFromSquid: the access.log of a real Squid (anchorwatch
+// logformat) after grading traffic, a site that requires a client
+// certificate, a client that completes the handshake and sends nothing
+// (openssl s_client) and a CA-trusting client that refuses one site's
+// certificate (curl pinning another key): the scan names the upstream
+// validation failures (and the missing root, given the reference store
+// that holds it), the client-certificate site and the pinned one.
+func TestFindingsFromSquid(t *testing.T) {
+	now := time.Now()
+	pki, err := NewPKI(DefaultDomain, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := loopbackListen(t)
+	og, err := StartOrigins(context.Background(), pki, OriginsOptions{Listen: listen, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer og.Close()
+	certHost := "clientcert." + DefaultDomain
+	certAddr := clientCertOrigin(t, pki, certHost)
+	ip, _, _ := net.SplitHostPort(listen)
+	certIP, _, _ := net.SplitHostPort(certAddr)
+	hosts := map[string]string{certHost: certIP}
+	for _, c := range Checks() {
+		hosts[og.spec(c.ID).host] = ip
+	}
+	sq := startGradingSquid(t, pki, squidtest.Options{Hosts: hosts})
+	dir := t.TempDir()
+	ica := filepath.Join(dir, "ica.pem")
+	os.WriteFile(ica, sq.icaPEM, 0o644)
+	url := func(h string) string { return "https://" + h + MarkerPath }
+	// Upstream failures: each bad origin once, by name.
+	for _, id := range []string{CheckExpired, CheckSelfSigned, CheckUntrusted, CheckWrongHost, CheckValid} {
+		squidtest.Curl(t, sq.Addr, "127.0.0.1", ica, url(og.spec(id).host))
+	}
+	if body, _ := squidtest.Curl(t, sq.Addr, "127.0.0.1", ica, url(certHost)); !strings.Contains(body, "ERR_SECURE_CONNECT_FAIL") {
+		t.Errorf("the client-certificate site through the bump: want Squid's error page, got %.200q", body)
+	}
+	// A client that completes the handshake and sends nothing.
+	silent := exec.Command("openssl", "s_client", "-bind", "127.0.0.8", "-proxy", sq.Addr, "-connect", og.spec(CheckModernRoot).host+":443",
+		"-servername", og.spec(CheckModernRoot).host, "-CAfile", ica)
+	silent.Stdin = strings.NewReader("")
+	if out, err := silent.CombinedOutput(); !strings.Contains(string(out), "Verify return code: 0") {
+		t.Fatalf("openssl s_client through Squid: %v\n%s", err, out)
+	}
+	// A client trusting the CA that refuses one site (curl pins another key).
+	const pinning = "127.0.0.9"
+	if _, err := squidtest.Curl(t, sq.Addr, pinning, ica, url(og.spec(CheckValid).host)); err != nil {
+		t.Fatalf("pinning client, unpinned site: %v", err)
+	}
+	pin := exec.Command("curl", "-sS", "--max-time", "20", "--interface", pinning, "--proxy", "http://"+sq.Addr, "--cacert", ica,
+		"--pinnedpubkey", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", url(og.spec(CheckRSAKex).host))
+	if out, err := pin.CombinedOutput(); err == nil {
+		t.Fatalf("curl --pinnedpubkey accepted the interception certificate: %s", out)
+	}
+	sq.Stop(t)
+
+	data, err := os.ReadFile(sq.AccessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *updateFindings {
+		os.WriteFile(filepath.Join("testdata", "squid-findings-access.log"), data, 0o644)
+	}
+	untrustedRoot := og.spec(CheckUntrusted).chain[1]
+	f, err := ScanAccessLogs(context.Background(), []io.Reader{bytes.NewReader(data)}, []*x509.Certificate{untrustedRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFindings(t, f, string(data))
+}
+
+// clientCertOrigin serves host (a TLS 1.2 site requiring a client
+// certificate, from the grading CA) on its own loopback address, port 443.
+func clientCertOrigin(t *testing.T, p *PKI, host string) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := sign(leafTemplate([]string{host}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), p.CA, key.Public(), p.CAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", loopbackListen(t), &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw, p.CA.Raw}, PrivateKey: key}},
+		ClientAuth:   tls.RequireAnyClientCert, MaxVersion: tls.VersionTLS12,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: discardLog()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
