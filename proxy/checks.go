@@ -43,8 +43,10 @@ const (
 	fixSeclevel = "let the TLS library refuse weak signatures and keys. Squid: drop `@SECLEVEL=0`/`@SECLEVEL=1` " +
 		"from `tls_outgoing_options cipher=` (Debian's OpenSSL default is SECLEVEL=2)"
 	fixVersions = "refuse TLS 1.0 and 1.1 upstream. Squid: `tls_outgoing_options min-version=1.2`"
-	fixCiphers  = "offer only modern cipher suites upstream. Squid: drop `cipher=` from `tls_outgoing_options` " +
-		"(OpenSSL's default) or use e.g. `cipher=ECDHE+AESGCM:ECDHE+CHACHA20`"
+	fixCiphers  = "refuse broken cipher suites upstream. Squid: drop weak suites and `@SECLEVEL=0` from " +
+		"`tls_outgoing_options cipher=`, or use `cipher=ECDHE+AESGCM:ECDHE+CHACHA20`"
+	fixForwardSecrecy = "offer only forward-secret suites upstream. Squid: `tls_outgoing_options cipher=ECDHE+AESGCM:ECDHE+CHACHA20` " +
+		"(OpenSSL's default list still has RSA key exchange)"
 )
 
 // Checks lists every upstream test, the sound baseline first.
@@ -84,7 +86,7 @@ func Checks() []Check {
 		{ID: CheckNullCipher, Title: "origin offers only NULL encryption", Bad: true, FailGrade: GradeF,
 			Risk: "the upstream leg is not encrypted at all while the user sees a padlock", Fix: fixCiphers},
 		{ID: CheckRSAKex, Title: "origin offers only RSA key exchange", Bad: true, FailGrade: GradeB,
-			Risk: "the upstream leg has no forward secrecy: a later key compromise decrypts recorded traffic", Fix: fixCiphers},
+			Risk: "the upstream leg has no forward secrecy: a later key compromise decrypts recorded traffic", Fix: fixForwardSecrecy},
 		{ID: CheckModernRoot, Title: "valid chain from a recent root (ECDSA P-384)", FailGrade: GradeB,
 			Risk: "the proxy refuses a valid site whose root (a recent ECDSA root, like ISRG Root X2) is missing from old bundles or unsupported",
 			Fix:  "update the proxy's upstream root store and TLS library; add roots.pem of the --pki directory like the other grading root"},

@@ -34,8 +34,19 @@ func (g Grade) String() string {
 	return "-"
 }
 
-// MarshalText writes the letter.
+// MarshalText writes the letter ("-" for no grade).
 func (g Grade) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText reads a letter written by MarshalText.
+func (g *Grade) UnmarshalText(b []byte) error {
+	if string(b) == "-" {
+		*g = 0
+		return nil
+	}
+	v, err := ParseGrade(string(b))
+	*g = v
+	return err
+}
 
 // ParseGrade reads a letter A, B, C or F.
 func ParseGrade(s string) (Grade, error) {

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,49 +23,23 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/proxy/proxytest"
 	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
 )
 
-// loopbackListen picks an address on 127.0.0.0/8, port 443 (Debian's
-// default Squid allows CONNECT to port 443 only), that no other test
-// uses: a random 127.x.y.z outside 127.0.0.0/16.
-func loopbackListen(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		n, _ := rand.Int(rand.Reader, big.NewInt(1<<23))
-		v := n.Int64() + 1<<16 // skip 127.0.x.x
-		ip := net.IPv4(127, byte(v>>16), byte(v>>8), byte(v))
-		if ip[15] == 0 || ip[15] == 255 {
-			continue
-		}
-		addr := net.JoinHostPort(ip.String(), "443")
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free loopback address with port 443 (the test binds port 443: run it as root)")
-	return ""
-}
+func loopbackListen(t *testing.T) string { return proxytest.LoopbackListen(t) }
 
-// gradingSquid starts a real Squid with ssl-bump that trusts the grading
-// roots upstream, with Debian's CONNECT-to-443-only rule.
-type gradingSquid struct {
-	*squidtest.Squid
-	icaPEM []byte
-}
+// gradingSquid is a real Squid trusting the grading roots upstream.
+type gradingSquid = proxytest.Squid
 
 func startGradingSquid(t *testing.T, pki *PKI, o squidtest.Options) gradingSquid {
 	t.Helper()
-	_, icaPEM, icaKey := squidtest.NewCA(t, "Anchorwatch test interception CA")
-	o.InterceptCert, o.InterceptKey, o.UpstreamCAs, o.SSLPortsOnly = icaPEM, icaKey, pki.RootsPEM(), true
-	return gradingSquid{Squid: squidtest.Start(t, o), icaPEM: icaPEM}
+	return proxytest.StartSquid(t, pki.RootsPEM(), o)
 }
 
 func gradeSquid(t *testing.T, sq gradingSquid, pki *PKI, listen string) *Report {
 	t.Helper()
-	ica, err := parseOneCert(sq.icaPEM)
+	ica, err := parseOneCert(sq.CAPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +268,7 @@ func TestFindingsFromSquid(t *testing.T) {
 	sq := startGradingSquid(t, pki, squidtest.Options{Hosts: hosts})
 	dir := t.TempDir()
 	ica := filepath.Join(dir, "ica.pem")
-	os.WriteFile(ica, sq.icaPEM, 0o644)
+	os.WriteFile(ica, sq.CAPEM, 0o644)
 	url := func(h string) string { return "https://" + h + MarkerPath }
 	// Upstream failures: each bad origin once, by name.
 	for _, id := range []string{CheckExpired, CheckSelfSigned, CheckUntrusted, CheckWrongHost, CheckValid} {

@@ -10,5 +10,6 @@ func extraCommands() []*cobra.Command {
 		newAgentCmd(),
 		newCollectorCmd(),
 		newPackageCmd(),
+		newProxyCmd(),
 	}
 }
