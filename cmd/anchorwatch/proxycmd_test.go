@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,9 @@ import (
 
 // TestProxyGradeCLI: `anchorwatch proxy grade` against a real ssl-bump
 // Squid with Debian's defaults, whose upstream trust holds the roots of
-// the grading PKI the command keeps in --pki: it prints grade B (Squid
+// the grading PKI the command keeps in --pki (and whose hosts_file points
+// the grading names at the origins, for --connect-by-name, while the JSON
+// run CONNECTs to the origins' address): it prints grade B (Squid
 // checks no revocation and offers RSA key exchange), names the failing
 // checks with what to change, `--require A` makes it exit 1, and
 // `proxy findings` reads the Squid log the run left behind.
@@ -30,13 +33,18 @@ func TestProxyGradeCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sq := proxytest.StartSquid(t, pki.RootsPEM(), squidtest.Options{})
+	listen := proxytest.LoopbackListen(t)
+	ip, _, _ := net.SplitHostPort(listen)
+	hosts := map[string]string{}
+	for _, c := range proxy.Checks() {
+		hosts[c.ID+"."+proxy.DefaultDomain] = ip // for --connect-by-name: Squid resolves the origins
+	}
+	sq := proxytest.StartSquid(t, pki.RootsPEM(), squidtest.Options{Hosts: hosts})
 	ca := filepath.Join(dir, "interception-ca.pem")
 	os.WriteFile(ca, sq.CAPEM, 0o644)
-	listen := proxytest.LoopbackListen(t)
 	args := []string{"proxy", "grade", "--proxy", "http://" + sq.Addr, "--pki", pkiDir, "--listen", listen}
 
-	out, errOut, code := runCLI(t, newRootCmd(), append(args, "--ca", ca)...)
+	out, errOut, code := runCLI(t, newRootCmd(), append(args, "--ca", ca, "--connect-by-name")...)
 	if code != 0 || !strings.Contains(out, "grade B") || !strings.Contains(out, "revoked-crl (B)") ||
 		!strings.Contains(out, "tls_outgoing_options crlfile=") || !strings.Contains(out, "expired") {
 		t.Fatalf("proxy grade: exit %d\n%s%s", code, out, errOut)
@@ -54,6 +62,10 @@ func TestProxyGradeCLI(t *testing.T) {
 	}
 
 	sq.Stop(t)
+	if log, _ := os.ReadFile(sq.AccessLog); !strings.Contains(string(log), " CONNECT valid."+proxy.DefaultDomain+":443 ") ||
+		!strings.Contains(string(log), " CONNECT "+listen+" ") {
+		t.Errorf("want one run CONNECTing by name and one to the origins' address:\n%s", log)
+	}
 	out, errOut, code = runCLI(t, newRootCmd(), "proxy", "findings", "--access-log", sq.AccessLog, "--roots", filepath.Join(pkiDir, proxy.RootsFile))
 	if code != 0 || !strings.Contains(out, "expired."+proxy.DefaultDomain) || !strings.Contains(out, "X509_V_ERR_CERT_HAS_EXPIRED") {
 		t.Errorf("proxy findings: exit %d\n%s%s", code, out, errOut)
