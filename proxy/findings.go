@@ -99,6 +99,7 @@ type destStats struct {
 // scanner scans access.log lines into Findings.
 type scanner struct {
 	f       Findings
+	fields  []string
 	dests   map[string]*destStats
 	trusted map[string]map[string]bool // client -> destinations it fetched through the bump
 	roots   map[string]*x509.Certificate
@@ -160,8 +161,27 @@ const (
 	nativeFields, anchorwatchFields              = 10, 16
 )
 
+// fields splits line at spaces into s.fields (reused from line to line).
+func (s *scanner) split(line string) []string {
+	f := s.fields[:0]
+	for {
+		line = strings.TrimLeft(line, " \t")
+		if line == "" {
+			break
+		}
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		f = append(f, line[:end])
+		line = line[end:]
+	}
+	s.fields = f
+	return f
+}
+
 func (s *scanner) line(b []byte) {
-	f := strings.Fields(string(b))
+	f := s.split(string(b))
 	if len(f) < nativeFields || f[0][0] == '#' {
 		s.f.Skipped++
 		return
@@ -194,20 +214,22 @@ func (s *scanner) line(b []byte) {
 		}
 	case code == "ERR_SECURE_ACCEPT_FAIL":
 		if kind, _ := evidence.ClassifySquidTLS(detail); kind == evidence.KindCertificate && len(d.refusers) < maxTracked {
-			d.refusers[client]++
+			d.refusers[strings.Clone(client)]++
 		}
 	case f[fMethod] == "CONNECT" && f[fBump] == "bump" && code == "-":
 		d.tunnels++
-		if len(d.tunnelClients) < maxTracked {
-			d.tunnelClients[client] = true
+		if !d.tunnelClients[client] && len(d.tunnelClients) < maxTracked {
+			d.tunnelClients[strings.Clone(client)] = true
 		}
 	case f[fMethod] != "CONNECT" && strings.HasPrefix(f[fURL], "https://") && code == "-":
 		d.requests++
-		if s.trusted[client] == nil && len(s.trusted) < maxTracked {
-			s.trusted[client] = map[string]bool{}
+		t := s.trusted[client]
+		if t == nil && len(s.trusted) < maxTracked {
+			t = map[string]bool{}
+			s.trusted[strings.Clone(client)] = t
 		}
-		if t := s.trusted[client]; t != nil && len(t) < 64 {
-			t[dest] = true
+		if t != nil && !t[dest] && len(t) < 64 {
+			t[strings.Clone(dest)] = true
 		}
 	}
 }
@@ -220,7 +242,7 @@ func (s *scanner) dest(host string) *destStats {
 		return nil
 	}
 	d := &destStats{tunnelClients: map[string]bool{}, refusers: map[string]int64{}}
-	s.dests[host] = d
+	s.dests[strings.Clone(host)] = d
 	return d
 }
 
@@ -232,27 +254,27 @@ func (s *scanner) upstream(d *destStats, dest, detail string, f []string, ts tim
 	if certErrs == "-" || certErrs == "" {
 		if why, ok := clientCertRequest(detail, f[fSub]); ok {
 			if d.clientCert == nil {
-				d.clientCert = &Destination{Host: dest, First: ts, Detail: why}
+				d.clientCert = &Destination{Host: strings.Clone(dest), First: ts, Detail: why}
 			}
 			see(d.clientCert, ts)
 		}
 		return
 	}
 	if d.fail == nil {
-		d.fail = &UpstreamFailure{Destination: Destination{Host: dest, First: ts}}
+		d.fail = &UpstreamFailure{Destination: Destination{Host: strings.Clone(dest), First: ts}}
 	}
 	u := d.fail
 	see(&u.Destination, ts)
 	for _, e := range strings.Split(certErrs, ":") {
 		if e != "" && len(u.Errors) < 8 && !contains(u.Errors, e) {
-			u.Errors = append(u.Errors, e)
+			u.Errors = append(u.Errors, strings.Clone(e))
 		}
 	}
 	if iss := unescape(f[fIssuer]); iss != "-" && iss != "" {
-		u.Issuer = iss
+		u.Issuer = strings.Clone(iss)
 	}
 	if sub := unescape(f[fSub]); sub != "-" && sub != "" {
-		u.Subject = sub
+		u.Subject = strings.Clone(sub)
 	}
 	if missingIssuer(u.Errors) {
 		u.OutdatedStore = true
@@ -374,24 +396,41 @@ func (s *scanner) trustsElsewhere(client, host string) bool {
 	return false
 }
 
+// parseSquidTime reads Squid's "1796291144.330" (seconds, optional
+// fraction).
 func parseSquidTime(s string) (time.Time, bool) {
 	sec, frac, _ := strings.Cut(s, ".")
-	var secs, ms int64
-	if _, err := fmt.Sscanf(sec, "%d", &secs); err != nil || secs < 0 || secs > 1<<35 {
+	secs, ok := digits(sec, 11)
+	if !ok {
 		return time.Time{}, false
 	}
+	ns := int64(0)
 	if frac != "" {
-		if len(frac) > 3 {
-			frac = frac[:3]
-		}
-		for len(frac) < 3 {
-			frac += "0"
-		}
-		if _, err := fmt.Sscanf(frac, "%d", &ms); err != nil || ms < 0 {
+		f, ok := digits(frac, 9)
+		if !ok {
 			return time.Time{}, false
 		}
+		ns = f
+		for i := len(frac); i < 9; i++ {
+			ns *= 10
+		}
 	}
-	return time.Unix(secs, ms*int64(time.Millisecond)).UTC(), true
+	return time.Unix(secs, ns).UTC(), true
+}
+
+// digits parses 1 to max decimal digits.
+func digits(s string, max int) (int64, bool) {
+	if s == "" || len(s) > max {
+		return 0, false
+	}
+	n := int64(0)
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
 }
 
 func unescape(s string) string {
