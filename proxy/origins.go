@@ -68,7 +68,8 @@ func StartOrigins(ctx context.Context, p *PKI, o OriginsOptions) (_ *Origins, er
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("origins: listen on %s: %w (the proxy must reach this address)", o.Listen, err)
+		return nil, fmt.Errorf("origins: listen on %s: %w (the proxy must reach this address; a port below 1024 needs root or CAP_NET_BIND_SERVICE, "+
+			"another port needs the proxy to allow CONNECT to it: give --listen IP:PORT)", o.Listen, err)
 	}
 	og := &Origins{Addr: ln.Addr().String(), pki: p, ln: ln, nonce: newNonce(), specs: map[string]*originSpec{}, back: map[string]string{},
 		httpConn: make(chan net.Conn), hellos: map[string]*ClientHello{}, negotiated: map[string]string{}}
