@@ -146,7 +146,10 @@ func printGrade(w io.Writer, r *proxy.Report, asJSON bool) error {
 	fmt.Fprintln(tw, "CHECK\tOUTCOME\tRESULT\tUPSTREAM")
 	for _, res := range r.Results {
 		verdict := "pass"
-		if !res.Pass {
+		switch {
+		case res.Outcome == proxy.NotRun:
+			verdict = "not run: " + res.Detail
+		case !res.Pass:
 			verdict = "FAIL (" + res.Grade.String() + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.ID, res.Outcome, verdict, res.Upstream)
