@@ -77,6 +77,12 @@ type Document struct {
 	// JavaPasswords maps a Java keystore path to its password, for
 	// keystores that use neither "changeit" nor the empty password.
 	JavaPasswords map[string]string `json:"java_passwords,omitempty"`
+
+	// DoNotDecrypt is the signed "do not decrypt" list: destinations and
+	// clients the interception proxy passes through unopened, each with a
+	// reason and an expiry (see Bypass; exported for the proxy by
+	// `anchorwatch proxy bypass`).
+	DoNotDecrypt []Bypass `json:"do_not_decrypt,omitempty"`
 }
 
 // Anchor is one CA the policy installs.
@@ -239,6 +245,7 @@ func checkScalars(m map[string]any) error {
 	each("anchors", func(f string, o map[string]any) { checkTime(f+".remove_after", o["remove_after"]) })
 	each("remove", func(f string, o map[string]any) { checkTime(f+".after", o["after"]) })
 	each("exemptions", func(f string, o map[string]any) { checkTime(f+".expires", o["expires"]) })
+	each("do_not_decrypt", func(f string, o map[string]any) { checkTime(f+".expires", o["expires"]) })
 	checkDuration("heartbeat_interval", m["heartbeat_interval"])
 	checkDuration("rescan_interval", m["rescan_interval"])
 	return errors.Join(errs...)
@@ -449,6 +456,9 @@ func (d *Document) Validate() error {
 			bad(fmt.Sprintf("java_passwords[%q]", p), "not an absolute keystore path")
 		}
 	}
+	// The do-not-decrypt list (bypass.go).
+	errs = append(errs, d.validateBypasses()...)
+
 	if len(errs) == 0 {
 		return nil
 	}

@@ -47,6 +47,11 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
     {"subnets": ["192.0.2.0/24"], "reason": "example: guest Wi-Fi", "expires": "2030-01-01T00:00:00Z"}
   ],
 
+  "//do_not_decrypt": "Traffic the interception proxy must pass through unopened: destinations (host names, *.domain, IPs, CIDR) and/or clients (IPs, CIDR: a works council, a doctor, servers). Both in one entry: those clients to those destinations. reason and expires (RFC 3339) are required. Export for the proxy: anchorwatch proxy bypass.",
+  "do_not_decrypt": [
+    {"destinations": ["*.bank.example"], "reason": "example: online banking", "expires": "2030-01-01T00:00:00Z"}
+  ],
+
   "//heartbeat_interval": "How often an agent with unchanged state checks in (Go duration, 10s..24h). Default 5m.",
   "heartbeat_interval": "5m",
 

@@ -11,5 +11,6 @@ func extraCommands() []*cobra.Command {
 		newCollectorCmd(),
 		newPackageCmd(),
 		newCACmd(),
+		newProxyCmd(),
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // CSVHeader is the header line of WriteCSV.
-var csvHeader = []string{"status", "key", "ips", "macs", "hostnames", "first_seen", "last_seen", "sightings", "sources", "rejects_ca", "evidence", "exemption_reason", "managed_by"}
+var csvHeader = []string{"status", "key", "ips", "macs", "hostnames", "first_seen", "last_seen", "sightings", "sources", "rejects_ca", "evidence", "exemption_reason", "managed_by", "tls_failures"}
 
 // WriteCSV writes devices as CSV (multi-valued fields joined with spaces,
 // evidence with " | "). Cells starting with = + - @ are prefixed with a
@@ -41,7 +41,7 @@ func WriteCSV(w io.Writer, devs []Device) error {
 		}
 		rec := []string{d.Status, d.Key, strings.Join(d.IPs, " "), strings.Join(d.MACs, " "), strings.Join(d.Hostnames, " "),
 			ts(d.FirstSeen), ts(d.LastSeen), strconv.FormatInt(d.Sightings, 10), strings.Join(d.Sources, " "),
-			strconv.FormatBool(d.RejectsCA), strings.Join(ev, " | "), reason, managed}
+			strconv.FormatBool(d.RejectsCA), strings.Join(ev, " | "), reason, managed, strings.Join(d.TLSFailures, " ")}
 		for i, c := range rec {
 			if c != "" && strings.ContainsRune("=+-@", rune(c[0])) {
 				rec[i] = "'" + c

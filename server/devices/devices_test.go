@@ -236,3 +236,47 @@ func TestIngestIntoCollector(t *testing.T) {
 		t.Errorf("%d sightings stored after ingesting twice, want 3000", n)
 	}
 }
+
+// TestTLSFailureKinds: a device shows the kinds of its failed handshakes;
+// Squid 5's reason-less cache.log line ("unknown") is left out beside the
+// precise access.log one, and only a certificate rejection sets RejectsCA.
+func TestTLSFailureKinds(t *testing.T) {
+	_, d := openTest(t)
+	ctx := context.Background()
+	unknown := evidence.EvidenceHandshakeFailed + ": reason not logged"
+	err := d.AddObservations(ctx, []evidence.Observation{
+		obs(evidence.SourceSquidCache, "10.0.1.1", "", "", t0, unknown),
+		obs(evidence.SourceSquidAccess, "10.0.1.1", "", "", t0, evidence.EvidenceProtocol+": no shared cipher"),
+		obs(evidence.SourceSquidCache, "10.0.1.2", "", "", t0, unknown),
+		obs(evidence.SourceSquidAccess, "10.0.1.3", "", "", t0, evidence.EvidenceRejectedCA+": client alert unknown ca"),
+		obs(evidence.SourceSquidAccess, "10.0.1.3", "", "", t0, evidence.EvidenceTimeout+": the client went away"),
+		obs(evidence.SourceCSV, "10.0.1.4", "", "", t0, "seen by the NAC"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := d.List(ctx, Filter{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byKey(all)
+	for key, want := range map[string]struct {
+		kinds   string
+		rejects bool
+	}{
+		"ip:10.0.1.1": {"protocol", false},
+		"ip:10.0.1.2": {"unknown", false},
+		"ip:10.0.1.3": {"certificate,timeout", true},
+		"ip:10.0.1.4": {"", false},
+	} {
+		dev := m[key]
+		if got := strings.Join(dev.TLSFailures, ","); got != want.kinds || dev.RejectsCA != want.rejects {
+			t.Errorf("%s: tls_failures %q rejects_ca %v, want %q %v", key, got, dev.RejectsCA, want.kinds, want.rejects)
+		}
+	}
+	for _, e := range m["ip:10.0.1.1"].Evidence {
+		if want := string(evidence.KindOf(e.Text)); e.Kind != want || want == "" {
+			t.Errorf("evidence %+v: kind %q", e, want)
+		}
+	}
+}

@@ -18,4 +18,9 @@
 // its hostname. Otherwise it is exempt when an active exemption (subnet,
 // MAC, hostname pattern) covers it, and unmanaged if not. Exempt devices
 // are listed, marked exempt, never hidden.
+//
+// Handshake evidence keeps its kind (evidence.KindOf): a device lists the
+// kinds of its failed TLS handshakes with the proxy (TLSFailures), and only
+// a refused certificate makes it RejectsCA — a client that offers only old
+// protocols, or gives up mid-handshake, may trust the CA.
 package devices

@@ -34,8 +34,13 @@ type Device struct {
 	Sources   []string  `json:"sources"`
 	// RejectsCA is true when the proxy saw this device refuse the
 	// interception certificate: it does not trust the organization's CA.
-	RejectsCA bool       `json:"rejects_ca"`
-	Evidence  []Evidence `json:"evidence,omitempty"`
+	RejectsCA bool `json:"rejects_ca"`
+	// TLSFailures are the kinds of failed TLS handshakes with the proxy
+	// seen from this device (evidence.HandshakeKind: certificate,
+	// protocol, timeout, unknown), sorted; "unknown" only when nothing
+	// more precise was seen. Only "certificate" sets RejectsCA.
+	TLSFailures []string   `json:"tls_failures,omitempty"`
+	Evidence    []Evidence `json:"evidence,omitempty"`
 	// ManagedBy is the enrolled host that accounts for the device, and why.
 	ManagedBy    int64      `json:"managed_by,omitempty"`
 	ManagedMatch string     `json:"managed_match,omitempty"` // "mac", "ip" or "hostname"
@@ -44,8 +49,10 @@ type Device struct {
 
 // Evidence is one kind of evidence held on a device.
 type Evidence struct {
-	Source    string    `json:"source"`
-	Text      string    `json:"text"`
+	Source string `json:"source"`
+	Text   string `json:"text"`
+	// Kind is the handshake failure kind the text records, if any.
+	Kind      string    `json:"kind,omitempty"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Count     int64     `json:"count"`
@@ -259,13 +266,14 @@ func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 			seenAt[key] = append(seenAt[key], sighting{o.ip, o.first, o.last})
 		}
 		if o.ev != "" {
-			if strings.HasPrefix(o.ev, evidence.EvidenceRejectedCA) {
+			kind := evidence.KindOf(o.ev)
+			if kind == evidence.KindCertificate {
 				dev.RejectsCA = true
 			}
 			k := [2]string{o.source, o.ev}
 			e := evs[key][k]
 			if e == nil {
-				e = &Evidence{Source: o.source, Text: o.ev, FirstSeen: fromMS(o.first), LastSeen: fromMS(o.last)}
+				e = &Evidence{Source: o.source, Text: o.ev, Kind: string(kind), FirstSeen: fromMS(o.first), LastSeen: fromMS(o.last)}
 				evs[key][k] = e
 			}
 			if t := fromMS(o.first); t.Before(e.FirstSeen) {
@@ -290,6 +298,7 @@ func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 		for _, e := range evs[key] {
 			dev.Evidence = append(dev.Evidence, *e)
 		}
+		dev.TLSFailures = tlsFailures(dev.Evidence)
 		sort.Slice(dev.Evidence, func(i, j int) bool { return dev.Evidence[i].LastSeen.After(dev.Evidence[j].LastSeen) })
 		sort.Strings(dev.Sources)
 		sort.Strings(dev.MACs)
@@ -432,6 +441,30 @@ FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 		}
 	}
 	return byIP, byMAC, byName, hrows.Err()
+}
+
+// tlsFailures lists the handshake failure kinds of a device's evidence,
+// sorted, leaving out "unknown" when a precise kind was seen (Squid 5
+// logs the same failure in cache.log without a reason and in access.log
+// with one).
+func tlsFailures(evs []Evidence) []string {
+	var kinds []string
+	for _, e := range evs {
+		if e.Kind != "" {
+			kinds = addString(kinds, e.Kind)
+		}
+	}
+	if len(kinds) > 1 {
+		precise := kinds[:0]
+		for _, k := range kinds {
+			if k != string(evidence.KindUnknown) {
+				precise = append(precise, k)
+			}
+		}
+		kinds = precise
+	}
+	sort.Strings(kinds)
+	return kinds
 }
 
 func addString(list []string, s string) []string {

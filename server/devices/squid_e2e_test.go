@@ -12,17 +12,19 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
 )
 
-// TestSquidUnmanagedEndToEnd: the real ssl-bump Squid, two clients; the
-// one at TrustingClient is an enrolled host. After the real logs are
-// ingested into the collector database, the client without the CA is an
-// unmanaged device with the rejection evidence, and the enrolled one is
-// not flagged.
+// TestSquidUnmanagedEndToEnd: the real ssl-bump Squid, four real clients;
+// the one at TrustingClient is an enrolled host. After the real logs are
+// ingested into the collector database, the client without the CA (curl:
+// alert unknown_ca) is an unmanaged device with the rejection evidence;
+// the one offering only TLS 1.0 (openssl s_client -tls1) shows a protocol
+// mismatch and the one that opened a tunnel and gave up shows a timeout —
+// neither counts as refusing the CA — and the enrolled one is not flagged.
 func TestSquidUnmanagedEndToEnd(t *testing.T) {
 	st, d := openTest(t)
 	ctx := context.Background()
 	host := enroll(t, st, "enrolled-laptop", time.Now(), []string{squidtest.TrustingClient}, []string{"02:00:00:00:00:02"})
 
-	sq := squidtest.Run(t)
+	sq := squidtest.RunHandshakes(t)
 	for _, in := range []struct{ format, path string }{
 		{evidence.SourceSquidAccess, sq.AccessLog}, {evidence.SourceSquidCache, sq.CacheLog},
 	} {
@@ -48,6 +50,20 @@ func TestSquidUnmanagedEndToEnd(t *testing.T) {
 		for _, ip := range dev.IPs {
 			if ip == squidtest.TrustingClient && (dev.Status != StatusManaged || dev.ManagedBy != host || dev.RejectsCA) {
 				t.Errorf("enrolled client: %+v, want managed by host %d", dev, host)
+			}
+		}
+	}
+	if got := rej.TLSFailures; len(got) != 1 || got[0] != string(evidence.KindCertificate) {
+		t.Errorf("client without the CA: tls_failures %v, want [certificate]", got)
+	}
+	for ip, want := range map[string]evidence.HandshakeKind{squidtest.OldTLSClient: evidence.KindProtocol, squidtest.StalledClient: evidence.KindTimeout} {
+		dev := m["ip:"+ip]
+		if dev.Status != StatusUnmanaged || dev.RejectsCA || len(dev.TLSFailures) != 1 || dev.TLSFailures[0] != string(want) {
+			t.Errorf("client %s: %+v, want unmanaged, not rejecting the CA, tls_failures [%s]", ip, dev, want)
+		}
+		for _, e := range dev.Evidence {
+			if e.Source == evidence.SourceSquidAccess && e.Kind != string(want) {
+				t.Errorf("client %s: access.log evidence %+v, want kind %s", ip, e, want)
 			}
 		}
 	}

@@ -6,10 +6,20 @@
 //
 //   - squid-access: Squid's native access.log (client address is field 3);
 //     lines are aggregated per client within a batch, so millions of lines
-//     collapse into a few rows.
+//     collapse into a few rows. Written with the anchorwatch logformat
+//     (SquidLogFormat: the native fields, then %err_code/%err_detail and
+//     TLS details), a failed TLS accept or a tunnel abandoned before its
+//     handshake becomes evidence on that client, with its kind.
 //   - squid-cache: Squid's cache.log lines showing a client that failed the
-//     TLS handshake with the interception certificate (a device without the
-//     CA); they become evidence on that client.
+//     TLS handshake with the interception proxy; they become evidence on
+//     that client, with the kind when Squid logs the reason.
+//
+// A handshake failure has a kind (HandshakeKind, read back from stored text
+// with KindOf): the client refused the interception certificate (a
+// certificate alert such as unknown_ca — a device without the CA), shared
+// no protocol version or cipher with the proxy (an old client, which may
+// trust the CA), went away or timed out, or the log does not say (Squid
+// 5's cache.log). Only the first is evidence of a device without the CA.
 //   - dhcpd: ISC dhcpd.leases (the last block for an address wins).
 //   - kea: Kea lease CSV (v4 or v6, columns found by header).
 //   - dnsmasq: dnsmasq.leases.

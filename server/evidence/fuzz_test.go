@@ -55,6 +55,7 @@ func fuzzParse(t *testing.T, format string, data []byte) {
 
 func FuzzSquidAccess(f *testing.F) {
 	f.Add(fixture(f, "squid-access.log"))
+	f.Add(fixture(f, "squid-e2e-access.log"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceSquidAccess, data) })
 }
 
@@ -83,4 +84,27 @@ func FuzzDnsmasq(f *testing.F) {
 func FuzzCSV(f *testing.F) {
 	f.Add(fixture(f, "devices.csv"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceCSV, data) })
+}
+
+// FuzzClassifySquidTLS: any detail string gets a known kind and a short
+// printable reason, never a panic.
+func FuzzClassifySquidTLS(f *testing.F) {
+	for _, s := range []string{"SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000418+TLS_IO_ERR=1", "SQUID_TLS_ERR_ACCEPT+TLS_IO_ERR=5",
+		"ERR_CLIENT_GONE", "error:14094418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca", "TLS_LIB_ERR=FFFFFFFFFFFFFFFFFFFF", "0x55dd036e57a0*1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, detail string) {
+		kind, reason := ClassifySquidTLS(detail)
+		switch kind {
+		case KindCertificate, KindProtocol, KindTimeout, KindUnknown:
+		default:
+			t.Fatalf("kind %q", kind)
+		}
+		if reason == "" || len(reason) > 80 {
+			t.Fatalf("reason %q", reason)
+		}
+		if got := KindOf(handshakeEvidence(kind, reason, detail)); got != kind {
+			t.Fatalf("KindOf(evidence of %q) = %q", kind, got)
+		}
+	})
 }

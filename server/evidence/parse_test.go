@@ -55,7 +55,7 @@ func summary(obs []Observation) []string {
 
 func TestParseFixtures(t *testing.T) {
 	modTime := time.Date(2024, 1, 10, 9, 0, 0, 0, time.UTC)
-	rejected5 := EvidenceRejectedCA + ": TLS handshake with the proxy failed (squid: failure while accepting a TLS connection)"
+	unknown5 := EvidenceHandshakeFailed + ": reason not logged (Squid 5 cache.log; log %err_code/%err_detail in access.log) (squid: failure while accepting a TLS connection)"
 	tests := []struct {
 		format, file string
 		want         []string
@@ -73,28 +73,37 @@ func TestParseFixtures(t *testing.T) {
 		{
 			format: SourceSquidCache, file: "squid-cache.log",
 			want: []string{
-				"squid-cache ip=127.0.0.3 mac= host= 2026-11-25T00:10:45Z..2026-11-25T00:11:30Z n=2 ev=" + rejected5,
+				"squid-cache ip=127.0.0.3 mac= host= 2026-11-25T00:10:45Z..2026-11-25T00:11:30Z n=2 ev=" + unknown5,
 			},
 			stats: Stats{Lines: 16, Parsed: 2, Ignored: 14},
 		},
 		{
 			format: SourceSquidAccess, file: "squid-e2e-access.log",
 			want: []string{
-				"squid-access ip=127.0.0.1 mac= host= 2026-11-25T00:18:33Z..2026-11-25T00:18:33Z n=1",
-				"squid-access ip=127.0.0.2 mac= host= 2026-11-25T00:18:33Z..2026-11-25T00:18:33Z n=2",
-				"squid-access ip=127.0.0.3 mac= host= 2026-11-25T00:18:33Z..2026-11-25T00:18:33Z n=1",
+				"squid-access ip=127.0.0.1 mac= host= 2026-12-03T09:58:41Z..2026-12-03T09:58:41Z n=1",
+				"squid-access ip=127.0.0.2 mac= host= 2026-12-03T09:58:41Z..2026-12-03T09:58:41Z n=2",
+				"squid-access ip=127.0.0.3 mac= host= 2026-12-03T09:58:41Z..2026-12-03T09:58:41Z n=1 ev=" + EvidenceRejectedCA +
+					": client alert unknown ca (squid: ERR_SECURE_ACCEPT_FAIL/SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000418+TLS_IO_ERR=1)",
+				"squid-access ip=127.0.0.4 mac= host= 2026-12-03T09:58:41Z..2026-12-03T09:58:41Z n=1 ev=" + EvidenceProtocol +
+					": no suitable signature algorithm (squid: ERR_SECURE_ACCEPT_FAIL/SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000076+TLS_IO_ERR=1)",
+				"squid-access ip=127.0.0.5 mac= host= 2026-12-03T09:58:43Z..2026-12-03T09:58:43Z n=1 ev=" + EvidenceTimeout +
+					": the client went away or timed out before the handshake finished (squid: ERR_CLIENT_GONE/WITH_CLIENT)",
 			},
-			stats: Stats{Lines: 4, Parsed: 4},
+			stats: Stats{Lines: 6, Parsed: 6},
 		},
 		{
 			format: SourceSquidCache, file: "squid6-cache.log",
 			want: []string{
 				"squid-cache ip=10.0.0.5 mac= host= 2024-01-10T09:00:00Z..2024-01-10T09:00:00Z n=1 ev=" + EvidenceRejectedCA +
-					": TLS handshake with the proxy failed (squid: failure while accepting a TLS connection: SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000418+TLS_IO_ERR=1; client alert: unknown ca)",
+					": client alert unknown ca (squid: failure while accepting a TLS connection: SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000418+TLS_IO_ERR=1)",
+				"squid-cache ip=10.0.0.6 mac= host= 2024-01-10T09:00:07Z..2024-01-10T09:00:07Z n=1 ev=" + EvidenceProtocol +
+					": no shared cipher (squid: failure while accepting a TLS connection: SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A0000C1+TLS_IO_ERR=1)",
+				"squid-cache ip=10.0.0.7 mac= host= 2024-01-10T09:00:09Z..2024-01-10T09:00:09Z n=1 ev=" + EvidenceTimeout +
+					": the client closed the connection during the handshake (squid: failure while accepting a TLS connection: SQUID_TLS_ERR_ACCEPT+TLS_IO_ERR=5)",
 				"squid-cache ip=2001:db8::5 mac= host= 2024-01-10T09:00:05Z..2024-01-10T09:00:05Z n=1 ev=" + EvidenceRejectedCA +
-					": TLS handshake with the proxy failed (squid: failure while accepting a TLS connection: SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000416+TLS_IO_ERR=1; client alert: certificate unknown)",
+					": client alert certificate unknown (squid: failure while accepting a TLS connection: SQUID_TLS_ERR_ACCEPT+TLS_LIB_ERR=A000416+TLS_IO_ERR=1)",
 			},
-			stats: Stats{Lines: 6, Parsed: 2, Ignored: 4, Unattributed: 1},
+			stats: Stats{Lines: 10, Parsed: 4, Ignored: 6, Unattributed: 1},
 		},
 		{
 			format: SourceDHCPD, file: "dhcpd.leases",

@@ -1,26 +1,29 @@
 //go:build unix
 
-package evidence
+package evidence_test
 
 import (
 	"context"
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	. "github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
 )
 
 var updateFixtures = flag.Bool("update", false, "rewrite testdata/squid-e2e-*.log from the real Squid run")
 
-// TestSquidEndToEnd runs a real ssl-bump Squid with a test interception CA:
-// one client trusts the CA, one does not. Their real access.log and
-// cache.log are ingested; the client without the CA must carry the
-// rejection evidence and the other must not.
+// TestSquidEndToEnd runs a real ssl-bump Squid with a test interception
+// CA and four clients: one trusts the CA, one does not (curl: alert
+// unknown_ca), one offers only TLS 1.0 (openssl s_client -tls1) and one
+// opens a tunnel and never starts the handshake. Their real access.log
+// (anchorwatch logformat) and cache.log are ingested: each failing client
+// carries the evidence of its own kind, and only the one without the CA
+// carries the certificate rejection.
 func TestSquidEndToEnd(t *testing.T) {
-	sq := squidtest.Run(t)
+	sq := squidtest.RunHandshakes(t)
 
 	if *updateFixtures {
 		for _, name := range []string{"access.log", "cache.log"} {
@@ -42,27 +45,35 @@ func TestSquidEndToEnd(t *testing.T) {
 			t.Errorf("%s: %+v: the real log has lines the parser rejects", in.format, st)
 		}
 	}
-	seen := map[string]map[string]Observation{} // ip -> source -> obs
+	kinds := map[string]map[HandshakeKind]bool{} // ip -> kinds from access.log
+	seen := map[string]bool{}
 	for _, o := range ms.Observations() {
 		ip := o.IP.String()
-		if seen[ip] == nil {
-			seen[ip] = map[string]Observation{}
+		seen[ip] = true
+		if k := KindOf(o.Evidence); k != "" && o.Source == SourceSquidAccess {
+			if kinds[ip] == nil {
+				kinds[ip] = map[HandshakeKind]bool{}
+			}
+			kinds[ip][k] = true
 		}
-		seen[ip][o.Source] = o
 	}
-	if _, ok := seen["127.0.0.2"][SourceSquidAccess]; !ok {
-		t.Errorf("trusting client 127.0.0.2 missing from access.log observations: %v", summary(ms.Observations()))
-	}
-	if _, ok := seen["127.0.0.3"][SourceSquidAccess]; !ok {
-		t.Errorf("rejecting client 127.0.0.3 missing from access.log observations: %v", summary(ms.Observations()))
-	}
-	rej, ok := seen["127.0.0.3"][SourceSquidCache]
-	if !ok || !strings.HasPrefix(rej.Evidence, EvidenceRejectedCA) {
-		log, _ := os.ReadFile(sq.CacheLog)
-		t.Errorf("rejecting client 127.0.0.3 has no rejection evidence: %v\ncache.log:\n%s", summary(ms.Observations()), log)
-	}
-	if o, ok := seen["127.0.0.2"][SourceSquidCache]; ok {
-		t.Errorf("trusting client 127.0.0.2 has rejection evidence: %+v", o)
+	log, _ := os.ReadFile(sq.AccessLog)
+	for _, c := range []struct {
+		ip   string
+		want HandshakeKind
+	}{
+		{squidtest.TrustingClient, ""},
+		{squidtest.RejectingClient, KindCertificate},
+		{squidtest.OldTLSClient, KindProtocol},
+		{squidtest.StalledClient, KindTimeout},
+	} {
+		if !seen[c.ip] {
+			t.Errorf("client %s missing from the observations: %v", c.ip, Summary(ms.Observations()))
+		}
+		got := kinds[c.ip]
+		if c.want == "" && len(got) != 0 || c.want != "" && (len(got) != 1 || !got[c.want]) {
+			t.Errorf("client %s: handshake kinds %v, want only %q\n%v\naccess.log:\n%s", c.ip, got, c.want, Summary(ms.Observations()), log)
+		}
 	}
 	// Ingesting the same real logs again changes nothing.
 	n := len(ms.Observations())

@@ -3,15 +3,17 @@ package evidence
 import (
 	"bytes"
 	"net/netip"
-	"strconv"
+	"strings"
 	"time"
 )
 
 // squidCache finds, in Squid's cache.log, the clients whose TLS handshake
-// with the interception (ssl-bump) certificate failed: a device that does
-// not trust the organization's CA. Squid writes this differently by version:
+// with the interception (ssl-bump) certificate failed, and why when Squid
+// says (see ClassifySquidTLS): only a certificate alert shows a device that
+// does not trust the organization's CA. Squid writes this differently by
+// version:
 //
-//	Squid 5 (captured from 5.7 on Debian 12; the detail is a pointer, the reason is not logged):
+//	Squid 5 (captured from 5.7 on Debian 12; the detail is a pointer, the reason is not logged: KindUnknown):
 //	2026/11/25 00:11:19| ERROR: failure while accepting a TLS connection on conn30 local=127.0.0.1:39128 remote=127.0.0.3:45526 FD 14 flags=1: 0x561818638a90*1
 //	Squid 6 (the reason follows on an indented line):
 //	2024/01/10 09:00:00 kid1| ERROR: Cannot accept a TLS connection
@@ -86,7 +88,7 @@ func (p *squidCache) line(b []byte) lineResult {
 	if t.IsZero() {
 		t = p.modTime
 	}
-	key := cacheKey{ip: ip, evidence: rejectionEvidence(detail)}
+	key := cacheKey{ip: ip, evidence: cacheEvidence(detail)}
 	if n, seen := p.index[key]; seen {
 		p.aggs[n].see(t)
 		return lineParsed
@@ -103,56 +105,16 @@ func (p *squidCache) flush(dst []Observation, _ bool) ([]Observation, bool) {
 	return dst, true
 }
 
-// EvidenceRejectedCA starts the Evidence of every observation showing a
-// client that refused the interception certificate.
-const EvidenceRejectedCA = "rejected the interception certificate"
-
-// rejectionEvidence words the evidence for a failed TLS accept, decoding
-// the TLS alert the client sent when Squid logged it.
-func rejectionEvidence(detail string) string {
-	const base = EvidenceRejectedCA + ": TLS handshake with the proxy failed (squid: failure while accepting a TLS connection"
-	if !bytes.Contains([]byte(detail), []byte("TLS_LIB_ERR=")) && !bytes.Contains([]byte(detail), []byte("SQUID_TLS_ERR")) {
+// cacheEvidence words the evidence for a failed TLS accept from the
+// detail Squid logged after "flags=N: ".
+func cacheEvidence(detail string) string {
+	const where = "failure while accepting a TLS connection"
+	if !strings.Contains(detail, "TLS_LIB_ERR=") && !strings.Contains(detail, "SQUID_TLS_ERR") {
 		// Squid 5 prints an internal pointer here, not the reason.
-		return base + ")"
+		return handshakeEvidence(KindUnknown, "reason not logged (Squid 5 cache.log; log %err_code/%err_detail in access.log)", where)
 	}
-	detail = sanitize(detail, 200)
-	if alert := tlsAlert(detail); alert != "" {
-		return base + ": " + detail + "; client alert: " + alert + ")"
-	}
-	return base + ": " + detail + ")"
-}
-
-// tlsAlert decodes the TLS alert in an OpenSSL error code such as
-// TLS_LIB_ERR=A000418 or 14094418 (reason 1000+alert number).
-func tlsAlert(detail string) string {
-	i := bytes.Index([]byte(detail), []byte("TLS_LIB_ERR="))
-	if i < 0 {
-		return ""
-	}
-	code := detail[i+len("TLS_LIB_ERR="):]
-	end := 0
-	for end < len(code) && isHex(code[end]) {
-		end++
-	}
-	v, err := strconv.ParseUint(code[:end], 16, 64)
-	if err != nil {
-		return ""
-	}
-	switch (v & 0xfff) - 1000 {
-	case 40:
-		return "handshake failure"
-	case 42:
-		return "bad certificate"
-	case 43:
-		return "unsupported certificate"
-	case 45:
-		return "certificate expired"
-	case 46:
-		return "certificate unknown"
-	case 48:
-		return "unknown ca"
-	}
-	return ""
+	kind, reason := ClassifySquidTLS(detail)
+	return handshakeEvidence(kind, reason, where+": "+detail)
 }
 
 func isHex(c byte) bool {

@@ -464,6 +464,8 @@ func TestDashboardChromium(t *testing.T) {
 			{IP: "10.77.0.5", SeenAt: now.Add(-3 * time.Hour), LastSeen: now.Add(-5 * time.Minute), Source: "squid-access", Count: 42},
 			{IP: "10.77.0.5", SeenAt: now.Add(-10 * time.Minute), Source: "squid-cache", Evidence: "rejected the interception certificate (unknown ca)"},
 			{IP: "10.9.0.7", Hostname: "printer-7", SeenAt: now.Add(-20 * time.Minute), Source: "csv:inventory"},
+			// A phone that offers only old TLS: shown, not counted as refusing the CA.
+			{IP: "192.168.60.10", SeenAt: now.Add(-25 * time.Minute), Source: "squid-access", Evidence: "TLS protocol or cipher mismatch with the proxy: no shared cipher"},
 		}
 		for i := 0; i < 30; i++ {
 			obs = append(obs, api.Observation{IP: fmt.Sprintf("192.168.60.%d", 10+i), MAC: fmt.Sprintf("aa:bb:cc:00:00:%02x", i),
@@ -490,6 +492,7 @@ func TestDashboardChromium(t *testing.T) {
 			IPs       []string `json:"ips"`
 			Sightings int64    `json:"sightings"`
 			RejectsCA bool     `json:"rejects_ca"`
+			TLS       []string `json:"tls_failures"`
 			Exemption *struct {
 				Kind, Value, Reason string
 			} `json:"exemption"`
@@ -522,11 +525,17 @@ func TestDashboardChromium(t *testing.T) {
 				if d.Exemption != nil {
 					got.want(t, name, k+":exemption", d.Exemption.Kind+" "+d.Exemption.Value+": "+d.Exemption.Reason)
 				}
+				for _, kind := range []string{"protocol", "timeout", "unknown"} {
+					_, shows := got.text[k+":tls-"+kind]
+					if api := strings.Contains(","+strings.Join(d.TLS, ",")+",", ","+kind+","); shows != api {
+						t.Errorf("%s: %s shows the %s handshake failure %v, the API's tls_failures are %v", name, d.Key, kind, shows, d.TLS)
+					}
+				}
 			}
 			// Rows are "device:KEY"; their cells add a suffix.
 			rows := got.rows(`^device:.*[^:]$`)
 			for i := len(rows) - 1; i >= 0; i-- {
-				if regexp.MustCompile(`:(status|sightings|ips|macs|hostnames|evidence|rejects|exemption|host|seen)$`).MatchString(rows[i]) {
+				if regexp.MustCompile(`:(status|sightings|ips|macs|hostnames|evidence|rejects|tls-[a-z]+|exemption|host|seen)$`).MatchString(rows[i]) {
 					rows = append(rows[:i], rows[i+1:]...)
 				}
 			}
@@ -544,6 +553,9 @@ func TestDashboardChromium(t *testing.T) {
 		got := check("/devices", "devices", "?limit=50")
 		if got.text["device:ip:10.77.0.5:evidence"] == "" || !strings.Contains(got.text["device:ip:10.77.0.5:evidence"], "rejected the interception certificate (unknown ca)") {
 			t.Errorf("devices: the rejection evidence is not shown: %q", got.text["device:ip:10.77.0.5:evidence"])
+		}
+		if _, ok := got.text["device:mac:aa:bb:cc:00:00:00:tls-protocol"]; !ok {
+			t.Errorf("devices: the phone's protocol mismatch is not shown")
 		}
 		if ex := got.text["device:ip:10.9.0.7:exemption"]; ex != "subnet 10.9.0.0/16: <b>printers</b>" {
 			t.Errorf("devices: exemption shown as %q, want the reason as text", ex)

@@ -23,23 +23,52 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/evidence"
 )
 
 const certgen = "/usr/lib/squid/security_file_certgen"
 
-// squidRun is a real Squid with ssl-bump in a temp dir.
-type squidRun struct {
-	dir       string
-	port      int
-	accessLog string
-	cacheLog  string
+// Squid is a real Squid with ssl-bump running in a temp dir on 127.0.0.1.
+type Squid struct {
+	Dir       string // temp dir, removed at test cleanup
+	Addr      string // "127.0.0.1:port", the proxy's address
+	Port      int
+	AccessLog string // written with the anchorwatch logformat (evidence.SquidLogFormat)
+	CacheLog  string
 	cmd       *exec.Cmd
 	exited    chan error
 	stderr    *bytes.Buffer
 }
 
-// testCA makes a CA certificate and key (RSA: what every Squid build signs with).
-func testCA(t testing.TB, cn string) (*x509.Certificate, *rsa.PrivateKey, []byte) {
+// Options configure Start. The zero value is the ssl-bump proxy of Run.
+type Options struct {
+	// InterceptCert and InterceptKey are the interception CA (PEM) Squid
+	// signs host certificates with; NewCA makes one.
+	InterceptCert, InterceptKey []byte
+	// UpstreamCAs (PEM) are trusted upstream besides the system store
+	// (tls_outgoing_options cafile=).
+	UpstreamCAs []byte
+	// OutgoingOptions are added to tls_outgoing_options, e.g.
+	// "flags=DONT_VERIFY_PEER min-version=1.0".
+	OutgoingOptions string
+	// Hosts are written to a hosts_file Squid reads: name -> address.
+	Hosts map[string]string
+	// SSLPortsOnly adds Debian's default rule that allows CONNECT to port
+	// 443 only.
+	SSLPortsOnly bool
+	// BeforeBump are lines placed before the ssl_bump rules (acl and
+	// ssl_bump splice lines, an include).
+	BeforeBump []string
+	// Bump are the ssl_bump rules; default "stare all" then "bump all".
+	Bump []string
+	// Extra lines at the end (sslproxy_cert_error allow all, …).
+	Extra []string
+}
+
+// NewCA makes an RSA CA certificate and key (what every Squid build signs
+// with), returned as PEM.
+func NewCA(t testing.TB, cn string) (cert *x509.Certificate, certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -58,23 +87,24 @@ func testCA(t testing.TB, cn string) (*x509.Certificate, *rsa.PrivateKey, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func keyPEM(t testing.TB, key *rsa.PrivateKey) []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	cert, _ = x509.ParseCertificate(der)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
 // originServer is the HTTPS site the clients fetch, on 127.0.0.1, with a
 // certificate for "localhost" from its own CA.
 func originServer(t testing.TB) (port int, caPEM []byte) {
 	t.Helper()
-	ca, caKey, caPEM := testCA(t, "Anchorwatch test origin CA")
+	caCert, caPEM, caKeyPEM := NewCA(t, "Anchorwatch test origin CA")
+	block, _ := pem.Decode(caKeyPEM)
+	caKey, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +119,7 @@ func originServer(t testing.TB) (port int, caPEM []byte) {
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,42 +169,35 @@ func requireSquid(t testing.TB) string {
 	return squid
 }
 
-// startSquid writes squid.conf and runs squid -N with ssl-bump on
-// 127.0.0.1, signing host certificates with the interception CA and
-// trusting the origin's CA upstream.
-func startSquid(t testing.TB, interceptPEM, interceptKey, originCA []byte) *squidRun {
-	t.Helper()
-	squid := requireSquid(t)
-	dir, err := os.MkdirTemp("", "anchorwatch-squid-")
-	if err != nil {
-		t.Fatal(err)
+// config renders squid.conf for o in dir.
+func (s *Squid) config(o Options, bundle, upstream, hosts, db string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# anchorwatch test: ssl-bump on loopback only\n")
+	fmt.Fprintf(&b, "http_port 127.0.0.1:%d ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=4MB tls-cert=%s\n", s.Port, bundle)
+	fmt.Fprintf(&b, "sslcrtd_program %s -s %s -M 4MB\nsslcrtd_children 2 startup=1 idle=1\n", certgen, db)
+	for _, l := range o.BeforeBump {
+		fmt.Fprintln(&b, l)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &squidRun{dir: dir, port: freePort(t), accessLog: filepath.Join(dir, "access.log"), cacheLog: filepath.Join(dir, "cache.log"), exited: make(chan error, 1), stderr: &bytes.Buffer{}}
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	bump := o.Bump
+	if len(bump) == 0 {
+		bump = []string{"stare all", "bump all"}
 	}
-	bundle := write("interception-ca.pem", append(append([]byte{}, interceptPEM...), interceptKey...))
-	origin := write("origin-ca.pem", originCA)
-	db := filepath.Join(dir, "ssl_db")
-	if out, err := exec.Command(certgen, "-c", "-s", db, "-M", "4MB").CombinedOutput(); err != nil {
-		t.Fatalf("%s -c: %v\n%s", certgen, err, out)
+	for _, r := range bump {
+		fmt.Fprintf(&b, "ssl_bump %s\n", r)
 	}
-	conf := fmt.Sprintf(`# anchorwatch end-to-end test: ssl-bump on loopback only
-http_port 127.0.0.1:%d ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=4MB tls-cert=%s
-sslcrtd_program %s -s %s -M 4MB
-sslcrtd_children 2 startup=1 idle=1
-ssl_bump stare all
-ssl_bump bump all
-tls_outgoing_options cafile=%s
-acl loopback src 127.0.0.0/8
+	out := strings.TrimSpace("cafile=" + upstream + " " + o.OutgoingOptions)
+	fmt.Fprintf(&b, "tls_outgoing_options %s\n", out)
+	if hosts != "" {
+		fmt.Fprintf(&b, "hosts_file %s\n", hosts)
+	}
+	if o.SSLPortsOnly {
+		b.WriteString("acl SSL_ports port 443\nhttp_access deny CONNECT !SSL_ports\n")
+	}
+	fmt.Fprintf(&b, `acl loopback src 127.0.0.0/8
 http_access allow loopback
 http_access deny all
-access_log stdio:%s
+logformat anchorwatch %s
+access_log stdio:%s anchorwatch
 cache_log %s
 cache_store_log none
 cache deny all
@@ -188,24 +211,51 @@ icp_port 0
 htcp_port 0
 pinger_enable off
 shutdown_lifetime 0 seconds
-`, s.port, bundle, certgen, db, origin, s.accessLog, s.cacheLog, filepath.Join(dir, "squid.pid"), dir)
-	if os.Geteuid() == 0 {
-		conf += "cache_effective_user proxy\n"
-		u, err := user.Lookup("proxy")
-		if err != nil {
-			t.Fatalf("user proxy: %v (Debian's squid-common creates it)", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		os.Chmod(dir, 0o755)
-		filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-			if err == nil {
-				os.Lchown(p, uid, gid)
-			}
-			return nil
-		})
+`, evidence.SquidLogFormat, s.AccessLog, s.CacheLog, filepath.Join(s.Dir, "squid.pid"), s.Dir)
+	for _, l := range o.Extra {
+		fmt.Fprintln(&b, l)
 	}
-	confPath := write("squid.conf", []byte(conf))
+	return b.String()
+}
+
+// Start writes squid.conf for o and runs squid -N on 127.0.0.1 until the
+// test ends. It fails t if Squid does not start.
+func Start(t testing.TB, o Options) *Squid {
+	t.Helper()
+	squid := requireSquid(t)
+	dir, err := os.MkdirTemp("", "anchorwatch-squid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	port := freePort(t)
+	s := &Squid{Dir: dir, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), AccessLog: filepath.Join(dir, "access.log"),
+		CacheLog: filepath.Join(dir, "cache.log"), exited: make(chan error, 1), stderr: &bytes.Buffer{}}
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bundle := write("interception-ca.pem", append(append([]byte{}, o.InterceptCert...), o.InterceptKey...))
+	upstream := write("upstream-ca.pem", o.UpstreamCAs)
+	hosts := ""
+	if len(o.Hosts) > 0 {
+		var hb strings.Builder
+		for name, addr := range o.Hosts {
+			fmt.Fprintf(&hb, "%s %s\n", addr, name)
+		}
+		hosts = write("hosts", []byte(hb.String()))
+	}
+	db := filepath.Join(dir, "ssl_db")
+	if out, err := exec.Command(certgen, "-c", "-s", db, "-M", "4MB").CombinedOutput(); err != nil {
+		t.Fatalf("%s -c: %v\n%s", certgen, err, out)
+	}
+	confPath := write("squid.conf", []byte(s.config(o, bundle, upstream, hosts, db)))
+	if os.Geteuid() == 0 {
+		handToProxyUser(t, dir)
+	}
 	if out, err := exec.Command(squid, "-k", "parse", "-f", confPath).CombinedOutput(); err != nil {
 		t.Fatalf("squid -k parse: %v\n%s", err, out)
 	}
@@ -216,34 +266,61 @@ shutdown_lifetime 0 seconds
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting squid: %v", err)
 	}
-	cmd := s.cmd // stop clears s.cmd while Wait runs
+	cmd := s.cmd // Stop clears s.cmd while Wait runs
 	go func() { s.exited <- cmd.Wait() }()
-	t.Cleanup(func() { s.stop(t) })
-	// Ready when it accepts connections.
+	t.Cleanup(func() { s.Stop(t) })
+	s.waitListening(t)
+	return s
+}
+
+// handToProxyUser makes Squid, which drops root for the user proxy, able
+// to write its logs and certificate database in dir.
+func handToProxyUser(t testing.TB, dir string) {
+	t.Helper()
+	u, err := user.Lookup("proxy")
+	if err != nil {
+		t.Fatalf("user proxy: %v (Debian's squid-common creates it)", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	os.Chmod(dir, 0o755)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, uid, gid)
+		}
+		return nil
+	})
+	conf := filepath.Join(dir, "squid.conf")
+	data, _ := os.ReadFile(conf)
+	os.WriteFile(conf, append(data, "cache_effective_user proxy\n"...), 0o644)
+}
+
+func (s *Squid) waitListening(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
+		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		select {
 		case err := <-s.exited:
-			log, _ := os.ReadFile(s.cacheLog)
+			log, _ := os.ReadFile(s.CacheLog)
 			t.Fatalf("squid exited before listening: %v\n%s\n%s", err, s.stderr, log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(s.cacheLog)
-			t.Fatalf("squid not listening on 127.0.0.1:%d\n%s\n%s", s.port, s.stderr, log)
+			log, _ := os.ReadFile(s.CacheLog)
+			t.Fatalf("squid not listening on %s\n%s\n%s", s.Addr, s.stderr, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return s
 }
 
-// stop shuts squid down (SIGTERM, then SIGKILL of its process group).
-func (s *squidRun) stop(t testing.TB) {
+// Stop shuts squid down (SIGTERM, then SIGKILL of its process group), so
+// every log line is written.
+func (s *Squid) Stop(t testing.TB) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -260,12 +337,13 @@ func (s *squidRun) stop(t testing.TB) {
 	syscall.Kill(-pid, syscall.SIGKILL)
 }
 
-// curl fetches url through the proxy from a given loopback source address,
-// with no proxy settings from the environment.
-func curl(t testing.TB, proxyPort int, source, cafile, url string) (string, error) {
+// Curl fetches url through the proxy at proxyAddr from a given loopback
+// source address, trusting only cafile, with no proxy settings from the
+// environment. It returns the body.
+func Curl(t testing.TB, proxyAddr, source, cafile, url string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("curl", "-sS", "--max-time", "20", "--interface", source,
-		"--proxy", fmt.Sprintf("http://127.0.0.1:%d", proxyPort), "--cacert", cafile, url)
+		"--proxy", "http://"+proxyAddr, "--cacert", cafile, url)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -285,7 +363,7 @@ const (
 // Result is what a Run leaves behind: Squid's real logs.
 type Result struct {
 	Dir       string // temp dir, removed at test cleanup
-	AccessLog string
+	AccessLog string // anchorwatch logformat (native fields first)
 	CacheLog  string
 }
 
@@ -297,24 +375,84 @@ type Result struct {
 // that does not happen as described. Squid is always torn down.
 func Run(t testing.TB) Result {
 	t.Helper()
-	_, icaKey, icaPEM := testCA(t, "Anchorwatch test interception CA")
+	_, icaPEM, icaKey := NewCA(t, "Anchorwatch test interception CA")
 	originPort, originCA := originServer(t)
-	sq := startSquid(t, icaPEM, keyPEM(t, icaKey), originCA)
+	sq := Start(t, Options{InterceptCert: icaPEM, InterceptKey: icaKey, UpstreamCAs: originCA})
 
-	trusting := filepath.Join(sq.dir, "client-trusts-interception.pem")
+	trusting := filepath.Join(sq.Dir, "client-trusts-interception.pem")
 	os.WriteFile(trusting, icaPEM, 0o644)
-	notTrusting := filepath.Join(sq.dir, "client-trusts-origin-only.pem")
+	notTrusting := filepath.Join(sq.Dir, "client-trusts-origin-only.pem")
 	os.WriteFile(notTrusting, originCA, 0o644)
 	url := fmt.Sprintf("https://localhost:%d/", originPort)
 
-	body, err := curl(t, sq.port, TrustingClient, trusting, url)
+	body, err := Curl(t, sq.Addr, TrustingClient, trusting, url)
 	if err != nil || !strings.Contains(body, "hello from the origin") {
-		log, _ := os.ReadFile(sq.cacheLog)
+		log, _ := os.ReadFile(sq.CacheLog)
 		t.Fatalf("client trusting the interception CA: %v, body %q\ncache.log:\n%s", err, body, log)
 	}
-	if _, err := curl(t, sq.port, RejectingClient, notTrusting, url); err == nil {
+	if _, err := Curl(t, sq.Addr, RejectingClient, notTrusting, url); err == nil {
 		t.Fatal("client without the interception CA fetched through ssl-bump: the proxy is not intercepting")
 	}
-	sq.stop(t)
-	return Result{Dir: sq.dir, AccessLog: sq.accessLog, CacheLog: sq.cacheLog}
+	sq.Stop(t)
+	return Result{Dir: sq.Dir, AccessLog: sq.AccessLog, CacheLog: sq.CacheLog}
+}
+
+// More test clients of RunHandshakes, each failing the handshake with the
+// proxy in its own way.
+const (
+	OldTLSClient  = "127.0.0.4" // offers only TLS 1.0, which the proxy refuses; it trusts the CA
+	StalledClient = "127.0.0.5" // opens a tunnel and never starts the handshake
+)
+
+// RunHandshakes is Run with two more clients, both trusting the
+// interception CA: OldTLSClient connects with `openssl s_client -tls1`
+// (a protocol mismatch, Squid on OpenSSL 3 refuses TLS 1.0) and
+// StalledClient opens a CONNECT tunnel, sends nothing and gives up after
+// two seconds (a client timeout).
+func RunHandshakes(t testing.TB) Result {
+	t.Helper()
+	_, icaPEM, icaKey := NewCA(t, "Anchorwatch test interception CA")
+	originPort, originCA := originServer(t)
+	sq := Start(t, Options{InterceptCert: icaPEM, InterceptKey: icaKey, UpstreamCAs: originCA})
+	trusting := filepath.Join(sq.Dir, "client-trusts-interception.pem")
+	os.WriteFile(trusting, icaPEM, 0o644)
+	notTrusting := filepath.Join(sq.Dir, "client-trusts-origin-only.pem")
+	os.WriteFile(notTrusting, originCA, 0o644)
+	url := fmt.Sprintf("https://localhost:%d/", originPort)
+
+	if body, err := Curl(t, sq.Addr, TrustingClient, trusting, url); err != nil || !strings.Contains(body, "hello from the origin") {
+		t.Fatalf("client trusting the interception CA: %v, body %q", err, body)
+	}
+	if _, err := Curl(t, sq.Addr, RejectingClient, notTrusting, url); err == nil {
+		t.Fatal("client without the interception CA fetched through ssl-bump: the proxy is not intercepting")
+	}
+	oldTLS := exec.Command("openssl", "s_client", "-bind", OldTLSClient, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0",
+		"-CAfile", trusting, "-proxy", sq.Addr, "-connect", fmt.Sprintf("localhost:%d", originPort), "-servername", "localhost")
+	oldTLS.Stdin = strings.NewReader("")
+	if out, _ := oldTLS.CombinedOutput(); !bytes.Contains(out, []byte("Cipher is (NONE)")) {
+		t.Fatalf("openssl s_client -tls1 completed a handshake through Squid:\n%s", out)
+	}
+	stall(t, sq.Addr, StalledClient, fmt.Sprintf("localhost:%d", originPort), 2*time.Second)
+	sq.Stop(t)
+	return Result{Dir: sq.Dir, AccessLog: sq.AccessLog, CacheLog: sq.CacheLog}
+}
+
+// stall opens a CONNECT tunnel to target from source, then waits without
+// sending a byte and closes.
+func stall(t testing.TB, proxyAddr, source, target string, wait time.Duration) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	if err != nil || !bytes.Contains(buf[:n], []byte(" 200 ")) {
+		t.Fatalf("CONNECT through squid: %v %q", err, buf[:n])
+	}
+	time.Sleep(wait)
 }

@@ -617,6 +617,9 @@
     ['kea', 'Kea'], ['dnsmasq', 'dnsmasq'], ['csv', 'CSV']];
   var DEVICE_SINCE = [['', 'Any time'], ['1h', 'In the last hour'], ['24h', 'In the last 24 h'], ['7d', 'In the last 7 days'], ['30d', 'In the last 30 days']];
   var DEVICE_BADGE = { unmanaged: 'b-bad', exempt: 'b-neutral', managed: 'b-ok' };
+  // Failed TLS handshakes with the proxy other than a refused certificate
+  // (that one is the 'refused the CA' badge): they do not show a missing CA.
+  var TLS_FAILURE = { protocol: 'old TLS or cipher', timeout: 'handshake not completed', unknown: 'TLS failed, reason not logged' };
 
   function devicesApiParams(q) {
     var p = {};
@@ -640,12 +643,15 @@
     var ev = (d.evidence || []).map(function (e) {
       return el('div', { class: 'sub wrap-anywhere' }, el('strong', { text: e.source }), ': ', e.text, ' — ', fmtInt(e.count), '×, last ', fmtTime(e.last_seen));
     });
+    var tls = (d.tls_failures || []).filter(function (f) { return f !== 'certificate'; }).map(function (f) {
+      return el('span', { class: 'badge b-neutral', testid: k + ':tls-' + f, text: TLS_FAILURE[f] || f });
+    });
     return el('tr', { testid: k },
       el('td', null, el('div', { class: 'mono wrap-anywhere', testid: k + ':ips', text: (d.ips || []).join(', ') || '—' }),
         el('div', { class: 'sub mono', testid: k + ':macs', text: (d.macs || []).join(', ') })),
       el('td', { class: 'wrap-anywhere', testid: k + ':hostnames', text: (d.hostnames || []).join(', ') }),
       el('td', null, status),
-      el('td', { testid: k + ':evidence' }, d.rejects_ca ? el('span', { class: 'badge b-bad', testid: k + ':rejects', text: 'refused the CA' }) : null, ev),
+      el('td', { testid: k + ':evidence' }, d.rejects_ca ? el('span', { class: 'badge b-bad', testid: k + ':rejects', text: 'refused the CA' }) : null, tls, ev),
       el('td', { text: (d.sources || []).join(', ') }),
       el('td', { class: 'num', testid: k + ':sightings', text: fmtInt(d.sightings) }),
       el('td', null, timeCell(d.first_seen)),

@@ -1,0 +1,4 @@
+package evidence
+
+// Summary is summary for the external test package.
+var Summary = summary
