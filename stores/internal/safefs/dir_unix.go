@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,17 +67,18 @@ func explain(dirfd int, name string, err error) error {
 	return err
 }
 
-func scopeOf(st *unix.Stat_t) Scope {
+func scopeOf(st *unix.Stat_t) Scope { return scopeFor(st.Uid, st.Gid, uint32(st.Mode)) }
+
+func scopeFor(uid, gid, mode uint32) Scope {
 	sc := Scope{UID: -1, GID: -1}
-	mode := uint32(st.Mode)
 	switch {
 	case mode&0o002 != 0:
 		sc.Unsafe = "writable by every user"
-	case mode&0o020 != 0 && st.Gid != 0 && st.Uid == 0:
-		sc.Unsafe = fmt.Sprintf("owned by root but writable by group %d", st.Gid)
+	case mode&0o020 != 0 && gid != 0 && uid == 0:
+		sc.Unsafe = fmt.Sprintf("owned by root but writable by group %d", gid)
 	}
-	if st.Uid != 0 {
-		sc.UID, sc.GID = int(st.Uid), int(st.Gid)
+	if uid != 0 {
+		sc.UID, sc.GID = int(uid), int(gid)
 	}
 	return sc
 }
@@ -303,4 +305,12 @@ func (d dirHandle) mkdir(name string, mode fs.FileMode) error {
 	}
 	defer unix.Close(fd)
 	return unix.Fchmod(fd, uint32(mode.Perm()))
+}
+
+func scopeOfInfo(_ string, fi fs.FileInfo) Scope {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return Scope{UID: -1, GID: -1}
+	}
+	return scopeFor(st.Uid, st.Gid, uint32(st.Mode))
 }

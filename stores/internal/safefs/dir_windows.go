@@ -149,3 +149,5 @@ func (d dirHandle) mkdir(name string, mode fs.FileMode) error {
 	}
 	return err
 }
+
+func scopeOfInfo(dir string, _ fs.FileInfo) Scope { return windowsScope(dir) }

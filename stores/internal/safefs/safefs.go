@@ -137,16 +137,32 @@ func ScopeOf(root, p string) (Scope, error) {
 // never following a symbolic link on the way, and never blocking on a FIFO
 // or device. It returns the file's fstat information.
 func ReadFile(ctx context.Context, root, p string, max int64) ([]byte, Info, error) {
+	return ReadFileAs(ctx, Scope{}, root, p, max)
+}
+
+// ReadFileAs is ReadFile done with the file-system identity of the user
+// as (when as.User()): for a file that a user's configuration names, so
+// that root never reads for a user what the user could not read. Where the
+// platform cannot act as a user, only a file in that user's own directory
+// is read (ErrUserTree otherwise).
+func ReadFileAs(ctx context.Context, as Scope, root, p string, max int64) ([]byte, Info, error) {
 	var (
 		data []byte
 		info Info
 	)
-	err := run(ctx, Scope{UID: -1}, false, func() error {
-		d, _, err := openDir(root, path.Dir(path.Clean("/"+p)))
-		if err != nil {
-			return err
+	d, sc, err := openDir(root, path.Dir(path.Clean("/"+p)))
+	if err != nil {
+		return nil, Info{}, pathErr("read", p, err)
+	}
+	defer d.close()
+	asUser := as.User()
+	if asUser && !canBecomeUser() {
+		if sc.UID != as.UID {
+			return nil, Info{}, pathErr("read", p, fmt.Errorf("%w: run anchorwatch as uid %d", ErrUserTree, as.UID))
 		}
-		defer d.close()
+		asUser = false
+	}
+	err = run(ctx, as, asUser, func() error {
 		data, info, err = d.read(path.Base(p), max)
 		return err
 	})
@@ -174,6 +190,10 @@ type UpdateOptions struct {
 	Mode fs.FileMode // mode of a new file; a replaced file keeps its mode
 	// DryRun calls fn but writes nothing.
 	DryRun bool
+	// As, when a user, is the identity to work with whoever owns the
+	// directory: the owner of the configuration that names the file. A
+	// file in another user's directory is then refused.
+	As Scope
 }
 
 // Update replaces the file p (inside root) with what fn returns, under an
@@ -195,6 +215,12 @@ func Update(ctx context.Context, root, p string, opt UpdateOptions, fn UpdateFun
 	defer d.close()
 	if sc.Unsafe != "" && !opt.DryRun {
 		return false, pathErr("update", p, fmt.Errorf("%w (%s)", ErrUnsafeDir, sc.Unsafe))
+	}
+	if opt.As.User() {
+		if sc.User() && sc.UID != opt.As.UID {
+			return false, pathErr("update", p, fmt.Errorf("%w: the directory is uid %d's, the configuration naming it uid %d's", ErrOwner, sc.UID, opt.As.UID))
+		}
+		sc = opt.As
 	}
 	if sc.User() && !opt.DryRun && !canBecomeUser() {
 		return false, pathErr("update", p, fmt.Errorf("%w: run anchorwatch as uid %d", ErrUserTree, sc.UID))
@@ -287,4 +313,25 @@ func readAll(r io.Reader, size, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: grew past %d bytes while being read", ErrTooLarge, max)
 	}
 	return buf.Bytes(), nil
+}
+
+// DirScope is a quick, non-authoritative look (one lstat) at who
+// controls dir (inside root), for describing a store at discovery; the
+// operations decide again on the descriptors they open.
+func DirScope(root, dir string) (Scope, error) {
+	fi, err := os.Lstat(hostPath(root, dir))
+	if err != nil {
+		return Scope{}, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return Scope{}, ErrSymlink
+	}
+	return scopeOfInfo(dir, fi), nil
+}
+
+// Writable reports whether writes in a directory of scope sc can be done
+// from this process: not in an unsafe directory, and in a user's
+// directory only where we can act as the user.
+func Writable(sc Scope) bool {
+	return sc.Unsafe == "" && (!sc.User() || canBecomeUser())
 }
