@@ -223,7 +223,7 @@ func TestHostileVenvs(t *testing.T) {
 		"a/.venv/lib/python3.11/site-packages/certifi/cacert.pem": "symbolic link",
 		"b/.venv/lib/python3.11/site-packages/certifi/cacert.pem": "FIFO",
 		"c/.venv/lib/python3.11/site-packages/certifi/cacert.pem": "larger than the limit",
-		"/etc/shadow":  "",
+		"/etc/shadow": "",
 		"/linked.pem": "symbolic link",
 	}
 	for suffix, want := range bad {
@@ -283,4 +283,3 @@ func lastLine(out []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1]
 }
-
