@@ -1,0 +1,8 @@
+//go:build !windows
+
+package node
+
+import "github.com/anchorwatch/anchorwatch/stores"
+
+// liveSources: on this platform every source is a file under the root.
+func liveSources(stores.Env) []EnvSource { return nil }
