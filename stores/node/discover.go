@@ -30,17 +30,27 @@ var homeRuntimeDirs = []string{".nvm/versions/node", ".volta/tools/image/node", 
 // Runtimes returns the Node binaries under root (paths inside it).
 func Runtimes(ctx context.Context, root string) []string {
 	var out []string
-	for _, p := range systemRuntimes {
-		if isRegular(root, p) {
-			out = append(out, p)
+	var seen []os.FileInfo
+	add := func(p string) {
+		fi, err := os.Stat(hostPath(root, p))
+		if err != nil || !fi.Mode().IsRegular() {
+			return
 		}
+		for _, s := range seen {
+			if os.SameFile(s, fi) {
+				return // /usr/bin/nodejs -> node
+			}
+		}
+		seen = append(seen, fi)
+		out = append(out, p)
+	}
+	for _, p := range systemRuntimes {
+		add(p)
 	}
 	in := func(dir string) {
 		for _, c := range children(root, dir) {
 			for _, b := range []string{"bin/node", "installation/bin/node", "node.exe"} {
-				if p := path.Join(dir, c, b); isRegular(root, p) {
-					out = append(out, p)
-				}
+				add(path.Join(dir, c, b))
 			}
 		}
 	}
