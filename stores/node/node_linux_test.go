@@ -218,7 +218,6 @@ func write(t *testing.T, p, data string) {
 	}
 }
 
-
 func lastLines(out []byte) string {
 	l := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(l) > 3 {
