@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io/fs"
 	"path"
 	"strings"
 
@@ -28,7 +29,7 @@ var (
 
 // configRefs returns the files pip's cert, conda's ssl_verify and the
 // system-wide environment name.
-func configRefs(ctx context.Context, env stores.Env, envs []Environment) []appstore.Ref {
+func configRefs(ctx context.Context, env stores.Env, envs []Environment, homes []appstore.Home, tops []map[string]fs.FileMode) []appstore.Ref {
 	var refs []appstore.Ref
 	for _, v := range appstore.SystemEnv(ctx, env) {
 		for _, name := range EnvVars {
@@ -75,12 +76,21 @@ func configRefs(ctx context.Context, env stores.Env, envs []Environment) []appst
 			pip(path.Join(e.Prefix, "pip.conf"), e.Home)
 		}
 	}
-	for _, h := range appstore.Homes(ctx, env.Root) {
+	for i, h := range homes {
+		has := func(rel string) bool {
+			first, _, _ := strings.Cut(rel, "/")
+			_, ok := tops[i][first]
+			return ok
+		}
 		for _, c := range pipHomeConfigs {
-			pip(path.Join(h.Path, c), h.Path)
+			if has(c) {
+				pip(path.Join(h.Path, c), h.Path)
+			}
 		}
 		for _, c := range condaHomeConfigs {
-			conda(path.Join(h.Path, c), h.Path)
+			if has(c) {
+				conda(path.Join(h.Path, c), h.Path)
+			}
 		}
 	}
 	return refs

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -14,7 +16,6 @@ import (
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // Store formats: the mechanism each store uses.
@@ -34,18 +35,27 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	var out []stores.Store
 	taken := map[string]bool{}
 	sys := appstore.SystemBundles()
-	envs := Environments(ctx, env.Root)
+	homes := appstore.Homes(ctx, env.Root)
+	envs, tops := environments(ctx, env.Root, homes)
 	for _, e := range envs {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		for _, b := range bundles(ctx, env.Root, e) {
+		for _, b := range bundles(env.Root, e) {
 			cfg := appstore.FileConfig{Kind: stores.KindPython, Path: b.path, Format: b.format,
 				App: b.app, VendorHeaders: true, Cache: cache}
-			if resolved, err := appstore.Resolve(env.Root, b.path); err == nil {
-				cfg.Path = resolved
-			} else if errors.Is(err, appstore.ErrUntrustedLink) {
-				cfg.Note = fmt.Sprintf("%s is a symbolic link a user could have planted: not followed (reinstall certifi so it is a regular file)", b.path)
+			switch {
+			case e.Home != "" && b.mode&fs.ModeSymlink != 0:
+				// found by walking real directories from a resolved home:
+				// only the file itself can be a link, and in a home it is
+				// not followed
+				cfg.Note = fmt.Sprintf("%s is a symbolic link in a home: not followed (reinstall certifi so it is a regular file)", b.path)
+			case e.Home == "":
+				if resolved, err := appstore.Resolve(env.Root, b.path); err == nil {
+					cfg.Path = resolved
+				} else if errors.Is(err, appstore.ErrUntrustedLink) {
+					cfg.Note = fmt.Sprintf("%s is a symbolic link a user could have planted: not followed (reinstall certifi so it is a regular file)", b.path)
+				}
 			}
 			if taken[cfg.Path] || appstore.IsSystemBundle(sys, cfg.Path) {
 				continue // Debian-style certifi linked to the system bundle
@@ -55,7 +65,7 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 		}
 	}
 	var refs []appstore.Ref
-	for _, r := range configRefs(ctx, env, envs) {
+	for _, r := range configRefs(ctx, env, envs, homes, tops) {
 		if resolved, err := appstore.Resolve(env.Root, r.Path); err == nil && taken[resolved] {
 			continue // names a certifi bundle already listed
 		}
@@ -66,31 +76,54 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 }
 
 // bundle is one cacert.pem of an environment.
-type bundle struct{ path, format, app string }
+type bundle struct {
+	path, format, app string
+	mode              fs.FileMode // from lstat: a link is reported, not followed
+}
 
 // bundles returns the certifi bundles of e: certifi's own and pip's
-// vendored copy when pip reads it.
-func bundles(ctx context.Context, root string, e Environment) []bundle {
+// vendored copy when pip reads it. Distribution packages (system
+// prefixes) may patch certifi to return the system bundle; the check
+// reads their core.py. pip's vendored copy is checked everywhere (Debian
+// patches the pip that python3 -m venv installs).
+func bundles(root string, e Environment) []bundle {
 	var out []bundle
 	app := e.Kind + " " + e.Prefix
 	if e.Version != "" {
 		app = fmt.Sprintf("%s python%s %s", e.Kind, e.Version, e.Prefix)
 	}
 	for _, site := range e.SiteDirs {
-		if p := path.Join(site, "certifi", "cacert.pem"); exists(root, p) && !redirected(ctx, root, path.Dir(p)) {
-			out = append(out, bundle{p, FormatCertifi, app})
+		p := path.Join(site, "certifi", "cacert.pem")
+		if m, ok := lmode(root, p); ok && !(e.Kind == "system" && redirected(root, path.Dir(p))) {
+			out = append(out, bundle{p, FormatCertifi, app, m})
 		}
-		p := path.Join(site, "pip", "_vendor", "certifi", "cacert.pem")
-		if !exists(root, p) || redirected(ctx, root, path.Dir(p)) {
+		p = path.Join(site, "pip", "_vendor", "certifi", "cacert.pem")
+		m, ok := lmode(root, p)
+		if !ok {
 			continue
 		}
-		pip := pipVersion(ctx, root, site)
-		if usesTruststore(pip, e.Version) {
-			continue // pip ≥ 24.2 on Python ≥ 3.10 verifies with the system store
+		pip := ""
+		if _, minor, ok := majorMinor(e.Version); !ok || minor >= 10 {
+			pip = pipVersion(root, site)
+			if usesTruststore(pip, e.Version) {
+				continue // pip ≥ 24.2 on Python ≥ 3.10 verifies with the system store
+			}
 		}
-		out = append(out, bundle{p, FormatVendored, "pip " + orUnknown(pip) + " in " + app})
+		if redirected(root, path.Dir(p)) {
+			continue
+		}
+		out = append(out, bundle{p, FormatVendored, "pip " + orUnknown(pip) + " in " + app, m})
 	}
 	return out
+}
+
+// lmode is lstat's type of p, and whether it exists.
+func lmode(root, p string) (fs.FileMode, bool) {
+	fi, err := os.Lstat(hostPath(root, p))
+	if err != nil {
+		return 0, false
+	}
+	return fi.Mode(), true
 }
 
 func orUnknown(v string) string {
@@ -111,8 +144,8 @@ var (
 // return another file than its cacert.pem (Debian's python3-certifi and
 // pip, Fedora's): where() at the top level of core.py, last of its kind,
 // returning a constant path. The cacert.pem beside it is then unused.
-func redirected(ctx context.Context, root, dir string) bool {
-	data, _, err := safefs.ReadFile(ctx, root, path.Join(dir, "core.py"), 256<<10)
+func redirected(root, dir string) bool {
+	data, err := appstore.ReadHint(root, path.Join(dir, "core.py"), 256<<10)
 	if err != nil {
 		return false
 	}
@@ -133,8 +166,8 @@ func redirected(ctx context.Context, root, dir string) bool {
 var pipVersionRE = regexp.MustCompile(`(?m)^__version__\s*=\s*["']([0-9][0-9A-Za-z.+-]*)["']`)
 
 // pipVersion reads __version__ from site/pip/__init__.py.
-func pipVersion(ctx context.Context, root, site string) string {
-	data, _, err := safefs.ReadFile(ctx, root, path.Join(site, "pip", "__init__.py"), 64<<10)
+func pipVersion(root, site string) string {
+	data, err := appstore.ReadHint(root, path.Join(site, "pip", "__init__.py"), 64<<10)
 	if err != nil {
 		return ""
 	}
@@ -168,7 +201,7 @@ func majorMinor(v string) (int, int, bool) {
 // venvVersion reads "version = 3.12.1" (or version_info) from
 // pyvenv.cfg and returns "3.12".
 func venvVersion(root, prefix string) string {
-	data, _, err := safefs.ReadFile(context.Background(), root, path.Join(prefix, "pyvenv.cfg"), 64<<10)
+	data, err := appstore.ReadHint(root, path.Join(prefix, "pyvenv.cfg"), 64<<10)
 	if err != nil {
 		return ""
 	}

@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 )
@@ -70,8 +71,17 @@ var skipScan = map[string]bool{"Downloads": true, "Pictures": true, "Music": tru
 const maxScan = 256
 
 // Environments returns every Python environment under root, each once
-// (by prefix), system prefixes first, then homes in order.
+// (by prefix), system prefixes first, then homes in order. Homes are
+// scanned concurrently; each costs a handful of system calls plus a few
+// per environment (the benchmark in cmd/anchorwatch counts them).
 func Environments(ctx context.Context, root string) []Environment {
+	es, _ := environments(ctx, root, appstore.Homes(ctx, root))
+	return es
+}
+
+// environments also returns each home's listing (by home path), which
+// the configuration lookups use to skip files whose directory is absent.
+func environments(ctx context.Context, root string, homes []appstore.Home) ([]Environment, []map[string]fs.FileMode) {
 	var out []Environment
 	seen := map[string]bool{}
 	add := func(prefix, kind, home string) {
@@ -96,18 +106,61 @@ func Environments(ctx context.Context, root string) []Environment {
 			}
 		}
 	}
-	for _, h := range appstore.Homes(ctx, root) {
-		if ctx.Err() != nil {
-			break
-		}
-		for _, he := range homeEnvs {
-			for _, p := range expand(root, path.Join(h.Path, he.rel)) {
-				add(p, he.kind, h.Path)
+	perHome := make([][]Environment, len(homes))
+	tops := make([]map[string]fs.FileMode, len(homes))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, h := range homes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if ctx.Err() == nil {
+				tops[i] = listing(root, h.Path)
+				perHome[i] = homeEnvironments(root, h.Path, tops[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, es := range perHome {
+		for _, e := range es {
+			if !seen[e.Prefix] {
+				seen[e.Prefix] = true
+				out = append(out, e)
 			}
 		}
-		for _, p := range scanHome(root, h.Path) {
-			add(p, "venv", h.Path)
+	}
+	return out, tops
+}
+
+// homeEnvironments finds the environments of one home (top is its
+// listing): at the fixed places whose first directory the home holds,
+// and by the scan.
+func homeEnvironments(root, home string, top map[string]fs.FileMode) []Environment {
+	var out []Environment
+	seen := map[string]bool{}
+	add := func(prefix, kind string) {
+		if seen[prefix] {
+			return
 		}
+		seen[prefix] = true
+		if e, ok := probe(root, prefix, kind); ok {
+			e.Home = home
+			out = append(out, e)
+		}
+	}
+	for _, he := range homeEnvs {
+		first, _, _ := strings.Cut(he.rel, "/")
+		if !top[first].IsDir() {
+			continue
+		}
+		for _, p := range expand(root, path.Join(home, he.rel)) {
+			add(p, he.kind)
+		}
+	}
+	for _, p := range scanHome(root, home, top) {
+		add(p, "venv")
 	}
 	return out
 }
@@ -140,33 +193,56 @@ func expand(root, p string) []string {
 }
 
 // scanHome finds virtualenvs by their pyvenv.cfg: a home directory that
-// is one, and .venv / venv / env inside a home directory or one level
-// further down (~/src/project/.venv).
-func scanHome(root, home string) []string {
+// is one, and .venv / venv / env inside a home directory or .venv / venv
+// one level further down (~/src/project/.venv). top is the home's
+// listing.
+func scanHome(root, home string, top map[string]fs.FileMode) []string {
 	var out []string
 	isVenv := func(p string) bool { return exists(root, path.Join(p, "pyvenv.cfg")) }
-	look := func(dir string) {
-		for _, v := range []string{".venv", "venv", "env"} {
-			if p := path.Join(dir, v); isVenv(p) {
-				out = append(out, p)
-			}
-		}
-	}
-	for _, c := range subdirs(root, home, maxScan) {
+	for _, c := range sortedDirs(top) {
 		if strings.HasPrefix(c, ".") || skipScan[c] {
 			continue
 		}
 		dir := path.Join(home, c)
-		if isVenv(dir) {
+		kids := listing(root, dir)
+		if m, ok := kids["pyvenv.cfg"]; ok && m.IsRegular() {
 			out = append(out, dir)
 			continue
 		}
-		look(dir)
-		for _, g := range subdirs(root, dir, maxScan) {
-			if !strings.HasPrefix(g, ".") && g != "venv" && g != "env" && !skipScan[g] {
-				look(path.Join(dir, g))
+		for _, v := range []string{".venv", "venv", "env"} {
+			if kids[v].IsDir() && isVenv(path.Join(dir, v)) {
+				out = append(out, path.Join(dir, v))
 			}
 		}
+		for _, g := range sortedDirs(kids) {
+			if strings.HasPrefix(g, ".") || g == "venv" || g == "env" || skipScan[g] {
+				continue
+			}
+			for _, v := range []string{".venv", "venv"} {
+				if p := path.Join(dir, g, v); isVenv(p) {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// listing maps the names in dir to their types (links as links).
+func listing(root, dir string) map[string]fs.FileMode { return appstore.ListDir(root, dir, 4*maxScan) }
+
+// sortedDirs returns the directories (not links) of a listing, sorted,
+// at most maxScan.
+func sortedDirs(m map[string]fs.FileMode) []string {
+	var out []string
+	for n, t := range m {
+		if t.IsDir() {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	if len(out) > maxScan {
+		out = out[:maxScan]
 	}
 	return out
 }
@@ -176,7 +252,7 @@ func probe(root, prefix, kind string) (Environment, bool) {
 	e := Environment{Prefix: prefix, Kind: kind}
 	lib := path.Join(prefix, "lib")
 	if kind == "user-site" && strings.HasSuffix(prefix, "lib/python") { // macOS user site
-		e.SiteDirs = siteIn(root, prefix)
+		e.SiteDirs = siteIn(root, prefix, false)
 		return e, len(e.SiteDirs) > 0
 	}
 	for _, name := range subdirs(root, lib, maxScan) {
@@ -187,7 +263,7 @@ func probe(root, prefix, kind string) (Environment, bool) {
 			if e.Version == "" {
 				e.Version = strings.TrimPrefix(name, "python")
 			}
-			e.SiteDirs = append(e.SiteDirs, siteIn(root, path.Join(lib, name))...)
+			e.SiteDirs = append(e.SiteDirs, siteIn(root, path.Join(lib, name), kind == "system")...)
 		}
 	}
 	if e.Version == "" {
@@ -196,10 +272,15 @@ func probe(root, prefix, kind string) (Environment, bool) {
 	return e, len(e.SiteDirs) > 0
 }
 
-// siteIn returns dir/site-packages and dir/dist-packages that exist.
-func siteIn(root, dir string) []string {
+// siteIn returns dir/site-packages and, for system prefixes (Debian's
+// own), dir/dist-packages, that exist.
+func siteIn(root, dir string, system bool) []string {
+	names := []string{"site-packages"}
+	if system {
+		names = append(names, "dist-packages")
+	}
 	var out []string
-	for _, s := range []string{"site-packages", "dist-packages"} {
+	for _, s := range names {
 		if p := path.Join(dir, s); isDir(root, p) {
 			out = append(out, p)
 		}
@@ -210,19 +291,7 @@ func siteIn(root, dir string) []string {
 // subdirs lists the child directories of dir (not links), sorted, at
 // most max of them.
 func subdirs(root, dir string, max int) []string {
-	f, err := os.Open(hostPath(root, dir))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	ents, _ := f.ReadDir(4 * max)
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() && e.Type()&fs.ModeSymlink == 0 {
-			out = append(out, e.Name())
-		}
-	}
-	sort.Strings(out)
+	out := sortedDirs(appstore.ListDir(root, dir, 4*max))
 	if len(out) > max {
 		out = out[:max]
 	}

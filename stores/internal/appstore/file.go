@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
+	"slices"
 
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
@@ -90,52 +90,24 @@ func (f *File) List(ctx context.Context) ([]stores.Anchor, error) {
 	if f.cfg.Note != "" {
 		return nil, errors.New(f.cfg.Note)
 	}
-	data, info, err := safefs.ReadFileAs(ctx, f.cfg.Actor, f.root, f.cfg.Path, MaxBundle)
+	buf := f.cfg.Cache.Buffer()
+	defer f.cfg.Cache.Release(buf)
+	data, info, err := safefs.ReadFileBuf(ctx, f.cfg.Actor, f.root, f.cfg.Path, MaxBundle, *buf)
 	if err != nil {
 		return nil, f.explain(err)
 	}
+	*buf = data[:0]
 	p, err := f.cfg.Cache.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (the program reading it fails to load it too)", f.cfg.Path, err)
 	}
-	vendorOK := f.cfg.VendorHeaders && info.UID == 0 && !f.scope.User() && f.scope.Unsafe == ""
-	out := make([]stores.Anchor, 0, len(p.Blocks))
-	for i, b := range p.Blocks {
-		c := p.Certs[i]
-		if c == nil {
-			continue // not a certificate block, or one crypto/x509 rejects
+	out := slices.Clone(p.Anchors)
+	if !f.cfg.VendorHeaders || info.UID != 0 || f.scope.User() || f.scope.Unsafe != "" {
+		for i := range out {
+			out[i].Vendor = false // only root-owned installs speak for the vendor
 		}
-		out = append(out, stores.Anchor{Cert: c, SHA256: b.SHA256, Label: label(b, c),
-			TrustedServerAuth: true, Vendor: vendorOK && vendorHeader(b)})
 	}
 	return out, nil
-}
-
-// label names a certificate: our label, certifi's "# Label:", or its CN.
-func label(b pembundle.Block, c *x509.Certificate) string {
-	for _, l := range strings.Split(b.Comment, "\n") {
-		l = strings.TrimSpace(l)
-		if rest, ok := strings.CutPrefix(l, "# "+stores.LabelPrefix); ok {
-			name, _, _ := strings.Cut(rest, ":")
-			return stores.LabelPrefix + name
-		}
-		if rest, ok := strings.CutPrefix(l, "# Label:"); ok {
-			return strings.Trim(strings.TrimSpace(rest), `"`)
-		}
-	}
-	return c.Subject.CommonName
-}
-
-// vendorHeader reports whether certifi's header before the block names
-// this very certificate by its SHA-256.
-func vendorHeader(b pembundle.Block) bool {
-	i := strings.Index(b.Comment, "# SHA256 Fingerprint:")
-	if i < 0 {
-		return false
-	}
-	fp, _, _ := strings.Cut(b.Comment[i+len("# SHA256 Fingerprint:"):], "\n")
-	got, ok := stores.NormalizeSHA256(fp)
-	return ok && got == b.SHA256
 }
 
 // Install appends each certificate the bundle lacks.

@@ -76,10 +76,25 @@ func (u Users) Name(uid int) string {
 // links a user made; each home is listed once, sorted.
 func Homes(ctx context.Context, root string) []Home {
 	seen := map[string]bool{}
+	parents := map[string]string{} // /home -> /var/home where root made /home a link
 	var out []Home
 	add := func(p, user string) {
 		p = path.Clean(p)
-		if p == "/" || !path.IsAbs(p) || seen[p] {
+		if p == "/" || !path.IsAbs(p) {
+			return
+		}
+		dir := path.Dir(p)
+		r, ok := parents[dir]
+		if !ok {
+			if r, ok = dir, true; dir != "/" {
+				if res, err := Resolve(root, dir); err == nil {
+					r = res
+				}
+			}
+			parents[dir] = r
+		}
+		p = path.Join(r, path.Base(p))
+		if seen[p] {
 			return
 		}
 		fi, err := os.Lstat(hostPath(root, p))
@@ -124,4 +139,13 @@ func usersOf(pw []passwdEntry) Users {
 		}
 	}
 	return us
+}
+
+// ReadHint reads a small file for discovery (a version string, a
+// marker): the last component is not followed and must be a regular
+// file, the read is bounded, and nothing read decides anything but
+// whether something is listed. Files that are stores, or that name
+// stores, go through safefs.
+func ReadHint(root, p string, max int64) ([]byte, error) {
+	return readHint(hostPath(root, p), max)
 }

@@ -28,6 +28,9 @@ type Ref struct {
 // says whose it is: a file a user owns, or that sits in a user's
 // directory, is that user's, and what it names is handled as that user.
 func ReadConfig(ctx context.Context, root, p string) ([]byte, safefs.Scope, error) {
+	if !safefs.Exists(root, p) {
+		return nil, safefs.Scope{}, fs.ErrNotExist // most homes have none: one lstat
+	}
 	data, info, err := safefs.ReadFile(ctx, root, p, maxConfig)
 	if err != nil {
 		return nil, safefs.Scope{}, err

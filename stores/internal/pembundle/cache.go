@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"hash/maphash"
 	"sync"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Parsed is a parsed bundle. It is shared between callers: read only.
@@ -14,6 +16,10 @@ type Parsed struct {
 	// certificate block, nil for other blocks and for certificates
 	// crypto/x509 rejects.
 	Certs []*x509.Certificate
+	// Anchors are the certificates as trust anchors (trusted for TLS
+	// server auth, labelled), Vendor set where certifi's header names the
+	// certificate: copy before changing one.
+	Anchors []stores.Anchor
 }
 
 // Cache remembers parses by content. The zero value is not usable; use
@@ -23,6 +29,7 @@ type Cache struct {
 	seed  maphash.Seed
 	m     map[uint64][]entry
 	bytes int
+	bufs  sync.Pool // *[]byte read buffers, so that reading hundreds of bundles allocates a few
 }
 
 type entry struct {
@@ -40,10 +47,29 @@ const (
 // NewCache returns an empty cache.
 func NewCache() *Cache { return &Cache{seed: maphash.MakeSeed(), m: map[uint64][]entry{}} }
 
+// key hashes the length and the first 4 KiB: bundles that differ mostly
+// differ in length or head, and every hit is confirmed byte for byte, so
+// a collision costs one comparison, never a wrong answer.
+func key(seed maphash.Seed, data []byte) uint64 {
+	return maphash.Bytes(seed, data[:min(len(data), 4096)]) ^ uint64(len(data))*0x9e3779b97f4a7c15
+}
+
+// Buffer returns a read buffer to give back with Release.
+func (c *Cache) Buffer() *[]byte {
+	if b, ok := c.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 512<<10)
+	return &b
+}
+
+// Release gives a buffer back.
+func (c *Cache) Release(b *[]byte) { c.bufs.Put(b) }
+
 // Parse parses data, or returns the parse of an identical earlier
 // content (compared byte for byte, not only by hash).
 func (c *Cache) Parse(data []byte) (*Parsed, error) {
-	h := maphash.Bytes(c.seed, data)
+	h := key(c.seed, data)
 	c.mu.Lock()
 	for _, e := range c.m[h] {
 		if bytes.Equal(e.data, data) {
@@ -70,9 +96,16 @@ func parse(data []byte) (*Parsed, error) {
 	}
 	p := &Parsed{Blocks: blocks, Certs: make([]*x509.Certificate, len(blocks))}
 	for i, b := range blocks {
-		if b.IsCert() {
-			p.Certs[i], _ = x509.ParseCertificate(b.DER)
+		if !b.IsCert() {
+			continue
 		}
+		c, err := x509.ParseCertificate(b.DER)
+		if err != nil {
+			continue // OpenSSL may still load it; crypto/x509 cannot describe it
+		}
+		p.Certs[i] = c
+		p.Anchors = append(p.Anchors, stores.Anchor{Cert: c, SHA256: b.SHA256, Label: labelOf(b, c),
+			TrustedServerAuth: true, Vendor: vendorHeader(b)})
 	}
 	return p, nil
 }

@@ -177,3 +177,30 @@ func Certs(blocks []Block) int {
 	}
 	return n
 }
+
+// labelOf names a certificate: our label, certifi's "# Label:", or its CN.
+func labelOf(b Block, c *x509.Certificate) string {
+	for _, l := range strings.Split(b.Comment, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "# "+stores.LabelPrefix); ok {
+			name, _, _ := strings.Cut(rest, ":")
+			return stores.LabelPrefix + name
+		}
+		if rest, ok := strings.CutPrefix(l, "# Label:"); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return c.Subject.CommonName
+}
+
+// vendorHeader reports whether certifi's header before the block names
+// this very certificate by its SHA-256.
+func vendorHeader(b Block) bool {
+	i := strings.Index(b.Comment, "# SHA256 Fingerprint:")
+	if i < 0 {
+		return false
+	}
+	fp, _, _ := strings.Cut(b.Comment[i+len("# SHA256 Fingerprint:"):], "\n")
+	got, ok := stores.NormalizeSHA256(fp)
+	return ok && got == b.SHA256
+}

@@ -32,6 +32,10 @@ func openDir(root, dir string) (dirHandle, Scope, error) {
 	if err != nil {
 		return dirHandle{}, Scope{}, &PathError{Op: "open", Path: top, Err: err}
 	}
+	if d, sc, ok, err := openBeneath(fd, root, dir); ok {
+		unix.Close(fd)
+		return d, sc, err
+	}
 	cur := top
 	for _, name := range components(dir) {
 		nfd, err := unix.Openat(fd, name, dirFlags, 0)
@@ -139,13 +143,13 @@ func kind(m fs.FileMode) string {
 	return "mode " + m.String()
 }
 
-func (d dirHandle) read(name string, max int64) ([]byte, Info, error) {
+func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
 	f, info, err := d.openFile(name)
 	if err != nil {
 		return nil, info, err
 	}
 	defer f.Close()
-	data, err := readAll(f, info.Size, max)
+	data, err := readAll(f, info.Size, max, buf)
 	return data, info, err
 }
 
@@ -181,7 +185,7 @@ func (d dirHandle) update(ctx context.Context, sc Scope, name string, opt Update
 		return false, err
 	}
 	defer unlock()
-	old, info, err := d.read(name, opt.Max)
+	old, info, err := d.read(name, opt.Max, nil)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err

@@ -1,7 +1,6 @@
 package safefs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -146,6 +145,12 @@ func ReadFile(ctx context.Context, root, p string, max int64) ([]byte, Info, err
 // platform cannot act as a user, only a file in that user's own directory
 // is read (ErrUserTree otherwise).
 func ReadFileAs(ctx context.Context, as Scope, root, p string, max int64) ([]byte, Info, error) {
+	return ReadFileBuf(ctx, as, root, p, max, nil)
+}
+
+// ReadFileBuf is ReadFileAs reading into buf when it is large enough (the
+// result then aliases buf): for callers that read many large files.
+func ReadFileBuf(ctx context.Context, as Scope, root, p string, max int64, buf []byte) ([]byte, Info, error) {
 	var (
 		data []byte
 		info Info
@@ -163,7 +168,7 @@ func ReadFileAs(ctx context.Context, as Scope, root, p string, max int64) ([]byt
 		asUser = false
 	}
 	err = run(ctx, as, asUser, func() error {
-		data, info, err = d.read(path.Base(p), max)
+		data, info, err = d.read(path.Base(p), max, buf)
 		return err
 	})
 	if err != nil {
@@ -298,21 +303,33 @@ func MkdirRoot(root, p string, mode fs.FileMode) error {
 	return nil
 }
 
-// readAll reads r to the end, failing past max bytes.
-func readAll(r io.Reader, size, max int64) ([]byte, error) {
+// readAll reads the size bytes fstat announced into buf (grown when too
+// small). A file that turns out longer than announced changed while it
+// was read: ErrChanged, never a silently cut read.
+func readAll(r io.Reader, size, max int64, buf []byte) ([]byte, error) {
 	if size > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, max)
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(size) + 1)
-	n, err := io.Copy(&buf, io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
+	want := int(size) + 1
+	if cap(buf) < want {
+		buf = make([]byte, want)
 	}
-	if n > max {
-		return nil, fmt.Errorf("%w: grew past %d bytes while being read", ErrTooLarge, max)
+	buf = buf[:want]
+	n := 0
+	for n < want {
+		k, err := r.Read(buf[n:])
+		n += k
+		if errors.Is(err, io.EOF) || k == 0 && err == nil {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return buf.Bytes(), nil
+	if n > int(size) {
+		return nil, fmt.Errorf("%w: it grew while being read", ErrChanged)
+	}
+	return buf[:n], nil
 }
 
 // DirScope is a quick, non-authoritative look (one lstat) at who
