@@ -28,7 +28,7 @@ func checkProbeURL(raw string, env stores.Env) error {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return usageErr(fmt.Errorf("--probe %q: want an https:// URL, e.g. https://www.example.com", raw))
 	}
-	if env.Root != "/" {
+	if !probe.LiveRoot(env.Root) {
 		return usageErr(errors.New("--probe runs this host's programs: it cannot be combined with --root"))
 	}
 	return nil

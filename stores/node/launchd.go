@@ -32,6 +32,7 @@ func (l launchAgent) Format() string {
 	return "NODE_EXTRA_CA_CERTS through launchctl setenv (LaunchAgent)"
 }
 func (l launchAgent) Bundle() (string, string) { return MacOSBundle, MacOSBundle }
+func (l launchAgent) RootOf(string) string     { return l.root }
 
 func (l launchAgent) Get(ctx context.Context) (string, bool, error) {
 	data, _, err := safefs.ReadFile(ctx, l.root, LaunchAgentPlist, 1<<20)

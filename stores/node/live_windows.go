@@ -20,11 +20,15 @@ const WindowsBundle = "/ProgramData/Anchorwatch/extra-ca-certs.pem"
 
 // liveSources is the machine environment of the running host.
 func liveSources(env stores.Env) []EnvSource {
-	if env.Root != "/" {
+	if !appstore.IsLiveRoot(env.Root) {
 		return nil
 	}
 	return []EnvSource{machineEnv{}}
 }
+
+// rootIsLiveWindows reports whether the root is this Windows host ("/",
+// the current drive), whose environment is the registry's, not a file's.
+func rootIsLiveWindows(env stores.Env) bool { return appstore.IsLiveRoot(env.Root) }
 
 // machineEnv is HKLM's environment: every process that Explorer, a
 // service or a new console starts after the change inherits it.
@@ -39,6 +43,15 @@ func (machineEnv) Bundle() (string, string) {
 		pd = `C:\ProgramData`
 	}
 	return WindowsBundle, filepath.Join(pd, "Anchorwatch", "extra-ca-certs.pem")
+}
+
+// RootOf is the drive the value names (C:\ for C:\ProgramData\…): paths
+// in the machine environment are the host's, whatever --root says.
+func (machineEnv) RootOf(value string) string {
+	if v := filepath.VolumeName(value); v != "" {
+		return v + `\`
+	}
+	return `C:\`
 }
 
 func (machineEnv) Get(context.Context) (string, bool, error) {

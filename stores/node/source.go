@@ -34,6 +34,9 @@ type EnvSource interface {
 	// Bundle is the file Anchorwatch creates when the variable is not
 	// set: its path inside the root and the value that names it.
 	Bundle() (inside, value string)
+	// RootOf is the root a value of the variable is a path under: the
+	// store's root, or on Windows the drive the value names.
+	RootOf(value string) string
 }
 
 // Files Anchorwatch owns on Linux.
@@ -56,6 +59,7 @@ func (p pamEnv) Format() string { return "NODE_EXTRA_CA_CERTS in /etc/environmen
 func (p pamEnv) Bundle() (string, string) {
 	return LinuxBundle, LinuxBundle
 }
+func (p pamEnv) RootOf(string) string { return p.root }
 
 func (p pamEnv) Get(ctx context.Context) (string, bool, error) {
 	data, _, err := safefs.ReadFile(ctx, p.root, appstore.EtcEnvironment, 1<<20)
@@ -129,10 +133,10 @@ func (p pamEnv) Watch() stores.WatchSpec {
 // root, the machine environment on a live Windows host.
 func sources(env stores.Env) []EnvSource {
 	var out []EnvSource
-	if safefs.Exists(env.Root, "/etc/os-release") || safefs.Exists(env.Root, appstore.EtcEnvironment) {
+	if !rootIsLiveWindows(env) && (safefs.Exists(env.Root, "/etc/os-release") || safefs.Exists(env.Root, appstore.EtcEnvironment)) {
 		out = append(out, pamEnv{root: env.Root})
 	}
-	if safefs.Exists(env.Root, "/System/Library/CoreServices/SystemVersion.plist") {
+	if !rootIsLiveWindows(env) && safefs.Exists(env.Root, "/System/Library/CoreServices/SystemVersion.plist") {
 		out = append(out, launchAgent{root: env.Root})
 	}
 	return append(out, liveSources(env)...)

@@ -38,43 +38,46 @@ func (s *EnvStore) Info() stores.Info { return s.info }
 // Watch names the variable's source and our bundle.
 func (s *EnvStore) Watch() stores.WatchSpec {
 	w := s.src.Watch()
-	inside, _ := s.src.Bundle()
-	hp := hostPath(s.env.Root, inside)
+	inside, value := s.src.Bundle()
+	hp := hostPath(s.src.RootOf(value), inside)
 	w.Paths = append(w.Paths, hp, path.Dir(hp))
 	return w
 }
 
 // target returns the file the variable names (or ours when it is unset),
-// whether the variable is set, and whether the file is ours.
-func (s *EnvStore) target(ctx context.Context) (file *appstore.File, set, ours bool, err error) {
+// the root its path is under, whether the variable is set, and whether
+// the file is ours.
+func (s *EnvStore) target(ctx context.Context) (file *appstore.File, root string, set, ours bool, err error) {
 	v, set, err := s.src.Get(ctx)
 	if err != nil {
-		return nil, false, false, err
+		return nil, "", false, false, err
 	}
-	inside, _ := s.src.Bundle()
-	p := inside
-	if set {
-		var ok bool
-		if p, ok = appstore.ConfigPath(v, ""); !ok {
-			return nil, true, false, fmt.Errorf("%s=%q in %s is not an absolute path: node ignores it", Variable, v, s.src.Where())
-		}
+	inside, value := s.src.Bundle()
+	if !set {
+		v = value
+	}
+	p, ok := appstore.ConfigPath(v, "")
+	if !ok {
+		return nil, "", true, false, fmt.Errorf("%s=%q in %s is not an absolute path: node ignores it", Variable, v, s.src.Where())
 	}
 	ours = p == inside
+	env := s.env
+	env.Root = s.src.RootOf(v)
 	cfg := appstore.FileConfig{Kind: stores.KindNode, Path: p, Create: ours, Cache: s.cache}
 	if !ours {
-		r, err := appstore.Resolve(s.env.Root, p)
+		r, err := appstore.Resolve(env.Root, p)
 		if err != nil {
-			return nil, set, false, fmt.Errorf("%s names %s: %w", Variable, p, err)
+			return nil, "", set, false, fmt.Errorf("%s names %s: %w", Variable, p, err)
 		}
 		cfg.Path = r
 	}
-	return appstore.NewFile(s.env, s.users, cfg), set, ours, nil
+	return appstore.NewFile(env, s.users, cfg), env.Root, set, ours, nil
 }
 
 // List returns the certificates of the file the variable names; none when
 // it is not set (node then trusts its built-in roots only).
 func (s *EnvStore) List(ctx context.Context) ([]stores.Anchor, error) {
-	f, set, _, err := s.target(ctx)
+	f, _, set, _, err := s.target(ctx)
 	if err != nil || !set {
 		return nil, err
 	}
@@ -84,13 +87,13 @@ func (s *EnvStore) List(ctx context.Context) ([]stores.Anchor, error) {
 // Install adds the certificates to the named file (ours, created, when the
 // variable is unset) and sets the variable to ours when it is unset.
 func (s *EnvStore) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
-	f, set, ours, err := s.target(ctx)
+	f, root, set, ours, err := s.target(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if ours && !opt.DryRun {
 		inside, _ := s.src.Bundle()
-		if err := safefs.MkdirRoot(s.env.Root, path.Dir(inside), 0o755); err != nil {
+		if err := safefs.MkdirRoot(root, path.Dir(inside), 0o755); err != nil {
 			return nil, err
 		}
 	}
@@ -114,7 +117,7 @@ func (s *EnvStore) Install(ctx context.Context, certs []*x509.Certificate, opt s
 // ours and holds no certificate any more, it is deleted and the variable
 // unset.
 func (s *EnvStore) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
-	f, set, ours, err := s.target(ctx)
+	f, root, set, ours, err := s.target(ctx)
 	if err != nil || !set {
 		return unchanged(sha256s), err
 	}
@@ -130,7 +133,7 @@ func (s *EnvStore) Remove(ctx context.Context, sha256s []string, opt stores.Opti
 		return changes, fmt.Errorf("unset %s in %s: %w", Variable, s.src.Where(), err)
 	}
 	inside, _ := s.src.Bundle()
-	return changes, safefs.Remove(ctx, s.env.Root, inside)
+	return changes, safefs.Remove(ctx, root, inside)
 }
 
 func unchanged(fps []string) []stores.Change {

@@ -55,6 +55,10 @@ const Timeout = 30 * time.Second
 // maxOutput bounds what is kept of a client's output.
 const maxOutput = 64 << 10
 
+// LiveRoot reports whether root is the running host's file system, the
+// only one whose programs the probe can run.
+func LiveRoot(root string) bool { return appstore.IsLiveRoot(root) }
+
 // Runtimes returns the TLS clients found on the running host (root "/").
 func Runtimes(ctx context.Context, env stores.Env) []Runtime {
 	env = env.Normalize()

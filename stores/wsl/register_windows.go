@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/windows/registry"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 )
 
 func init() {
@@ -27,7 +28,7 @@ const lxss = `Software\Microsoft\Windows\CurrentVersion\Lxss`
 // there is nothing to find.
 func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	env = env.Normalize()
-	if env.Root != "/" {
+	if !appstore.IsLiveRoot(env.Root) {
 		return nil, nil
 	}
 	var ds []Distro

@@ -15,7 +15,7 @@ const MachineEnvironmentSource = `HKLM\` + MachineEnvironmentKey
 // liveEnv reads the machine environment of the running host (only when
 // the root is the host's own).
 func liveEnv(env stores.Env) []EnvVar {
-	if env.Root != "/" && env.Root != "" {
+	if !IsLiveRoot(env.Root) {
 		return nil
 	}
 	k, err := registry.OpenKey(registry.LOCAL_MACHINE, MachineEnvironmentKey, registry.QUERY_VALUE)
