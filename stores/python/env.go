@@ -7,7 +7,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 )
@@ -71,9 +70,9 @@ var skipScan = map[string]bool{"Downloads": true, "Pictures": true, "Music": tru
 const maxScan = 256
 
 // Environments returns every Python environment under root, each once
-// (by prefix), system prefixes first, then homes in order. Homes are
-// scanned concurrently; each costs a handful of system calls plus a few
-// per environment (the benchmark in cmd/anchorwatch counts them).
+// (by prefix), system prefixes first, then homes in order. A home costs a
+// listing per directory scanned, an environment a listing of lib/ and a
+// few lstats (BenchmarkAppStores in cmd/anchorwatch measures it).
 func Environments(ctx context.Context, root string) []Environment {
 	es, _ := environments(ctx, root, appstore.Homes(ctx, root))
 	return es
@@ -106,25 +105,16 @@ func environments(ctx context.Context, root string, homes []appstore.Home) ([]En
 			}
 		}
 	}
-	perHome := make([][]Environment, len(homes))
+	// Homes one after the other: the work is system calls, and on two
+	// cores worker goroutines only added scheduler wake-ups (measured with
+	// BenchmarkAppStores).
 	tops := make([]map[string]fs.FileMode, len(homes))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
 	for i, h := range homes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if ctx.Err() == nil {
-				tops[i] = listing(root, h.Path)
-				perHome[i] = homeEnvironments(root, h.Path, tops[i])
-			}
-		}()
-	}
-	wg.Wait()
-	for _, es := range perHome {
-		for _, e := range es {
+		if ctx.Err() != nil {
+			break
+		}
+		tops[i] = listing(root, h.Path)
+		for _, e := range homeEnvironments(root, h.Path, tops[i]) {
 			if !seen[e.Prefix] {
 				seen[e.Prefix] = true
 				out = append(out, e)
