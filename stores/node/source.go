@@ -78,7 +78,7 @@ func (p pamEnv) Get(ctx context.Context) (string, bool, error) {
 }
 
 func (p pamEnv) Set(ctx context.Context, value string, dryRun bool) error {
-	if strings.ContainsAny(value, " \t\n\"'$\\") {
+	if !appstore.PlainValue(value) {
 		return errors.New("the bundle path holds characters pam_env cannot take unquoted")
 	}
 	edit := func(old []byte, exists bool) ([]byte, error) { return appstore.SetEnv(old, Variable, value, why), nil }

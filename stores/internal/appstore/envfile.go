@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+	"unicode"
 )
 
 // EnvVar is one variable a system-wide environment file sets.
@@ -77,13 +78,28 @@ func GetEnv(vars []EnvVar, name string) (EnvVar, bool) {
 	return v, ok
 }
 
+// PlainValue reports whether v can be written unquoted for pam_env and
+// environment.d alike: no white space, control character, quote, '$',
+// '\\' or '#'.
+func PlainValue(v string) bool {
+	if v == "" {
+		return false
+	}
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("\"'$\\#", r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // EnvComment starts the comment line SetEnv writes above its assignment.
 const EnvComment = "# Set by Anchorwatch"
 
 // SetEnv returns data with name set to value: the last line setting it is
 // replaced (earlier ones are removed, so the file says one thing), or a
-// comment line and the assignment are appended. value must be a plain
-// path (no quotes, spaces or line breaks); the caller checks. Everything
+// comment line and the assignment are appended. value must be
+// PlainValue; the caller checks. Everything
 // else in the file stays byte for byte.
 func SetEnv(data []byte, name, value, why string) []byte {
 	lines := splitLines(data)
