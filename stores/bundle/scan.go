@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
@@ -105,10 +106,4 @@ func isBundle(ctx context.Context, root, p string, e fs.DirEntry) bool {
 	return err == nil && bytes.Count(data, beginCert) >= 2 && !bytes.Contains(data, privKey)
 }
 
-func hostPath(root, p string) string {
-	p = path.Clean("/" + p)
-	if root == "" || root == "/" {
-		return p
-	}
-	return strings.TrimSuffix(root, "/") + p
-}
+func hostPath(root, p string) string { return appstore.HostPath(root, p) }

@@ -148,10 +148,4 @@ func isFile(root, p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-func hostPath(root, p string) string {
-	p = path.Clean("/" + p)
-	if root == "" || root == "/" {
-		return p
-	}
-	return strings.TrimSuffix(root, "/") + p
-}
+func hostPath(root, p string) string { return appstore.HostPath(root, p) }

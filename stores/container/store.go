@@ -222,10 +222,4 @@ func HostsCAs(data []byte) []string {
 	return out
 }
 
-func hostPath(root, p string) string {
-	p = path.Clean("/" + p)
-	if root == "" || root == "/" {
-		return p
-	}
-	return strings.TrimSuffix(root, "/") + p
-}
+func hostPath(root, p string) string { return appstore.HostPath(root, p) }

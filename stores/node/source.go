@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
@@ -142,13 +141,7 @@ func sources(env stores.Env) []EnvSource {
 	return append(out, liveSources(env)...)
 }
 
-func hostPath(root, p string) string {
-	p = path.Clean("/" + p)
-	if root == "" || root == "/" {
-		return p
-	}
-	return strings.TrimSuffix(root, "/") + p
-}
+func hostPath(root, p string) string { return appstore.HostPath(root, p) }
 
 func isRegular(root, p string) bool {
 	fi, err := os.Stat(hostPath(root, p))

@@ -298,10 +298,4 @@ func isDir(root, p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-func hostPath(root, p string) string {
-	p = path.Clean("/" + p)
-	if root == "" || root == "/" {
-		return p
-	}
-	return strings.TrimSuffix(root, "/") + p
-}
+func hostPath(root, p string) string { return appstore.HostPath(root, p) }

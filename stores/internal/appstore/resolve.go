@@ -74,6 +74,9 @@ func rootLink(root, dir string, fi fs.FileInfo) bool {
 	return err == nil && !sc.User() && sc.Unsafe == ""
 }
 
+// HostPath is the host path of p (a path inside root).
+func HostPath(root, p string) string { return hostPath(root, p) }
+
 // hostPath is the host path of p inside root.
 func hostPath(root, p string) string {
 	p = path.Clean("/" + p)
