@@ -21,6 +21,14 @@ checks=(
   "/usr/lib/wine/wine64 wine64"
   "x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64-win32"
   "systemd-analyze systemd"
+  "git git"
+  "node nodejs"
+  "npm npm"
+  "/usr/share/python-wheels python3-venv"
+  "/usr/lib/python3/dist-packages/requests python3-requests"
+  "wget wget"
+  "plistutil libplist-utils"
+  "aws awscli"
 )
 need=()
 for c in "${checks[@]}"; do
