@@ -45,7 +45,7 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 			continue
 		}
 		out = append(out, appstore.NewFile(env, users, appstore.FileConfig{Kind: stores.KindBundle, Path: p,
-			Format: FormatCopied, App: appOf(p), Cache: cache}))
+			Format: FormatCopied, App: appOf(p), VendorHeaders: true, Cache: cache}))
 	}
 	out = append(out, appstore.RefStores(env, users, stores.KindBundle, FormatConfigured, refs, cache)...)
 	return out, ctx.Err()

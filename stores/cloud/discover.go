@@ -64,12 +64,12 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 		refs = append(refs, r...)
 		if p := path.Join(sdk, "lib/third_party/certifi/cacert.pem"); len(r) == 0 && isFile(env.Root, p) {
 			out = append(out, appstore.NewFile(env, users, appstore.FileConfig{Kind: stores.KindCloud, Path: p,
-				Format: FormatGcloud, App: "gcloud (" + sdk + ")", Cache: cache}))
+				Format: FormatGcloud, App: "gcloud (" + sdk + ")", VendorHeaders: true, Cache: cache}))
 		}
 	}
 	for _, p := range awsBundles(env.Root) {
 		out = append(out, appstore.NewFile(env, users, appstore.FileConfig{Kind: stores.KindCloud, Path: p,
-			Format: FormatAWSCLI, App: "AWS CLI v2 (aws sso login, aws configure sso, and everything without AWS_CA_BUNDLE)", Cache: cache}))
+			Format: FormatAWSCLI, App: "AWS CLI v2 (aws sso login, aws configure sso, and everything without AWS_CA_BUNDLE)", VendorHeaders: true, Cache: cache}))
 	}
 	out = append(out, appstore.RefStores(env, users, stores.KindCloud, FormatConfigured, refs, cache)...)
 	return out, ctx.Err()
