@@ -147,7 +147,7 @@ func (c *Config) check() error {
 	}
 	for i, k := range c.Stores {
 		found := false
-		for _, kk := range []stores.Kind{stores.KindSystem, stores.KindNSS, stores.KindJava, stores.KindWindows, stores.KindMacOS, stores.KindFirefox} {
+		for _, kk := range stores.KnownKinds() {
 			found = found || k == kk
 		}
 		if !found {

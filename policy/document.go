@@ -309,7 +309,7 @@ func (d *Document) Validate() error {
 		bad("anchors", "at least one CA is required")
 	}
 	known := map[stores.Kind]bool{}
-	for _, k := range []stores.Kind{stores.KindSystem, stores.KindNSS, stores.KindJava, stores.KindWindows, stores.KindMacOS, stores.KindFirefox} {
+	for _, k := range stores.KnownKinds() {
 		known[k] = true
 	}
 	anchorIdx := map[string]int{}

@@ -22,6 +22,14 @@ checks=(
   "x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64-win32"
   "systemd-analyze systemd"
   "promtool prometheus"
+  "git git"
+  "node nodejs"
+  "npm npm"
+  "/usr/share/python-wheels python3-venv"
+  "/usr/lib/python3/dist-packages/requests python3-requests"
+  "wget wget"
+  "plistutil libplist-utils"
+  "aws awscli"
 )
 need=()
 for c in "${checks[@]}"; do

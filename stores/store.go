@@ -18,7 +18,24 @@ const (
 	KindWindows Kind = "windows" // Windows LocalMachine ROOT/CA through crypt32
 	KindMacOS   Kind = "macos"   // macOS System keychain + admin trust settings
 	KindFirefox Kind = "firefox" // Firefox enterprise policy (policies.json / registry)
+
+	// Application stores (docs/app-stores.md).
+	KindPython    Kind = "python"    // certifi bundles, pip's vendored copy, pip cert, conda ssl_verify, REQUESTS_CA_BUNDLE/SSL_CERT_FILE
+	KindNode      Kind = "node"      // NODE_EXTRA_CA_CERTS set system-wide, npm cafile
+	KindGit       Kind = "git"       // http.sslCAInfo, GIT_SSL_CAINFO, Git for Windows' bundle
+	KindBundle    Kind = "bundle"    // PEM bundles programs ship outside the system store (curl, wget, …), found by content
+	KindContainer Kind = "container" // Docker, containerd and podman certs.d registry trust
+	KindCloud     Kind = "cloud"     // AWS CLI (AWS_CA_BUNDLE, ca_bundle, its own bundle), gcloud custom_ca_certs_file
+	KindWSL       Kind = "wsl"       // the system store of each WSL distribution, read through its rootfs
 )
+
+// KnownKinds returns every kind this version of Anchorwatch knows, whether
+// or not its adapter is built for the running platform: policies and agent
+// configurations name kinds for a whole fleet.
+func KnownKinds() []Kind {
+	return []Kind{KindSystem, KindNSS, KindJava, KindWindows, KindMacOS, KindFirefox,
+		KindPython, KindNode, KindGit, KindBundle, KindContainer, KindCloud, KindWSL}
+}
 
 // Info describes one store. ID is stable across runs and hosts:
 // kind + ":" + location, with paths given as seen from inside the root

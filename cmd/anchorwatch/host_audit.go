@@ -27,12 +27,14 @@ type auditOutput struct {
 	Root      string          `json:"root"`
 	CAs       []caInfo        `json:"cas"`
 	Stores    []stores.Result `json:"stores"`
+	Probe     *probeOutput    `json:"probe,omitempty"` // --probe URL
 }
 
 func newAuditCmd(d hostDeps) *cobra.Command {
 	var (
-		f   hostFlags
-		cas []string
+		f        hostFlags
+		cas      []string
+		probeURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit --ca FILE [--ca FILE…]",
@@ -44,13 +46,23 @@ Each store gets one status: compliant, missing (a CA is absent), untrusted (pres
 but not trusted for TLS server auth) or error (the store could not be read; the
 reason is given).
 
-Exit status: 0 when every store is compliant; 1 when any is not; 2 on a usage
-error or when nothing could be checked (no store found, or none could be read).`,
+With --probe https://HOST, each TLS client found on this host (every Python
+environment, Node, git, curl, wget) is run against the URL with the environment a
+login session gets, honouring HTTPS_PROXY, and the ones that reject the certificate
+are reported; --probe alone (no --ca) runs only that.
+
+Exit status: 0 when every store is compliant (and every probed runtime trusts the
+URL); 1 when any is not; 2 on a usage error or when nothing could be checked (no
+store found, or none could be read).`,
 		Example: `  anchorwatch audit --ca corp-ca.pem
-  anchorwatch audit --ca corp-ca.pem --stores nss --json | jq '.stores[] | select(.status != "compliant")'`,
+  anchorwatch audit --ca corp-ca.pem --stores nss --json | jq '.stores[] | select(.status != "compliant")'
+  HTTPS_PROXY=http://proxy.corp:3128 anchorwatch audit --probe https://pypi.org`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(cas) == 0 && probeURL == "" {
+				return usageErr(errors.New("audit: give the CA to check for with --ca FILE (or a URL to test this host's TLS clients with --probe)"))
+			}
 			if len(cas) == 0 {
-				return usageErr(errors.New("audit: give the CA to check for with --ca FILE"))
+				return probeOnly(cmd, f, probeURL)
 			}
 			certs, err := loadCAs(cas)
 			if err != nil {
@@ -61,6 +73,11 @@ error or when nothing could be checked (no store found, or none could be read).`
 				return err
 			}
 			ctx := cmd.Context()
+			if probeURL != "" {
+				if err := checkProbeURL(probeURL, env); err != nil {
+					return err
+				}
+			}
 			found := d.find(ctx, env, kinds)
 			results := make([]stores.Result, len(found.stores))
 			parallel(ctx, found.stores, func(ctx context.Context, i int, s stores.Store) {
@@ -83,6 +100,10 @@ error or when nothing could be checked (no store found, or none could be read).`
 			if checked == 0 {
 				out.Compliant = false
 			}
+			if probeURL != "" {
+				out.Probe = runProbe(ctx, env, probeURL)
+				out.Compliant = out.Compliant && out.Probe.OK
+			}
 			w := cmd.OutOrStdout()
 			if f.json {
 				if err := printJSON(w, out); err != nil {
@@ -104,10 +125,14 @@ error or when nothing could be checked (no store found, or none could be read).`
 	}
 	f.register(cmd, true)
 	cmd.Flags().StringArrayVar(&cas, "ca", nil, "CA certificate `FILE` to check for (PEM, DER, .p7b/.p7c; repeatable)")
+	cmd.Flags().StringVar(&probeURL, "probe", "", "run this host's TLS clients (Python, Node, git, curl, wget) against `URL` and report which reject it")
 	return cmd
 }
 
 func printAudit(w io.Writer, out auditOutput, caFiles []string) {
+	if out.Probe != nil {
+		defer printProbe(w, out.Probe)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STORE\tSTATUS\tDETAIL")
 	bad := 0

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package appstore
+
+import "io/fs"
+
+func listDir(hp string, max int) map[string]fs.FileMode { return listDirPortable(hp, max) }

@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package safefs
+
+import "golang.org/x/sys/unix"
+
+const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
