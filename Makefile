@@ -33,14 +33,18 @@ cross:
 unit: build
 	$(GO) test -count=1 -timeout 25m ./...
 
-# Every Fuzz* target, FUZZTIME each; seeds live in testdata/fuzz.
+# Every Fuzz* target, FUZZTIME each; seeds live in testdata/fuzz. A failure is
+# shown and the target run again: a crasher is kept in testdata/fuzz and fails
+# the second run too, a worker the fuzzer thought hung on a loaded machine not.
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
 	  d=$$(dirname $$f); \
 	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
 	    echo "fuzz $$d $$t ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$d >/dev/null || \
-	      { $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$d; exit 1; }; \
+	    out=$$($(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$d 2>&1) || { \
+	      echo "$$out" | tail -25; \
+	      echo "fuzz $$d $$t failed; running it again (a crasher it found is in testdata/fuzz and fails again)"; \
+	      $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$d || exit 1; }; \
 	  done; \
 	done
 
