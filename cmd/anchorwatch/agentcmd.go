@@ -85,6 +85,9 @@ func runAgent(cmd *cobra.Command, cfgPath, root string) error {
 	if err != nil {
 		return err
 	}
+	if root == "" && cfg.Root == "" {
+		root = defaultRoot()
+	}
 	if root, err = checkRoot(root); err != nil {
 		return err
 	}
