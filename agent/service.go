@@ -20,17 +20,25 @@ import (
 // ServiceName is the agent's service name on every platform.
 const ServiceName = "anchorwatch-agent"
 
-// systemdUnit is the unit the agent installs on systemd: restart on
-// failure, SIGHUP for a rescan, after the network is up.
-const systemdUnit = `[Unit]
-Description={{Description}}
-ConditionFileIsExecutable={{Path | cmdEscape}}
+// SystemdUnit returns the systemd unit of the agent service that runs exe
+// with args: restart on failure, SIGHUP for a rescan, after the network is
+// up. It is the unit `agent install` writes on systemd and the one the deb
+// and rpm packages ship (installers), so the two never differ.
+func SystemdUnit(exe string, args []string) string {
+	var cmd strings.Builder
+	cmd.WriteString(systemdEscape(exe, false))
+	for _, a := range args {
+		cmd.WriteString(" " + systemdEscape(a, true))
+	}
+	return `[Unit]
+Description=` + serviceDescription + `
+ConditionFileIsExecutable=` + systemdEscape(exe, false) + `
 Wants=network-online.target
 After=network-online.target
 
 [Service]
 Type=simple
-ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+ExecStart=` + cmd.String() + `
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=5
@@ -39,6 +47,25 @@ KillMode=mixed
 [Install]
 WantedBy=multi-user.target
 `
+}
+
+// RunArgs are the arguments the agent service runs the binary with.
+func RunArgs(configPath string) []string {
+	return []string{"agent", "run", "--config", configPath}
+}
+
+// systemdEscape writes s for a unit file: specifiers (%) and variable
+// references ($) taken literally, and, for an argument, double quotes
+// around it; a path has its spaces escaped instead.
+func systemdEscape(s string, quote bool) string {
+	s = strings.NewReplacer(`%`, `%%`, `$`, `$$`, `\`, `\\`).Replace(s)
+	if quote {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return strings.ReplaceAll(s, " ", `\x20`)
+}
+
+const serviceDescription = "Keeps the organization's CA in every trust store of this host and reports to the Anchorwatch collector."
 
 // ServiceOptions describe the agent service to install or control.
 type ServiceOptions struct {
@@ -66,7 +93,7 @@ func ServiceConfig(o ServiceOptions) (*service.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"agent", "run", "--config", cfgPath}
+	args := RunArgs(cfgPath)
 	if o.Root != "" {
 		root, err := filepath.Abs(o.Root)
 		if err != nil {
@@ -74,14 +101,23 @@ func ServiceConfig(o ServiceOptions) (*service.Config, error) {
 		}
 		args = append(args, "--root", root)
 	}
+	exe := o.Executable
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("agent service: %w", err)
+		}
+	}
+	if strings.Contains(exe+strings.Join(args, ""), "{{") {
+		return nil, fmt.Errorf("agent service: %q: a path with {{ cannot go into a service definition", exe+" "+strings.Join(args, " "))
+	}
 	return &service.Config{
 		Name:        o.Name,
 		DisplayName: "Anchorwatch agent",
-		Description: "Keeps the organization's CA in every trust store of this host and reports to the Anchorwatch collector.",
-		Executable:  o.Executable,
+		Description: serviceDescription,
+		Executable:  exe,
 		Arguments:   args,
 		Option: service.KeyValue{
-			"SystemdScript":    systemdUnit,
+			"SystemdScript":    SystemdUnit(exe, args),
 			"Restart":          "always",
 			"ReloadSignal":     "HUP",
 			"KeepAlive":        true, // launchd
