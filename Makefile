@@ -10,8 +10,10 @@ FUZZTIME ?= 5s
 
 all: build
 
+# Static (no cgo): the same binary runs on every glibc and on musl (Debian
+# 11, Ubuntu 20.04, RHEL 8, Alpine); a cgo build needs glibc >= 2.34.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/anchorwatch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/anchorwatch
 
 # The full suite CI runs: static checks, cross builds, unit + integration
 # tests against the real tools, then a short run of every fuzz target.
