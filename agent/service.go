@@ -31,7 +31,7 @@ func SystemdUnit(exe string, args []string) string {
 		cmd.WriteString(" " + systemdEscape(a, true))
 	}
 	return `[Unit]
-Description=` + serviceDescription + `
+Description=` + ServiceDescription + `
 ConditionFileIsExecutable=` + systemdEscape(exe, false) + `
 Wants=network-online.target
 After=network-online.target
@@ -65,7 +65,8 @@ func systemdEscape(s string, quote bool) string {
 	return strings.ReplaceAll(s, " ", `\x20`)
 }
 
-const serviceDescription = "Keeps the organization's CA in every trust store of this host and reports to the Anchorwatch collector."
+// ServiceDescription is what service managers show for the agent.
+const ServiceDescription = "Keeps the organization's CA in every trust store of this host and reports to the Anchorwatch collector."
 
 // ServiceOptions describe the agent service to install or control.
 type ServiceOptions struct {
@@ -113,7 +114,7 @@ func ServiceConfig(o ServiceOptions) (*service.Config, error) {
 	return &service.Config{
 		Name:        o.Name,
 		DisplayName: "Anchorwatch agent",
-		Description: serviceDescription,
+		Description: ServiceDescription,
 		Executable:  exe,
 		Arguments:   args,
 		Option: service.KeyValue{

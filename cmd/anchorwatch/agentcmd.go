@@ -37,7 +37,7 @@ func newAgentCmd() *cobra.Command {
 			return runAgent(cmd, cfgPath, root)
 		},
 	}
-	c.AddCommand(run)
+	c.AddCommand(run, newAgentConfigureCmd(&cfgPath))
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		c.AddCommand(&cobra.Command{
 			Use:   action + " --config FILE",
