@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,52 @@ KillMode=mixed
 [Install]
 WantedBy=multi-user.target
 `
+}
+
+// LaunchdLabel is the agent's launchd job label, and LaunchdPlistPath
+// where its definition lives on macOS.
+const (
+	LaunchdLabel     = ServiceName
+	LaunchdPlistPath = "/Library/LaunchDaemons/" + ServiceName + ".plist"
+	launchdLogPath   = "/Library/Logs/" + ServiceName + ".log"
+)
+
+// LaunchdPlist returns the launchd job of the agent service that runs exe
+// with args: started at load, restarted whenever it exits, its output in
+// /Library/Logs. It is the job `agent install` writes on macOS and the one
+// the pkg ships, so the two never differ.
+func LaunchdPlist(exe string, args []string) string {
+	var b strings.Builder
+	esc := func(s string) string {
+		var e strings.Builder
+		_ = xml.EscapeText(&e, []byte(s))
+		return e.String()
+	}
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>` + esc(LaunchdLabel) + `</string>
+	<key>ProgramArguments</key>
+	<array>
+`)
+	for _, a := range append([]string{exe}, args...) {
+		b.WriteString("\t\t<string>" + esc(a) + "</string>\n")
+	}
+	b.WriteString(`	</array>
+	<key>RunAtLoad</key>
+	<true/>
+	<key>KeepAlive</key>
+	<true/>
+	<key>StandardOutPath</key>
+	<string>` + launchdLogPath + `</string>
+	<key>StandardErrorPath</key>
+	<string>` + launchdLogPath + `</string>
+</dict>
+</plist>
+`)
+	return b.String()
 }
 
 // RunArgs are the arguments the agent service runs the binary with.
@@ -119,6 +166,7 @@ func ServiceConfig(o ServiceOptions) (*service.Config, error) {
 		Arguments:   args,
 		Option: service.KeyValue{
 			"SystemdScript":    SystemdUnit(exe, args),
+			"LaunchdConfig":    LaunchdPlist(exe, args),
 			"Restart":          "always",
 			"ReloadSignal":     "HUP",
 			"KeepAlive":        true, // launchd

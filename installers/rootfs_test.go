@@ -97,6 +97,12 @@ func repoRoot(t *testing.T) string {
 // dir, without cgo (as the release binary is built).
 func goBuild(t *testing.T, goos, v, dir string) string {
 	t.Helper()
+	return goBuildArch(t, goos, "amd64", v, dir)
+}
+
+// goBuildArch is goBuild for another GOARCH.
+func goBuildArch(t *testing.T, goos, goarch, v, dir string) string {
+	t.Helper()
 	name := "anchorwatch"
 	if goos == "windows" {
 		name += ".exe"
@@ -104,7 +110,7 @@ func goBuild(t *testing.T, goos, v, dir string) string {
 	out := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+v, "-o", out, "./cmd/anchorwatch")
 	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("GOOS=%s go build: %v\n%s", goos, err, b)
 	}
