@@ -365,3 +365,24 @@ var wxsTemplate = template.Must(template.New("wxs").Funcs(template.FuncMap{"x": 
   </Product>
 </Wix>
 `))
+
+// MSIProperties reads the Property table of an MSI with msiinfo.
+func MSIProperties(ctx context.Context, msiPath string) (map[string]string, error) {
+	tool, err := exec.LookPath("msiinfo")
+	if err != nil {
+		return nil, errors.New("msiinfo not found: install the Debian package msitools")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "export", msiPath, "Property").Output()
+	if err != nil {
+		return nil, fmt.Errorf("msiinfo export %s Property: %w", msiPath, err)
+	}
+	props := map[string]string{}
+	for i, line := range strings.Split(strings.ReplaceAll(string(out), "\r\n", "\n"), "\n") {
+		if k, v, ok := strings.Cut(line, "\t"); ok && i >= 3 {
+			props[k] = v
+		}
+	}
+	return props, nil
+}

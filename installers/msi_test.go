@@ -98,6 +98,15 @@ func TestMSITables(t *testing.T) {
 			}
 		}
 	}
+	// The Intune LOB app body takes its identity from the Property table.
+	props, err := MSIProperties(context.Background(), msi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := NewIntuneLOBApp(filepath.Base(msi), props, "")
+	if err != nil || app.ProductCode != productCode("1.4.0") || app.ProductVersion != "1.4.0" || app.Publisher != "Anchorwatch" || !app.UseDeviceContext {
+		t.Errorf("LOB app %+v (%v)", app, err)
+	}
 	// The files inside are the inputs.
 	out := t.TempDir()
 	run(t, "msiextract", "-C", out, msi)
