@@ -110,6 +110,14 @@ func BuildMSI(ctx context.Context, p MSIPackage) (name string, msi []byte, err e
 	if (p.SignCert == "") != (p.SignKey == "") {
 		return "", nil, errors.New("msi: give --sign-cert and --sign-key together")
 	}
+	// The tools run in a temp dir: name the signing files absolutely.
+	for _, f := range []*string{&p.SignCert, &p.SignKey, &p.SignChain} {
+		if *f != "" {
+			if *f, err = filepath.Abs(*f); err != nil {
+				return "", nil, fmt.Errorf("msi: %w", err)
+			}
+		}
+	}
 	in, err := p.read(WindowsLayout())
 	if err != nil {
 		return "", nil, fmt.Errorf("msi: %w", err)
