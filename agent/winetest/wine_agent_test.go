@@ -207,17 +207,25 @@ func (a *agentProc) log() string {
 // the background, its output in a file, and kills it after the test.
 func startAgent(t *testing.T, bed *winebed.Bed, exe, dir, cfg string) *agentProc {
 	t.Helper()
+	return startAgentIn(t, bed, dir, exe, "agent", "run", "--config", cfg)
+}
+
+// startAgentIn starts args (the agent and its arguments) under wine with
+// working directory dir, its output in a file, and kills it after the
+// test.
+func startAgentIn(t *testing.T, bed *winebed.Bed, dir string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{logFile: filepath.Join(t.TempDir(), "agent.log")}
 	out, err := os.Create(a.logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := bed.Command(context.Background(), exe, "agent", "run", "--config", cfg)
+	cmd := bed.Command(context.Background(), args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		t.Fatalf("wine %s agent run: %v", exe, err)
+		t.Fatalf("wine %s: %v", strings.Join(args, " "), err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
