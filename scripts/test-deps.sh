@@ -21,6 +21,21 @@ checks=(
   "/usr/lib/wine/wine64 wine64"
   "x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64-win32"
   "systemd-analyze systemd"
+  "wixl wixl"
+  "msibuild msitools"
+  "osslsigncode osslsigncode"
+  "/usr/sbin/debootstrap debootstrap"
+  "plistutil libplist-utils"
+  "cpio cpio"
+  "file file"
+  "readelf binutils"
+  "gcc gcc"
+  "/usr/include/stdio.h libc6-dev"
+  "make make"
+  "/usr/bin/python3 python3"
+  "bsdtar libarchive-tools"
+  "rpm rpm"
+  "dpkg-deb dpkg"
 )
 need=()
 for c in "${checks[@]}"; do
