@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/installers"
-	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/stores"
 	winstore "github.com/anchorwatch/anchorwatch/stores/windows"
@@ -50,15 +47,7 @@ func TestWineMSIAgentEndToEnd(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	bed, err := winebed.New(ctx)
-	if err != nil {
-		t.Fatalf("wine test bed: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	bed := newBed(t)
 	exe, err := bed.Build(ctx, "./cmd/anchorwatch", "anchorwatch.exe")
 	if err != nil {
 		t.Fatal(err)
@@ -68,18 +57,7 @@ func TestWineMSIAgentEndToEnd(t *testing.T) {
 	ca, _ := newCert(t, "Anchorwatch MSI e2e Root", true)
 	fp := stores.SHA256(ca)
 	coll := servertest.StartCollector(t, servertest.Options{})
-	doc, _ := json.Marshal(map[string]any{
-		"serial":          1,
-		"anchors":         []any{map[string]any{"pem": pemOf(ca), "stores": []string{"windows", "java"}, "role": "root"}},
-		"rescan_interval": "1h",
-	})
-	blob, err := policy.Sign(doc, signer, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, body := coll.Do(t, http.MethodPut, api.PathPolicy, coll.AdminToken, blob); code != http.StatusOK {
-		t.Fatalf("PUT %s: %d %s", api.PathPolicy, code, body)
-	}
+	putPolicy(t, coll, signer, signerKey, ca, "windows", "java")
 
 	// A JDK under Program Files, with Temurin 25's own cacerts.
 	jdk := filepath.Join(bed.DriveC(), "Program Files", "Eclipse Adoptium", "jdk-25.0.1-hotspot", "lib", "security")
@@ -234,15 +212,7 @@ func copyFile(src, dst string) error {
 // MSI's configure step gives C:\ProgramData\Anchorwatch.
 func TestWindowsTestsUnderWine(t *testing.T) {
 	ctx := context.Background()
-	bed, err := winebed.New(ctx)
-	if err != nil {
-		t.Fatalf("wine test bed: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	bed := newBed(t)
 	exe, err := bed.BuildTest(ctx, "./cmd/anchorwatch", "cmd-anchorwatch.test.exe")
 	if err != nil {
 		t.Fatal(err)
