@@ -403,3 +403,59 @@ func TestPosixCksum(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBomRoundTrip: any set of paths the payload can hold gives a Bom that
+// the layout reader (bomRead) reads back with the same paths, types,
+// sizes and checksums, parents before children.
+func FuzzBomRoundTrip(f *testing.F) {
+	f.Add([]byte("a\nb/c\nb/d/e\n"))
+	f.Add([]byte("Library/Anchorwatch/anchorwatch\nLibrary/LaunchDaemons/x.plist\n"))
+	f.Add([]byte("z\ny\nx-\nx/\nx.a/b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		es := []pkgEntry{{name: ".", mode: os.ModeDir | 0o755}}
+		seen := map[string]bool{".": true}
+		for _, line := range strings.Split(string(data), "\n") {
+			parts := strings.FieldsFunc(line, func(r rune) bool { return r == '/' })
+			name := "."
+			for i, p := range parts {
+				if p == "." || p == ".." || strings.ContainsAny(p, "\x00") || len(p) > 64 {
+					break
+				}
+				name += "/" + p
+				if seen[name] {
+					continue
+				}
+				seen[name] = true
+				if i < len(parts)-1 {
+					es = append(es, pkgEntry{name: name, mode: os.ModeDir | 0o755})
+				} else {
+					es = append(es, pkgEntry{name: name, mode: 0o644, data: []byte(line)})
+				}
+			}
+		}
+		if len(es) > maxBomPaths {
+			return
+		}
+		// A name used as a file and then as a directory is not a tree.
+		if err := checkEntries(es); err != nil {
+			return
+		}
+		b, err := bom(es, 1)
+		if err != nil {
+			t.Fatalf("bom: %v", err)
+		}
+		got, _, err := bomRead(b)
+		if err != nil {
+			t.Fatalf("bomRead: %v", err)
+		}
+		if len(got) != len(es) {
+			t.Fatalf("%d paths read back, %d written", len(got), len(es))
+		}
+		for _, e := range es {
+			p, ok := got[e.name]
+			if !ok || p.size != uint32(len(e.data)) || (!e.mode.IsDir() && p.cksum != posixCksum(e.data)) {
+				t.Fatalf("%s: read back %+v", e.name, p)
+			}
+		}
+	})
+}
