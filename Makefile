@@ -5,17 +5,20 @@ BIN := bin/anchorwatch
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 5s
+PKG_VERSION ?= 0.1.0
 
-.PHONY: all build test deps unit fuzz cross lint bench demo clean
+.PHONY: all build test deps unit fuzz cross lint bench demo packages clean
 
 all: build
 
+# Static (no cgo): the same binary runs on every glibc and on musl (Debian
+# 11, Ubuntu 20.04, RHEL 8, Alpine); a cgo build needs glibc >= 2.34.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/anchorwatch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/anchorwatch
 
 # The full suite CI runs: static checks, cross builds, unit + integration
 # tests against the real tools, then a short run of every fuzz target.
-test: deps lint cross unit fuzz
+test: deps lint cross unit fuzz packages
 
 # The real peers the tests run against (installed with apt-get when root).
 deps:
@@ -54,5 +57,10 @@ bench: build
 demo: build
 	./scripts/demo.sh
 
+# Every deployment artifact for the demo collector into dist/: deb, rpm,
+# signed MSI, pkg, mobileconfig, GPO and Intune kits (scripts/packages.sh).
+packages:
+	PKG_VERSION=$(PKG_VERSION) ./scripts/packages.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

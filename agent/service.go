@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -20,17 +21,25 @@ import (
 // ServiceName is the agent's service name on every platform.
 const ServiceName = "anchorwatch-agent"
 
-// systemdUnit is the unit the agent installs on systemd: restart on
-// failure, SIGHUP for a rescan, after the network is up.
-const systemdUnit = `[Unit]
-Description={{Description}}
-ConditionFileIsExecutable={{Path | cmdEscape}}
+// SystemdUnit returns the systemd unit of the agent service that runs exe
+// with args: restart on failure, SIGHUP for a rescan, after the network is
+// up. It is the unit `agent install` writes on systemd and the one the deb
+// and rpm packages ship (installers), so the two never differ.
+func SystemdUnit(exe string, args []string) string {
+	var cmd strings.Builder
+	cmd.WriteString(systemdEscape(exe, false))
+	for _, a := range args {
+		cmd.WriteString(" " + systemdEscape(a, true))
+	}
+	return `[Unit]
+Description=` + ServiceDescription + `
+ConditionFileIsExecutable=` + systemdEscape(exe, false) + `
 Wants=network-online.target
 After=network-online.target
 
 [Service]
 Type=simple
-ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+ExecStart=` + cmd.String() + `
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=5
@@ -39,6 +48,72 @@ KillMode=mixed
 [Install]
 WantedBy=multi-user.target
 `
+}
+
+// LaunchdLabel is the agent's launchd job label, and LaunchdPlistPath
+// where its definition lives on macOS.
+const (
+	LaunchdLabel     = ServiceName
+	LaunchdPlistPath = "/Library/LaunchDaemons/" + ServiceName + ".plist"
+	launchdLogPath   = "/Library/Logs/" + ServiceName + ".log"
+)
+
+// LaunchdPlist returns the launchd job of the agent service that runs exe
+// with args: started at load, restarted whenever it exits, its output in
+// /Library/Logs. It is the job `agent install` writes on macOS and the one
+// the pkg ships, so the two never differ.
+func LaunchdPlist(exe string, args []string) string {
+	var b strings.Builder
+	esc := func(s string) string {
+		var e strings.Builder
+		_ = xml.EscapeText(&e, []byte(s))
+		return e.String()
+	}
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>` + esc(LaunchdLabel) + `</string>
+	<key>ProgramArguments</key>
+	<array>
+`)
+	for _, a := range append([]string{exe}, args...) {
+		b.WriteString("\t\t<string>" + esc(a) + "</string>\n")
+	}
+	b.WriteString(`	</array>
+	<key>RunAtLoad</key>
+	<true/>
+	<key>KeepAlive</key>
+	<true/>
+	<key>StandardOutPath</key>
+	<string>` + launchdLogPath + `</string>
+	<key>StandardErrorPath</key>
+	<string>` + launchdLogPath + `</string>
+</dict>
+</plist>
+`)
+	return b.String()
+}
+
+// RunArgs are the arguments the agent service runs the binary with.
+func RunArgs(configPath string) []string {
+	return []string{"agent", "run", "--config", configPath}
+}
+
+// systemdEscape writes s for a unit file: specifiers (%) and variable
+// references ($) taken literally, and, for an argument, double quotes
+// around it; a path has its spaces escaped instead.
+func systemdEscape(s string, quote bool) string {
+	s = strings.NewReplacer(`%`, `%%`, `$`, `$$`, `\`, `\\`).Replace(s)
+	if quote {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return strings.ReplaceAll(s, " ", `\x20`)
+}
+
+// ServiceDescription is what service managers show for the agent.
+const ServiceDescription = "Keeps the organization's CA in every trust store of this host and reports to the Anchorwatch collector."
 
 // ServiceOptions describe the agent service to install or control.
 type ServiceOptions struct {
@@ -66,7 +141,7 @@ func ServiceConfig(o ServiceOptions) (*service.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"agent", "run", "--config", cfgPath}
+	args := RunArgs(cfgPath)
 	if o.Root != "" {
 		root, err := filepath.Abs(o.Root)
 		if err != nil {
@@ -74,14 +149,24 @@ func ServiceConfig(o ServiceOptions) (*service.Config, error) {
 		}
 		args = append(args, "--root", root)
 	}
+	exe := o.Executable
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("agent service: %w", err)
+		}
+	}
+	if strings.Contains(exe+strings.Join(args, ""), "{{") {
+		return nil, fmt.Errorf("agent service: %q: a path with {{ cannot go into a service definition", exe+" "+strings.Join(args, " "))
+	}
 	return &service.Config{
 		Name:        o.Name,
 		DisplayName: "Anchorwatch agent",
-		Description: "Keeps the organization's CA in every trust store of this host and reports to the Anchorwatch collector.",
-		Executable:  o.Executable,
+		Description: ServiceDescription,
+		Executable:  exe,
 		Arguments:   args,
 		Option: service.KeyValue{
-			"SystemdScript":    systemdUnit,
+			"SystemdScript":    SystemdUnit(exe, args),
+			"LaunchdConfig":    LaunchdPlist(exe, args),
 			"Restart":          "always",
 			"ReloadSignal":     "HUP",
 			"KeepAlive":        true, // launchd

@@ -80,3 +80,40 @@ func TestServiceInstallSystemd(t *testing.T) {
 		t.Errorf("enable links left behind: %v", links)
 	}
 }
+
+// TestSystemdUnitEscapes: a binary and a config under paths with a space,
+// a percent sign and a dollar sign give a unit systemd-analyze accepts; the
+// same unit with the binary's space left unescaped is refused (so verify
+// really resolves the command).
+func TestSystemdUnitEscapes(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Fatal("systemd-analyze not found: install the Debian package systemd")
+	}
+	dir := filepath.Join(t.TempDir(), "odd dir 100%")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "anchor watch")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, `agent $HOME "q".json`)
+	unit := filepath.Join(t.TempDir(), "anchorwatch-escape-test.service")
+	if err := os.WriteFile(unit, []byte(SystemdUnit(exe, RunArgs(cfg))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "anchorwatch-escape-test") {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// verify resolves ExecStart's command: a path escaped wrongly names a
+	// file that does not exist, and verify says so.
+	broken := filepath.Join(t.TempDir(), "broken.service")
+	bad := strings.ReplaceAll(SystemdUnit(exe, RunArgs(cfg)), `\x20`, " ")
+	if err := os.WriteFile(broken, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("systemd-analyze", "verify", broken).CombinedOutput(); err == nil {
+		t.Fatalf("systemd-analyze verify accepted an unescaped path:\n%s", out)
+	}
+}

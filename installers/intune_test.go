@@ -65,3 +65,39 @@ func TestIntuneRoundTrip(t *testing.T) {
 		t.Fatalf("leaf: err = %v", err)
 	}
 }
+
+// TestIntuneGraph: the Graph bodies are JSON objects of the trusted
+// certificate profile types, carrying the DER (base64) and, on Windows,
+// the store by role; macOS and iOS get the roots. (Nothing is sent to
+// Graph here.)
+func TestIntuneGraph(t *testing.T) {
+	f := newFixture(t)
+	files, err := IntuneGraphProfiles([]*x509.Certificate{f.root.Cert, f.inter.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		typ, store string
+		der        []byte
+	}{
+		"windows-trusted-certificate-" + SHA1Hex(f.root.Cert)[:16] + ".json":  {"#microsoft.graph.windows81TrustedRootCertificate", "computerCertStoreRoot", f.root.Cert.Raw},
+		"windows-trusted-certificate-" + SHA1Hex(f.inter.Cert)[:16] + ".json": {"#microsoft.graph.windows81TrustedRootCertificate", "computerCertStoreIntermediate", f.inter.Cert.Raw},
+		"macos-trusted-certificate-" + SHA1Hex(f.root.Cert)[:16] + ".json":    {"#microsoft.graph.macOSTrustedRootCertificate", "", f.root.Cert.Raw},
+		"ios-trusted-certificate-" + SHA1Hex(f.root.Cert)[:16] + ".json":      {"#microsoft.graph.iosTrustedRootCertificate", "", f.root.Cert.Raw},
+	}
+	if len(files) != len(want) {
+		t.Errorf("%d profiles, want %d", len(files), len(want))
+	}
+	for name, w := range want {
+		var p map[string]any
+		if err := json.Unmarshal(files[name], &p); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		der, _ := base64.StdEncoding.DecodeString(fmt.Sprint(p["trustedRootCertificate"]))
+		store, _ := p["destinationStore"].(string)
+		if p["@odata.type"] != w.typ || store != w.store || !bytes.Equal(der, w.der) || p["displayName"] == "" {
+			t.Errorf("%s: %s", name, files[name])
+		}
+	}
+}

@@ -14,85 +14,79 @@ import (
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
 	"github.com/goreleaser/nfpm/v2/files"
+	"github.com/goreleaser/nfpm/v2/rpm"
+
+	"github.com/anchorwatch/anchorwatch/agent"
 )
 
 // Where the Linux packages install the agent.
 const (
 	BinaryPath       = "/usr/bin/anchorwatch"
-	ConfigPath       = "/etc/anchorwatch/agent.json"
-	SignerPath       = "/etc/anchorwatch/policy-signer.pem"
-	EnrollSecretPath = "/etc/anchorwatch/enroll-secret"
-	CollectorCAPath  = "/etc/anchorwatch/collector-ca.pem"
+	ConfigPath       = LinuxConfigDir + "/" + ConfigName
+	SignerPath       = LinuxConfigDir + "/" + SignerName
+	EnrollSecretPath = LinuxConfigDir + "/" + EnrollSecretName
+	CollectorCAPath  = LinuxConfigDir + "/" + CollectorCAName
 )
 
-// LinuxPackage describes a deb or rpm of the agent. Paths are on the
-// build machine.
+// UnitName is the systemd unit of the agent service the packages ship.
+const UnitName = agent.ServiceName + ".service"
+
+// StateDir is the agent's default state directory, which a deb purge
+// removes.
+const StateDir = agent.DefaultStateDir
+
+// LinuxPackage describes a deb or rpm of the agent.
 type LinuxPackage struct {
-	Format  string // "deb" or "rpm"
-	Binary  string // the linux anchorwatch executable
-	Config  string // agent.json, installed at ConfigPath (0600, kept on upgrade)
-	Signer  string // the pinned policy signer certificate, installed at SignerPath
+	Format string // "deb" or "rpm"
+	AgentFiles
 	Version string // package version, e.g. 1.4.0 or v1.4.0-rc.1
-	// Optional files: EnrollSecret at EnrollSecretPath (0600), CollectorCA
-	// at CollectorCAPath.
-	EnrollSecret string
-	CollectorCA  string
-	// Arch is a GOARCH (amd64, arm64, 386, arm); empty: taken from the
-	// binary's ELF header.
+	// Maintainer is who answers for the package: "Name <email>".
+	Maintainer string
+	// Arch is a GOARCH (amd64, arm64, 386, arm, riscv64); empty: taken
+	// from the binary's ELF header.
 	Arch string
 	// MTime stamps the files and the package (reproducible builds); zero
 	// means now.
 	MTime time.Time
 }
 
-var versionRE = regexp.MustCompile(`^v?[0-9][0-9A-Za-z.+~-]*$`)
+var (
+	versionRE    = regexp.MustCompile(`^v?[0-9][0-9A-Za-z.+~-]*$`)
+	maintainerRE = regexp.MustCompile(`^[^<>\n]+ <[^<>@\s]+@[^<>\s]+>$`)
+)
 
-// postInstall registers the service (replacing the unit an older package
-// version left) and starts it; a host without a running service manager
-// (an image being built) still gets the service enabled for the next boot.
-const postInstall = `#!/bin/sh
-# anchorwatch: register the agent service and start it.
-set -e
-` + BinaryPath + ` agent uninstall --config ` + ConfigPath + ` >/dev/null 2>&1 || true
-` + BinaryPath + ` agent install --config ` + ConfigPath + `
-` + BinaryPath + ` agent start --config ` + ConfigPath + ` || echo "anchorwatch: the agent service is installed and starts at boot; starting it now failed (see: anchorwatch agent status --config ` + ConfigPath + `)" >&2
-exit 0
-`
+// linuxFormat is what differs between deb and rpm.
+type linuxFormat struct {
+	packager nfpm.Packager
+	unitDir  string
+	depends  []string // what the agent runs: certutil (NSS), the CA refresh tool
+	scripts  map[string]string
+}
 
-// preRemove stops and unregisters the service on removal (deb "remove",
-// rpm erase "0"), and only stops it on upgrade: the new package's
-// postinstall registers and starts it again.
-const preRemove = `#!/bin/sh
-# anchorwatch: stop the agent service; unregister it unless upgrading.
-case "$1" in
-upgrade|failed-upgrade|1|2)
-	` + BinaryPath + ` agent stop --config ` + ConfigPath + ` >/dev/null 2>&1 || true
-	;;
-*)
-	` + BinaryPath + ` agent stop --config ` + ConfigPath + ` >/dev/null 2>&1 || true
-	` + BinaryPath + ` agent uninstall --config ` + ConfigPath + ` || true
-	;;
-esac
-exit 0
-`
+var linuxFormats = map[string]linuxFormat{
+	"deb": {
+		packager: deb.Default,
+		unitDir:  "/lib/systemd/system",
+		depends:  []string{"libnss3-tools", "ca-certificates"},
+		scripts:  map[string]string{"postinstall": debPostinst, "preremove": debPrerm, "postremove": debPostrm},
+	},
+	"rpm": {
+		packager: rpm.DefaultRPM,
+		unitDir:  "/usr/lib/systemd/system",
+		depends:  []string{"nss-tools", "ca-certificates"},
+		scripts:  map[string]string{"postinstall": rpmPost, "preremove": rpmPreun, "postremove": rpmPostun},
+	},
+}
 
 // BuildLinuxPackage writes the package to w and returns its conventional
-// file name (anchorwatch_1.4.0_amd64.deb, anchorwatch-1.4.0-1.x86_64.rpm).
+// file name (anchorwatch_1.4.0-1_amd64.deb, anchorwatch-1.4.0-1.x86_64.rpm).
 func BuildLinuxPackage(ctx context.Context, p LinuxPackage, w io.Writer) (string, error) {
-	var packager nfpm.Packager
-	switch p.Format {
-	case "deb":
-		packager = deb.Default
-	default:
-		return "", fmt.Errorf("package format %q: want deb (rpm is not built yet)", p.Format)
+	lf, ok := linuxFormats[p.Format]
+	if !ok {
+		return "", fmt.Errorf("package format %q: want deb or rpm", p.Format)
 	}
-	if !versionRE.MatchString(p.Version) {
-		return "", fmt.Errorf("%s: --version %q: give a version such as 1.4.0", p.Format, p.Version)
-	}
-	for _, f := range []struct{ flag, path string }{{"--binary", p.Binary}, {"--config", p.Config}, {"--signer", p.Signer}} {
-		if f.path == "" {
-			return "", fmt.Errorf("%s: %s FILE is required", p.Format, f.flag)
-		}
+	if err := p.check(); err != nil {
+		return "", fmt.Errorf("%s: %w", p.Format, err)
 	}
 	arch, err := elfArch(p.Binary)
 	if err != nil {
@@ -101,50 +95,81 @@ func BuildLinuxPackage(ctx context.Context, p LinuxPackage, w io.Writer) (string
 	if p.Arch != "" && p.Arch != arch {
 		return "", fmt.Errorf("%s: --binary %s is built for %s, not %s: build it with GOOS=linux GOARCH=%s", p.Format, p.Binary, arch, p.Arch, p.Arch)
 	}
+	if _, err := p.read(LinuxLayout()); err != nil {
+		return "", fmt.Errorf("%s: %w", p.Format, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return "", err
-	}
-	mtime := p.MTime
-	if mtime.IsZero() {
-		mtime = time.Now()
 	}
 	tmp, err := os.MkdirTemp("", "anchorwatch-package-")
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", p.Format, err)
 	}
 	defer os.RemoveAll(tmp)
-	postinst, prerm := filepath.Join(tmp, "postinstall.sh"), filepath.Join(tmp, "preremove.sh")
-	if err := os.WriteFile(postinst, []byte(postInstall), 0o755); err != nil {
+	info, err := p.info(lf, arch, tmp)
+	if err != nil {
 		return "", fmt.Errorf("%s: %w", p.Format, err)
 	}
-	if err := os.WriteFile(prerm, []byte(preRemove), 0o755); err != nil {
+	if err := nfpm.PrepareForPackager(info, p.Format); err != nil {
 		return "", fmt.Errorf("%s: %w", p.Format, err)
+	}
+	if err := lf.packager.Package(info, w); err != nil {
+		return "", fmt.Errorf("%s: %w", p.Format, err)
+	}
+	return lf.packager.ConventionalFileName(info), nil
+}
+
+func (p LinuxPackage) check() error {
+	if !versionRE.MatchString(p.Version) {
+		return fmt.Errorf("--version %q: give a version such as 1.4.0", p.Version)
+	}
+	if !maintainerRE.MatchString(p.Maintainer) {
+		return fmt.Errorf("--maintainer %q: give who answers for the package as \"Name <email>\" (dpkg and rpm show it)", p.Maintainer)
+	}
+	for _, f := range []struct{ flag, path string }{{"--binary", p.Binary}, {"--config", p.Config}, {"--signer", p.Signer}} {
+		if f.path == "" {
+			return fmt.Errorf("%s FILE is required", f.flag)
+		}
+	}
+	return nil
+}
+
+// info is the nfpm description of the package; the unit and the scripts
+// are written into tmp.
+func (p LinuxPackage) info(lf linuxFormat, arch, tmp string) (*nfpm.Info, error) {
+	mtime := p.MTime
+	if mtime.IsZero() {
+		mtime = time.Now()
+	}
+	unit := filepath.Join(tmp, UnitName)
+	if err := os.WriteFile(unit, []byte(agent.SystemdUnit(BinaryPath, agent.RunArgs(ConfigPath))), 0o644); err != nil {
+		return nil, err
+	}
+	scripts := map[string]string{}
+	for name, body := range lf.scripts {
+		scripts[name] = filepath.Join(tmp, name+".sh")
+		if err := os.WriteFile(scripts[name], []byte(expandScript(body, lf.unitDir)), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	owned := func(mode os.FileMode) *files.ContentFileInfo {
+		return &files.ContentFileInfo{Owner: "root", Group: "root", Mode: mode, MTime: mtime}
 	}
 	file := func(src, dst, typ string, mode os.FileMode) *files.Content {
-		return &files.Content{Source: src, Destination: dst, Type: typ,
-			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: mode, MTime: mtime}}
+		return &files.Content{Source: src, Destination: dst, Type: typ, FileInfo: owned(mode)}
 	}
 	contents := files.Contents{
 		file(p.Binary, BinaryPath, "", 0o755),
+		file(unit, lf.unitDir+"/"+UnitName, "", 0o644),
+		{Destination: LinuxConfigDir, Type: files.TypeDir, FileInfo: owned(0o755)},
 		file(p.Config, ConfigPath, files.TypeConfigNoReplace, 0o600),
 		file(p.Signer, SignerPath, files.TypeConfigNoReplace, 0o644),
-		{Destination: "/etc/anchorwatch", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o755, MTime: mtime}},
 	}
 	if p.EnrollSecret != "" {
 		contents = append(contents, file(p.EnrollSecret, EnrollSecretPath, files.TypeConfigNoReplace, 0o600))
 	}
 	if p.CollectorCA != "" {
 		contents = append(contents, file(p.CollectorCA, CollectorCAPath, files.TypeConfigNoReplace, 0o644))
-	}
-	for _, c := range contents {
-		if c.Source == "" {
-			continue
-		}
-		if fi, err := os.Stat(c.Source); err != nil {
-			return "", fmt.Errorf("%s: %w", p.Format, err)
-		} else if !fi.Mode().IsRegular() {
-			return "", fmt.Errorf("%s: %s is not a regular file", p.Format, c.Source)
-		}
 	}
 	info := &nfpm.Info{
 		Name:            "anchorwatch",
@@ -154,7 +179,7 @@ func BuildLinuxPackage(ctx context.Context, p LinuxPackage, w io.Writer) (string
 		Release:         "1",
 		Section:         "admin",
 		Priority:        "optional",
-		Maintainer:      "Anchorwatch <anchorwatch@localhost>",
+		Maintainer:      p.Maintainer,
 		Description:     "Anchorwatch agent: keeps the organization's CA in every trust store and reports to the collector",
 		Vendor:          "Anchorwatch",
 		License:         "Proprietary",
@@ -162,18 +187,13 @@ func BuildLinuxPackage(ctx context.Context, p LinuxPackage, w io.Writer) (string
 		MTime:           mtime,
 		Overridables: nfpm.Overridables{
 			Contents: contents,
+			Depends:  lf.depends,
 			Umask:    0o022,
-			Scripts:  nfpm.Scripts{PostInstall: postinst, PreRemove: prerm},
+			Scripts: nfpm.Scripts{PostInstall: scripts["postinstall"], PreRemove: scripts["preremove"],
+				PostRemove: scripts["postremove"]},
 		},
 	}
-	info = nfpm.WithDefaults(info)
-	if err := nfpm.PrepareForPackager(info, p.Format); err != nil {
-		return "", fmt.Errorf("%s: %w", p.Format, err)
-	}
-	if err := packager.Package(info, w); err != nil {
-		return "", fmt.Errorf("%s: %w", p.Format, err)
-	}
-	return packager.ConventionalFileName(info), nil
+	return nfpm.WithDefaults(info), nil
 }
 
 // elfArch returns the GOARCH of a Linux ELF executable.

@@ -1,13 +1,10 @@
 package installers
 
 import (
-	"crypto/sha1"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"unicode/utf16"
-
-	"github.com/anchorwatch/anchorwatch/stores/windows"
 )
 
 // Registry.pol (the PReg format Group Policy's registry extension reads
@@ -41,9 +38,7 @@ func RegistryPol(cas []*x509.Certificate) ([]byte, error) {
 		if !IsRoot(c) {
 			key = GPOCAKey
 		}
-		sum := sha1.Sum(c.Raw)
-		blob := windows.EncodeBlob(windows.Blob{DER: c.Raw, Props: map[uint32][]byte{windows.PropSHA1Hash: sum[:]}})
-		out = appendPRegEntry(out, key+`\`+SHA1Hex(c), "Blob", RegBinary, blob)
+		out = appendPRegEntry(out, key+`\`+SHA1Hex(c), "Blob", RegBinary, gpoBlob(c))
 	}
 	return out, nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -151,5 +153,69 @@ func TestRegistryPol(t *testing.T) {
 	}
 	if _, err := RegistryPol([]*x509.Certificate{f.root.Leaf(t, "x.example").Leaf}); err == nil || !strings.Contains(err.Error(), "not a CA") {
 		t.Fatalf("leaf: err = %v", err)
+	}
+}
+
+// TestGPOKit: the kit's Registry.pol is the one RegistryPol writes; the
+// PowerShell script sets exactly its values (same keys, the same Blob
+// bytes); GPT.INI, the extension list and the README are what Group
+// Policy and an admin need, with Windows line ends.
+func TestGPOKit(t *testing.T) {
+	f := newFixture(t)
+	cas := []*x509.Certificate{f.root.Cert, f.inter.Cert}
+	files, err := GPOKit(cas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := RegistryPol(cas)
+	if !bytes.Equal(files["Machine/Registry.pol"], pol) {
+		t.Error("the kit's Registry.pol differs from RegistryPol's")
+	}
+	entries, err := parsePReg(files["Machine/Registry.pol"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(files["Install-AnchorwatchGPO.ps1"])
+	setRE := regexp.MustCompile(`(?m)^Set-GPRegistryValue -Guid \$gpo\.Id -Key '([^']+)' -ValueName 'Blob' -Type Binary -Value \(\[Convert\]::FromBase64String\('([A-Za-z0-9+/=]+)'\)\) \| Out-Null\r$`)
+	sets := setRE.FindAllStringSubmatch(script, -1)
+	if len(sets) != len(entries) {
+		t.Fatalf("the script sets %d values, Registry.pol holds %d:\n%s", len(sets), len(entries), script)
+	}
+	for i, e := range entries {
+		blob, err := base64.StdEncoding.DecodeString(sets[i][2])
+		if err != nil || sets[i][1] != `HKLM\`+e.key || e.value != "Blob" || !bytes.Equal(blob, e.data) {
+			t.Errorf("script value %d (%s) differs from Registry.pol's %s\\%s", i, sets[i][1], e.key, e.value)
+		}
+	}
+	for _, want := range []string{"param(", "[switch]$RemoveOthers", "New-GPO -Name $GpoName", "Remove-GPRegistryValue"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q", want)
+		}
+	}
+	if got := string(files["GPT.INI"]); got != "[General]\r\nVersion=1\r\n" {
+		t.Errorf("GPT.INI %q", got)
+	}
+	ext := strings.TrimSpace(string(files["gPCMachineExtensionNames.txt"]))
+	pairs := regexp.MustCompile(`\[(\{[0-9A-F-]{36}\})(\{[0-9A-F-]{36}\})\]`).FindAllStringSubmatch(ext, -1)
+	if len(pairs) != 2 || pairs[0][1] != "{35378EAC-683F-11D2-A89A-00C04FBBCFA2}" || pairs[0][1] >= pairs[1][1] {
+		t.Errorf("gPCMachineExtensionNames %q: want the Registry extension first, sorted by GUID", ext)
+	}
+	readme := string(files["README.txt"])
+	for _, c := range cas {
+		if !strings.Contains(readme, SHA1Hex(c)) || !bytes.Equal(files[SHA1Hex(c)+".cer"], c.Raw) {
+			t.Errorf("README or .cer lacks %s", SHA1Hex(c))
+		}
+	}
+	for _, want := range []string{`SYSVOL\<domain>\Policies\{GPO-GUID}\Machine\Registry.pol`, "versionNumber", "-RemoveOthers", "LGPO.exe"} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README lacks %q", want)
+		}
+	}
+	for name, data := range files {
+		if strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".ps1") || strings.HasSuffix(name, ".INI") {
+			if strings.Count(string(data), "\n") != strings.Count(string(data), "\r\n") {
+				t.Errorf("%s has bare LF line ends", name)
+			}
+		}
 	}
 }

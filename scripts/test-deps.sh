@@ -30,6 +30,20 @@ checks=(
   "wget wget"
   "plistutil libplist-utils"
   "aws awscli"
+  "wixl wixl"
+  "msibuild msitools"
+  "osslsigncode osslsigncode"
+  "/usr/sbin/debootstrap debootstrap"
+  "cpio cpio"
+  "file file"
+  "readelf binutils"
+  "gcc gcc"
+  "/usr/include/stdio.h libc6-dev"
+  "make make"
+  "/usr/bin/python3 python3"
+  "bsdtar libarchive-tools"
+  "rpm rpm"
+  "dpkg-deb dpkg"
 )
 need=()
 for c in "${checks[@]}"; do

@@ -47,15 +47,7 @@ const deadline = 60 * time.Second
 // the agent's wait was re-armed.
 func TestWineAgentHealsRootOnRegistryNotification(t *testing.T) {
 	ctx := context.Background()
-	bed, err := winebed.New(ctx)
-	if err != nil {
-		t.Fatalf("wine test bed: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	bed := newBed(t)
 	exe, err := bed.Build(ctx, "./cmd/anchorwatch", "anchorwatch.exe")
 	if err != nil {
 		t.Fatal(err)
@@ -73,18 +65,7 @@ func TestWineAgentHealsRootOnRegistryNotification(t *testing.T) {
 	derHex := strings.ToUpper(hex.EncodeToString(ca.Raw))
 
 	coll := servertest.StartCollector(t, servertest.Options{})
-	doc, _ := json.Marshal(map[string]any{
-		"serial":          1,
-		"anchors":         []any{map[string]any{"pem": pemOf(ca), "stores": []string{"windows"}, "role": "root"}},
-		"rescan_interval": "1h",
-	})
-	blob, err := policy.Sign(doc, signer, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, body := coll.Do(t, http.MethodPut, api.PathPolicy, coll.AdminToken, blob); code != http.StatusOK {
-		t.Fatalf("PUT %s: %d %s", api.PathPolicy, code, body)
-	}
+	putPolicy(t, coll, signer, signerKey, ca, "windows")
 
 	// A fresh prefix has no trace of our root.
 	if _, ok := regBlob(t, bed, regKey); ok {
@@ -193,6 +174,39 @@ func TestWineAgentHealsRootOnRegistryNotification(t *testing.T) {
 	}
 }
 
+// newBed makes a Wine prefix for the test and removes it afterwards.
+func newBed(t *testing.T) *winebed.Bed {
+	t.Helper()
+	bed, err := winebed.New(context.Background())
+	if err != nil {
+		t.Fatalf("wine test bed: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := bed.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return bed
+}
+
+// putPolicy signs a policy (serial 1, rescan an hour away) that installs
+// ca as a root into the store kinds given, and uploads it.
+func putPolicy(t *testing.T, coll *servertest.Collector, signer *x509.Certificate, key crypto.Signer, ca *x509.Certificate, kinds ...string) {
+	t.Helper()
+	doc, _ := json.Marshal(map[string]any{
+		"serial":          1,
+		"anchors":         []any{map[string]any{"pem": pemOf(ca), "stores": kinds, "role": "root"}},
+		"rescan_interval": "1h",
+	})
+	blob, err := policy.Sign(doc, signer, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := coll.Do(t, http.MethodPut, api.PathPolicy, coll.AdminToken, blob); code != http.StatusOK {
+		t.Fatalf("PUT %s: %d %s", api.PathPolicy, code, body)
+	}
+}
+
 // agentProc is the Windows agent running under wine.
 type agentProc struct {
 	logFile string
@@ -207,17 +221,25 @@ func (a *agentProc) log() string {
 // the background, its output in a file, and kills it after the test.
 func startAgent(t *testing.T, bed *winebed.Bed, exe, dir, cfg string) *agentProc {
 	t.Helper()
+	return startAgentIn(t, bed, dir, exe, "agent", "run", "--config", cfg)
+}
+
+// startAgentIn starts args (the agent and its arguments) under wine with
+// working directory dir, its output in a file, and kills it after the
+// test.
+func startAgentIn(t *testing.T, bed *winebed.Bed, dir string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{logFile: filepath.Join(t.TempDir(), "agent.log")}
 	out, err := os.Create(a.logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := bed.Command(context.Background(), exe, "agent", "run", "--config", cfg)
+	cmd := bed.Command(context.Background(), args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		t.Fatalf("wine %s agent run: %v", exe, err)
+		t.Fatalf("wine %s: %v", strings.Join(args, " "), err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -37,7 +37,7 @@ func newAgentCmd() *cobra.Command {
 			return runAgent(cmd, cfgPath, root)
 		},
 	}
-	c.AddCommand(run)
+	c.AddCommand(run, newAgentConfigureCmd(&cfgPath))
 	for _, action := range []string{"install", "uninstall", "start", "stop", "restart"} {
 		c.AddCommand(&cobra.Command{
 			Use:   action + " --config FILE",
@@ -84,6 +84,9 @@ func runAgent(cmd *cobra.Command, cfgPath, root string) error {
 	cfg, err := loadAgentConfig(cfgPath)
 	if err != nil {
 		return err
+	}
+	if root == "" && cfg.Root == "" {
+		root = defaultRoot()
 	}
 	if root, err = checkRoot(root); err != nil {
 		return err

@@ -72,7 +72,7 @@ type hostFlags struct {
 
 func (f *hostFlags) register(cmd *cobra.Command, withKinds bool) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.root, "root", "/", "look up the host's filesystem under `DIR` (a mounted image, a container rootfs, a sandbox)")
+	fl.StringVar(&f.root, "root", defaultRoot(), "look up the host's filesystem under `DIR` (a mounted image, a container rootfs, a sandbox)")
 	if withKinds {
 		fl.StringVar(&f.kinds, "stores", "", "store `KINDS` to act on, comma-separated (e.g. system,nss,java; default: all)")
 	}
@@ -95,7 +95,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func (f *hostFlags) env(cmd *cobra.Command) (stores.Env, []stores.Kind, error) {
 	root := f.root
 	if root == "" {
-		root = "/"
+		root = defaultRoot()
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {

@@ -1,6 +1,11 @@
+// Debian 11's CA bundle holds a root with a negative serial number, which Go
+// refuses to parse by default; trust stores must still be read whole.
+//go:debug x509negativeserial=1
+
 // Command anchorwatch keeps an organization's TLS-interception CA in every
 // trust store of every managed host, proves it to a central collector, and
 // finds the devices that are not managed at all.
+
 package main
 
 import (

@@ -3,28 +3,29 @@ package main
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/anchorwatch/anchorwatch/agent"
 	"github.com/anchorwatch/anchorwatch/installers"
 	"github.com/anchorwatch/anchorwatch/policy"
 )
 
 // newPackageCmd groups the commands that build deployment artifacts: a
-// signed .mobileconfig, a GPO Registry.pol, Intune OMA-URI settings, and
-// a deb package of the agent.
+// signed .mobileconfig, the GPO and Intune kits, and the agent's deb,
+// rpm, MSI and macOS pkg.
 func newPackageCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "package",
-		Short: "Build deployment artifacts: signed .mobileconfig, GPO Registry.pol, Intune settings, a deb of the agent",
+		Short: "Build deployment artifacts: signed .mobileconfig, GPO and Intune kits, the agent as deb, rpm, MSI and pkg",
 	}
 	c.AddCommand(newPackageMobileconfigCmd(), newPackageGPOCmd(), newPackageIntuneCmd(),
-		newPackageLinuxCmd("deb"))
+		newPackageLinuxCmd("deb"), newPackageLinuxCmd("rpm"), newPackageMSICmd(), newPackagePkgCmd())
 	return c
 }
 
@@ -120,11 +121,15 @@ func newPackageGPOCmd() *cobra.Command {
 	var cas []string
 	var out string
 	c := &cobra.Command{
-		Use:   "gpo --ca CA.pem -o Registry.pol",
-		Short: "Build a Group Policy Registry.pol that deploys the CAs to the machine Root/CA stores",
-		Args:  cobra.NoArgs,
+		Use:   "gpo --ca CA.pem -o DIR",
+		Short: "Build a GPO kit that deploys the CAs to the machine Root/CA stores (script, Registry.pol, GPT.INI, README)",
+		Long: `Build a GPO kit in DIR: Install-AnchorwatchGPO.ps1 (creates or updates a GPO with the
+GroupPolicy module; -RemoveOthers rotates a CA out), Machine/Registry.pol, GPT.INI,
+gPCMachineExtensionNames.txt, README.txt (where each piece goes) and the certificates.
+With -o FILE.pol only Registry.pol is written.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireOut(out, "Registry.pol is binary"); err != nil {
+			if err := requireOut(out, "a directory, or FILE.pol for Registry.pol alone"); err != nil {
 				return err
 			}
 			certs, err := loadCAFlags(cas)
@@ -132,29 +137,58 @@ func newPackageGPOCmd() *cobra.Command {
 				return err
 			}
 			warnCALint(cmd.ErrOrStderr(), certs)
-			pol, err := installers.RegistryPol(certs)
+			if strings.EqualFold(filepath.Ext(out), ".pol") {
+				pol, err := installers.RegistryPol(certs)
+				if err != nil {
+					return err
+				}
+				if err := writeOut(cmd, out, pol, 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Registry.pol with %d CA(s) → %s\n", len(certs), out)
+				return nil
+			}
+			files, err := installers.GPOKit(certs)
 			if err != nil {
 				return err
 			}
-			if err := writeOut(cmd, out, pol, 0o644); err != nil {
+			if err := writeKit(cmd, out, files); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Registry.pol with %d CA(s) → %s\n", len(certs), out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "GPO kit with %d CA(s) → %s (see %s)\n", len(certs), out, filepath.Join(out, "README.txt"))
 			return nil
 		},
 	}
 	c.Flags().StringArrayVar(&cas, "ca", nil, "CA certificate `FILE` (PEM, DER or P7B; repeatable)")
-	c.Flags().StringVarP(&out, "output", "o", "", "output `FILE` (Registry.pol)")
+	c.Flags().StringVarP(&out, "output", "o", "", "output `DIR` (or FILE.pol)")
 	return c
+}
+
+// writeKit writes files (paths "/"-separated) under dir.
+func writeKit(cmd *cobra.Command, dir string, files map[string][]byte) error {
+	for name, data := range files {
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := writeOut(cmd, dst, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newPackageIntuneCmd() *cobra.Command {
 	var cas []string
-	var out string
+	var out, msi, msiArgs string
 	c := &cobra.Command{
-		Use:   "intune --ca CA.pem -o DIR",
-		Short: "Write Intune custom-profile OMA-URI settings (JSON and CSV) and .cer files for the CAs",
-		Args:  cobra.NoArgs,
+		Use:   "intune --ca CA.pem [--msi anchorwatch.msi] -o DIR",
+		Short: "Build an Intune kit: trusted certificate profiles for Graph, OMA-URI settings, the agent MSI as a LOB app",
+		Long: `Build an Intune kit in DIR: graph/<platform>-trusted-certificate-<SHA1>.json (Graph bodies of
+Trusted certificate profiles for Windows, macOS and iOS), Import-AnchorwatchIntune.ps1 (creates them
+with the Microsoft Graph PowerShell SDK), intune-oma-uri.json/.csv (custom OMA-URI settings) and the
+.cer files. With --msi, graph/lob-app.json describes the MSI as a line-of-business app.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireOut(out, "a directory"); err != nil {
 				return err
@@ -164,106 +198,191 @@ func newPackageIntuneCmd() *cobra.Command {
 				return err
 			}
 			warnCALint(cmd.ErrOrStderr(), certs)
-			s, err := installers.IntuneSettings(certs)
+			files, err := intuneKit(cmd, certs, msi, msiArgs)
 			if err != nil {
 				return err
 			}
-			js, err := installers.IntuneJSON(s)
-			if err != nil {
+			if err := writeKit(cmd, out, files); err != nil {
 				return err
 			}
-			cs, err := installers.IntuneCSV(s)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("intune: %w", err)
-			}
-			files := map[string][]byte{"intune-oma-uri.json": js, "intune-oma-uri.csv": cs}
-			for _, c := range certs {
-				files[installers.SHA1Hex(c)+".cer"] = c.Raw
-			}
-			for name, data := range files {
-				if err := writeOut(cmd, filepath.Join(out, name), data, 0o644); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d OMA-URI setting(s) → %s\n", len(s), filepath.Join(out, "intune-oma-uri.json"))
+			fmt.Fprintf(cmd.ErrOrStderr(), "Intune kit with %d CA(s) → %s\n", len(certs), out)
 			return nil
 		},
 	}
 	c.Flags().StringArrayVar(&cas, "ca", nil, "CA certificate `FILE` (PEM, DER or P7B; repeatable)")
+	c.Flags().StringVar(&msi, "msi", "", "the agent `MSI` to describe as a line-of-business app")
+	c.Flags().StringVar(&msiArgs, "msi-command-line", "", "msiexec `ARGS` Intune passes (public properties, e.g. COLLECTOR_URL=…)")
 	c.Flags().StringVarP(&out, "output", "o", "", "output `DIR`")
 	return c
 }
 
-func newPackageLinuxCmd(format string) *cobra.Command {
-	p := installers.LinuxPackage{Format: format}
-	var out string
-	c := &cobra.Command{
-		Use:   format + " --binary BIN --config agent.json --signer policy-signer.pem --version V -o DIR",
-		Short: "Build a " + format + " of the agent that installs and starts the service",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if p.Binary == "" || p.Config == "" || p.Signer == "" || p.Version == "" {
-				return usageErr(errors.New("--binary, --config, --signer and --version are required"))
-			}
-			if err := requireOut(out, "a directory"); err != nil {
-				return err
-			}
-			if err := checkPackagedConfig(p); err != nil {
-				return err
-			}
-			var buf bytes.Buffer
-			name, err := installers.BuildLinuxPackage(cmd.Context(), p, &buf)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("%s: %w", format, err)
-			}
-			dst := filepath.Join(out, name)
-			if err := writeOut(cmd, dst, buf.Bytes(), 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), dst)
-			return nil
-		},
+// intuneKit is the content of the Intune kit.
+func intuneKit(cmd *cobra.Command, certs []*x509.Certificate, msi, msiArgs string) (map[string][]byte, error) {
+	s, err := installers.IntuneSettings(certs)
+	if err != nil {
+		return nil, err
 	}
-	c.Flags().StringVar(&p.Binary, "binary", "", "the linux anchorwatch executable `FILE`")
-	c.Flags().StringVar(&p.Config, "config", "", "agent config `FILE`, installed as "+installers.ConfigPath)
-	c.Flags().StringVar(&p.Signer, "signer", "", "policy signer certificate `FILE`, installed as "+installers.SignerPath)
-	c.Flags().StringVar(&p.Version, "version", "", "package `VERSION` (e.g. 1.4.0)")
-	c.Flags().StringVar(&p.EnrollSecret, "enroll-secret", "", "enroll secret `FILE`, installed as "+installers.EnrollSecretPath+" (0600)")
-	c.Flags().StringVar(&p.CollectorCA, "collector-ca", "", "collector CA `FILE`, installed as "+installers.CollectorCAPath)
-	c.Flags().StringVar(&p.Arch, "arch", "", "expected GOARCH of --binary (default: read from the binary)")
-	c.Flags().StringVarP(&out, "output", "o", "", "output `DIR`")
-	return c
+	js, err := installers.IntuneJSON(s)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := installers.IntuneCSV(s)
+	if err != nil {
+		return nil, err
+	}
+	profiles, err := installers.IntuneGraphProfiles(certs)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{"intune-oma-uri.json": js, "intune-oma-uri.csv": cs,
+		"Import-AnchorwatchIntune.ps1": []byte(strings.ReplaceAll(installers.IntuneImportScript, "\n", "\r\n"))}
+	for _, c := range certs {
+		files[installers.SHA1Hex(c)+".cer"] = c.Raw
+	}
+	for name, b := range profiles {
+		files["graph/"+name] = b
+	}
+	if msi != "" {
+		props, err := installers.MSIProperties(cmd.Context(), msi)
+		if err != nil {
+			return nil, err
+		}
+		app, err := installers.NewIntuneLOBApp(filepath.Base(msi), props, msiArgs)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.MarshalIndent(app, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		files["graph/lob-app.json"] = append(b, '\n')
+	}
+	return files, nil
 }
 
-// checkPackagedConfig refuses a config the agent would refuse, or one
-// whose file references do not point where the package installs them.
-func checkPackagedConfig(p installers.LinuxPackage) error {
-	data, err := readLimitedFile(p.Config, 1<<20)
+// agentPackageFlags are the flags every agent package shares.
+type agentPackageFlags struct {
+	files   installers.AgentFiles
+	version string
+	out     string
+}
+
+func (f *agentPackageFlags) register(c *cobra.Command, l installers.Layout, binaryHelp string) {
+	fl := c.Flags()
+	if binaryHelp != "" { // the pkg takes several
+		fl.StringVar(&f.files.Binary, "binary", "", binaryHelp)
+	}
+	fl.StringVar(&f.files.Config, "config", "", "agent config `FILE`, installed as "+l.Path(installers.ConfigName))
+	fl.StringVar(&f.files.Signer, "signer", "", "policy signer certificate `FILE`, installed as "+l.Path(installers.SignerName))
+	fl.StringVar(&f.version, "version", "", "package `VERSION` (e.g. 1.4.0)")
+	fl.StringVar(&f.files.EnrollSecret, "enroll-secret", "", "enroll secret `FILE`, installed as "+l.Path(installers.EnrollSecretName)+" (root/SYSTEM only)")
+	fl.StringVar(&f.files.CollectorCA, "collector-ca", "", "collector CA `FILE`, installed as "+l.Path(installers.CollectorCAName))
+	fl.StringVarP(&f.out, "output", "o", "", "output `DIR`")
+}
+
+// check refuses missing required flags (usage errors).
+func (f *agentPackageFlags) check() error {
+	if f.files.Binary == "" || f.files.Config == "" || f.files.Signer == "" || f.version == "" {
+		return usageErr(errors.New("--binary, --config, --signer and --version are required"))
+	}
+	return requireOut(f.out, "a directory")
+}
+
+// write writes a built package into the output directory and prints its
+// path. A config that names its files elsewhere is a usage error.
+func (f *agentPackageFlags) write(cmd *cobra.Command, name string, data []byte, err error) error {
+	if errors.Is(err, installers.ErrConfigMismatch) {
+		return usageErr(err)
+	}
 	if err != nil {
 		return err
 	}
-	cfg, err := agent.ParseConfig(data)
-	if err != nil {
-		return fmt.Errorf("--config %s: %w", p.Config, err)
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return err
 	}
-	if _, err := policy.LoadCertificate(p.Signer); err != nil {
-		return fmt.Errorf("--signer: %w", err)
+	dst := filepath.Join(f.out, name)
+	if err := writeOut(cmd, dst, data, 0o644); err != nil {
+		return err
 	}
-	for _, ref := range []struct{ key, got, flag, file, want string }{
-		{"policy_signer_file", cfg.PolicySignerFile, "--signer", p.Signer, installers.SignerPath},
-		{"enroll_secret_file", cfg.EnrollSecretFile, "--enroll-secret", p.EnrollSecret, installers.EnrollSecretPath},
-		{"collector_ca_file", cfg.CollectorCAFile, "--collector-ca", p.CollectorCA, installers.CollectorCAPath},
-	} {
-		if ref.file != "" && ref.got != ref.want {
-			return usageErr(fmt.Errorf("--config %s: %s is %q but the package installs %s at %s: set %q in the config",
-				p.Config, ref.key, ref.got, ref.flag, ref.want, ref.want))
-		}
-	}
+	fmt.Fprintln(cmd.OutOrStdout(), dst)
 	return nil
+}
+
+func newPackageLinuxCmd(format string) *cobra.Command {
+	var f agentPackageFlags
+	p := installers.LinuxPackage{Format: format}
+	c := &cobra.Command{
+		Use:   format + " --binary BIN --config agent.json --signer policy-signer.pem --version V --maintainer 'Name <email>' -o DIR",
+		Short: "Build a " + format + " of the agent: a systemd service enabled at install, started where systemd runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			if p.Maintainer == "" {
+				return usageErr(errors.New("--maintainer 'Name <email>' is required: dpkg and rpm show who answers for the package"))
+			}
+			p.AgentFiles, p.Version = f.files, f.version
+			var buf bytes.Buffer
+			name, err := installers.BuildLinuxPackage(cmd.Context(), p, &buf)
+			return f.write(cmd, name, buf.Bytes(), err)
+		},
+	}
+	f.register(c, installers.LinuxLayout(), "the linux anchorwatch executable `FILE` (build it with make build: static)")
+	c.Flags().StringVar(&p.Maintainer, "maintainer", "", "who answers for the package: `'Name <email>'`")
+	c.Flags().StringVar(&p.Arch, "arch", "", "expected GOARCH of --binary (default: read from the binary)")
+	return c
+}
+
+func newPackageMSICmd() *cobra.Command {
+	var f agentPackageFlags
+	var p installers.MSIPackage
+	c := &cobra.Command{
+		Use:   "msi --binary anchorwatch.exe --config agent.json --signer policy-signer.pem --version V -o DIR",
+		Short: "Build an MSI of the agent (wixl): a Windows service, public properties for GPO, Intune and SCCM, optional Authenticode signing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			if (p.SignCert == "") != (p.SignKey == "") {
+				return usageErr(errors.New("give --sign-cert and --sign-key together (the key is read from its file)"))
+			}
+			p.AgentFiles, p.Version = f.files, f.version
+			name, msi, err := installers.BuildMSI(cmd.Context(), p)
+			return f.write(cmd, name, msi, err)
+		},
+	}
+	f.register(c, installers.WindowsLayout(), "the windows anchorwatch.exe `FILE` (GOOS=windows)")
+	c.Flags().StringVar(&p.Manufacturer, "manufacturer", "Anchorwatch", "publisher `NAME` shown in Programs and Features")
+	c.Flags().StringVar(&p.SignCert, "sign-cert", "", "Authenticode code-signing certificate `FILE` (PEM): signs anchorwatch.exe and the MSI with osslsigncode")
+	c.Flags().StringVar(&p.SignKey, "sign-key", "", "its private key `FILE` (PEM, unencrypted; never on a command line)")
+	c.Flags().StringVar(&p.SignChain, "sign-chain", "", "intermediate certificates `FILE` (PEM) to include in the signature")
+	return c
+}
+
+func newPackagePkgCmd() *cobra.Command {
+	var f agentPackageFlags
+	var p installers.MacPackage
+	var bins []string
+	c := &cobra.Command{
+		Use:   "pkg --binary anchorwatch-darwin-arm64 [--binary anchorwatch-darwin-amd64] --config agent.json --signer policy-signer.pem --version V -o DIR",
+		Short: "Build a macOS flat package of the agent with a LaunchDaemon (unsigned: sign it with productsign)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(bins) > 0 {
+				f.files.Binary, p.MoreBinaries = bins[0], bins[1:]
+			}
+			if err := f.check(); err != nil {
+				return err
+			}
+			p.AgentFiles, p.Version = f.files, f.version
+			name, pkg, err := installers.BuildPkg(p)
+			return f.write(cmd, name, pkg, err)
+		},
+	}
+	f.register(c, installers.MacLayout(), "")
+	c.Flags().StringArrayVar(&bins, "binary", nil, "macOS anchorwatch executable `FILE` (GOOS=darwin); one per GOARCH makes a universal binary")
+	c.Flags().StringVar(&p.Identifier, "identifier", installers.DefaultPkgIdentifier, "package `ID` (reverse DNS; pkgutil --pkgs shows it)")
+	return c
 }

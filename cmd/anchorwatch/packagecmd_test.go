@@ -51,7 +51,7 @@ func TestPackageCommands(t *testing.T) {
 		t.Errorf("verified profile lacks the root payload:\n%s", out)
 	}
 
-	// gpo
+	// gpo: Registry.pol alone, and the kit
 	pol := filepath.Join(dir, "Registry.pol")
 	if _, stderr, code := runCLI(t, newRootCmd(), "package", "gpo", "--ca", caPEM, "-o", pol); code != 0 {
 		t.Fatalf("gpo: exit %d: %s", code, stderr)
@@ -59,13 +59,26 @@ func TestPackageCommands(t *testing.T) {
 	if b, _ := os.ReadFile(pol); !bytes.HasPrefix(b, []byte("PReg\x01\x00\x00\x00")) || !bytes.Contains(b, ca.Cert.Raw) {
 		t.Errorf("Registry.pol lacks the header or the CA")
 	}
+	gdir := filepath.Join(dir, "gpo")
+	if _, stderr, code := runCLI(t, newRootCmd(), "package", "gpo", "--ca", caPEM, "-o", gdir); code != 0 {
+		t.Fatalf("gpo kit: exit %d: %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(gdir, "Machine", "Registry.pol")); !bytes.Contains(b, ca.Cert.Raw) {
+		t.Error("the GPO kit's Machine/Registry.pol lacks the CA")
+	}
+	for _, f := range []string{"Install-AnchorwatchGPO.ps1", "GPT.INI", "gPCMachineExtensionNames.txt", "README.txt", installers.SHA1Hex(ca.Cert) + ".cer"} {
+		if _, err := os.Stat(filepath.Join(gdir, f)); err != nil {
+			t.Errorf("gpo kit: %v", err)
+		}
+	}
 
 	// intune
 	idir := filepath.Join(dir, "intune")
 	if _, stderr, code := runCLI(t, newRootCmd(), "package", "intune", "--ca", caPEM, "-o", idir); code != 0 {
 		t.Fatalf("intune: exit %d: %s", code, stderr)
 	}
-	for _, f := range []string{"intune-oma-uri.json", "intune-oma-uri.csv", installers.SHA1Hex(ca.Cert) + ".cer"} {
+	for _, f := range []string{"intune-oma-uri.json", "intune-oma-uri.csv", installers.SHA1Hex(ca.Cert) + ".cer", "Import-AnchorwatchIntune.ps1",
+		"graph/windows-trusted-certificate-" + installers.SHA1Hex(ca.Cert)[:16] + ".json"} {
 		if _, err := os.Stat(filepath.Join(idir, f)); err != nil {
 			t.Errorf("intune: %v", err)
 		}
@@ -82,7 +95,8 @@ func TestPackageCommands(t *testing.T) {
 		binPath: bin,
 		cfg:     []byte(`{"collector_url":"https://c.example:8443","collector_fingerprint":"` + strings.Repeat("ab", 32) + `","enroll_secret":"x","policy_signer_file":"/etc/anchorwatch/policy-signer.pem"}`),
 	})
-	stdout, stderr, code := runCLI(t, newRootCmd(), "package", "deb", "--binary", binPath, "--config", cfg, "--signer", signerPEM, "--version", "1.2.3", "-o", filepath.Join(dir, "dist"))
+	stdout, stderr, code := runCLI(t, newRootCmd(), "package", "deb", "--binary", binPath, "--config", cfg, "--signer", signerPEM, "--version", "1.2.3",
+		"--maintainer", "Corp IT <it@example.com>", "-o", filepath.Join(dir, "dist"))
 	if code != 0 {
 		t.Fatalf("deb: exit %d: %s", code, stderr)
 	}
@@ -92,6 +106,8 @@ func TestPackageCommands(t *testing.T) {
 	}
 
 	// Refusals: exit status and a message that says what to do.
+	bareCfg := filepath.Join(dir, "bare.json") // file names relative to the config: right for every package
+	writeFiles(t, map[string][]byte{bareCfg: []byte(`{"collector_url":"https://c.example:8443","collector_fingerprint":"` + strings.Repeat("ab", 32) + `","enroll_secret":"x","policy_signer_file":"policy-signer.pem"}`)})
 	badCfg := filepath.Join(dir, "bad.json")
 	writeFiles(t, map[string][]byte{badCfg: []byte(`{"collector_url":"https://c.example:8443","collector_fingerprint":"` + strings.Repeat("ab", 32) + `","enroll_secret":"x","policy_signer_file":"/opt/signer.pem"}`)})
 	for _, tc := range []struct {
@@ -103,8 +119,14 @@ func TestPackageCommands(t *testing.T) {
 		{[]string{"package", "gpo", "-o", filepath.Join(dir, "x.pol")}, 2, "--ca FILE is required"},
 		{[]string{"package", "mobileconfig", "--ca", caPEM, "-o", mc}, 2, "--sign-key and --sign-cert are required"},
 		{[]string{"package", "mobileconfig", "--ca", caPEM, "--sign-key", keyPEM, "--sign-cert", caPEM, "-o", mc}, 1, "does not belong"},
-		{[]string{"package", "deb", "--binary", binPath, "--config", badCfg, "--signer", signerPEM, "--version", "1", "-o", dir}, 2, `set "/etc/anchorwatch/policy-signer.pem"`},
-		{[]string{"package", "deb", "--binary", binPath, "--config", signerPEM, "--signer", signerPEM, "--version", "1", "-o", dir}, 1, "--config"},
+		{[]string{"package", "deb", "--binary", binPath, "--config", badCfg, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 2, `(or "/etc/anchorwatch/policy-signer.pem")`},
+		{[]string{"package", "deb", "--binary", binPath, "--config", signerPEM, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 1, "--config"},
+		{[]string{"package", "deb", "--binary", binPath, "--config", cfg, "--signer", signerPEM, "--version", "1", "-o", dir}, 2, "--maintainer"},
+		{[]string{"package", "rpm", "--config", cfg, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 2, "--binary"},
+		{[]string{"package", "msi", "--binary", binPath, "--config", cfg, "--signer", signerPEM, "--version", "1.2.3", "--sign-cert", signerPEM, "-o", dir}, 2, "--sign-key together"},
+		{[]string{"package", "msi", "--binary", binPath, "--config", bareCfg, "--signer", signerPEM, "--version", "1.2.3", "-o", dir}, 1, "not a Windows executable"},
+		{[]string{"package", "pkg", "--binary", binPath, "--config", bareCfg, "--signer", signerPEM, "--version", "1.2.3", "-o", dir}, 1, "not a macOS executable"},
+		{[]string{"package", "intune", "--ca", caPEM, "--msi", pol, "-o", filepath.Join(dir, "i2")}, 1, "msiinfo export"},
 	} {
 		_, stderr, code := runCLI(t, newRootCmd(), tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

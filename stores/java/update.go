@@ -57,6 +57,9 @@ func (s *Store) update(ctx context.Context, opt stores.Options, mutate func(*key
 	)
 	for round := 0; round < maxRounds; round++ {
 		written, changes, lost, err := s.round(ctx, opt.DryRun, mutate, foreign)
+		if errors.Is(err, errChangedBeforeReplace) {
+			continue // another writer got in first: read it again
+		}
 		if err != nil {
 			return nil, s.errorf(err)
 		}
@@ -125,6 +128,9 @@ func (s *Store) round(ctx context.Context, dryRun bool, mutate func(*keystoreFil
 		return nil, nil, nil, fmt.Errorf("internal error: the rewritten keystore does not read back (%v); store unchanged", err)
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := releaseForReplace(f, s.host, st0); err != nil {
 		return nil, nil, nil, err
 	}
 	removeStaleTemps(s.host)

@@ -6,6 +6,7 @@
 //	defer b.Close()            // wineserver -k, temp dir removed
 //	exe, err := b.Build(ctx, "./cmd/anchorwatch", "anchorwatch.exe")
 //	out, err := b.Run(ctx, exe, "version")
+//	tests, err := b.BuildTest(ctx, "./cmd/anchorwatch", "cmd.test.exe") // GOOS=windows go test -c
 //
 // New runs scripts/wine-setup.sh (wineboot -i, and bcryptprimitives.dll
 // built with mingw-w64 so that Go's ProcessPrng import resolves under Wine

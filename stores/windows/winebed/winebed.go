@@ -86,14 +86,25 @@ func (b *Bed) setup(ctx context.Context) error {
 // Build builds the Go package pkg (relative to the repository root, e.g.
 // "./cmd/anchorwatch") for windows/amd64 into the bed as name.
 func (b *Bed) Build(ctx context.Context, pkg, name string) (string, error) {
-	exe := filepath.Join(b.Dir, name)
-	build := exec.CommandContext(ctx, "go", "build", "-o", exe, pkg)
-	build.Dir = RepoRoot()
-	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("GOOS=windows go build %s: %v\n%s", pkg, err, out)
+	return b.goTool(ctx, name, "build", "-o", filepath.Join(b.Dir, name), pkg)
+}
+
+// BuildTest compiles the tests of the Go package pkg for windows/amd64
+// (go test -c) into the bed as name; run it with Run and -test.run.
+func (b *Bed) BuildTest(ctx context.Context, pkg, name string) (string, error) {
+	return b.goTool(ctx, name, "test", "-c", "-o", filepath.Join(b.Dir, name), pkg)
+}
+
+// goTool runs the go command for windows/amd64 without cgo in the
+// repository root, and returns the path of the program it wrote as name.
+func (b *Bed) goTool(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("GOOS=windows go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return exe, nil
+	return filepath.Join(b.Dir, name), nil
 }
 
 // Command returns wine running args (a Windows program and its
