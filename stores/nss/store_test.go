@@ -292,7 +292,7 @@ func TestInstallRemoveKeepOwnerAndMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uid, gid := ownerOf(fi); uid != 4242 || gid != 4343 {
+		if uid, gid := fsroot.FileOwner(fi); uid != 4242 || gid != 4343 {
 			t.Errorf("%s owned by %d:%d, want 4242:4343", f, uid, gid)
 		}
 	}
@@ -302,7 +302,7 @@ func TestInstallRemoveKeepOwnerAndMode(t *testing.T) {
 	ents, _ := os.ReadDir(hp)
 	for _, e := range ents {
 		fi, _ := e.Info()
-		if uid, _ := ownerOf(fi); uid != 4242 {
+		if uid, _ := fsroot.FileOwner(fi); uid != 4242 {
 			t.Errorf("%s in the profile is owned by uid %d after certutil ran", e.Name(), uid)
 		}
 	}
@@ -556,7 +556,7 @@ func TestInstallWhenOwnerCannotReachTheRoot(t *testing.T) {
 	ents, _ := os.ReadDir(s.Dir())
 	for _, e := range ents {
 		fi, _ := e.Info()
-		if uid, gid := ownerOf(fi); uid != 4545 || gid != 4545 {
+		if uid, gid := fsroot.FileOwner(fi); uid != 4545 || gid != 4545 {
 			t.Errorf("%s owned by %d:%d, want 4545:4545", e.Name(), uid, gid)
 		}
 	}
