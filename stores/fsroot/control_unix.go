@@ -18,7 +18,8 @@ import (
 // sticky.
 type Control struct {
 	// UID is the one user who controls the path; 0 when only root does.
-	UID int
+	// GID is the group of the directory By.
+	UID, GID int
 	// By is the outermost directory that gives UID control, e.g.
 	// /home/alice; empty when only root controls the path.
 	By string
@@ -61,7 +62,7 @@ func Controller(hp string) (Control, error) {
 			return Control{}, &FileError{Path: d, Err: ErrShared, Detail: fmt.Sprintf("owned by uid %d inside %s, which uid %d owns", st.Uid, c.By, c.UID)}
 		}
 		if c.UID == 0 {
-			c = Control{UID: int(st.Uid), By: d}
+			c = Control{UID: int(st.Uid), GID: int(st.Gid), By: d}
 		}
 	}
 	return c, nil

@@ -6,8 +6,8 @@ package fsroot
 // names; see the Unix version. On Windows ACLs decide, and Controller
 // reports only administrators (UID 0).
 type Control struct {
-	UID int
-	By  string
+	UID, GID int
+	By       string
 }
 
 // Controller reports Control{} on Windows: directories there are
