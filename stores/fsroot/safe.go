@@ -1,6 +1,7 @@
 package fsroot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -143,4 +144,22 @@ func ReadFileIn(root, p string, w Want) ([]byte, error) {
 	}
 	w.Follow = false
 	return ReadFile(Join(root, r), w)
+}
+
+// ReadAllReuse is ReadAll reading through *scratch, a buffer kept across
+// calls: the result is an exact-size copy, so reading many small files
+// allocates one small slice each rather than one read buffer each.
+func ReadAllReuse(f *os.File, max int64, scratch *[]byte) ([]byte, error) {
+	if cap(*scratch) < 16<<10 {
+		*scratch = make([]byte, 0, 16<<10)
+	}
+	data, err := readUpTo(f, (*scratch)[:0], max+1)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
+	}
+	*scratch = data
+	if int64(len(data)) > max {
+		return nil, &FileError{Path: f.Name(), Err: ErrTooLarge, Detail: fmt.Sprintf("over %d bytes", max)}
+	}
+	return bytes.Clone(data), nil
 }
