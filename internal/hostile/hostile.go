@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // User is a throwaway unprivileged account.
@@ -38,9 +39,17 @@ func NewUser(t testing.TB) User {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", "--remove", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel -r %s: %v\n%s", name, err, out)
+		// A process of the user killed a moment ago (a tool the product
+		// ran as them) may still be on its way out: userdel refuses then.
+		var out []byte
+		var err error
+		for i := 0; i < 50; i++ {
+			if out, err = exec.Command("userdel", "--remove", name).CombinedOutput(); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
+		t.Errorf("userdel -r %s: %v\n%s%s", name, err, out, processesOf(name))
 	})
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -49,6 +58,13 @@ func NewUser(t testing.TB) User {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return User{Name: name, UID: uid, GID: gid, Home: u.HomeDir}
+}
+
+// processesOf describes the processes userdel says still use the
+// account, for the error message.
+func processesOf(name string) string {
+	out, _ := exec.Command("ps", "-o", "pid,ppid,stat,args", "-u", name).CombinedOutput()
+	return string(out)
 }
 
 // Cmd returns a command that runs as the user, with no supplementary

@@ -126,7 +126,7 @@ func (s *Store) asWriter(fn func() error) error {
 	}
 	ctl, err := fsroot.Controller(s.host(s.dir()))
 	if err != nil {
-		return fmt.Errorf("firefox policy %s: %w: anchorwatch does not write a policy there", s.cfg.Path, err)
+		return fmt.Errorf("firefox policy %s: %w: %w: anchorwatch does not write a policy there", s.cfg.Path, stores.ErrUnsafe, err)
 	}
 	return fsroot.AsUser(ctl.UID, ctl.GID, fn)
 }

@@ -77,7 +77,7 @@ func (s *Store) update(ctx context.Context, opt stores.Options, mutate func(*key
 func (s *Store) writer() (fsroot.User, error) {
 	ctl, err := fsroot.Controller(dirOf(s.host))
 	if err != nil {
-		return fsroot.User{}, fmt.Errorf("%w: anchorwatch does not write a keystore there", err)
+		return fsroot.User{}, fmt.Errorf("%w: %w: anchorwatch does not write a keystore there", stores.ErrUnsafe, err)
 	}
 	if ctl.UID == 0 {
 		return fsroot.User{}, nil
@@ -88,7 +88,7 @@ func (s *Store) writer() (fsroot.User, error) {
 	}
 	uid, gid := fsroot.FileOwner(fi)
 	if uid != ctl.UID || fsroot.Links(fi) > 1 {
-		return fsroot.User{}, fmt.Errorf("the keystore (uid %d, %d links) lies in %s, which uid %d controls: anchorwatch writes only a keystore that user owns outright", uid, fsroot.Links(fi), ctl.By, ctl.UID)
+		return fsroot.User{}, fmt.Errorf("%w: the keystore (uid %d, %d links) lies in %s, which uid %d controls: anchorwatch writes only a keystore that user owns outright", stores.ErrUnsafe, uid, fsroot.Links(fi), ctl.By, ctl.UID)
 	}
 	return fsroot.User{UID: uid, GID: gid}, nil
 }

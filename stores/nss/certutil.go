@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
@@ -26,11 +27,6 @@ var ErrPrimaryPassword = errors.New("the database is protected by a primary pass
 // ErrReadOnly is returned (wrapped) for a database whose owner cannot
 // write it.
 var ErrReadOnly = errors.New("the database is read-only")
-
-// ErrUnsafeDB is returned (wrapped) for a database anchorwatch will not
-// run certutil on: its files are links, owned by someone else than its
-// directory, writable by other users, or its owner cannot open it.
-var ErrUnsafeDB = errors.New("anchorwatch will not run certutil on this database")
 
 // certutilAvailable reports whether certutil is on PATH.
 func certutilAvailable() bool {
@@ -106,10 +102,10 @@ func (r *runner) whom(ctx context.Context) error {
 	d := r.dir
 	ctl, err := fsroot.Controller(d.hp)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnsafeDB, err)
+		return fmt.Errorf("%w: %w", stores.ErrUnsafe, err)
 	}
 	if ctl.UID != 0 && d.uid != ctl.UID {
-		return fmt.Errorf("%w: the directory is owned by uid %d but lies in %s, which uid %d owns (chown -R %d %s)", ErrUnsafeDB, d.uid, ctl.By, ctl.UID, ctl.UID, d.hp)
+		return fmt.Errorf("%w: the directory is owned by uid %d but lies in %s, which uid %d owns (chown -R %d %s)", stores.ErrUnsafe, d.uid, ctl.By, ctl.UID, ctl.UID, d.hp)
 	}
 	if err := r.checkFiles(); err != nil {
 		return err
@@ -122,7 +118,7 @@ func (r *runner) whom(ctx context.Context) error {
 	r.user = &fsroot.User{UID: ctl.UID, GID: gid}
 	dirMode := dirPerm(d)
 	if dirMode&0o700 != 0o700 {
-		return fmt.Errorf("%w: its owner (uid %d) cannot open it (directory mode %04o); no change made: anchorwatch never runs certutil as root in a directory a user controls", ErrUnsafeDB, ctl.UID, dirMode)
+		return fmt.Errorf("%w: its owner (uid %d) cannot open it (directory mode %04o); no change made: anchorwatch never runs certutil as root in a directory a user controls", stores.ErrUnsafe, ctl.UID, dirMode)
 	}
 	if r.userReaches() {
 		return nil
@@ -151,10 +147,10 @@ func (r *runner) checkFiles() error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnsafeDB, err)
+			return fmt.Errorf("%w: %w", stores.ErrUnsafe, err)
 		}
 		if fi.Mode().Perm()&0o022 != 0 {
-			return fmt.Errorf("%w: %s is writable by other users (mode %04o): chmod go-w it", ErrUnsafeDB, name, fi.Mode().Perm())
+			return fmt.Errorf("%w: %s is writable by other users (mode %04o): chmod go-w it", stores.ErrUnsafe, name, fi.Mode().Perm())
 		}
 		r.saved[name] = fi
 	}

@@ -358,10 +358,10 @@ func (s *Store) prepare(ctx context.Context, opt stores.Options) (func(ok bool),
 func (s *Store) rootOnly(hdir string) error {
 	ctl, err := fsroot.Controller(hdir)
 	if err != nil {
-		return fmt.Errorf("%s store: %w: anchorwatch writes the system store only where root alone can", s.fam.Name, err)
+		return fmt.Errorf("%s store: %w: %w: anchorwatch writes the system store only where root alone can", s.fam.Name, stores.ErrUnsafe, err)
 	}
 	if ctl.UID != 0 {
-		return fmt.Errorf("%s store: %s can be changed by uid %d (it owns %s): anchorwatch writes the system store only where root alone can", s.fam.Name, hdir, ctl.UID, ctl.By)
+		return fmt.Errorf("%s store: %w: %s can be changed by uid %d (it owns %s): anchorwatch writes the system store only where root alone can", s.fam.Name, stores.ErrUnsafe, hdir, ctl.UID, ctl.By)
 	}
 	return nil
 }
