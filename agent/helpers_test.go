@@ -150,6 +150,9 @@ type agentOpts struct {
 	pinCA bool                  // pin with collector_ca_file instead of collector_fingerprint
 	seed  func(stateDir string) // prepares the state directory before the agent starts
 	extra map[string]any        // more config keys
+	// discover and storeTimeout set Options.Discover and StoreTimeout.
+	discover     func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
+	storeTimeout time.Duration
 }
 
 // startAgent runs an agent on sb against coll, pinned to signer.
@@ -206,7 +209,8 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	if !testing.Verbose() {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch})
+	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch,
+		Discover: o.discover, StoreTimeout: o.storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

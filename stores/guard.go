@@ -117,6 +117,9 @@ func (g *guarded) do(ctx context.Context, what string, fn func(context.Context) 
 	f.mu.Lock()
 	if f.running {
 		err := fmt.Errorf("%w (%s, running for %s)", ErrBusy, f.what, time.Since(f.since).Round(time.Second))
+		if time.Since(f.since) > g.d {
+			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
 		f.mu.Unlock()
 		return err
 	}
