@@ -131,8 +131,27 @@ func (s *Store) asWriter(fn func() error) error {
 	return fsroot.AsUser(ctl.UID, ctl.GID, fn)
 }
 
+// asReader runs fn as the user who controls the policy's directory, so
+// a link of theirs cannot make root read what they could not; as root
+// where only root controls it (or more than one user does: reading
+// changes nothing).
+func (s *Store) asReader(fn func() error) error {
+	if s.cfg.Native {
+		return fn()
+	}
+	ctl, err := fsroot.Controller(s.host(s.dir()))
+	if err != nil {
+		return fn()
+	}
+	return fsroot.AsUser(ctl.UID, ctl.GID, fn)
+}
+
 func (s *Store) read() (*Policies, []byte, error) {
-	b, err := s.readFile(s.cfg.Path, MaxPolicies)
+	var b []byte
+	err := s.asReader(func() (err error) {
+		b, err = s.readFile(s.cfg.Path, MaxPolicies)
+		return err
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		p, _ := ParsePolicies(nil)
 		return p, nil, nil
