@@ -94,7 +94,9 @@ func TestUserOwnedJDK(t *testing.T) {
 	// group-writable runtime directory: refused, not written.
 	traps := map[string]func(){
 		"root-owned": func() { u.Shell(t, "rm -f "+hp); os.WriteFile(hp, before, 0o644) },
-		"hard link":  func() { u.Shell(t, "rm -f "+hp+" && cp "+fsroot.Join(root, victim)+" "+hp+".mine && ln "+hp+".mine "+hp) },
+		"hard link": func() {
+			u.Shell(t, "rm -f "+hp+" && cp "+fsroot.Join(root, victim)+" "+hp+".mine && ln "+hp+".mine "+hp)
+		},
 		"group-writable": func() {
 			u.Shell(t, "rm -f "+hp+" "+hp+".mine && cp "+fsroot.Join(root, victim)+" "+hp+" && chmod g+w "+filepath.Dir(hp))
 		},
