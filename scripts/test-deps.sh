@@ -21,6 +21,9 @@ checks=(
   "/usr/lib/wine/wine64 wine64"
   "x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64-win32"
   "systemd-analyze systemd"
+  "gcc gcc"
+  "/usr/lib/firefox-esr/libsoftokn3.so firefox-esr"
+  "useradd passwd"
 )
 need=()
 for c in "${checks[@]}"; do

@@ -110,10 +110,11 @@ func (s *Store) entries(ctx context.Context) ([]entry, error) {
 	return es, nil
 }
 
-// Watch names the database directory and cert9.db: certutil and Firefox
-// rewrite the file in place, and a restore replaces it.
+// Watch names the database directory, cert9.db and key4.db: certutil
+// and Firefox rewrite them in place, a restore replaces them, and a
+// key4.db copied over from elsewhere takes the trust away (its MACs).
 func (s *Store) Watch() stores.WatchSpec {
-	return stores.WatchSpec{Paths: []string{s.Dir(), s.dbFile()}}
+	return stores.WatchSpec{Paths: []string{s.Dir(), s.dbFile(), path.Join(s.Dir(), "key4.db")}}
 }
 
 // Install adds each certificate as a trusted CA ("C,,") with certutil,
