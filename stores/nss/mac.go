@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // How NSS authenticates trust, as read in NSS's softoken (sftkdb.c,
@@ -171,6 +174,8 @@ type pbes2Params struct {
 	Encryption algorithmID
 }
 
+// pbmac1Params and pbkdf2Params are the PBMAC1 parameters (the tests
+// build signatures with them).
 type pbmac1Params struct {
 	KDF algorithmID
 	MAC algorithmID
@@ -262,43 +267,58 @@ type storedMAC struct {
 	value []byte
 }
 
-// pbmac1Key parses a PBMAC1 signature and derives its HMAC key.
+// pbmac1Key parses a PBMAC1 signature (cryptobyte: the agent checks
+// hundreds per read, and reflection-based encoding/asn1 would dominate
+// the time) and derives its HMAC key.
+//
+//	SEQUENCE { SEQUENCE { OID pbmac1, SEQUENCE {                 -- PBMAC1-params
+//	    SEQUENCE { OID pbkdf2, SEQUENCE { OCTET STRING salt, INTEGER iterations,
+//	                                      [INTEGER keyLength], [SEQUENCE prf] } },
+//	    SEQUENCE { OID hmac, [params] } } },
+//	  OCTET STRING mac }
 func pbmac1Key(sig, passKey []byte) (storedMAC, []byte, error) {
-	var cv cipherValue
-	if rest, err := asn1.Unmarshal(sig, &cv); err != nil || len(rest) != 0 {
-		return storedMAC{}, nil, errors.New("signature is not DER")
+	bad := errors.New("signature is not a PBMAC1 structure")
+	in := cryptobyte.String(sig)
+	var outer, alg, params, kdf, kdfParams, macAlg cryptobyte.String
+	var oid, kdfOID, macOID asn1.ObjectIdentifier
+	var mac, salt []byte
+	if !in.ReadASN1(&outer, cbasn1.SEQUENCE) || !in.Empty() ||
+		!outer.ReadASN1(&alg, cbasn1.SEQUENCE) || !outer.ReadASN1Bytes(&mac, cbasn1.OCTET_STRING) || !outer.Empty() ||
+		!alg.ReadASN1ObjectIdentifier(&oid) || !oid.Equal(oidPBMAC1) || !alg.ReadASN1(&params, cbasn1.SEQUENCE) ||
+		!params.ReadASN1(&kdf, cbasn1.SEQUENCE) || !params.ReadASN1(&macAlg, cbasn1.SEQUENCE) ||
+		!kdf.ReadASN1ObjectIdentifier(&kdfOID) || !kdfOID.Equal(oidPBKDF2) || !kdf.ReadASN1(&kdfParams, cbasn1.SEQUENCE) ||
+		!macAlg.ReadASN1ObjectIdentifier(&macOID) {
+		return storedMAC{}, nil, bad
 	}
-	if !cv.Algorithm.Algorithm.Equal(oidPBMAC1) {
-		return storedMAC{}, nil, fmt.Errorf("signature algorithm %v is not PBMAC1", cv.Algorithm.Algorithm)
+	var iter, keyLen int
+	if !kdfParams.ReadASN1Bytes(&salt, cbasn1.OCTET_STRING) || !kdfParams.ReadASN1Integer(&iter) ||
+		(kdfParams.PeekASN1Tag(cbasn1.INTEGER) && !kdfParams.ReadASN1Integer(&keyLen)) {
+		return storedMAC{}, nil, bad
 	}
-	var p pbmac1Params
-	if _, err := asn1.Unmarshal(cv.Algorithm.Parameters.FullBytes, &p); err != nil || !p.KDF.Algorithm.Equal(oidPBKDF2) {
-		return storedMAC{}, nil, errors.New("PBMAC1 without PBKDF2")
-	}
-	var k pbkdf2Params
-	if _, err := asn1.Unmarshal(p.KDF.Parameters.FullBytes, &k); err != nil {
-		return storedMAC{}, nil, err
-	}
-	macHash, err := hmacHash(p.MAC.Algorithm)
+	macHash, err := hmacHash(macOID)
 	if err != nil {
 		return storedMAC{}, nil, err
 	}
 	prf := sha1.New
-	if len(k.PRF.Algorithm) > 0 {
-		if prf, err = hmacHash(k.PRF.Algorithm); err != nil {
+	if !kdfParams.Empty() {
+		var prfAlg cryptobyte.String
+		var prfOID asn1.ObjectIdentifier
+		if !kdfParams.ReadASN1(&prfAlg, cbasn1.SEQUENCE) || !prfAlg.ReadASN1ObjectIdentifier(&prfOID) {
+			return storedMAC{}, nil, bad
+		}
+		if prf, err = hmacHash(prfOID); err != nil {
 			return storedMAC{}, nil, err
 		}
 	}
-	keyLen := k.KeyLength
 	if keyLen == 0 {
 		keyLen = macHash().Size()
 	}
-	if k.Iterations < 1 || k.Iterations > maxMACIterations || keyLen < 1 || keyLen > 64 || len(k.Salt) > 1024 {
+	if iter < 1 || iter > maxMACIterations || keyLen < 1 || keyLen > 64 || len(salt) > 1024 {
 		return storedMAC{}, nil, errors.New("PBKDF2 parameters out of range")
 	}
-	key, err := pbkdf2.Key(prf, string(passKey), k.Salt, k.Iterations, keyLen)
+	key, err := pbkdf2.Key(prf, string(passKey), salt, iter, keyLen)
 	if err != nil {
 		return storedMAC{}, nil, err
 	}
-	return storedMAC{h: macHash, value: cv.Value}, key, nil
+	return storedMAC{h: macHash, value: mac}, key, nil
 }
