@@ -126,15 +126,16 @@ func (g *guarded) do(ctx context.Context, what string, fn func(context.Context) 
 	f.running, f.what, f.since = true, what, time.Now()
 	f.mu.Unlock()
 	runCtx, cancel := context.WithTimeout(ctx, g.d)
+	defer cancel() // abandoned work sees its context end
 	done := make(chan error, 1)
 	go func() {
-		defer func() {
-			f.mu.Lock()
-			f.running = false
-			f.mu.Unlock()
-			cancel()
-		}()
-		done <- fn(runCtx)
+		err := fn(runCtx)
+		// Free the store before answering: the caller may call again the
+		// moment it has the answer.
+		f.mu.Lock()
+		f.running = false
+		f.mu.Unlock()
+		done <- err
 	}()
 	select {
 	case err := <-done:

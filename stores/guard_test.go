@@ -65,3 +65,19 @@ func TestGuardFollowsContext(t *testing.T) {
 		t.Fatalf("List: %v, want context.Canceled", err)
 	}
 }
+
+// quick is a store whose calls return at once.
+type quick struct{ stuck }
+
+func (quick) List(context.Context) ([]Anchor, error) { return nil, nil }
+
+// A call made the moment the previous one returned never finds the store
+// busy.
+func TestGuardBackToBack(t *testing.T) {
+	g := Guard(&quick{}, time.Minute)
+	for i := 0; i < 10000; i++ {
+		if _, err := g.List(context.Background()); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+}

@@ -7,8 +7,8 @@
 // product imports it.
 //
 //	u := hostile.NewUser(t)
-//	u.Give(t, root, "/home/alice")                    // chown the tree, open the way to it
-//	u.Run(t, "mkfifo", filepath.Join(db, "cert9.db")) // as the user
+//	u.Give(t, filepath.Join(root, "home/alice"), os.TempDir()) // chown the tree, open the way to it
+//	u.Run(t, "mkfifo", filepath.Join(db, "cert9.db"))          // as the user
 //
 // Creating users needs root; the tests that use it say so when not root.
 package hostile
