@@ -153,6 +153,9 @@ type agentOpts struct {
 	// stateDir reuses a state directory (an agent restarted); default a
 	// fresh one.
 	stateDir string
+	// extraStores are found beside the real ones (fakes of stores that
+	// cannot run here).
+	extraStores []stores.Store
 }
 
 // startAgent runs an agent on sb against coll, pinned to signer.
@@ -212,7 +215,14 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	if !testing.Verbose() {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch})
+	var discover func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
+	if len(o.extraStores) > 0 {
+		discover = func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error) {
+			found, errs := stores.Discover(ctx, env, kinds)
+			return append(found, o.extraStores...), errs
+		}
+	}
+	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch, Discover: discover})
 	if err != nil {
 		t.Fatal(err)
 	}
