@@ -289,4 +289,3 @@ func (w *worker) applyDistrust(ctx context.Context, dis stores.Distruster, p dis
 	}
 	return events, failed
 }
-
