@@ -146,7 +146,9 @@ func TestAgentMOfN(t *testing.T) {
 	first := sign(t, policyDoc(t, 1, nil, ca), a, aKey)
 	coll.upload(first)
 	h := startAgentWith(t, sb, coll, a, agentOpts{extra: map[string]any{"policy_signer_file": pinsFile, "policy_signatures_required": 2}}, stores.KindJava)
-	waitFor(t, "1 of 2 refused", func() bool { return rejectedWith(coll.events(), "changes anchors, report_unknown_roots, which needs 2 signatures") })
+	waitFor(t, "1 of 2 refused", func() bool {
+		return rejectedWith(coll.events(), "changes anchors, report_unknown_roots, which needs 2 signatures")
+	})
 	if javaHas(t, sb, stores.Label(ca)) {
 		t.Fatal("a policy with 1 of 2 signatures installed its CA")
 	}
