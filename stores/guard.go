@@ -39,10 +39,54 @@ func Guard(s Store, d time.Duration) Store {
 	if d <= 0 {
 		d = OpTimeout
 	}
-	if g, ok := s.(*guarded); ok {
-		return &guarded{s: g.s, d: min(d, g.d), flight: g.flight}
+	var g *guarded
+	switch in := s.(type) {
+	case *guarded:
+		g = &guarded{s: in.s, d: min(d, in.d), flight: in.flight}
+	case *guardedDistruster:
+		g = &guarded{s: in.s, d: min(d, in.d), flight: in.flight}
+	default:
+		g = &guarded{s: s, d: d, flight: &flight{}}
 	}
-	return &guarded{s: s, d: d, flight: &flight{}}
+	if dis, ok := g.s.(Distruster); ok {
+		return &guardedDistruster{guarded: g, dis: dis}
+	}
+	return g
+}
+
+// guardedDistruster is a guarded store that can distrust: its Distruster
+// calls are bounded like the others (the agent finds the capability
+// through the guard).
+type guardedDistruster struct {
+	*guarded
+	dis Distruster
+}
+
+func (g *guardedDistruster) Distrust(ctx context.Context, certs []*x509.Certificate, opt Options) ([]Change, error) {
+	var out []Change
+	err := g.do(ctx, "distrust", func(ctx context.Context) (err error) {
+		out, err = g.dis.Distrust(ctx, certs, opt)
+		return err
+	})
+	return out, err
+}
+
+func (g *guardedDistruster) Undistrust(ctx context.Context, sha256s []string, opt Options) ([]Change, error) {
+	var out []Change
+	err := g.do(ctx, "undistrust", func(ctx context.Context) (err error) {
+		out, err = g.dis.Undistrust(ctx, sha256s, opt)
+		return err
+	})
+	return out, err
+}
+
+func (g *guardedDistruster) Distrusted(ctx context.Context) ([]Anchor, error) {
+	var out []Anchor
+	err := g.do(ctx, "list distrusted", func(ctx context.Context) (err error) {
+		out, err = g.dis.Distrusted(ctx)
+		return err
+	})
+	return out, err
 }
 
 type guarded struct {
