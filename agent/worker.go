@@ -180,7 +180,9 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	// refusing the leaked CA matters most (distrust.go).
 	events, retry := w.enforceDistrust(ctx, pol, now, want, &anchors, &res)
 
-	needFP := append(append([]string{}, res.Missing...), res.Untrusted...)
+	// Overtrusted CAs are installed again: the adapter narrows their trust
+	// to TLS server authentication.
+	needFP := append(append(append([]string{}, res.Missing...), res.Untrusted...), res.Overtrusted...)
 	if len(needFP) > 0 {
 		byFP := map[string]*x509.Certificate{}
 		for _, c := range want {
@@ -189,7 +191,7 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 		var need []*x509.Certificate
 		for _, fp := range needFP {
 			need = append(need, byFP[fp])
-			if known[fp] {
+			if known[fp] && !contains(res.Overtrusted, fp) {
 				detail := "our CA is no longer in the store"
 				if contains(res.Untrusted, fp) {
 					detail = "our CA is no longer trusted for TLS server authentication"

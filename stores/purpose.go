@@ -60,7 +60,7 @@ func SortPurposes(ps []Purpose) []Purpose {
 }
 
 // checkPurposes fills r.Purposes and r.Overtrusted for the wanted CAs the
-// store trusts. A store that cannot restrict purposes (Info.AllPurposes)
+// store trusts. A store that cannot restrict purposes (Info.CannotRestrict)
 // is never overtrusted.
 func (r *Result) checkPurposes(idx map[string]Anchor, want []*x509.Certificate) {
 	for _, c := range want {
@@ -73,7 +73,7 @@ func (r *Result) checkPurposes(idx map[string]Anchor, want []*x509.Certificate) 
 			r.Purposes = map[string][]Purpose{}
 		}
 		r.Purposes[fp] = SortPurposes(a.Purposes)
-		if !r.AllPurposes && len(a.BeyondServerAuth()) > 0 && !slices.Contains(r.Overtrusted, fp) {
+		if !r.CannotRestrict && len(a.BeyondServerAuth()) > 0 && !slices.Contains(r.Overtrusted, fp) {
 			r.Overtrusted = append(r.Overtrusted, fp)
 		}
 	}
@@ -100,10 +100,17 @@ func (r *Result) overtrustNote(want []*x509.Certificate, sep string) string {
 // compliantDetail is the detail of a compliant store holding n CAs.
 func (r *Result) compliantDetail(n int) string {
 	d := fmt.Sprintf("%d of %d CA(s) present and trusted", n, n)
-	if r.AllPurposes {
-		return d + " (this store cannot restrict purposes: trusted for every purpose)"
+	if !r.CannotRestrict {
+		return d
 	}
-	return d
+	what := "every purpose"
+	for _, ps := range r.Purposes {
+		if !slices.Contains(ps, PurposeAny) {
+			what = JoinPurposes(ps)
+		}
+		break
+	}
+	return d + " (this store cannot restrict purposes: trusted for " + what + ")"
 }
 
 // JoinPurposes renders purposes for people: "serverAuth, emailProtection".

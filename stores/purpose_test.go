@@ -31,7 +31,7 @@ func TestCheckOvertrusted(t *testing.T) {
 		{"not reported", info, []stores.Anchor{anchor(ca)}, []*x509.Certificate{ca}, stores.StatusCompliant, 0},
 		{"s/mime too", info, []stores.Anchor{anchor(ca, stores.PurposeServerAuth, stores.PurposeEmailProtection)}, []*x509.Certificate{ca}, stores.StatusOvertrusted, 1},
 		{"any", info, []stores.Anchor{anchor(ca, stores.PurposeAny)}, []*x509.Certificate{ca}, stores.StatusOvertrusted, 1},
-		{"store cannot restrict", stores.Info{ID: "test:y", AllPurposes: true}, []stores.Anchor{anchor(ca, stores.PurposeAny)}, []*x509.Certificate{ca}, stores.StatusCompliant, 0},
+		{"store cannot restrict", stores.Info{ID: "test:y", CannotRestrict: true}, []stores.Anchor{anchor(ca, stores.PurposeAny)}, []*x509.Certificate{ca}, stores.StatusCompliant, 0},
 		{"missing wins", info, []stores.Anchor{anchor(ca, stores.PurposeAny)}, []*x509.Certificate{ca, other}, stores.StatusMissing, 1},
 		{"another CA overtrusted is not ours", info, []stores.Anchor{anchor(ca, stores.PurposeServerAuth), anchor(other, stores.PurposeAny)}, []*x509.Certificate{ca}, stores.StatusCompliant, 0},
 	}
@@ -44,7 +44,7 @@ func TestCheckOvertrusted(t *testing.T) {
 			if tc.over > 0 && !strings.Contains(r.Detail, "beyond TLS server auth") {
 				t.Errorf("detail %q does not name the overtrust", r.Detail)
 			}
-			if tc.info.AllPurposes && !strings.Contains(r.Detail, "cannot restrict purposes") {
+			if tc.info.CannotRestrict && !strings.Contains(r.Detail, "cannot restrict purposes") {
 				t.Errorf("detail %q does not say the store cannot restrict purposes", r.Detail)
 			}
 		})

@@ -51,11 +51,12 @@ type Info struct {
 	// Note carries a reason the store cannot be handled (legacy format,
 	// missing tool). A store with a Note is still listed, never skipped.
 	Note string `json:"note,omitempty"`
-	// AllPurposes is set for stores that cannot restrict what a CA is
-	// trusted for (Java keystores, Debian's PEM bundle): every CA they
-	// hold is trusted for every purpose its consumers check. Check never
-	// calls such a store overtrusted; it says so in the detail instead.
-	AllPurposes bool `json:"all_purposes,omitempty"`
+	// CannotRestrict is set for stores that cannot restrict what a CA is
+	// trusted for (Java keystores and Debian's PEM bundle trust every CA
+	// for every purpose; Firefox's Certificates.Install policy always
+	// imports with TLS, client and S/MIME trust). Check never calls such a
+	// store overtrusted; it says so in the detail instead.
+	CannotRestrict bool `json:"cannot_restrict,omitempty"`
 }
 
 // Anchor is one certificate a store holds.
