@@ -42,9 +42,13 @@ func FuzzEntries(f *testing.F) {
 			return
 		}
 		for _, e := range es {
-			if e.Cert == nil || len(e.SHA256) != 64 {
+			switch {
+			case e.Cert != nil && len(e.SHA256) != 64:
 				t.Fatalf("bad entry %+v", e)
+			case e.Cert == nil && (!e.HasLegacy && !e.HasPKCS || len(e.SHA256) != 0 && len(e.SHA256) != 64):
+				t.Fatalf("bad leftover trust entry %+v", e)
 			}
+			_ = e.purposes()
 		}
 		if v, ok := decodeULong(trust); ok != (len(attrBytes(trust)) == 4) || (!ok && v != 0) {
 			t.Fatalf("decodeULong(%x) = %d, %v", trust, v, ok)
