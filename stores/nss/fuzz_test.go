@@ -88,3 +88,15 @@ func FuzzMAC(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNSSVersion reads arbitrary bytes as an NSS library: a version or
+// an error, never a panic.
+func FuzzNSSVersion(f *testing.F) {
+	f.Add([]byte("\x00Version: NSS 3.125.1 Basic ECC\x00"))
+	f.Add([]byte("Version: NSS 3."))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if m, err := parseNSSVersion(data); err == nil && (m < 0 || m > 9999) {
+			t.Fatalf("minor %d", m)
+		}
+	})
+}
