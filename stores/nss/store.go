@@ -3,8 +3,8 @@ package nss
 import (
 	"bytes"
 	"context"
-	"encoding/asn1"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"log/slog"
 	"path"
