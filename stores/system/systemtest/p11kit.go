@@ -67,9 +67,9 @@ func P11KitRoot(t testing.TB, root string) {
 		copyWithLibs(t, root, bin)
 	}
 	files := map[string]string{
-		"etc/os-release":                                RHELOSRelease,
+		"etc/os-release": RHELOSRelease,
 		"usr/share/p11-kit/modules/p11-kit-trust.module": trustModule,
-		"usr/bin/update-ca-trust":                       updateCATrust,
+		"usr/bin/update-ca-trust":                        updateCATrust,
 	}
 	for p, data := range files {
 		writeFile(t, filepath.Join(root, p), []byte(data), 0o755)
