@@ -279,6 +279,9 @@ func parseSigned(der []byte) (p7 *pkcs7.PKCS7, err error) {
 			p7, err = nil, fmt.Errorf("malformed PKCS#7: %v", r)
 		}
 	}()
+	if err := CheckBER(der); err != nil {
+		return nil, err
+	}
 	return pkcs7.Parse(der)
 }
 
