@@ -478,6 +478,25 @@ func Content(blob []byte) ([]byte, *x509.Certificate, error) {
 	return p7.Content, claimedSigner(p7, 0), nil
 }
 
+// Signatures returns the certificate each signature of a signed policy
+// claims (nil where the message does not carry it), without checking any:
+// for `policy show` of a file from an untrusted source.
+func Signatures(blob []byte) []*x509.Certificate {
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil
+	}
+	p7, err := parseSigned(der)
+	if err != nil {
+		return nil
+	}
+	out := make([]*x509.Certificate, len(p7.Signers))
+	for i := range p7.Signers {
+		out[i] = claimedSigner(p7, i)
+	}
+	return out
+}
+
 // LoadSigner reads a signer certificate and its private key (PEM: PKCS#8,
 // PKCS#1 RSA or SEC 1 EC, unencrypted).
 func LoadSigner(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {

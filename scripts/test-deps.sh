@@ -30,6 +30,8 @@ checks=(
   "wget wget"
   "plistutil libplist-utils"
   "aws awscli"
+  "softhsm2-util softhsm2"
+  "pkcs11-tool opensc"
 )
 need=()
 for c in "${checks[@]}"; do
