@@ -240,14 +240,14 @@ type Verified struct {
 	// Content is the signed JSON exactly as signed.
 	Content []byte
 	// SignedAt is the signing time attribute of the first counted
-	// signature, zero when absent.
+	// signature in the message, zero when absent.
 	SignedAt time.Time
-	// Signer is the first pinned (or next) signer whose signature
-	// verified; Signers every one, in the order of the signatures.
+	// Signers are the pinned (or next) signers whose signatures verified,
+	// in the order of the pinned set; Signer is the first of them.
 	Signer  *x509.Certificate
 	Signers []*x509.Certificate
 	// Digest names the digest algorithm of the first counted signature
-	// ("SHA-256").
+	// in the message ("SHA-256").
 	Digest string
 	// Changes lists the fields the policy changes beyond the routine ones
 	// (TrustChanges against VerifyOptions.Held).
@@ -393,7 +393,7 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 			continue
 		}
 		if len(v.Signers) == 0 {
-			v.Signer, v.Digest = pin, digest
+			v.Digest = digest
 			for _, a := range si.AuthenticatedAttributes {
 				if a.Type.Equal(oidSigningTime) {
 					_, _ = asn1.Unmarshal(a.Value.Bytes, &v.SignedAt)
@@ -403,6 +403,11 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 		v.Signers = append(v.Signers, pin)
 	}
 	if len(v.Signers) > 0 {
+		// In the order of the pinned set, whatever the message's.
+		slices.SortStableFunc(v.Signers, func(x, y *x509.Certificate) int {
+			return slices.IndexFunc(accepted, x.Equal) - slices.IndexFunc(accepted, y.Equal)
+		})
+		v.Signer = v.Signers[0]
 		return v, nil
 	}
 	if len(expired) > 0 {
