@@ -112,9 +112,16 @@ func (t *Token) Certify(tb testing.TB, cn string, pub crypto.PublicKey) *x509.Ce
 // labelled label (its --read-object cannot export P-384 keys).
 func (t *Token) ecPublic(tb testing.TB, base []string, label, curve string) crypto.PublicKey {
 	tb.Helper()
-	out := string(run(tb, "pkcs11-tool", append(base, "--list-objects", "--type", "pubkey", "--label", label)...))
-	_, rest, ok := strings.Cut(out, "EC_POINT:")
-	if !ok {
+	// --list-objects lists every public key whatever --label says: pick
+	// the block of ours.
+	out := string(run(tb, "pkcs11-tool", append(base, "--list-objects", "--type", "pubkey")...))
+	var rest string
+	for _, block := range strings.Split(out, "Public Key Object")[1:] {
+		if hasLine(block, "label:", label) {
+			_, rest, _ = strings.Cut(block, "EC_POINT:")
+		}
+	}
+	if rest == "" {
 		tb.Fatalf("pkcs11-tool lists no EC_POINT for %s:\n%s", label, out)
 	}
 	der, err := hex.DecodeString(strings.Fields(rest)[0])
@@ -134,6 +141,16 @@ func (t *Token) ecPublic(tb testing.TB, base []string, label, curve string) cryp
 		tb.Fatalf("EC_POINT of %s: %v", label, err)
 	}
 	return pub
+}
+
+// hasLine reports whether block has a line "key value".
+func hasLine(block, key, value string) bool {
+	for _, line := range strings.Split(block, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == key && f[1] == value {
+			return true
+		}
+	}
+	return false
 }
 
 func run(tb testing.TB, name string, args ...string) []byte {
