@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -52,7 +51,6 @@ type Agent struct {
 	cfg    *Config
 	log    *slog.Logger
 	root   string
-	signer *x509.Certificate
 	state  *stateDir
 	spool  *Spool
 	client *Client
@@ -60,6 +58,7 @@ type Agent struct {
 	pol atomic.Pointer[policy.Document]
 
 	mu          sync.Mutex
+	pins        pins // the policy signers accepted (signers.go)
 	polBlob     []byte
 	rejected    string // sha256 of the last refused blob, to report it once
 	policyETag  string // ETag of the last blob fetched (applied or refused)
@@ -104,13 +103,20 @@ func New(opt Options) (*Agent, error) {
 	if root == "" {
 		root = "/"
 	}
-	signer, err := policy.LoadCertificate(cfg.PolicySignerFile)
+	signers, err := policy.LoadCertificates(cfg.PolicySignerFile)
 	if err != nil {
 		return nil, fmt.Errorf("agent: policy signer: %w", err)
+	}
+	if cfg.PolicySignaturesRequired > len(signers) {
+		return nil, fmt.Errorf("agent: policy_signatures_required is %d, but policy_signer_file pins %d signer(s)", cfg.PolicySignaturesRequired, len(signers))
 	}
 	st, err := openStateDir(cfg.stateDir())
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
+	}
+	pins, note := st.loadPins(signers)
+	if note != "" {
+		opt.Log.Warn("policy signers: " + note)
 	}
 	sp, err := OpenSpool(st.path(dirSpool), cfg.SpoolMaxReports, cfg.SpoolMaxBytes, opt.Log)
 	if err != nil {
@@ -121,7 +127,7 @@ func New(opt Options) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return &Agent{
-		opt: opt, cfg: cfg, log: opt.Log, root: root, signer: signer,
+		opt: opt, cfg: cfg, log: opt.Log, root: root, pins: pins,
 		state: st, spool: sp, client: cl,
 		workers:    map[string]*worker{},
 		changedC:   make(chan struct{}, 1),
@@ -342,16 +348,17 @@ func (a *Agent) loadStoredPolicy() {
 	}
 	// The policy held stays in force past its own expiry (reported by
 	// checkExpiry), and past its signer's.
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true, AllowExpired: true})
+	v, err := policy.Verify(blob, a.verifyOpts(true))
 	if err != nil {
 		a.log.Error("the stored policy does not verify: ignoring it", "err", err)
 		a.setPolicyProblem("stored policy: " + err.Error())
 		a.emit(a.event(api.EventPolicyRejected, "", "", "stored policy: "+err.Error()))
 		return
 	}
-	if time.Now().After(a.signer.NotAfter) {
-		a.log.Warn("the pinned policy signer has expired: the stored policy stays in force, but no new one will be accepted until a new signer is pinned",
-			"not_after", a.signer.NotAfter)
+	a.adoptPins(v)
+	if time.Now().After(v.Signer.NotAfter) {
+		a.log.Warn("the policy signer has expired: the stored policy stays in force, but no new one will be accepted until a new signer is pinned",
+			"not_after", v.Signer.NotAfter)
 	}
 	a.mu.Lock()
 	a.polBlob = blob
@@ -404,7 +411,10 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	if same || seen {
 		return false
 	}
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial(), MinSerial: a.cfg.MinPolicySerial})
+	v, err := policy.Verify(blob, a.verifyOpts(false))
+	if err == nil {
+		err = checkNextSigners(v.Document, a.cfg.PolicySignaturesRequired)
+	}
 	if err != nil {
 		a.mu.Lock()
 		a.rejected = digest
@@ -418,6 +428,7 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 		a.log.Error("cannot store the new policy; not applying it", "err", err)
 		return false
 	}
+	a.adoptPins(v)
 	a.mu.Lock()
 	a.polBlob = blob
 	a.polProblem = ""

@@ -156,6 +156,9 @@ type agentOpts struct {
 	// discover and storeTimeout set Options.Discover and StoreTimeout.
 	discover     func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
 	storeTimeout time.Duration
+	// extraStores are found beside the real ones (fakes of stores that
+	// cannot run here).
+	extraStores []stores.Store
 }
 
 // startAgent runs an agent on sb against coll, pinned to signer.
@@ -215,8 +218,15 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	if !testing.Verbose() {
 		log = slog.New(slog.DiscardHandler)
 	}
+	discover := o.discover
+	if len(o.extraStores) > 0 {
+		discover = func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error) {
+			found, errs := stores.Discover(ctx, env, kinds)
+			return append(found, o.extraStores...), errs
+		}
+	}
 	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch,
-		Discover: o.discover, StoreTimeout: o.storeTimeout})
+		Discover: discover, StoreTimeout: o.storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

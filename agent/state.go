@@ -38,6 +38,11 @@ type state struct {
 	// BoundKey names (publicKeyID) the host key the collector holds for
 	// this host; an agent enrolled before host keys binds its key once.
 	BoundKey string `json:"bound_key,omitempty"`
+	// Distrusted lists, per store id, the SHA-256s of CAs the agent
+	// distrusted (or, in a store that cannot distrust, removed) for the
+	// policy's distrust section: one coming back is healed as such, and
+	// only these records are ever undistrusted (distrust.go).
+	Distrusted map[string][]string `json:"distrusted,omitempty"`
 }
 
 // stateDir wraps the state directory.
@@ -119,22 +124,57 @@ func (s *stateDir) known(storeID string) map[string]bool {
 // setKnown records the known set of a store, writing the state file only
 // when it changed.
 func (s *stateDir) setKnown(storeID string, set map[string]bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !putSet(s.st.Known, storeID, set) {
+		return nil
+	}
+	return s.saveLocked()
+}
+
+// distrustedBy returns the fingerprints the agent distrusted or removed
+// in a store for the distrust section.
+func (s *stateDir) distrustedBy(storeID string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, fp := range s.st.Distrusted[storeID] {
+		out[fp] = true
+	}
+	return out
+}
+
+// setDistrustedBy records them, writing the state file only when they
+// changed.
+func (s *stateDir) setDistrustedBy(storeID string, set map[string]bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Distrusted == nil {
+		s.st.Distrusted = map[string][]string{}
+	}
+	if !putSet(s.st.Distrusted, storeID, set) {
+		return nil
+	}
+	return s.saveLocked()
+}
+
+// putSet stores set as the sorted list of m[storeID] (deleting it when
+// empty) and reports whether that changed m.
+func putSet(m map[string][]string, storeID string, set map[string]bool) bool {
 	list := make([]string, 0, len(set))
 	for fp := range set {
 		list = append(list, fp)
 	}
 	sort.Strings(list)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if strings.Join(list, ",") == strings.Join(s.st.Known[storeID], ",") {
-		return nil
+	if strings.Join(list, ",") == strings.Join(m[storeID], ",") {
+		return false
 	}
 	if len(list) == 0 {
-		delete(s.st.Known, storeID)
+		delete(m, storeID)
 	} else {
-		s.st.Known[storeID] = list
+		m[storeID] = list
 	}
-	return s.saveLocked()
+	return true
 }
 
 func (s *stateDir) hashes() (last, facts string) {

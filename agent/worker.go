@@ -176,7 +176,9 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	want := stores.Select(w.s, pol.Wanted(info.Kind, now))
 	res := stores.Check(info, anchors, want)
 	known := w.a.state.known(info.ID)
-	var events []api.Event
+	// The policy's distrust section comes first: in an emergency,
+	// refusing the leaked CA matters most (distrust.go).
+	events, retry := w.enforceDistrust(ctx, pol, now, want, &anchors, &res)
 
 	needFP := append(append([]string{}, res.Missing...), res.Untrusted...)
 	if len(needFP) > 0 {
@@ -297,6 +299,7 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	if err := w.a.state.setKnown(info.ID, next); err != nil {
 		w.log.Warn("cannot save state", "err", err)
 	}
+	markDistrustedPresent(&res, pol.DistrustTargets(now), anchors, info)
 	w.set(res, anchors)
 	w.a.emit(events...)
 	if len(res.Missing)+len(res.Untrusted) > 0 && info.Writable {

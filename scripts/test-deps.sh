@@ -46,6 +46,8 @@ checks=(
   "gcc gcc"
   "/usr/lib/firefox-esr/libsoftokn3.so firefox-esr"
   "useradd passwd"
+  "softhsm2-util softhsm2"
+  "pkcs11-tool opensc"
 )
 need=()
 for c in "${checks[@]}"; do

@@ -104,7 +104,7 @@ func hostFilter(q url.Values) (store.HostFilter, error) {
 		return f, fmt.Errorf("status=%q: use pending, compliant, noncompliant or error", clip(f.Status))
 	}
 	if f.StoreStatus != "" && !storeStatuses[f.StoreStatus] {
-		return f, fmt.Errorf("store_status=%q: use compliant, missing, untrusted, blocked-present, needs-mdm or error", clip(f.StoreStatus))
+		return f, fmt.Errorf("store_status=%q: use one of %s", clip(f.StoreStatus), storeStatusList)
 	}
 	switch v := q.Get("flagged"); v {
 	case "", "false":
