@@ -68,8 +68,82 @@ func (c *collectorDB) url() string {
 	return filepath.Join(c.dataDir, "collector.db")
 }
 
+// open opens the existing collector database; a missing or empty one is
+// refused with its path and what to do (only `collector init` and
+// `serve --init` create one: a mistyped --data-dir must not make a new,
+// empty collector that tokens and policies then silently go into).
 func (c *collectorDB) open(ctx context.Context) (*store.Store, error) {
+	st, err := store.OpenExisting(ctx, c.url())
+	var nd *store.NoDatabaseError
+	if errors.As(err, &nd) {
+		return nil, usageErr(fmt.Errorf("%w\ncreate it with: anchorwatch collector %s init\n(or name the existing database with --data-dir DIR, --db, or $%s)",
+			err, c.flagsForHelp(), envDB))
+	}
+	return st, err
+}
+
+// create opens the database, creating it (and its schema) if needed.
+func (c *collectorDB) create(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, c.url())
+}
+
+// flagsForHelp repeats the flags that name the database, for a hint.
+func (c *collectorDB) flagsForHelp() string {
+	switch {
+	case c.db != "" && !dbHasPassword(c.db):
+		return "--db " + shellQuote(c.db)
+	case c.db != "":
+		return "--db …"
+	case os.Getenv(envDB) != "":
+		return "(with $" + envDB + ")"
+	}
+	return "--data-dir " + shellQuote(c.dataDir)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@=,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func newCollectorInitCmd(dbf *collectorDB) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the collector database (SQLite file in --data-dir, or the schema in --db postgres://…)",
+		Long: `init creates the collector's database: the SQLite file DATA-DIR/collector.db (or the
+file --db names), or the schema in the PostgreSQL database --db names. It is the only
+command besides "serve --init" that creates one; every other command refuses a missing
+database. On an existing database it only brings the schema up to date.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			existing, err := store.OpenExisting(ctx, dbf.url())
+			var nd *store.NoDatabaseError
+			if err == nil {
+				existing.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "collector database %s exists already (schema version %d); nothing created\n", redactURL(dbf.url()), store.SchemaVersion())
+				return nil
+			}
+			if !errors.As(err, &nd) {
+				return err
+			}
+			if u := dbf.url(); !store.IsPostgresURL(u) {
+				if fi, err := os.Stat(nd.Where); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+					return usageErr(fmt.Errorf("%s is a SQLite file but not a collector database: init adds its tables only to a new file (pick another --data-dir or --db)", nd.Where))
+				}
+			}
+			st, err := dbf.create(ctx)
+			if err != nil {
+				return err
+			}
+			st.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "created collector database %s (schema version %d)\nnext: anchorwatch collector %s secret add NAME; token add NAME --role admin; serve\n",
+				redactURL(dbf.url()), store.SchemaVersion(), dbf.flagsForHelp())
+			return nil
+		},
+	}
 }
 
 func newCollectorCmd() *cobra.Command {
@@ -82,6 +156,7 @@ Its state lives in one SQLite file (default) or in PostgreSQL (--db postgres://�
 several collectors may share one PostgreSQL behind a load balancer.`,
 	}
 	dbf.flags(cmd)
+	cmd.AddCommand(newCollectorInitCmd(&dbf))
 	cmd.AddCommand(newCollectorServeCmd(&dbf), newCollectorSecretCmd(&dbf), newCollectorTokenCmd(&dbf),
 		newCollectorPolicyCmd(&dbf), newCollectorLoadgenCmd(&dbf))
 	cmd.AddCommand(newCollectorIngestCmd(&dbf), newCollectorExemptionCmd(&dbf)) // collector_ingest.go
@@ -92,9 +167,10 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 
 func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	var listen, certFile, keyFile string
-	var insecure, metricsPublic bool
+	var insecure, metricsPublic, initDB bool
 	var hosts, proxies []string
 	var offline, sessionIdle, sessionMax, pkiEvery time.Duration
+	var life lifecycleFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the agent API, the dashboard API and /metrics",
@@ -112,7 +188,11 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := dbf.open(ctx)
+			open := dbf.open
+			if initDB {
+				open = dbf.create
+			}
+			st, err := open(ctx)
 			if err != nil {
 				return err
 			}
@@ -121,8 +201,10 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			lim := throttle.New(throttle.Options{})
 			ui := web.Handler(web.Options{Sessions: st, SessionIdle: sessionIdle, SessionMax: sessionMax, Limiter: lim,
 				TrustedProxies: trusted, Logger: log})
-			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline, PKIProbeInterval: pkiEvery,
-				UI: ui, Limiter: lim, TrustedProxies: trusted})
+			cfg := server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline, PKIProbeInterval: pkiEvery,
+				UI: ui, Limiter: lim, TrustedProxies: trusted}
+			life.apply(&cfg)
+			srv, err := server.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -193,6 +275,8 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	f.DurationVar(&sessionIdle, "session-idle", store.DefaultSessionIdle, "a dashboard session ends after this long without a request")
 	f.DurationVar(&sessionMax, "session-max", store.DefaultSessionMax, "a dashboard session ends this long after sign-in, however active")
 	f.StringArrayVar(&proxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are throttled per client address; repeatable)")
+	f.BoolVar(&initDB, "init", false, "create the database if it does not exist (as collector init does)")
+	life.register(cmd)
 	return cmd
 }
 
