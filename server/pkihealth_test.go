@@ -172,8 +172,10 @@ func TestReachView(t *testing.T) {
 		crl, ocspURL := "http://pki.corp.example/root.crl", "http://ocsp.corp.example"
 		fp := strings.Repeat("ab", 32)
 		now := time.Now().UTC()
+		keys := map[string]string{} // node key by IP
 		send := func(ip string, crlOK bool) int {
 			key, _ := c.Enroll(t, api.HostFacts{Hostname: "ws-" + ip, MachineID: "m-" + ip, OS: "linux", IPs: []string{ip, "127.0.0.1"}})
+			keys[ip] = key
 			detail := "CRL of 200 bytes"
 			if !crlOK {
 				detail = "timeout"
@@ -227,8 +229,7 @@ func TestReachView(t *testing.T) {
 			t.Errorf("/16: %+v", s)
 		}
 		// A host's new report replaces its old one.
-		key, _ := c.Enroll(t, api.HostFacts{Hostname: "ws-10.3.0.9", MachineID: "m-10.3.0.9", OS: "linux", IPs: []string{"10.3.0.9"}})
-		if code, body := c.Do(t, "POST", api.PathReach, "", api.ReachReport{NodeKey: key, Results: []pki.Reach{{Kind: pki.KindCRL, URL: crl, CA: fp, OK: true, CheckedAt: now}}}); code != http.StatusOK {
+		if code, body := c.Do(t, "POST", api.PathReach, "", api.ReachReport{NodeKey: keys["10.3.0.9"], Results: []pki.Reach{{Kind: pki.KindCRL, URL: crl, CA: fp, OK: true, CheckedAt: now}}}); code != http.StatusOK {
 			t.Fatalf("re-report: %d %s", code, body)
 		}
 		getReach("")
