@@ -90,7 +90,7 @@ var (
 	descLifecycle = prometheus.NewDesc("anchorwatch_hosts_lifecycle",
 		"Hosts by lifecycle state: offline and stale (active hosts not seen for the collector's --offline-after and --stale-after), retired (not in any other figure), flagged (possible clones).",
 		[]string{"state"}, nil)
-	descRoots = prometheus.NewDesc("anchorwatch_roots_seen", "Distinct unknown and blocklisted roots held by active hosts, by class.", []string{"class"}, nil)
+	descRoots  = prometheus.NewDesc("anchorwatch_roots_seen", "Distinct unknown and blocklisted roots held by active hosts, by class.", []string{"class"}, nil)
 	descServed = prometheus.NewDesc("anchorwatch_policy_serial", "Serial of the policy the collector serves (0: none).", nil, nil)
 	descBehind = prometheus.NewDesc("anchorwatch_hosts_behind_policy", "Active hosts whose last report names a policy serial below the served one (policy serial lag).", nil, nil)
 )

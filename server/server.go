@@ -83,10 +83,10 @@ type Server struct {
 	log  *slog.Logger
 	errs *errLog // repeated errors, rate limited
 	m    *metrics
-	w   *writer
-	lim *throttle.Limiter
-	mux *http.ServeMux
-	dev *deviceAPI // the unmanaged-device endpoints (devices.go)
+	w    *writer
+	lim  *throttle.Limiter
+	mux  *http.ServeMux
+	dev  *deviceAPI // the unmanaged-device endpoints (devices.go)
 
 	serialAt atomic.Int64 // unix ms of the cached serial below
 	serial   atomic.Int64
