@@ -76,7 +76,7 @@ func (c *collectorDB) open(ctx context.Context) (*store.Store, error) {
 	st, err := store.OpenExisting(ctx, c.url())
 	var nd *store.NoDatabaseError
 	if errors.As(err, &nd) {
-		return nil, usageErr(fmt.Errorf("%w\ncreate it with: anchorwatch collector %s init\n(or name the existing database with --data-dir DIR, --db, or $%s)",
+		return nil, usageErr(fmt.Errorf("%w\ncreate it with: anchorwatch collector %s init (or serve --init)\nor name the existing database with --data-dir DIR, --db or $%s",
 			err, c.flagsForHelp(), envDB))
 	}
 	return st, err
