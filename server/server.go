@@ -268,7 +268,7 @@ func (s *Server) currentSerial(ctx context.Context) int64 {
 	}
 	v, err := s.st.CurrentPolicySerial(ctx)
 	if err != nil {
-		s.log.Warn("read policy serial", "err", err)
+		s.errs.failed(slog.LevelWarn, "read policy serial", err)
 		return s.serial.Load()
 	}
 	s.serial.Store(v)
