@@ -94,7 +94,7 @@ func fill(t *testing.T, dir string) string {
 // agentLoad is simulated agents sending reports and re-sending the same
 // report on 503, as the agent does: it records what was acknowledged.
 type agentLoad struct {
-	c        *servertest.Collector
+	url      string
 	client   *http.Client
 	mu       sync.Mutex
 	acked    map[string]string // report id → node key
@@ -103,10 +103,13 @@ type agentLoad struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	ackCount atomic.Int64
+	lat      []time.Duration // of acknowledged reports, from first send to the acknowledgement
 }
 
-func startAgents(t *testing.T, c *servertest.Collector, keys []string) *agentLoad {
-	a := &agentLoad{c: c, client: c.Client(), acked: map[string]string{}, codes: map[int]int{}, stop: make(chan struct{})}
+// startAgents runs one simulated agent per node key against the
+// collector (or load balancer) at url.
+func startAgents(t *testing.T, url string, client *http.Client, keys []string) *agentLoad {
+	a := &agentLoad{url: url, client: client, acked: map[string]string{}, codes: map[int]int{}, stop: make(chan struct{})}
 	for g, key := range keys {
 		a.wg.Add(1)
 		go func() {
@@ -117,6 +120,7 @@ func startAgents(t *testing.T, c *servertest.Collector, keys []string) *agentLoa
 				rep.StateHash = id // a new state: the stores are rewritten
 				rep.Events = []api.Event{{ID: "ev-" + id, Type: api.EventRemoved, Time: time.Now(), StoreID: "java:/s1",
 					Detail: strings.Repeat("the disk fills up ", 20)}}
+				start := time.Now()
 				for {
 					select {
 					case <-a.stop:
@@ -128,6 +132,7 @@ func startAgents(t *testing.T, c *servertest.Collector, keys []string) *agentLoa
 					a.codes[code]++
 					if code == http.StatusOK {
 						a.acked[id] = key
+						a.lat = append(a.lat, time.Since(start))
 					}
 					a.mu.Unlock()
 					if code == http.StatusOK {
@@ -146,7 +151,7 @@ func startAgents(t *testing.T, c *servertest.Collector, keys []string) *agentLoa
 }
 
 func (a *agentLoad) post(rep *api.ReportRequest) (int, string) {
-	code, _, hdr, err := postH(a.client, a.c.URL+api.PathReport, rep)
+	code, _, hdr, err := postH(a.client, a.url+api.PathReport, rep)
 	if err != nil {
 		return 0, ""
 	}
@@ -231,7 +236,7 @@ func TestDiskFull(t *testing.T) {
 		key, _ := c.Enroll(t, facts(fmt.Sprint("df", i)))
 		keys = append(keys, key)
 	}
-	a := startAgents(t, c, keys)
+	a := startAgents(t, c.URL, c.Client(), keys)
 	defer a.halt()
 	a.waitAcks(t, 200, time.Minute)
 
