@@ -104,6 +104,7 @@ type agentLoad struct {
 	wg       sync.WaitGroup
 	ackCount atomic.Int64
 	lat      []time.Duration // of acknowledged reports, from first send to the acknowledgement
+	ackAt    []time.Time     // when each was acknowledged
 }
 
 // startAgents runs one simulated agent per node key against the
@@ -133,6 +134,7 @@ func startAgents(t *testing.T, url string, client *http.Client, keys []string) *
 					if code == http.StatusOK {
 						a.acked[id] = key
 						a.lat = append(a.lat, time.Since(start))
+						a.ackAt = append(a.ackAt, time.Now())
 					}
 					a.mu.Unlock()
 					if code == http.StatusOK {
