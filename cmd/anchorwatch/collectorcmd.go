@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/devices"
-	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
@@ -482,84 +479,5 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			return nil
 		},
 	})
-	return cmd
-}
-
-func newCollectorLoadgenCmd(dbf *collectorDB) *cobra.Command {
-	var cfg loadgen.Config
-	var seedHosts int
-	var caFile string
-	var insecureTLS bool
-	secret := secretFlags{name: "enroll-secret", what: "the enroll secret for the simulated hosts", env: envEnrollSecret}
-	cmd := &cobra.Command{
-		Use:   "loadgen",
-		Short: "Simulate a fleet of agents against a collector (or bulk-fill a database)",
-		Long: `loadgen enrolls --hosts simulated agents and sends reports at --rate for --duration
-(about ten stores per host; a --full-ratio share of reports carry drift, the rest are
-heartbeats), then prints throughput and latency percentiles.
-
-With --seed-hosts N it instead adds N hosts with full reports directly into the
-database given by --db/--data-dir (for query benchmarks over a large fleet).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if seedHosts > 0 {
-				st, err := dbf.open(ctx)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				start := time.Now()
-				err = loadgen.Seed(ctx, st, seedHosts, cfg.Stores, func(done int) {
-					if done%100000 == 0 || done == seedHosts {
-						fmt.Fprintf(cmd.ErrOrStderr(), "seeded %d/%d hosts (%v)\n", done, seedHosts, time.Since(start).Round(time.Second))
-					}
-				})
-				return err
-			}
-			var err error
-			if cfg.EnrollSecret, err = secret.get(cmd); err != nil {
-				return err
-			}
-			if cfg.URL == "" || cfg.EnrollSecret == "" {
-				return usageErr(errors.New("--url and an enroll secret (--enroll-secret-file FILE or " + envEnrollSecret + ") are required (or --seed-hosts)"))
-			}
-			tc := &tls.Config{InsecureSkipVerify: insecureTLS}
-			if caFile != "" {
-				data, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("read --ca-cert: %w", err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(data) {
-					return fmt.Errorf("--ca-cert %s: no PEM certificate", caFile)
-				}
-				tc.RootCAs = pool
-			}
-			cfg.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc,
-				MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096}}
-			res, err := loadgen.Run(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res)
-			if res.Errors > 0 {
-				return fmt.Errorf("%d reports failed; first: %s", res.Errors, res.FirstError)
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&cfg.URL, "url", "", "collector URL, e.g. https://127.0.0.1:8443")
-	secret.register(cmd, "")
-	f.IntVar(&cfg.Hosts, "hosts", 1000, "simulated hosts")
-	f.Float64Var(&cfg.Rate, "rate", 0, "reports per second in total (0: as fast as possible)")
-	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of the measured report phase")
-	f.IntVar(&cfg.Concurrency, "concurrency", 512, "requests in flight at most")
-	f.Float64Var(&cfg.FullRatio, "full-ratio", 0.1, "share of reports with drift (full); the rest are heartbeats")
-	f.IntVar(&cfg.Stores, "stores", 10, "stores per simulated host")
-	f.StringVar(&caFile, "ca-cert", "", "CA certificate (PEM) to trust for the collector")
-	f.BoolVar(&insecureTLS, "insecure-skip-verify", false, "do not verify the collector's certificate (loopback tests)")
-	f.IntVar(&seedHosts, "seed-hosts", 0, "bulk-fill the database with this many hosts instead of running a load")
 	return cmd
 }
