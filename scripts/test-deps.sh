@@ -22,6 +22,7 @@ checks=(
   "x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64-win32"
   "systemd-analyze systemd"
   "promtool prometheus"
+  "/usr/sbin/haproxy haproxy"
 )
 need=()
 for c in "${checks[@]}"; do

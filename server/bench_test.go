@@ -344,3 +344,119 @@ func BenchmarkFleetQueries(b *testing.B) {
 		})
 	}
 }
+
+// loadAvg reads the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// saturate starts mode ("noop" or "collector" on dbURL) in a child process
+// on the shipped stack (TLS unless AW_BENCH_TLS=0) and measures its
+// maximum sustained rate with loadgen.Saturate.
+func saturate(b *testing.B, mode, dbURL string) *loadgen.Saturation {
+	dir := b.TempDir()
+	secret := "aws_noop"
+	if mode == "collector" {
+		st, err := store.Open(context.Background(), dbURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if secret, err = st.AddSecret(context.Background(), "bench"); err != nil {
+			b.Fatal(err)
+		}
+		st.Close()
+	}
+	tlsDir := dir
+	if os.Getenv("AW_BENCH_TLS") == "0" {
+		tlsDir = ""
+	}
+	_, url := startChildMode(b, mode, dbURL, dir, tlsDir)
+	return saturateURL(b, url, secret)
+}
+
+func saturateURL(b *testing.B, url, secret string) *loadgen.Saturation {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}}
+	res, err := loadgen.Saturate(context.Background(), loadgen.SaturateConfig{
+		Config: loadgen.Config{URL: url, EnrollSecret: secret, Client: client, Hosts: envInt("AW_BENCH_HOSTS", 5000),
+			FullRatio: envFloat("AW_BENCH_FULL", 0.1), Concurrency: envInt("AW_BENCH_CONC", 512)},
+		StartRate: envFloat("AW_BENCH_START", 500), Factor: envFloat("AW_BENCH_FACTOR", 1.25),
+		StepDuration: time.Duration(envInt("AW_BENCH_STEP", 5)) * time.Second,
+		Step:         func(s loadgen.Step) { b.Logf("%s", s) },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
+
+// BenchmarkSaturation measures capacity, not an offered rate: the maximum
+// sustained reports/s (p99 ≤ 100 ms, no error) of the no-op handler on the
+// collector's HTTP stack, and of the collector on SQLite and on
+// PostgreSQL, one after the other in one run, with the load average.
+//
+//	go test -run '^$' -bench Saturation -benchtime 1x ./server/
+func BenchmarkSaturation(b *testing.B) {
+	type row struct {
+		name string
+		max  loadgen.Step
+	}
+	var rows []row
+	b.Logf("load average before: %s", loadAvg())
+	for _, c := range []struct{ name, mode, db string }{{"noop", "noop", ""}, {"sqlite", "collector", "sqlite"}, {"postgres", "collector", "postgres"}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				db := ""
+				if c.db != "" {
+					db = benchDB(b, c.db, b.TempDir())
+				}
+				res := saturate(b, c.mode, db)
+				b.ReportMetric(res.Max.Achieved, "max_reports/s")
+				b.ReportMetric(float64(res.Max.P99.Microseconds())/1000, "p99_ms")
+				b.ReportMetric(0, "ns/op")
+				rows = append(rows, row{c.name, res.Max})
+			}
+		})
+	}
+	b.Logf("load average after: %s", loadAvg())
+	var noop float64
+	for _, r := range rows {
+		if r.name == "noop" {
+			noop = r.max.Achieved
+		}
+	}
+	for _, r := range rows {
+		share := ""
+		if noop > 0 {
+			share = fmt.Sprintf(" (%.0f%% of the no-op handler)", 100*r.max.Achieved/noop)
+		}
+		b.Logf("%-9s max sustained %6.0f reports/s, p99 %v%s", r.name, r.max.Achieved, r.max.P99.Round(100*time.Microsecond), share)
+	}
+}
+
+// BenchmarkHAProxyPostgres: the maximum sustained rate through HAProxy of
+// one and of two collector processes on one PostgreSQL (durable).
+func BenchmarkHAProxyPostgres(b *testing.B) {
+	b.Logf("load average before: %s", loadAvg())
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("collectors=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				so := startScaleOut(b, n, true)
+				res := saturateURL(b, so.url, so.secret)
+				b.ReportMetric(res.Max.Achieved, "max_reports/s")
+				b.ReportMetric(float64(res.Max.P99.Microseconds())/1000, "p99_ms")
+				b.ReportMetric(0, "ns/op")
+				b.Logf("%d collectors: max sustained %.0f reports/s, p99 %v", n, res.Max.Achieved, res.Max.P99.Round(100*time.Microsecond))
+			}
+		})
+	}
+	b.Logf("load average after: %s", loadAvg())
+}
