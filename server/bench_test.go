@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,12 +96,21 @@ func runLoad(b *testing.B, mode, dbURL string) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}
 	b.ResetTimer()
+	var cpu0 time.Duration
 	res, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, EnrollSecret: secret, Client: client,
 		Hosts: envInt("AW_BENCH_HOSTS", 10000), Rate: envFloat("AW_BENCH_RATE", 0), FullRatio: envFloat("AW_BENCH_FULL", 0.1),
-		Duration: time.Duration(envInt("AW_BENCH_DURATION", 15)) * time.Second, Concurrency: envInt("AW_BENCH_CONC", 512)})
+		Duration: time.Duration(envInt("AW_BENCH_DURATION", 15)) * time.Second, Concurrency: envInt("AW_BENCH_CONC", 512),
+		PhaseStart: func(p string) {
+			if p == "report" {
+				cpu0 = cpuTime(cmd.Process.Pid)
+			}
+		}})
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
+	}
+	if res.Acked > 0 {
+		b.ReportMetric(float64((cpuTime(cmd.Process.Pid)-cpu0).Microseconds())/float64(res.Acked), "server_cpu_µs/report")
 	}
 	if res.Errors > 0 {
 		b.Errorf("%d errors, first: %s", res.Errors, res.FirstError)
@@ -358,10 +368,37 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// cpuTime is the user+system CPU time of process pid so far.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])  // fields from 3 (state) on
+	utime, _ := strconv.ParseInt(f[11], 10, 64)               // field 14
+	stime, _ := strconv.ParseInt(f[12], 10, 64)               // field 15
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// selfCPU is this process's user+system CPU time (the load generator).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// saturation is one saturation run with the CPU time each side spent per
+// acknowledged report (whole run: enrollment and warm-up included).
+type saturation struct {
+	*loadgen.Saturation
+	serverCPU, clientCPU time.Duration // per acknowledged report
+}
+
 // saturate starts mode ("noop" or "collector" on dbURL) in a child process
 // on the shipped stack (TLS unless AW_BENCH_TLS=0) and measures its
 // maximum sustained rate with loadgen.Saturate.
-func saturate(b *testing.B, mode, dbURL string) *loadgen.Saturation {
+func saturate(b *testing.B, mode, dbURL string) saturation {
 	dir := b.TempDir()
 	secret := "aws_noop"
 	if mode == "collector" {
@@ -378,8 +415,15 @@ func saturate(b *testing.B, mode, dbURL string) *loadgen.Saturation {
 	if os.Getenv("AW_BENCH_TLS") == "0" {
 		tlsDir = ""
 	}
-	_, url := startChildMode(b, mode, dbURL, dir, tlsDir)
-	return saturateURL(b, url, secret)
+	cmd, url := startChildMode(b, mode, dbURL, dir, tlsDir)
+	srv0, cli0 := cpuTime(cmd.Process.Pid), selfCPU()
+	res := saturateURL(b, url, secret)
+	out := saturation{Saturation: res}
+	if res.Acked > 0 {
+		out.serverCPU = (cpuTime(cmd.Process.Pid) - srv0) / time.Duration(res.Acked)
+		out.clientCPU = (selfCPU() - cli0) / time.Duration(res.Acked)
+	}
+	return out
 }
 
 func saturateURL(b *testing.B, url, secret string) *loadgen.Saturation {
@@ -406,8 +450,9 @@ func saturateURL(b *testing.B, url, secret string) *loadgen.Saturation {
 //	go test -run '^$' -bench Saturation -benchtime 1x ./server/
 func BenchmarkSaturation(b *testing.B) {
 	type row struct {
-		name string
-		max  loadgen.Step
+		name                 string
+		max                  loadgen.Step
+		serverCPU, clientCPU time.Duration
 	}
 	var rows []row
 	b.Logf("load average before: %s", loadAvg())
@@ -421,8 +466,10 @@ func BenchmarkSaturation(b *testing.B) {
 				res := saturate(b, c.mode, db)
 				b.ReportMetric(res.Max.Achieved, "max_reports/s")
 				b.ReportMetric(float64(res.Max.P99.Microseconds())/1000, "p99_ms")
+				b.ReportMetric(float64(res.serverCPU.Microseconds()), "server_cpu_µs/report")
+				b.ReportMetric(float64(res.clientCPU.Microseconds()), "loadgen_cpu_µs/report")
 				b.ReportMetric(0, "ns/op")
-				rows = append(rows, row{c.name, res.Max})
+				rows = append(rows, row{c.name, res.Max, res.serverCPU, res.clientCPU})
 			}
 		})
 	}
@@ -438,7 +485,8 @@ func BenchmarkSaturation(b *testing.B) {
 		if noop > 0 {
 			share = fmt.Sprintf(" (%.0f%% of the no-op handler)", 100*r.max.Achieved/noop)
 		}
-		b.Logf("%-9s max sustained %6.0f reports/s, p99 %v%s", r.name, r.max.Achieved, r.max.P99.Round(100*time.Microsecond), share)
+		b.Logf("%-9s max sustained %6.0f reports/s, p99 %v%s; CPU per report: server %v, load generator %v",
+			r.name, r.max.Achieved, r.max.P99.Round(100*time.Microsecond), share, r.serverCPU, r.clientCPU)
 	}
 }
 

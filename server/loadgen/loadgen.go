@@ -35,6 +35,10 @@ type Config struct {
 	// Progress, if set, is called about once a second with how the run
 	// is going (the CLI prints it).
 	Progress func(Progress)
+	// PhaseStart, if set, is called as each phase begins: "enroll",
+	// "warm-up", then "report" (once per step of a saturation run); a
+	// benchmark reads the collector's CPU time there.
+	PhaseStart func(phase string)
 }
 
 // Progress is a run's state, reported to Config.Progress.
@@ -262,6 +266,9 @@ func (f *fleet) enrollRequest(i int) api.EnrollRequest {
 // each runs fn for every host, Concurrency at a time, reporting progress
 // as phase; it returns ctx's error if the context ends.
 func (f *fleet) each(ctx context.Context, phase string, hosts []*host, fn func(i int, h *host) error) error {
+	if f.cfg.PhaseStart != nil {
+		f.cfg.PhaseStart(phase)
+	}
 	var wg sync.WaitGroup
 	var done, errs atomic.Int64
 	sem := make(chan struct{}, f.cfg.Concurrency)
@@ -336,6 +343,9 @@ func (p *phaseResult) fill(r *Result) {
 // reportPhase sends reports at rate (0: as fast as the workers go) for d
 // and measures acknowledged reports per second and their latency.
 func (f *fleet) reportPhase(ctx context.Context, rate float64, d time.Duration) *phaseResult {
+	if f.cfg.PhaseStart != nil {
+		f.cfg.PhaseStart("report")
+	}
 	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex

@@ -48,6 +48,7 @@ func (s Step) String() string {
 // Saturation is what a saturation run found.
 type Saturation struct {
 	Enrolled int
+	Acked    int64 // reports acknowledged over all steps
 	Steps    []Step
 	// Max is the step with the highest acknowledged rate among those that
 	// held: the maximum sustained rate (zero if none held).
@@ -103,6 +104,7 @@ func Saturate(ctx context.Context, cfg SaturateConfig) (*Saturation, error) {
 	out := &Saturation{Enrolled: f.res.Enrolled}
 	step := func(rate float64) Step {
 		p := f.reportPhase(ctx, rate, cfg.StepDuration)
+		out.Acked += p.acked
 		s := Step{Offered: rate, Achieved: p.perSecond, P50: p.p50, P99: p.p99, Errors: p.errs}
 		switch {
 		case p.errs > 0:
