@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -39,11 +38,9 @@ func FuzzDashboardQuery(f *testing.F) {
 	}
 	f.Cleanup(func() { srv.Close(); st.Close() })
 	f.Fuzz(func(t *testing.T, query string) {
-		if _, err := url.ParseQuery(query); err != nil {
-			return // not a query string the server would see
-		}
 		for _, path := range []string{api.PathHosts, api.PathEvents, api.PathTrend, api.PathSummary} {
-			req := httptest.NewRequest("GET", path+"?"+query, nil)
+			req := httptest.NewRequest("GET", path, nil)
+			req.URL.RawQuery = query // as the server's parser would receive it
 			req.Header.Set("Authorization", "Bearer "+token)
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, req)
