@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,10 +73,10 @@ func benchDB(b *testing.B, name, dir string) string {
 	return u
 }
 
-// runLoad starts a collector (or the no-op handler) in a child process and
-// drives it with loadgen; it reports reports/s, p99 latency and the
-// child's peak RSS.
-func runLoad(b *testing.B, mode, dbURL string) {
+// benchChild starts a collector on dbURL (with an enroll secret) or the
+// no-op handler (mode "noop") in a child process, over TLS unless
+// AW_BENCH_TLS=0, and returns it, its URL and the secret.
+func benchChild(b *testing.B, mode, dbURL string) (*exec.Cmd, string, string) {
 	dir := b.TempDir()
 	secret := "aws_noop"
 	if mode == "collector" {
@@ -93,6 +94,14 @@ func runLoad(b *testing.B, mode, dbURL string) {
 		tlsDir = ""
 	}
 	cmd, url := startChildMode(b, mode, dbURL, dir, tlsDir)
+	return cmd, url, secret
+}
+
+// runLoad starts a collector (or the no-op handler) in a child process and
+// drives it with loadgen; it reports reports/s, p99 latency and the
+// child's peak RSS.
+func runLoad(b *testing.B, mode, dbURL string) {
+	cmd, url, secret := benchChild(b, mode, dbURL)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}
 	b.ResetTimer()
@@ -399,23 +408,7 @@ type saturation struct {
 // on the shipped stack (TLS unless AW_BENCH_TLS=0) and measures its
 // maximum sustained rate with loadgen.Saturate.
 func saturate(b *testing.B, mode, dbURL string) saturation {
-	dir := b.TempDir()
-	secret := "aws_noop"
-	if mode == "collector" {
-		st, err := store.Open(context.Background(), dbURL)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if secret, err = st.AddSecret(context.Background(), "bench"); err != nil {
-			b.Fatal(err)
-		}
-		st.Close()
-	}
-	tlsDir := dir
-	if os.Getenv("AW_BENCH_TLS") == "0" {
-		tlsDir = ""
-	}
-	cmd, url := startChildMode(b, mode, dbURL, dir, tlsDir)
+	cmd, url, secret := benchChild(b, mode, dbURL)
 	srv0, cli0 := cpuTime(cmd.Process.Pid), selfCPU()
 	res := saturateURL(b, url, secret)
 	out := saturation{Saturation: res}

@@ -25,24 +25,6 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
-// syncBuffer is a log sink safe for the collector's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // mountTmpfs mounts a tmpfs of size bytes for t (the test runs as root,
 // as CI does) and unmounts it after.
 func mountTmpfs(t *testing.T, size int) string {
@@ -230,7 +212,7 @@ func checkStored(t *testing.T, st *store.Store, acked map[string]string) {
 // report stored once, and truncates its WAL once writes pause.
 func TestDiskFull(t *testing.T) {
 	dir := mountTmpfs(t, 24<<20)
-	logs := &syncBuffer{}
+	logs := &servertest.Buffer{}
 	c := servertest.StartCollector(t, servertest.Options{DBURL: filepath.Join(dir, "collector.db"),
 		Config: server.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)), ErrorLogInterval: time.Second}})
 	var keys []string

@@ -1,16 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/servertest"
 )
 
 // TestCollectorInitOnly: only `collector init` and `serve --init` create
@@ -86,7 +86,7 @@ func TestCollectorInitOnly(t *testing.T) {
 	fresh := filepath.Join(dir, "fresh")
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRootCmd()
-	var sout, serr lockedBuffer
+	var sout, serr servertest.Buffer
 	root.SetOut(&sout)
 	root.SetErr(&serr)
 	root.SetArgs([]string{"collector", "--data-dir", fresh, "serve", "--init", "--listen", "127.0.0.1:0", "--insecure-http"})
@@ -115,23 +115,4 @@ func TestCollectorInitOnly(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(fresh, "collector.db")); err != nil || fi.Size() == 0 {
 		t.Errorf("serve --init made no database: %v", err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a command writing in one
-// goroutine while the test reads in another.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

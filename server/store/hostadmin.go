@@ -111,7 +111,7 @@ ON CONFLICT (host_id, ip, mac) DO UPDATE SET last_seen = excluded.last_seen`), t
 
 // deleteHostTx deletes host h and everything stored about it.
 func (s *Store) deleteHostTx(ctx context.Context, tx *sql.Tx, h *hostRow, d deltas) error {
-	prev, err := s.takeDetails(ctx, tx, []int64{h.ID})
+	prev, err := s.loadDetails(ctx, tx, []int64{h.ID})
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Store) deleteHostTx(ctx context.Context, tx *sql.Tx, h *hostRow, d delt
 		d.detail(p, -1)
 	}
 	d.host(h, -1)
-	for _, table := range []string{"host_facets", "host_addresses", "reports", "events", "hosts"} {
+	for _, table := range []string{"host_stores", "host_roots", "host_cas", "host_facets", "host_addresses", "reports", "events", "hosts"} {
 		col := "host_id"
 		if table == "hosts" {
 			col = "id"

@@ -687,19 +687,7 @@ func TestDashboardChromium(t *testing.T) {
 
 	t.Run("empty collector", func(t *testing.T) {
 		empty := startDashboard(t)
-		ep, err := b.newPage(ctx, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ep.navigate(ctx, empty.URL+"/", "/login", "login"); err != nil {
-			t.Fatal(err)
-		}
-		if err := submitLogin(ctx, ep, empty.ViewerToken); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ep.waitState(ctx, "/", "ready"); err != nil {
-			t.Fatal(err)
-		}
+		ep := signedInPage(t, ctx, b, empty.URL, empty.ViewerToken, "/", "/")
 		es := &session{t: t, c: empty, p: ep, dir: s.dir, ctx: ctx, shot: 50}
 		got := es.load("/", "empty-overview")
 		got.want(t, "empty", "kpi-hosts", "0")
@@ -755,19 +743,7 @@ func TestDashboardChromium(t *testing.T) {
 		if _, ok := got.text["host-actions"]; ok {
 			t.Error("a viewer's host page offers host actions")
 		}
-		ap, err := b.newPage(ctx, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ap.navigate(ctx, c.URL+fmt.Sprintf("/hosts/%d", id), "/login", "login"); err != nil {
-			t.Fatal(err)
-		}
-		if err := submitLogin(ctx, ap, c.AdminToken); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ap.waitState(ctx, "/hosts/", "ready"); err != nil {
-			t.Fatal(err)
-		}
+		ap := signedInPage(t, ctx, b, c.URL, c.AdminToken, fmt.Sprintf("/hosts/%d", id), "/hosts/")
 		as := &session{t: t, c: c, p: ap, dir: s.dir, ctx: ctx, shot: 70}
 		var before api.FleetSummary
 		getJSON(t, c, api.PathSummary, &before)
@@ -834,6 +810,26 @@ func seqs(l api.EventList) []int64 {
 		out = append(out, e.Seq)
 	}
 	return out
+}
+
+// signedInPage opens a private page on path of the collector at base,
+// signs in with tok through the form and waits for the page at wantPath.
+func signedInPage(t *testing.T, ctx context.Context, b *browser, base, tok, path, wantPath string) *page {
+	t.Helper()
+	p, err := b.newPage(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.navigate(ctx, base+path, "/login", "login"); err != nil {
+		t.Fatal(err)
+	}
+	if err := submitLogin(ctx, p, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.waitState(ctx, wantPath, "ready"); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // submitLogin types tok into the login form and submits it, as a user
