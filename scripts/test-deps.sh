@@ -48,6 +48,7 @@ checks=(
   "useradd passwd"
   "softhsm2-util softhsm2"
   "pkcs11-tool opensc"
+  "/usr/sbin/haproxy haproxy"
 )
 need=()
 for c in "${checks[@]}"; do
