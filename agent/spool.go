@@ -178,17 +178,35 @@ func (s *Spool) Add(r api.ReportRequest) error {
 // newest one.
 func (s *Spool) enforce(names []string) {
 	var total int64
-	sizes := make([]int64, len(names))
-	for i, n := range names {
-		if fi, err := os.Stat(filepath.Join(s.dir, n)); err == nil {
-			sizes[i] = fi.Size()
-			total += fi.Size()
+	sizes := make([]int64, 0, len(names))
+	kept := names[:0]
+	for _, n := range names {
+		fi, err := os.Lstat(filepath.Join(s.dir, n))
+		if err == nil && fi.Size() > maxSpoolFile {
+			// Not a report of ours: it must not push real ones out.
+			s.remove(n)
+			s.log.Error("spool: removing a file too large to be a report", "file", n, "bytes", fi.Size())
+			s.drop(SpoolDrop{File: n, Why: fmt.Sprintf("spooled file %s is %d bytes, over the %d a report takes: removed unread", n, fi.Size(), maxSpoolFile)})
+			continue
 		}
+		var size int64
+		if err == nil {
+			size = fi.Size()
+		}
+		kept = append(kept, n)
+		sizes = append(sizes, size)
+		total += size
 	}
+	names = kept
 	for i := 0; i < len(names)-1 && (len(names)-i > s.maxN || total > s.maxBytes); i++ {
-		lost, _ := s.eventCount(names[i])
+		lost, err := s.eventCount(names[i])
 		s.remove(names[i])
 		total -= sizes[i]
+		if err != nil {
+			s.log.Error("spool: removing an unreadable report", "file", names[i], "err", err)
+			s.drop(SpoolDrop{File: names[i], Why: fmt.Sprintf("spooled report %s unreadable, removed: %v", names[i], err)})
+			continue
+		}
 		s.dropped += lost
 		s.log.Warn("spool full: dropped the oldest report", "report_id_file", names[i], "events_lost", lost,
 			"max_reports", s.maxN, "max_bytes", s.maxBytes)
