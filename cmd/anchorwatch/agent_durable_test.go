@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/java"
 	"github.com/anchorwatch/anchorwatch/stores/java/javatest"
 )
@@ -42,10 +44,10 @@ type durableHost struct {
 	exited  chan struct{}
 }
 
-func newDurableHost(t *testing.T) *durableHost {
+func newDurableHost(t *testing.T, layout func(root string) ([]javatest.Runtime, error)) *durableHost {
 	t.Helper()
 	h := &durableHost{t: t, bin: buildAnchorwatch(t), root: t.TempDir(), coll: servertest.StartCollector(t, servertest.Options{})}
-	if _, err := javatest.DebianJDK17(h.root); err != nil {
+	if _, err := layout(h.root); err != nil {
 		t.Fatal(err)
 	}
 	ca := testpki.NewCA(t, "Corp Interception CA")
@@ -164,10 +166,11 @@ func (h *durableHost) events() []api.Event {
 	}
 }
 
+// count counts the events of a type about our CA in the Debian JKS.
 func (h *durableHost) count(typ string) int {
 	n := 0
 	for _, e := range h.events() {
-		if e.Type == typ && e.SHA256 == h.ca {
+		if e.Type == typ && e.SHA256 == h.ca && e.StoreID == "java:/etc/ssl/certs/java/cacerts" {
 			n++
 		}
 	}
@@ -194,7 +197,10 @@ func (h *durableHost) waitUntil(what string, cond func() bool) {
 // must reach the real collector as one removed and one healed event:
 // after 100 kills the collector holds exactly 100 of each.
 func TestAgentSIGKILLDuringHeal(t *testing.T) {
-	h := newDurableHost(t)
+	h := newDurableHost(t, func(root string) ([]javatest.Runtime, error) {
+		rt, err := javatest.DebianJDK17(root)
+		return []javatest.Runtime{rt}, err
+	})
 	h.start()
 	h.waitUntil("the first install reported", func() bool { return h.count(api.EventInstalled) == 1 })
 	// How long a heal takes here, from the removal to the CA being back
@@ -236,5 +242,86 @@ func TestAgentSIGKILLDuringHeal(t *testing.T) {
 	}
 	if healedBeforeKill == 0 || healedBeforeKill == kills {
 		t.Fatalf("the kills did not land across the heal (healed before %d of %d)", healedBeforeKill, kills)
+	}
+}
+
+// TestAgentRemoveAndKeytool runs three writers on one JKS and one
+// password-less PKCS12 at once: the real agent (healing our CA), an
+// operator's `anchorwatch remove` of our CA in a loop (the real CLI), and
+// a real keytool adding entries one after another to each keystore. No
+// entry keytool added may be lost, and `remove` never gives up: when the
+// agent puts the CA back, it says so.
+func TestAgentRemoveAndKeytool(t *testing.T) {
+	h := newDurableHost(t, javatest.Standard)
+	h.start()
+	h.waitUntil("the first install reported", func() bool { return h.count(api.EventInstalled) == 1 })
+	j, err := javatest.FindJDK(17)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keystores := []struct{ path, storetype, password string }{
+		{"/etc/ssl/certs/java/cacerts", "JKS", "changeit"},
+		{"/usr/lib/jvm/temurin-25-jdk-amd64/lib/security/cacerts", "PKCS12", ""},
+	}
+	const entries = 15
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	removeOut := make(chan string, 1)
+	go func() {
+		var bad string
+		for ctx.Err() == nil {
+			out, err := exec.Command(h.bin, "remove", "--root", h.root, "--stores", "java", "--sha256", h.ca).CombinedOutput()
+			if err != nil && !strings.Contains(string(out), "undid it") && bad == "" {
+				bad = fmt.Sprintf("%v: %s", err, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		removeOut <- bad
+	}()
+	errs := make(chan error, len(keystores))
+	dir := t.TempDir()
+	for si, st := range keystores {
+		go func() {
+			for i := 0; i < entries; i++ {
+				c := testpki.NewCA(t, fmt.Sprintf("Keytool CA %d-%d", si, i)).Cert
+				f := testpki.WritePEM(t, filepath.Join(dir, fmt.Sprintf("kt-%d-%d.pem", si, i)), c)
+				out, err := exec.Command(j.Keytool(), "-J-XX:TieredStopAtLevel=1", "-importcert", "-noprompt", "-alias", fmt.Sprintf("kt-%d", i),
+					"-file", f, "-keystore", fsroot.Join(h.root, st.path), "-storetype", st.storetype, "-storepass", st.password).CombinedOutput()
+				if err != nil {
+					errs <- fmt.Errorf("keytool %s kt-%d: %v: %s", st.storetype, i, err, out)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range keystores {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	cancel()
+	if bad := <-removeOut; bad != "" {
+		t.Errorf("anchorwatch remove failed otherwise than undone by the agent: %s", bad)
+	}
+	if h.count(api.EventRemoved) == 0 {
+		t.Error("the agent never healed a removal of the CLI: the writers did not race")
+	}
+	for _, st := range keystores {
+		args := []string{"-list", "-keystore", fsroot.Join(h.root, st.path), "-storetype", st.storetype, "-storepass", st.password}
+		out, err := exec.Command(j.Keytool(), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("keytool -list: %v\n%s", err, out)
+		}
+		lost := 0
+		for i := 0; i < entries; i++ {
+			if !strings.Contains(string(out), fmt.Sprintf("kt-%d,", i)) {
+				lost++
+			}
+		}
+		t.Logf("%s: %d of %d keytool entries kept", st.storetype, entries-lost, entries)
+		if lost > 0 {
+			t.Errorf("%s: lost %d of %d entries keytool added", st.storetype, lost, entries)
+		}
 	}
 }
