@@ -205,7 +205,7 @@ func (w *worker) enforceDistrust(ctx context.Context, pol *policy.Document, now 
 	if len(targets) == 0 && len(ours) == 0 {
 		return nil, false
 	}
-	dis, canDistrust := w.s.(stores.Distruster)
+	dis, canDistrust := stores.AsDistruster(w.s)
 	if len(targets) == 0 && !canDistrust {
 		// Nothing distrusted any more: forget the removals.
 		if err := w.a.state.setDistrustedBy(w.info.ID, nil); err != nil {

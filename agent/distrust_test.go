@@ -146,34 +146,45 @@ func (s *distrustStore) List(context.Context) ([]stores.Anchor, error) {
 	return out, nil
 }
 
-func (s *distrustStore) Install(_ context.Context, certs []*x509.Certificate, _ stores.Options) ([]stores.Change, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ch []stores.Change
-	for _, c := range certs {
-		fp := stores.SHA256(c)
-		act := stores.ActionUnchanged
-		if s.trusted[fp] == nil {
-			s.trusted[fp], act = c, stores.ActionAdded
-		}
-		ch = append(ch, stores.Change{SHA256: fp, Action: act})
-	}
-	return ch, nil
-}
-
-func (s *distrustStore) Remove(_ context.Context, fps []string, _ stores.Options) ([]stores.Change, error) {
+// change runs fn for every certificate under the lock and returns the
+// changes it names.
+func (s *distrustStore) change(fps []string, fn func(fp string) string) []stores.Change {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ch []stores.Change
 	for _, fp := range fps {
-		act := stores.ActionUnchanged
-		if s.trusted[fp] != nil {
-			delete(s.trusted, fp)
-			act = stores.ActionRemoved
-		}
-		ch = append(ch, stores.Change{SHA256: fp, Action: act})
+		ch = append(ch, stores.Change{SHA256: fp, Action: fn(fp)})
 	}
-	return ch, nil
+	return ch
+}
+
+func byFP(certs []*x509.Certificate) ([]string, map[string]*x509.Certificate) {
+	m := map[string]*x509.Certificate{}
+	for _, c := range certs {
+		m[stores.SHA256(c)] = c
+	}
+	return fps(certs), m
+}
+
+func (s *distrustStore) Install(_ context.Context, certs []*x509.Certificate, _ stores.Options) ([]stores.Change, error) {
+	list, m := byFP(certs)
+	return s.change(list, func(fp string) string {
+		if s.trusted[fp] != nil {
+			return stores.ActionUnchanged
+		}
+		s.trusted[fp] = m[fp]
+		return stores.ActionAdded
+	}), nil
+}
+
+func (s *distrustStore) Remove(_ context.Context, list []string, _ stores.Options) ([]stores.Change, error) {
+	return s.change(list, func(fp string) string {
+		if s.trusted[fp] == nil {
+			return stores.ActionUnchanged
+		}
+		delete(s.trusted, fp)
+		return stores.ActionRemoved
+	}), nil
 }
 
 func (s *distrustStore) Watch() stores.WatchSpec { return stores.WatchSpec{} }
@@ -181,37 +192,28 @@ func (s *distrustStore) Watch() stores.WatchSpec { return stores.WatchSpec{} }
 // Distrust takes the certificate out of the trusted entries and records
 // it, as Windows moves it to Disallowed.
 func (s *distrustStore) Distrust(_ context.Context, certs []*x509.Certificate, _ stores.Options) ([]stores.Change, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ch []stores.Change
-	for _, c := range certs {
-		fp := stores.SHA256(c)
-		s.calls = append(s.calls, "distrust "+c.Subject.CommonName)
+	list, m := byFP(certs)
+	return s.change(list, func(fp string) string {
+		s.calls = append(s.calls, "distrust "+m[fp].Subject.CommonName)
 		act := stores.ActionUnchanged
 		if s.distrusted[fp] == nil || s.trusted[fp] != nil {
 			act = stores.ActionDistrusted
 		}
 		delete(s.trusted, fp)
-		s.distrusted[fp] = c
-		ch = append(ch, stores.Change{SHA256: fp, Action: act})
-	}
-	return ch, nil
+		s.distrusted[fp] = m[fp]
+		return act
+	}), nil
 }
 
-func (s *distrustStore) Undistrust(_ context.Context, fps []string, _ stores.Options) ([]stores.Change, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ch []stores.Change
-	for _, fp := range fps {
+func (s *distrustStore) Undistrust(_ context.Context, list []string, _ stores.Options) ([]stores.Change, error) {
+	return s.change(list, func(fp string) string {
 		s.calls = append(s.calls, "undistrust "+fp[:8])
-		act := stores.ActionUnchanged
-		if s.distrusted[fp] != nil {
-			delete(s.distrusted, fp)
-			act = stores.ActionUndistrusted
+		if s.distrusted[fp] == nil {
+			return stores.ActionUnchanged
 		}
-		ch = append(ch, stores.Change{SHA256: fp, Action: act})
-	}
-	return ch, nil
+		delete(s.distrusted, fp)
+		return stores.ActionUndistrusted
+	}), nil
 }
 
 func (s *distrustStore) Distrusted(context.Context) ([]stores.Anchor, error) {

@@ -17,30 +17,6 @@ import (
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
-// policyDoc returns the JSON of a policy installing cas.
-func policyDoc(t testing.TB, serial int64, extra map[string]any, cas ...*x509.Certificate) []byte {
-	t.Helper()
-	var anchors []any
-	for _, c := range cas {
-		anchors = append(anchors, map[string]any{"pem": string(testpki.PEM(c))})
-	}
-	doc := map[string]any{"serial": serial, "anchors": anchors, "report_unknown_roots": true}
-	for k, v := range extra {
-		doc[k] = v
-	}
-	b, _ := json.Marshal(doc)
-	return b
-}
-
-func sign(t testing.TB, doc []byte, cert *x509.Certificate, key crypto.Signer) []byte {
-	t.Helper()
-	blob, err := policy.Sign(doc, cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob
-}
-
 func readPins(t testing.TB, stateDir string) pinsFile {
 	t.Helper()
 	var f pinsFile
@@ -74,7 +50,7 @@ func TestAgentSignerRotation(t *testing.T) {
 	ca2 := testpki.NewCA(t, "Corp Interception CA 2").Cert
 	evil := testpki.NewCA(t, "Evil CA").Cert
 	coll := startCollector(t)
-	coll.upload(sign(t, policyDoc(t, 1, map[string]any{"next_signers": []string{string(testpki.PEM(b))}}, ca), a, aKey))
+	coll.upload(signedPolicy(t, 1, a, aKey, map[string]any{"next_signers": []string{string(testpki.PEM(b))}}, ca))
 	h := startAgent(t, sb, coll, a, stores.KindJava)
 	waitFor(t, "serial 1 applied", func() bool { return countEvents(h.rec.all(), api.EventPolicyApplied, "", "") == 1 })
 	if f := readPins(t, h.stateDir); !pinnedAre(f, []*x509.Certificate{a}, []*x509.Certificate{b}) {
@@ -83,10 +59,10 @@ func TestAgentSignerRotation(t *testing.T) {
 
 	// The collector plants serial 2 signed by the attacker, naming
 	// itself; then serial 1 with next_signers edited to the attacker.
-	coll.plant(2, sign(t, policyDoc(t, 2, map[string]any{"next_signers": []string{string(testpki.PEM(x))}}, ca, evil), x, xKey))
+	coll.plant(2, signedPolicy(t, 2, x, xKey, map[string]any{"next_signers": []string{string(testpki.PEM(x))}}, ca, evil))
 	h.poke()
 	waitFor(t, "the attacker's policy refused", func() bool { return rejectedWith(coll.events(), "not signed by the pinned signer") })
-	one := sign(t, policyDoc(t, 3, map[string]any{"next_signers": []string{string(testpki.PEM(b))}}, ca), a, aKey)
+	one := signedPolicy(t, 3, a, aKey, map[string]any{"next_signers": []string{string(testpki.PEM(b))}}, ca)
 	edited := bytes.Replace(one, testpki.PEM(b)[30:90], testpki.PEM(x)[30:90], 1)
 	if bytes.Equal(edited, one) {
 		t.Fatal("the edit did not change the blob")
@@ -99,13 +75,13 @@ func TestAgentSignerRotation(t *testing.T) {
 	}
 
 	// B signs serial 4: accepted; B is pinned, A dropped.
-	coll.upload(sign(t, policyDoc(t, 4, nil, ca, ca2), b, bKey))
+	coll.upload(signedPolicy(t, 4, b, bKey, nil, ca, ca2))
 	h.poke()
 	waitFor(t, "serial 4 by B applied", func() bool { return countEvents(h.rec.all(), api.EventInstalled, "java:", stores.SHA256(ca2)) == 1 })
 	if f := readPins(t, h.stateDir); !pinnedAre(f, []*x509.Certificate{b}, nil) {
 		t.Fatalf("after serial 4: pins %+v", f)
 	}
-	coll.upload(sign(t, policyDoc(t, 5, nil, ca), a, aKey))
+	coll.upload(signedPolicy(t, 5, a, aKey, nil, ca))
 	h.poke()
 	waitFor(t, "serial 5 by the old signer refused", func() bool {
 		return rejectedWith(coll.events(), `signed by "CN=Policy Signer A,O=Anchorwatch test"`)
@@ -114,7 +90,7 @@ func TestAgentSignerRotation(t *testing.T) {
 	// A restart keeps B: the stored policy re-verifies, A stays refused.
 	h.stop()
 	h2 := startAgentWith(t, sb, coll, a, agentOpts{seed: func(string) {}, stateDir: h.stateDir}, stores.KindJava)
-	coll.upload(sign(t, policyDoc(t, 6, nil, ca), a, aKey))
+	coll.upload(signedPolicy(t, 6, a, aKey, nil, ca))
 	h2.poke()
 	waitFor(t, "serial 6 by A refused after the restart", func() bool {
 		return countEvents(h2.rec.all(), api.EventPolicyRejected, "", "") >= 1
@@ -123,7 +99,7 @@ func TestAgentSignerRotation(t *testing.T) {
 	if err != nil || st.PolicySerial != 4 {
 		t.Fatalf("after the restart: serial %d, %v", st.PolicySerial, err)
 	}
-	coll.upload(sign(t, policyDoc(t, 7, nil, ca), b, bKey))
+	coll.upload(signedPolicy(t, 7, b, bKey, nil, ca))
 	h2.poke()
 	waitFor(t, "serial 7 by B applied after the restart", func() bool {
 		st, _ := ReadStatus(h2.stateDir)
@@ -143,7 +119,7 @@ func TestAgentMOfN(t *testing.T) {
 	ca2 := testpki.NewCA(t, "Corp Interception CA 2").Cert
 	pinsFile := testpki.WritePEM(t, filepath.Join(t.TempDir(), "signers.pem"), a, b)
 	coll := startCollector(t)
-	first := sign(t, policyDoc(t, 1, nil, ca), a, aKey)
+	first := signedPolicy(t, 1, a, aKey, nil, ca)
 	coll.upload(first)
 	h := startAgentWith(t, sb, coll, a, agentOpts{extra: map[string]any{"policy_signer_file": pinsFile, "policy_signatures_required": 2}}, stores.KindJava)
 	waitFor(t, "1 of 2 refused", func() bool {
@@ -152,7 +128,7 @@ func TestAgentMOfN(t *testing.T) {
 	if javaHas(t, sb, stores.Label(ca)) {
 		t.Fatal("a policy with 1 of 2 signatures installed its CA")
 	}
-	both, err := policy.Cosign(sign(t, policyDoc(t, 2, nil, ca), a, aKey), b, bKey, time.Time{})
+	both, err := policy.Cosign(signedPolicy(t, 2, a, aKey, nil, ca), b, bKey, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +136,13 @@ func TestAgentMOfN(t *testing.T) {
 	h.poke()
 	waitFor(t, "2 of 2 applied", func() bool { return countEvents(h.rec.all(), api.EventInstalled, "java:", stores.SHA256(ca)) == 1 })
 
-	coll.upload(sign(t, policyDoc(t, 3, map[string]any{"heartbeat_interval": "1m"}, ca), b, bKey))
+	coll.upload(signedPolicy(t, 3, b, bKey, map[string]any{"heartbeat_interval": "1m"}, ca))
 	h.poke()
 	waitFor(t, "the interval change with 1 of 2 applied", func() bool {
 		st, _ := ReadStatus(h.stateDir)
 		return st.PolicySerial == 3
 	})
-	coll.upload(sign(t, policyDoc(t, 4, map[string]any{"heartbeat_interval": "1m"}, ca, ca2), a, aKey))
+	coll.upload(signedPolicy(t, 4, a, aKey, map[string]any{"heartbeat_interval": "1m"}, ca, ca2))
 	h.poke()
 	waitFor(t, "the anchor change with 1 of 2 refused", func() bool { return rejectedWith(coll.events(), "serial 4 changes anchors, which needs 2") })
 	if javaHas(t, sb, stores.Label(ca2)) {
@@ -185,7 +161,7 @@ func TestAgentRefusesBadSignerConfig(t *testing.T) {
 	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "policy_signatures_required is 2, but policy_signer_file pins 1") {
 		t.Fatalf("m > n: %v", err)
 	}
-	v, err := policy.Verify(sign(t, policyDoc(t, 1, map[string]any{"next_signers": []string{string(testpki.PEM(b))}}, ca), a, aKey), policy.VerifyOptions{Signer: a})
+	v, err := policy.Verify(signedPolicy(t, 1, a, aKey, map[string]any{"next_signers": []string{string(testpki.PEM(b))}}, ca), policy.VerifyOptions{Signer: a})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +184,7 @@ func TestPins(t *testing.T) {
 		for _, n := range next {
 			ns = append(ns, string(testpki.PEM(n)))
 		}
-		v, err := policy.Verify(sign(t, policyDoc(t, 1, map[string]any{"next_signers": ns}, ca), cert, key), policy.VerifyOptions{Signers: []*x509.Certificate{a, b}})
+		v, err := policy.Verify(signedPolicy(t, 1, cert, key, map[string]any{"next_signers": ns}, ca), policy.VerifyOptions{Signers: []*x509.Certificate{a, b}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,9 +47,10 @@ type state struct {
 
 // stateDir wraps the state directory.
 type stateDir struct {
-	dir string
-	mu  sync.Mutex
-	st  state
+	dir   string
+	mu    sync.Mutex
+	st    state
+	reset string // what was unreadable at open (statefile.go)
 }
 
 func openStateDir(dir string) (*stateDir, error) {
@@ -60,22 +61,11 @@ func openStateDir(dir string) (*stateDir, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	s := &stateDir{dir: dir, st: state{Known: map[string][]string{}}}
-	data, err := os.ReadFile(filepath.Join(dir, fileState))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	st, note, err := loadState(dir)
+	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
-	default:
-		if err := json.Unmarshal(data, &s.st); err != nil {
-			// A corrupt state file loses only the drift baseline.
-			s.st = state{}
-		}
-		if s.st.Known == nil {
-			s.st.Known = map[string][]string{}
-		}
 	}
-	return s, nil
+	return &stateDir{dir: dir, st: st, reset: note}, nil
 }
 
 func (s *stateDir) path(name string) string { return filepath.Join(s.dir, name) }
@@ -198,7 +188,7 @@ func (s *stateDir) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return fsroot.WriteFileAtomic(s.path(fileState), data, 0o600)
+	return writeState(s.dir, data)
 }
 
 // Status is what `anchorwatch agent status` shows, written by the agent
@@ -225,6 +215,27 @@ type Status struct {
 	// EnrollConflict is set when the collector flagged this host's
 	// enrollment (its machine id was enrolled by another key).
 	EnrollConflict string `json:"enroll_conflict,omitempty"`
+
+	// Delivery (delivery.go): events journaled but not yet spooled,
+	// those held in memory only because the journal cannot be written
+	// (lost if the agent stops first), and what was dropped since the
+	// agent started, with the last reason.
+	EventsPending  int          `json:"events_pending"`
+	EventsUnsaved  int          `json:"events_unsaved,omitempty"`
+	JournalError   string       `json:"journal_error,omitempty"`
+	ReportsDropped int          `json:"reports_dropped,omitempty"`
+	EventsDropped  int          `json:"events_dropped,omitempty"`
+	LastDrop       string       `json:"last_drop,omitempty"`
+	HealsFailing   []HealStatus `json:"heals_failing,omitempty"`
+}
+
+// HealStatus is a heal that keeps failing, in Status.
+type HealStatus struct {
+	Store     string    `json:"store"`
+	SHA256    string    `json:"sha256"`
+	Since     time.Time `json:"since"`
+	Failures  int       `json:"failures"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // StoreReport is one store in Status.

@@ -134,16 +134,10 @@ func (d *Document) validateDistrust() []error {
 			bad(f+".reason", "missing: say why the CA is distrusted (e.g. \"private key leaked 2030-01-02\")")
 		}
 		if e.PEM != "" {
-			certs, err := ParseCAs([]byte(e.PEM))
-			switch {
-			case !strings.Contains(e.PEM, "-----BEGIN"):
-				bad(f+".pem", "not PEM (want a -----BEGIN CERTIFICATE----- block)")
-			case err != nil:
+			if c, err := parseOneCA(e.PEM, "entry"); err != nil {
 				bad(f+".pem", "%v", err)
-			case len(certs) != 1 || strings.Count(e.PEM, "-----BEGIN") != 1:
-				bad(f+".pem", "holds %d certificates; give one CA per entry", strings.Count(e.PEM, "-----BEGIN"))
-			default:
-				e.Cert = certs[0]
+			} else {
+				e.Cert = c
 			}
 		}
 		if !normalizeInPlace(&e.SHA256) {

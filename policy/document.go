@@ -330,18 +330,12 @@ func (d *Document) Validate() error {
 		a := &d.Anchors[i]
 		f := fmt.Sprintf("anchors[%d]", i)
 		a.Cert = nil
-		certs, err := ParseCAs([]byte(a.PEM))
-		switch {
-		case strings.TrimSpace(a.PEM) == "":
+		if strings.TrimSpace(a.PEM) == "" {
 			bad(f+".pem", "missing: paste the CA certificate in PEM")
-		case !strings.Contains(a.PEM, "-----BEGIN"):
-			bad(f+".pem", "not PEM (want a -----BEGIN CERTIFICATE----- block)")
-		case err != nil:
+		} else if c, err := parseOneCA(a.PEM, "anchor"); err != nil {
 			bad(f+".pem", "%v", err)
-		case len(certs) != 1 || strings.Count(a.PEM, "-----BEGIN") != 1:
-			bad(f+".pem", "holds %d certificates; give one CA per anchor", strings.Count(a.PEM, "-----BEGIN"))
-		default:
-			a.Cert = certs[0]
+		} else {
+			a.Cert = c
 		}
 		for j, k := range a.Stores {
 			if !known[k] {
@@ -479,6 +473,21 @@ func (d *Document) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// parseOneCA parses text holding exactly one CA certificate in PEM (what
+// is for the error message: "anchor", "entry").
+func parseOneCA(text, what string) (*x509.Certificate, error) {
+	certs, err := ParseCAs([]byte(text))
+	switch {
+	case !strings.Contains(text, "-----BEGIN"):
+		return nil, errors.New("not PEM (want a -----BEGIN CERTIFICATE----- block)")
+	case err != nil:
+		return nil, err
+	case len(certs) != 1 || strings.Count(text, "-----BEGIN") != 1:
+		return nil, fmt.Errorf("holds %d certificates; give one CA per %s", strings.Count(text, "-----BEGIN"), what)
+	}
+	return certs[0], nil
 }
 
 func isWindowsAbs(p string) bool {

@@ -240,14 +240,14 @@ type Verified struct {
 	// Content is the signed JSON exactly as signed.
 	Content []byte
 	// SignedAt is the signing time attribute of the first counted
-	// signature, zero when absent.
+	// signature in the message, zero when absent.
 	SignedAt time.Time
-	// Signer is the first pinned (or next) signer whose signature
-	// verified; Signers every one, in the order of the signatures.
+	// Signers are the pinned (or next) signers whose signatures verified,
+	// in the order of the pinned set; Signer is the first of them.
 	Signer  *x509.Certificate
 	Signers []*x509.Certificate
 	// Digest names the digest algorithm of the first counted signature
-	// ("SHA-256").
+	// in the message ("SHA-256").
 	Digest string
 	// Changes lists the fields the policy changes beyond the routine ones
 	// (TrustChanges against VerifyOptions.Held).
@@ -393,7 +393,7 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 			continue
 		}
 		if len(v.Signers) == 0 {
-			v.Signer, v.Digest = pin, digest
+			v.Digest = digest
 			for _, a := range si.AuthenticatedAttributes {
 				if a.Type.Equal(oidSigningTime) {
 					_, _ = asn1.Unmarshal(a.Value.Bytes, &v.SignedAt)
@@ -403,6 +403,11 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 		v.Signers = append(v.Signers, pin)
 	}
 	if len(v.Signers) > 0 {
+		// In the order of the pinned set, whatever the message's.
+		slices.SortStableFunc(v.Signers, func(x, y *x509.Certificate) int {
+			return slices.IndexFunc(accepted, x.Equal) - slices.IndexFunc(accepted, y.Equal)
+		})
+		v.Signer = v.Signers[0]
 		return v, nil
 	}
 	if len(expired) > 0 {
@@ -445,6 +450,9 @@ func parseSigned(der []byte) (p7 *pkcs7.PKCS7, err error) {
 			p7, err = nil, fmt.Errorf("malformed PKCS#7: %v", r)
 		}
 	}()
+	if err := CheckBER(der); err != nil {
+		return nil, err
+	}
 	return pkcs7.Parse(der)
 }
 
@@ -476,6 +484,25 @@ func Content(blob []byte) ([]byte, *x509.Certificate, error) {
 		return p7.Content, nil, nil
 	}
 	return p7.Content, claimedSigner(p7, 0), nil
+}
+
+// Signatures returns the certificate each signature of a signed policy
+// claims (nil where the message does not carry it), without checking any:
+// for `policy show` of a file from an untrusted source.
+func Signatures(blob []byte) []*x509.Certificate {
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil
+	}
+	p7, err := parseSigned(der)
+	if err != nil {
+		return nil
+	}
+	out := make([]*x509.Certificate, len(p7.Signers))
+	for i := range p7.Signers {
+		out[i] = claimedSigner(p7, i)
+	}
+	return out
 }
 
 // LoadSigner reads a signer certificate and its private key (PEM: PKCS#8,

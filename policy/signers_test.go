@@ -244,3 +244,32 @@ func TestLoadCertificates(t *testing.T) {
 		t.Errorf("DER: %v", err)
 	}
 }
+
+// FuzzDecodeSignedData: the SignedData reader Cosign uses never panics,
+// and what it reads writes back to something it reads the same.
+func FuzzDecodeSignedData(f *testing.F) {
+	a, aKey := testpki.SelfSigned(f, "Signer A")
+	good, err := Sign(testDoc(f, 2), a, aKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{0x30, 0x03, 0x06, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		p, err := decodeSignedData(der)
+		if err != nil {
+			return
+		}
+		out, err := encodeSignedData(p)
+		if err != nil {
+			return // e.g. an element that is not valid in a SET
+		}
+		q, err := decodeSignedData(out)
+		if err != nil {
+			t.Fatalf("re-encoded SignedData does not decode: %v", err)
+		}
+		if !bytes.Equal(p.content, q.content) || len(q.signerInfos) > len(p.signerInfos) || len(q.certs) > len(p.certs) {
+			t.Fatalf("round trip changed the content or grew: %d/%d signer infos", len(p.signerInfos), len(q.signerInfos))
+		}
+	})
+}

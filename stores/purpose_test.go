@@ -1,7 +1,6 @@
 package stores_test
 
 import (
-	"context"
 	"crypto/x509"
 	"strings"
 	"testing"
@@ -85,62 +84,4 @@ func TestParsePurposes(t *testing.T) {
 	if _, err := stores.ParsePurposes("serverAuth,bogus"); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Errorf("bad name: %v", err)
 	}
-}
-
-// distruster is a store that can distrust; Guard must keep it one, or
-// the agent never finds the capability.
-type distruster struct{ calls []string }
-
-func (d *distruster) Info() stores.Info                             { return stores.Info{ID: "test:d"} }
-func (d *distruster) Watch() stores.WatchSpec                       { return stores.WatchSpec{} }
-func (d *distruster) List(context.Context) ([]stores.Anchor, error) { return nil, nil }
-func (d *distruster) Distrusted(context.Context) ([]stores.Anchor, error) {
-	d.calls = append(d.calls, "distrusted")
-	return nil, nil
-}
-func (d *distruster) Install(context.Context, []*x509.Certificate, stores.Options) ([]stores.Change, error) {
-	return nil, nil
-}
-func (d *distruster) Remove(context.Context, []string, stores.Options) ([]stores.Change, error) {
-	return nil, nil
-}
-func (d *distruster) Distrust(context.Context, []*x509.Certificate, stores.Options) ([]stores.Change, error) {
-	d.calls = append(d.calls, "distrust")
-	return nil, nil
-}
-func (d *distruster) Undistrust(context.Context, []string, stores.Options) ([]stores.Change, error) {
-	d.calls = append(d.calls, "undistrust")
-	return nil, nil
-}
-
-func TestGuardKeepsDistruster(t *testing.T) {
-	d := &distruster{}
-	g := stores.Guard(stores.Guard(d, 0), 0)
-	dis, ok := g.(stores.Distruster)
-	if !ok {
-		t.Fatal("a guarded Distruster is not a Distruster")
-	}
-	ctx := context.Background()
-	dis.Distrusted(ctx)
-	dis.Distrust(ctx, nil, stores.Options{})
-	dis.Undistrust(ctx, nil, stores.Options{})
-	if strings.Join(d.calls, ",") != "distrusted,distrust,undistrust" {
-		t.Errorf("calls %v", d.calls)
-	}
-	if _, ok := stores.Guard(&plain{}, 0).(stores.Distruster); ok {
-		t.Error("a plain store became a Distruster")
-	}
-}
-
-// plain is a store without the Distruster methods.
-type plain struct{}
-
-func (plain) Info() stores.Info                             { return stores.Info{ID: "test:p"} }
-func (plain) Watch() stores.WatchSpec                       { return stores.WatchSpec{} }
-func (plain) List(context.Context) ([]stores.Anchor, error) { return nil, nil }
-func (plain) Install(context.Context, []*x509.Certificate, stores.Options) ([]stores.Change, error) {
-	return nil, nil
-}
-func (plain) Remove(context.Context, []string, stores.Options) ([]stores.Change, error) {
-	return nil, nil
 }
