@@ -12,7 +12,8 @@
 // policy (`-r deny`); undistrust removes them. On macOS 11 and later, without MDM
 // that needs an administrator's interactive approval, and Install returns
 // an error wrapping ErrNeedsMDM instead of failing silently: the route then
-// is the signed .mobileconfig (com.apple.security.root payload).
+// is the signed .mobileconfig (com.apple.security.root payload), which
+// cannot restrict purposes: macOS trusts such a root for every policy.
 //
 // Every command goes through a Runner, so the parsing and decisions here
 // build and are tested on any platform against recorded outputs; only the
