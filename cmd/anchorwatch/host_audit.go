@@ -35,6 +35,7 @@ func newAuditCmd(d hostDeps) *cobra.Command {
 		f        hostFlags
 		cas      []string
 		probeURL string
+		allow    string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit --ca FILE [--ca FILE…]",
@@ -43,8 +44,12 @@ func newAuditCmd(d hostDeps) *cobra.Command {
 and trusted for TLS server authentication. Read-only.
 
 Each store gets one status: compliant, missing (a CA is absent), untrusted (present
-but not trusted for TLS server auth) or error (the store could not be read; the
-reason is given).
+but not trusted for TLS server auth), overtrusted (trusted for more than TLS server
+auth, e.g. S/MIME or code signing: install again to narrow it) or error (the store
+could not be read; the reason is given). PURPOSES (JSON: purposes) is what each
+store trusts the CA for; stores that cannot restrict it (Java keystores, Debian's
+bundle, Firefox's Certificates.Install) say so in the detail and are not
+overtrusted. --allow-purposes accepts more than TLS for admins who want it.
 
 With --probe https://HOST, each TLS client found on this host (every Python
 environment, Node, git, curl, wget) is run against the URL with the environment a
@@ -64,6 +69,10 @@ store found, or none could be read).`,
 			if len(cas) == 0 {
 				return probeOnly(cmd, f, probeURL)
 			}
+			allowed, err := stores.ParsePurposes(allow)
+			if err != nil {
+				return usageErr(fmt.Errorf("--allow-purposes: %w", err))
+			}
 			certs, err := loadCAs(cas)
 			if err != nil {
 				return err
@@ -81,7 +90,7 @@ store found, or none could be read).`,
 			found := d.find(ctx, env, kinds)
 			results := make([]stores.Result, len(found.stores))
 			parallel(ctx, found.stores, func(ctx context.Context, i int, s stores.Store) {
-				results[i] = stores.Audit(ctx, s, certs)
+				results[i] = stores.AllowPurposes(stores.Audit(ctx, s, certs), allowed)
 			})
 			results = append(results, found.failed...)
 			out := auditOutput{Compliant: true, Root: env.Root, Stores: results}
@@ -125,6 +134,7 @@ store found, or none could be read).`,
 	}
 	f.register(cmd, true)
 	cmd.Flags().StringArrayVar(&cas, "ca", nil, "CA certificate `FILE` to check for (PEM, DER, .p7b/.p7c; repeatable)")
+	cmd.Flags().StringVar(&allow, "allow-purposes", "", "also accept the CA trusted for these `PURPOSES` (comma-separated: clientAuth,codeSigning,emailProtection,timeStamping,any)")
 	cmd.Flags().StringVar(&probeURL, "probe", "", "run this host's TLS clients (Python, Node, git, curl, wget) against `URL` and report which reject it")
 	return cmd
 }
@@ -134,13 +144,13 @@ func printAudit(w io.Writer, out auditOutput, caFiles []string) {
 		defer printProbe(w, out.Probe)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tSTATUS\tDETAIL")
+	fmt.Fprintln(tw, "STORE\tSTATUS\tPURPOSES\tDETAIL")
 	bad := 0
 	for _, r := range out.Stores {
 		if r.Status != stores.StatusCompliant {
 			bad++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Status, r.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Status, resultPurposes(r), r.Detail)
 	}
 	tw.Flush()
 	switch {
@@ -160,4 +170,17 @@ func printAudit(w io.Writer, out auditOutput, caFiles []string) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// resultPurposes renders what a store trusts the CAs for ("-" when the
+// store does not say): every CA's purposes, merged.
+func resultPurposes(r stores.Result) string {
+	var all []stores.Purpose
+	for _, ps := range r.Purposes {
+		all = append(all, ps...)
+	}
+	if len(all) == 0 {
+		return "-"
+	}
+	return strings.ReplaceAll(stores.JoinPurposes(stores.SortPurposes(all)), " ", "")
 }

@@ -49,7 +49,9 @@ func newInventoryCmd(d hostDeps) *cobra.Command {
   managed  one of ours: given with --ca, or written by Anchorwatch
   vendor   shipped with the OS, JDK or NSS bundle
 
-A certificate held by several stores is listed once, with every store.
+A certificate held by several stores is listed once, with every store. PURPOSES
+is what the stores trust it for, where they say (--json: per store, the
+purposes of each location; "any" is every purpose).
 
 Exit status: 0; 1 when a blocked root is present in any store; 2 on a usage
 error or when no store could be read.`,
@@ -134,7 +136,7 @@ func printInventory(w, errw io.Writer, out inventoryOutput, total int) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLASS\tSUBJECT\tSHA256\tNOT AFTER\tSTORES")
+	fmt.Fprintln(tw, "CLASS\tSUBJECT\tSHA256\tNOT AFTER\tSTORES\tPURPOSES")
 	for _, e := range out.Anchors {
 		where := e.Stores[0].ID
 		if len(e.Stores) > 1 {
@@ -144,7 +146,15 @@ func printInventory(w, errw io.Writer, out inventoryOutput, total int) {
 		if !e.NotAfter.IsZero() {
 			na = e.NotAfter.Format("2006-01-02")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Class, trim(dash(e.Subject), 60), trim(e.SHA256, 17), na, where)
+		var ps []stores.Purpose
+		for _, l := range e.Stores {
+			ps = append(ps, l.Purposes...)
+		}
+		purposes := "-"
+		if len(ps) > 0 {
+			purposes = strings.ReplaceAll(stores.JoinPurposes(stores.SortPurposes(ps)), " ", "")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Class, trim(dash(e.Subject), 60), trim(e.SHA256, 17), na, where, purposes)
 	}
 	tw.Flush()
 	for _, e := range out.Anchors {
