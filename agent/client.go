@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // APIError is a non-2xx answer to a request to the collector. Collector
@@ -89,7 +89,7 @@ type Client struct {
 func NewClient(c *Config) (*Client, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CollectorCAFile != "" {
-		pemData, err := os.ReadFile(c.CollectorCAFile)
+		pemData, err := fsroot.ReadFile(c.CollectorCAFile, fsroot.Want{Max: maxCAFile, Follow: true})
 		if err != nil {
 			return nil, fmt.Errorf("collector CA: %w", err)
 		}

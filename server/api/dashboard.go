@@ -138,7 +138,8 @@ type HostEvent struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
-// EventList is the body of GET /api/v1/events, oldest first.
+// EventList is the body of GET /api/v1/events: newest first, or oldest
+// first with order=asc.
 type EventList struct {
 	Events     []HostEvent `json:"events"`
 	NextCursor string      `json:"next_cursor,omitempty"`
@@ -185,7 +186,7 @@ type TrendPoint struct {
 	Current      bool             `json:"current,omitempty"`
 }
 
-// TrendList is the body of GET /api/v1/trend, oldest first; the last
+// TrendList is the body of GET /api/v1/trend, newest first; the last
 // point is the current one.
 type TrendList struct {
 	Points []TrendPoint `json:"points"`
