@@ -228,6 +228,28 @@ func FuzzDecodeBlob(f *testing.F) {
 	})
 }
 
+// FuzzEKUPurposes: whatever bytes a registry entry holds as its
+// CERT_ENHKEY_USAGE_PROP_ID, purposes never panics and never reports TLS
+// server auth alone for a value that names another usage too.
+func FuzzEKUPurposes(f *testing.F) {
+	f.Add(ServerAuthEKU())
+	f.Add(EncodeEKU(oidServerAuth, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 3}))
+	f.Add([]byte{0x30, 0x00})
+	f.Add([]byte{0x30, 0x03, 0x06, 0x01})
+	c := testCert(f, "fuzz")
+	f.Fuzz(func(t *testing.T, prop []byte) {
+		ps := purposes(c, map[uint32][]byte{PropEKU: prop})
+		var oids []asn1.ObjectIdentifier
+		if _, err := asn1.Unmarshal(prop, &oids); err == nil && len(oids) > 1 && tlsOnly(ps) {
+			for _, o := range oids {
+				if !o.Equal(oidServerAuth) {
+					t.Fatalf("%x: %v reported TLS only", prop, oids)
+				}
+			}
+		}
+	})
+}
+
 func BenchmarkAnchors(b *testing.B) {
 	var entries []Entry
 	for i := 0; i < 300; i++ {
