@@ -122,11 +122,22 @@ func FuzzParseFindCertificate(f *testing.F) {
 }
 
 func FuzzParseTrustSettings(f *testing.F) {
-	b, _ := os.ReadFile(filepath.Join("testdata", "trust-settings-export-d.plist"))
-	f.Add(b)
+	for _, name := range []string{"trust-settings-export-d.plist", "trust-settings-export-ssl-deny.plist"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", name))
+		f.Add(b)
+	}
 	f.Add([]byte(`<plist><dict><key>trustList</key><dict/></dict></plist>`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = ParseTrustSettings(in) // must not panic or hang
+		ts, err := ParseTrustSettings(in) // must not panic or hang
+		if err != nil {
+			return
+		}
+		for sha1, tr := range ts {
+			// Denied for every policy is never trusted for anything.
+			if tr.Denied && (tr.SSL || len(tr.Purposes) > 0) {
+				t.Fatalf("%s: denied yet %+v", sha1, tr)
+			}
+		}
 	})
 }
 
