@@ -29,6 +29,8 @@ type metrics struct {
 	// storeUnavailable is 1 while the last write failed as unavailable.
 	storeErrors      *prometheus.CounterVec
 	storeUnavailable prometheus.Gauge
+	// policyWakes counts policy waits by how they ended (policywait.go).
+	policyWakes *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -67,6 +69,17 @@ func newMetrics(s *Server) *metrics {
 			Name: "anchorwatch_store_unavailable", Help: "1 while the last write failed because the database could not commit (disk full, I/O error, connection lost).",
 		}),
 	}
+	m.policyWakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anchorwatch_policy_waits_total",
+		Help: "Agents' policy waits, by how they ended: new_serial (woken by a newer policy), timeout (204), refused (503: over the waiter cap).",
+	}, []string{"result"})
+	for _, r := range []string{"new_serial", "timeout", "refused"} {
+		m.policyWakes.WithLabelValues(r)
+	}
+	waiters := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "anchorwatch_policy_waiters", Help: "Agents holding a policy wait open on this collector.",
+	}, func() float64 { return float64(s.pub.waiters.Load()) })
+	m.reg.MustRegister(m.policyWakes, waiters)
 	m.storeErrors.WithLabelValues("write", "unavailable")
 	m.storeErrors.WithLabelValues("write", "other")
 	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests, m.storeErrors, m.storeUnavailable,
