@@ -31,6 +31,8 @@ type metrics struct {
 	storeUnavailable prometheus.Gauge
 	// policyWakes counts policy waits by how they ended (policywait.go).
 	policyWakes *prometheus.CounterVec
+	// policyWakeHeld counts pauses of the wake-ups while the writer is behind.
+	policyWakeHeld prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -79,7 +81,11 @@ func newMetrics(s *Server) *metrics {
 	waiters := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "anchorwatch_policy_waiters", Help: "Agents holding a policy wait open on this collector.",
 	}, func() float64 { return float64(s.pub.waiters.Load()) })
-	m.reg.MustRegister(m.policyWakes, waiters)
+	m.policyWakeHeld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "anchorwatch_policy_wake_pauses_total",
+		Help: "10 ms pauses of the policy wake-ups while the writer was behind (back-pressure: reports first).",
+	})
+	m.reg.MustRegister(m.policyWakes, m.policyWakeHeld, waiters)
 	m.storeErrors.WithLabelValues("write", "unavailable")
 	m.storeErrors.WithLabelValues("write", "other")
 	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests, m.storeErrors, m.storeUnavailable,

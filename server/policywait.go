@@ -142,9 +142,9 @@ func (s *Server) handlePolicyWait(w http.ResponseWriter, r *http.Request) {
 }
 
 // waitPublish waits for a serial above held, for 5/6 to 7/6 of
-// PolicyWaitHold. On a publish it waits a random spread more, up to
-// one second per PolicyWakeRate waiters, so that the fleet's policy
-// fetches arrive over seconds rather than in one millisecond.
+// PolicyWaitHold. On a publish it then waits its turn at paceWakes, so
+// that the fleet's policy fetches and reports arrive as fast as the
+// collector takes them rather than in one millisecond.
 func (s *Server) waitPublish(ctx context.Context, held int64, ch chan struct{}) (int64, error) {
 	hold := s.cfg.PolicyWaitHold*5/6 + rand.N(s.cfg.PolicyWaitHold/3)
 	t := time.NewTimer(hold)
@@ -165,16 +165,53 @@ func (s *Server) waitPublish(ctx context.Context, held int64, ch chan struct{}) 
 			ch = next
 			continue
 		}
-		spread := time.Duration(float64(time.Second) * float64(s.pub.waiters.Load()) / s.cfg.PolicyWakeRate)
-		if spread > 0 {
-			t.Reset(rand.N(spread) + 1)
-			select {
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			case <-s.stop:
-			case <-t.C:
-			}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.stop:
+		case <-s.wake: // paceWakes
 		}
 		return serial, nil
 	}
 }
+
+// paceWakes lets the waiters woken by a publish go, one token each on
+// s.wake: at most PolicyWakeRate a second, in bursts every wakeTick,
+// and none while more than wakeBacklog reports and enrollments wait for
+// the writer (those of agents woken before, and the fleet's usual
+// reports, come first: they keep their latency). It parks on the
+// unbuffered send while nobody waits.
+func (s *Server) paceWakes() {
+	defer s.bg.Done()
+	burst := max(1, int(s.cfg.PolicyWakeRate*wakeTick.Seconds()))
+	high := int64(max(wakeBacklog, s.cfg.MaxBatch/8))
+	tick := time.NewTicker(wakeTick)
+	defer tick.Stop()
+	for {
+		for i := 0; i < burst; i++ {
+			select {
+			case s.wake <- struct{}{}:
+			case <-s.stop:
+				return
+			}
+		}
+		for {
+			select {
+			case <-tick.C:
+			case <-s.stop:
+				return
+			}
+			if s.w.pending.Load() <= high {
+				break
+			}
+			s.m.policyWakeHeld.Inc()
+		}
+	}
+}
+
+// wakeTick is the pace of paceWakes' bursts; wakeBacklog the writer's
+// backlog (at least; MaxBatch/8 if more) above which they pause.
+const (
+	wakeTick    = 10 * time.Millisecond
+	wakeBacklog = 64
+)

@@ -81,9 +81,9 @@ type Config struct {
 	// once (default 20000); past it they are answered 503 with
 	// Retry-After and fetch the policy at their heartbeat.
 	MaxPolicyWaiters int
-	// PolicyWakeRate spreads the wake-ups of a publish: each waiter waits
-	// a random delay of up to waiters/PolicyWakeRate seconds (default
-	// 2000 per second: 10,000 waiters over 5 s).
+	// PolicyWakeRate paces the wake-ups of a publish: at most this many
+	// waiters a second go fetch the policy (default 2000), and none while
+	// the writer is behind (policywait.go).
 	PolicyWakeRate float64
 	// PolicyPollInterval is how often the served serial is read from the
 	// database, so a publish on another collector wakes this one's
@@ -105,9 +105,10 @@ type Server struct {
 	w    *writer
 	lim  *throttle.Limiter
 	mux  *http.ServeMux
-	dev  *deviceAPI // the unmanaged-device endpoints (devices.go)
-	pub  *publisher // the served serial, to policy waits (policywait.go)
-	roll rollout    // the served serial's rollout (rollout.go)
+	dev  *deviceAPI    // the unmanaged-device endpoints (devices.go)
+	pub  *publisher    // the served serial, to policy waits (policywait.go)
+	roll rollout       // the served serial's rollout (rollout.go)
+	wake chan struct{} // a woken waiter's turn (paceWakes)
 
 	serialAt atomic.Int64 // unix ms of the cached serial below
 	serial   atomic.Int64
@@ -159,13 +160,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.PolicyPollInterval = time.Second
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, errs: newErrLog(cfg.Logger, cfg.ErrorLogInterval), stop: make(chan struct{}),
-		lim: cfg.Limiter, busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), pub: newPublisher()}
+		lim: cfg.Limiter, busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), pub: newPublisher(),
+		wake: make(chan struct{})}
 	s.m = newMetrics(s)
 	s.w = newWriter(s.st, s.errs, s.m, cfg.MaxBatch, cfg.BatchWait)
 	s.routes()
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go s.housekeeping()
 	go s.watchPolicy() // policywait.go
+	go s.paceWakes()
 	return s, nil
 }
 

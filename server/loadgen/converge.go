@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"sort"
 	"strconv"
 	"sync"
@@ -40,7 +41,11 @@ type ConvergeConfig struct {
 
 // Convergence is what a convergence run measured.
 type Convergence struct {
-	Agents  int   // simulated agents holding a policy wait
+	Agents int // simulated agents holding a policy wait
+	// Ramp is how long it took until every agent had sent its first
+	// policy wait (connections, TLS handshakes): the measured phases
+	// start after it.
+	Ramp    time.Duration
 	Serial  int64 // the serial uploaded
 	Reached int   // agents that reported it before Timeout
 	// P50, P99 and P100 are the times from the upload until 50, 99 and
@@ -74,8 +79,8 @@ func (c *Convergence) String() string {
 		}
 		return d.Round(10 * time.Millisecond).String()
 	}
-	return fmt.Sprintf("serial %d reported by %d of %d agents: 50%% in %s, 99%% in %s, 100%% in %s (wait errors %d, refused %d; fetch/report errors %d)\nreports before the upload: %s\nreports during the rollout: %s",
-		c.Serial, c.Reached, c.Agents, pct(c.P50), pct(c.P99), pct(c.P100), c.WaitErrors, c.Refused, c.FetchErrors, c.Before, c.During)
+	return fmt.Sprintf("%d agents held a policy wait after %v\nserial %d reported by %d of %d agents: 50%% in %s, 99%% in %s, 100%% in %s (wait errors %d, refused %d; fetch/report errors %d)\nreports before the upload: %s\nreports during the rollout: %s",
+		c.Agents, c.Ramp.Round(10*time.Millisecond), c.Serial, c.Reached, c.Agents, pct(c.P50), pct(c.P99), pct(c.P100), c.WaitErrors, c.Refused, c.FetchErrors, c.Before, c.During)
 }
 
 func (c *ConvergeConfig) convergeDefaults() error {
@@ -120,8 +125,11 @@ func Converge(ctx context.Context, cfg ConvergeConfig) (*Convergence, error) {
 		go func() { defer agents.Done(); r.agent(pctx, i, h) }()
 	}
 	defer func() { stopAgents(); agents.Wait() }()
-	before := f.reportPhase(ctx, f.cfg.Rate, cfg.Baseline, nil)
-	out := &Convergence{Agents: len(f.live), Before: rate(before)}
+	out := &Convergence{Agents: len(f.live)}
+	if out.Ramp, err = r.rampUp(ctx); err != nil {
+		return out, err
+	}
+	out.Before = rate(f.reportPhase(ctx, f.cfg.Rate, cfg.Baseline, nil))
 	if err := ctx.Err(); err != nil {
 		return out, err
 	}
@@ -136,8 +144,34 @@ type rollout struct {
 	uploaded atomic.Int64       // unix ns of the upload
 	acks     chan time.Duration // one per agent that reported a serial above served
 
+	ready                        atomic.Int64 // agents whose first wait was sent
 	waitErrs, refused, fetchErrs atomic.Int64
 	firstErr                     atomic.Value
+}
+
+// rampUp waits until every agent has sent its first policy wait.
+func (r *rollout) rampUp(ctx context.Context) (time.Duration, error) {
+	var done, errs atomic.Int64
+	stop := r.f.progress("waits", int64(len(r.f.live)), 0, &done, &errs)
+	defer stop()
+	start := time.Now()
+	for {
+		n := r.ready.Load()
+		done.Store(n)
+		errs.Store(r.waitErrs.Load())
+		if n >= int64(len(r.f.live)) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > r.cfg.Timeout {
+			msg, _ := r.firstErr.Load().(string)
+			return time.Since(start), fmt.Errorf("loadgen: only %d of %d agents could open a policy wait in %v: %s", n, len(r.f.live), r.cfg.Timeout, msg)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // measure uploads, runs the report load until every agent reported the
@@ -199,23 +233,28 @@ func (r *rollout) agent(ctx context.Context, i int, h *host) {
 	c := r.cfg.AgentClient(i)
 	rng := rand.New(rand.NewPCG(r.f.cfg.Seed, uint64(i)+1<<32))
 	fails := 0
+	var once sync.Once
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { r.ready.Add(1) }) }}
+	tctx := httptrace.WithClientTrace(ctx, trace)
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		held := h.serial
 		h.mu.Unlock()
-		serial, retry, err := waitPolicy(ctx, c, r.f.cfg.URL, h.key, held)
-		if err == nil && serial > held {
+		serial, retry, err := waitPolicy(tctx, c, r.f.cfg.URL, h.key, held)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			r.waitErrs.Add(1)
+			if retry > 0 {
+				r.refused.Add(1)
+			}
+		case serial > held:
 			err = r.apply(ctx, c, h, rng)
 		}
 		if err == nil {
 			fails = 0
 			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if retry > 0 {
-			r.refused.Add(1)
 		}
 		r.firstErr.CompareAndSwap(nil, err.Error())
 		fails++
@@ -236,13 +275,7 @@ func (r *rollout) apply(ctx context.Context, c *http.Client, h *host, rng *rand.
 		r.fetchErrs.Add(1)
 		return err
 	}
-	h.mu.Lock()
-	h.serial = serial
-	h.mu.Unlock()
-	rep := h.next(rng, 1, r.f.seq.Add(1))
-	rep.Kind = api.ReportFull
-	rep.Events = append(rep.Events, api.Event{ID: fmt.Sprintf("pa-%d-%d", serial, rng.Uint64()), Time: time.Now(), Type: api.EventPolicyApplied,
-		Detail: fmt.Sprintf("serial %d", serial)})
+	rep := h.applied(rng, serial, r.f.seq.Add(1))
 	var rr api.ReportResponse
 	if _, err := post(ctx, c, r.f.cfg.URL+api.PathReport, rep, &rr); err != nil {
 		r.fetchErrs.Add(1)

@@ -168,6 +168,19 @@ func (h *host) next(rng *rand.Rand, fullRatio float64, seq int64) *api.ReportReq
 	return r
 }
 
+// applied builds the report of a host that applied a new policy serial,
+// as the agent sends it: full (its state hash covers the serial), the
+// stores unchanged, one policy_applied event.
+func (h *host) applied(rng *rand.Rand, serial, seq int64) *api.ReportRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.serial = serial
+	h.rehash()
+	return &api.ReportRequest{NodeKey: h.key, ReportID: fmt.Sprintf("lg-%d-%d", seq, rng.Uint32()), GeneratedAt: time.Now(), PolicySerial: serial,
+		Kind: api.ReportFull, StateHash: h.hash, Stores: append([]api.StoreStatus(nil), h.stores...), CAs: h.cas,
+		Events: []api.Event{{ID: fmt.Sprintf("pa-%d-%d", seq, rng.Uint64()), Time: time.Now(), Type: api.EventPolicyApplied, Detail: fmt.Sprintf("serial %d", serial)}}}
+}
+
 func (cfg *Config) defaults() error {
 	if cfg.URL == "" {
 		return errors.New("loadgen: no collector URL")
