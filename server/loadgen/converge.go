@@ -120,12 +120,24 @@ func Converge(ctx context.Context, cfg ConvergeConfig) (*Convergence, error) {
 	}
 	pctx, stopAgents := context.WithCancel(ctx)
 	var agents sync.WaitGroup
-	for i, h := range f.live {
-		agents.Add(1)
-		go func() { defer agents.Done(); r.agent(pctx, i, h) }()
-	}
 	defer func() { stopAgents(); agents.Wait() }()
 	out := &Convergence{Agents: len(f.live)}
+	// Agents connect Concurrency at a time, as a fleet does over its
+	// boot times: not 10,000 TLS handshakes in one second.
+	r.connecting = make(chan struct{}, f.cfg.Concurrency)
+	agents.Add(1) // the launcher: the agents' Add happen while it counts
+	go func() {
+		defer agents.Done()
+		for i, h := range f.live {
+			select {
+			case r.connecting <- struct{}{}:
+			case <-pctx.Done():
+				return
+			}
+			agents.Add(1)
+			go func() { defer agents.Done(); r.agent(pctx, i, h) }()
+		}
+	}()
 	if out.Ramp, err = r.rampUp(ctx); err != nil {
 		return out, err
 	}
@@ -144,7 +156,8 @@ type rollout struct {
 	uploaded atomic.Int64       // unix ns of the upload
 	acks     chan time.Duration // one per agent that reported a serial above served
 
-	ready                        atomic.Int64 // agents whose first wait was sent
+	ready                        atomic.Int64  // agents whose first wait was sent
+	connecting                   chan struct{} // a token per agent sending its first wait
 	waitErrs, refused, fetchErrs atomic.Int64
 	firstErr                     atomic.Value
 }
@@ -233,8 +246,10 @@ func (r *rollout) agent(ctx context.Context, i int, h *host) {
 	c := r.cfg.AgentClient(i)
 	rng := rand.New(rand.NewPCG(r.f.cfg.Seed, uint64(i)+1<<32))
 	fails := 0
-	var once sync.Once
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { r.ready.Add(1) }) }}
+	var readyOnce, turnOnce sync.Once
+	passTurn := func() { turnOnce.Do(func() { <-r.connecting }) }
+	connected := func() { readyOnce.Do(func() { r.ready.Add(1) }); passTurn() }
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { connected() }}
 	tctx := httptrace.WithClientTrace(ctx, trace)
 	for ctx.Err() == nil {
 		h.mu.Lock()
@@ -246,6 +261,7 @@ func (r *rollout) agent(ctx context.Context, i int, h *host) {
 			return
 		case err != nil:
 			r.waitErrs.Add(1)
+			passTurn() // the next agent connects; this one retries later
 			if retry > 0 {
 				r.refused.Add(1)
 			}
