@@ -13,6 +13,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -23,7 +24,9 @@ import (
 func TestPolicyLongPoll(t *testing.T) {
 	signer, key := testpki.SelfSigned(t, "Policy Signer")
 	ca := testpki.NewCA(t, "Corp Interception CA").Cert
-	coll := startCollector(t)
+	// HTTP/2, as the collector's own server offers it: the wait is a
+	// stream beside the reports.
+	coll := &collector{Collector: servertest.StartCollector(t, servertest.Options{HTTP2: true}), t: t}
 	slow := map[string]any{"heartbeat_interval": "1h", "rescan_interval": "1h"}
 	coll.upload(signedPolicy(t, 1, signer, key, slow, ca))
 	off := map[string]any{"policy_long_poll": false}

@@ -148,6 +148,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.reports.WithLabelValues(req.Kind, result).Inc()
 	s.m.ingest.WithLabelValues(req.Kind).Observe(time.Since(start).Seconds())
+	s.pub.noteReport(req.Kind, req.PolicySerial) // paces policy wake-ups (policywait.go)
 	writeJSON(w, http.StatusOK, api.ReportResponse{Status: "ok", Duplicate: res.ro.Duplicate, NeedFull: res.ro.NeedFull,
 		PolicySerial: s.currentSerial(r.Context())})
 }

@@ -30,6 +30,9 @@ type publisher struct {
 	known  bool          // serial was read from the database at least once
 
 	waiters atomic.Int64
+	// reported counts full reports on the newest serial since paceWakes
+	// last looked: the woken agents that came back.
+	reported atomic.Int64
 }
 
 func newPublisher() *publisher { return &publisher{ch: make(chan struct{})} }
@@ -176,21 +179,25 @@ func (s *Server) waitPublish(ctx context.Context, held int64, ch chan struct{}) 
 }
 
 // paceWakes lets the waiters woken by a publish go, one token each on
-// s.wake: at most PolicyWakeRate a second, in bursts every wakeTick,
-// and none while more than wakeBacklog reports and enrollments wait for
-// the writer (those of agents woken before, and the fleet's usual
-// reports, come first: they keep their latency). It parks on the
-// unbuffered send while nobody waits.
+// s.wake: at most PolicyWakeRate a second, in bursts every wakeTick.
+// It holds the tokens back while wakeInFlight agents let go in the last
+// wakeExpiry have not yet sent their full report on the new serial, or
+// while more than wakeBacklog reports wait for the writer: the agents
+// woken before and the fleet's usual reports come first and keep their
+// latency, and the pace follows what the collector takes. It parks on
+// the unbuffered send while nobody waits.
 func (s *Server) paceWakes() {
 	defer s.bg.Done()
 	burst := max(1, int(s.cfg.PolicyWakeRate*wakeTick.Seconds()))
 	high := int64(max(wakeBacklog, s.cfg.MaxBatch/8))
 	tick := time.NewTicker(wakeTick)
 	defer tick.Stop()
+	var out []time.Time // tokens given, oldest first, not yet reported
 	for {
 		for i := 0; i < burst; i++ {
 			select {
 			case s.wake <- struct{}{}:
+				out = append(out, time.Now())
 			case <-s.stop:
 				return
 			}
@@ -201,7 +208,8 @@ func (s *Server) paceWakes() {
 			case <-s.stop:
 				return
 			}
-			if s.w.pending.Load() <= high {
+			out = settle(out, s.pub.reported.Swap(0), time.Now().Add(-wakeExpiry))
+			if len(out) < wakeInFlight && s.w.pending.Load() <= high {
 				break
 			}
 			s.m.policyWakeHeld.Inc()
@@ -209,9 +217,36 @@ func (s *Server) paceWakes() {
 	}
 }
 
+// settle drops from out (oldest first) the reported tokens and those
+// given before expired (their agent failed, or refused the policy).
+func settle(out []time.Time, reported int64, expired time.Time) []time.Time {
+	n := min(int(reported), len(out))
+	for n < len(out) && out[n].Before(expired) {
+		n++
+	}
+	return append(out[:0], out[n:]...)
+}
+
 // wakeTick is the pace of paceWakes' bursts; wakeBacklog the writer's
-// backlog (at least; MaxBatch/8 if more) above which they pause.
+// backlog (at least; MaxBatch/8 if more) and wakeInFlight the agents
+// woken and not yet reported above which they pause; a woken agent
+// counts for wakeExpiry at most.
 const (
-	wakeTick    = 10 * time.Millisecond
-	wakeBacklog = 64
+	wakeTick     = 10 * time.Millisecond
+	wakeBacklog  = 64
+	wakeInFlight = 128
+	wakeExpiry   = 5 * time.Second
 )
+
+// noteReport counts a full report on the newest serial for paceWakes.
+func (p *publisher) noteReport(kind string, serial int64) {
+	if kind != api.ReportFull || serial <= 0 {
+		return
+	}
+	p.mu.Lock()
+	newest := p.serial
+	p.mu.Unlock()
+	if serial == newest {
+		p.reported.Add(1)
+	}
+}
