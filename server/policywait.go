@@ -234,7 +234,7 @@ func settle(out []time.Time, reported int64, expired time.Time) []time.Time {
 const (
 	wakeTick     = 10 * time.Millisecond
 	wakeBacklog  = 64
-	wakeInFlight = 128
+	wakeInFlight = 256
 	wakeExpiry   = 5 * time.Second
 )
 

@@ -13,8 +13,9 @@ import (
 
 // rollout samples how far the served serial has reached the fleet, for
 // the dashboard's rollout chart. Samples are taken by watchPolicy: every
-// tick while the query is cheap, less often when it is not (at most
-// 1/rolloutDuty of the time goes to it), for rolloutFor after the upload.
+// tick while the query is cheap, less often when it is not (about
+// 1/rolloutDuty of the time goes to it, a sample every rolloutMaxGap at
+// least), for rolloutFor after the upload.
 // At most rolloutPoints are kept: past that, every other one is dropped
 // and the pace halves.
 type rollout struct {
@@ -29,7 +30,8 @@ type rollout struct {
 const (
 	rolloutFor    = 24 * time.Hour
 	rolloutPoints = 600
-	rolloutDuty   = 20
+	rolloutDuty   = 10
+	rolloutMaxGap = 10 * time.Second // while the pace is under it
 )
 
 // sample adds a point when one is due.
@@ -64,7 +66,7 @@ func (ro *rollout) sample(ctx context.Context, st *store.Store, serial int64, no
 		ro.points = kept
 		ro.every = max(2*ro.every, time.Second)
 	}
-	ro.next = now.Add(max(ro.every, rolloutDuty*took))
+	ro.next = now.Add(min(max(ro.every, rolloutDuty*took), rolloutMaxGap))
 }
 
 // pointsOf returns the samples of serial (none if another serial is sampled).
