@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -130,8 +131,11 @@ func (s *Server) handlePolicyWait(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if serial <= held {
-		if serial, err = s.waitPublish(r.Context(), held, ch); err != nil {
-			return // the agent went away, or the collector stops
+		if serial, err = s.waitPublish(r.Context(), held, ch); errors.Is(err, errClosed) {
+			s.internal(w, "policy wait", err) // 503 with Retry-After: ask another collector, or again
+			return
+		} else if err != nil {
+			return // the agent went away
 		}
 	}
 	if serial <= held {
@@ -157,6 +161,8 @@ func (s *Server) waitPublish(ctx context.Context, held int64, ch chan struct{}) 
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-s.stop:
+			return 0, errClosed
+		case <-s.draining:
 			return 0, errClosed
 		case <-t.C:
 			serial, _, _ := s.pub.current()
@@ -250,3 +256,9 @@ func (p *publisher) noteReport(kind string, serial int64) {
 		p.reported.Add(1)
 	}
 }
+
+// Drain answers every policy wait held (503 with Retry-After) and every
+// new one, so that a graceful shutdown (http.Server.Shutdown waits for
+// the requests under way) is not held up by agents waiting for a policy:
+// register it with http.Server.RegisterOnShutdown. Close drains too.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }

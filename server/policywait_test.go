@@ -180,3 +180,34 @@ func metric(t *testing.T, c *servertest.Collector, line string) {
 		t.Errorf("/metrics lacks %q", line)
 	}
 }
+
+// TestPolicyWaitDrain: Drain (registered with http.Server.Shutdown) ends
+// the waits held and refuses new ones with 503 and a Retry-After, so a
+// graceful shutdown is not held up by agents waiting for a policy.
+func TestPolicyWaitDrain(t *testing.T) {
+	c := servertest.StartCollector(t, servertest.Options{})
+	key, _ := c.Enroll(t, facts("drain"))
+	type answer struct {
+		code  int
+		retry string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		code, hdr, _ := waitPolicy(t, c.Client(), c.URL, key, 0)
+		got <- answer{code, hdr.Get("Retry-After")}
+	}()
+	waitGauge(t, c, 1)
+	start := time.Now()
+	c.Server.Drain()
+	select {
+	case a := <-got:
+		if a.code != http.StatusServiceUnavailable || a.retry == "" {
+			t.Fatalf("held wait on drain: %d Retry-After=%q", a.code, a.retry)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held wait was not answered on drain")
+	}
+	if code, hdr, _ := waitPolicy(t, c.Client(), c.URL, key, 0); code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || time.Since(start) > 5*time.Second {
+		t.Fatalf("new wait after drain: %d Retry-After=%q after %v", code, hdr.Get("Retry-After"), time.Since(start))
+	}
+}

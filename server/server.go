@@ -116,6 +116,8 @@ type Server struct {
 	// the group-commit writer is not starved of CPU by a crowd of decoders.
 	busy      chan struct{}
 	closeOnce sync.Once
+	drainOnce sync.Once
+	draining  chan struct{} // closed by Drain (policywait.go)
 	stop      chan struct{}
 	bg        sync.WaitGroup
 }
@@ -161,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, errs: newErrLog(cfg.Logger, cfg.ErrorLogInterval), stop: make(chan struct{}),
 		lim: cfg.Limiter, busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), pub: newPublisher(),
-		wake: make(chan struct{})}
+		wake: make(chan struct{}), draining: make(chan struct{})}
 	s.m = newMetrics(s)
 	s.w = newWriter(s.st, s.errs, s.m, cfg.MaxBatch, cfg.BatchWait)
 	s.routes()
@@ -176,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 // background work. It does not close the store.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.Drain()
 		close(s.stop)
 		s.w.close()
 		s.bg.Wait()
