@@ -5,14 +5,15 @@ import "time"
 // Paths of the dashboard API (Authorization: Bearer <token>; viewer
 // tokens read, admin tokens also write). See docs/collector.md.
 const (
-	PathSummary  = "/api/v1/summary"   // GET FleetSummary
-	PathHosts    = "/api/v1/hosts"     // GET HostList; /api/v1/hosts/{id} GET HostDetail
-	PathHostsCSV = "/api/v1/hosts.csv" // GET, same filters as PathHosts
-	PathEvents   = "/api/v1/events"    // GET EventList
-	PathCAs      = "/api/v1/cas"       // GET CAExpiryList
-	PathRoots    = "/api/v1/roots"     // GET RootList: unknown and blocked roots seen
-	PathTrend    = "/api/v1/trend"     // GET TrendList: hourly compliance snapshots
-	PathWhoAmI   = "/api/v1/whoami"    // GET WhoAmI
+	PathSummary  = "/api/v1/summary"        // GET FleetSummary
+	PathHosts    = "/api/v1/hosts"          // GET HostList; /api/v1/hosts/{id} GET HostDetail
+	PathHostsCSV = "/api/v1/hosts.csv"      // GET, same filters as PathHosts
+	PathEvents   = "/api/v1/events"         // GET EventList
+	PathCAs      = "/api/v1/cas"            // GET CAExpiryList
+	PathRoots    = "/api/v1/roots"          // GET RootList: unknown and blocked roots seen
+	PathTrend    = "/api/v1/trend"          // GET TrendList: hourly compliance snapshots
+	PathRollout  = "/api/v1/policy/rollout" // GET Rollout: the served serial reaching the fleet
+	PathWhoAmI   = "/api/v1/whoami"         // GET WhoAmI
 	PathSecrets  = "/api/v1/admin/secrets"
 	PathTokens   = "/api/v1/admin/tokens"
 )
@@ -222,4 +223,23 @@ type CredentialCreated struct {
 	Name  string `json:"name"`
 	Role  string `json:"role,omitempty"`
 	Value string `json:"value"`
+}
+
+// Rollout is how far the served policy serial has reached the fleet:
+// the active hosts on it, on older serials (seen since the upload) and
+// silent (not seen since the upload), now and sampled over time since
+// the upload (Points, kept by the collector answering, from its start).
+type Rollout struct {
+	Serial     int64          `json:"serial"` // 0: no policy served
+	UploadedAt time.Time      `json:"uploaded_at"`
+	Now        RolloutPoint   `json:"now"`
+	Points     []RolloutPoint `json:"points"`
+}
+
+// RolloutPoint counts hosts Seconds after the upload.
+type RolloutPoint struct {
+	Seconds float64 `json:"seconds"`
+	On      int64   `json:"on"`
+	Older   int64   `json:"older"`
+	Silent  int64   `json:"silent"`
 }
