@@ -61,13 +61,13 @@ Exit status: 0 when nothing fails; 1 when any finding is an error or a warning;
 			if len(cas) == 0 {
 				return usageErr(errors.New("ca check: give the CA with --ca FILE"))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
 			var iss []*x509.Certificate
 			if len(issuers) > 0 {
-				if iss, err = loadCAs(issuers); err != nil {
+				if iss, err = loadCAs(cmd.ErrOrStderr(), issuers); err != nil {
 					return err
 				}
 			}

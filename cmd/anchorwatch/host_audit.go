@@ -64,7 +64,7 @@ store found, or none could be read).`,
 			if len(cas) == 0 {
 				return probeOnly(cmd, f, probeURL)
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}

@@ -66,7 +66,7 @@ Exit status: 0 when every store has the CAs; 1 when some store failed;
 			if len(cas) == 0 {
 				return usageErr(errors.New("install: give the CA with --ca FILE"))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ Exit status: 0 when no store holds the CAs any more; 1 when some store failed;
 			if len(cas) == 0 && len(hashes) == 0 {
 				return usageErr(errors.New("remove: name the CA with --ca FILE or --sha256 HEX"))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}

@@ -56,7 +56,7 @@ error or when no store could be read.`,
 		Example: `  anchorwatch inventory --ca corp-ca.pem --class unknown,blocked
   anchorwatch inventory --json | jq '.anchors[] | select(.class == "unknown")'`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}

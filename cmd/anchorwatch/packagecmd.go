@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,26 +30,13 @@ func newPackageCmd() *cobra.Command {
 	return c
 }
 
-// loadCAFlags reads every --ca file; each must hold only CA certificates.
-func loadCAFlags(files []string) ([]*x509.Certificate, error) {
+// loadCAFlags reads every --ca file (at least one); each must hold only
+// CA certificates.
+func loadCAFlags(warn io.Writer, files []string) ([]*x509.Certificate, error) {
 	if len(files) == 0 {
 		return nil, usageErr(errors.New("--ca FILE is required (PEM, DER or P7B; repeat it for several)"))
 	}
-	var out []*x509.Certificate
-	seen := map[string]bool{}
-	for _, f := range files {
-		certs, err := policy.LoadCAFile(f)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range certs {
-			if !seen[string(c.Raw)] {
-				seen[string(c.Raw)] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return out, nil
+	return loadCAs(warn, files)
 }
 
 func requireOut(out, what string) error {
@@ -73,7 +61,7 @@ func newPackageMobileconfigCmd() *cobra.Command {
 			if err := requireOut(out, "the signed profile is binary DER"); err != nil {
 				return err
 			}
-			certs, err := loadCAFlags(cas)
+			certs, err := loadCAFlags(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -132,7 +120,7 @@ With -o FILE.pol only Registry.pol is written.`,
 			if err := requireOut(out, "a directory, or FILE.pol for Registry.pol alone"); err != nil {
 				return err
 			}
-			certs, err := loadCAFlags(cas)
+			certs, err := loadCAFlags(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -193,7 +181,7 @@ with the Microsoft Graph PowerShell SDK), intune-oma-uri.json/.csv (custom OMA-U
 			if err := requireOut(out, "a directory"); err != nil {
 				return err
 			}
-			certs, err := loadCAFlags(cas)
+			certs, err := loadCAFlags(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,7 @@ func newPolicyInitCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cert *x509.Certificate
 			if ca != "" {
-				certs, err := policy.LoadCAFile(ca)
+				certs, err := loadCAFile(cmd.ErrOrStderr(), ca)
 				if err != nil {
 					return err
 				}

@@ -89,7 +89,7 @@ func runGrade(cmd *cobra.Command, f gradeFlags) error {
 	}
 	cfg := proxy.Config{Proxy: u, Listen: f.listen, ConnectByName: f.byName, Timeout: f.timeout}
 	if f.ca != "" {
-		certs, err := policy.LoadCAFile(f.ca)
+		certs, err := loadCAFile(cmd.ErrOrStderr(), f.ca)
 		if err != nil {
 			return err
 		}
