@@ -40,6 +40,10 @@ type Options struct {
 	Events chan<- api.Event
 	// Discover finds the stores; nil means stores.Discover.
 	Discover func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
+	// StoreTimeout bounds each operation on one store (stores.Guard); a
+	// store still busy past it is reported as an error and abandoned.
+	// 0 means stores.OpTimeout.
+	StoreTimeout time.Duration
 }
 
 // Agent is the running daemon. Build it with New, run it with Run.
@@ -438,19 +442,27 @@ func (a *Agent) rediscover(ctx context.Context, w *watcher, poke bool) {
 		env.JavaPasswords = d.JavaPasswords
 	}
 	found, errs := a.opt.Discover(ctx, env, a.cfg.Stores)
+	failed := map[stores.Kind]bool{} // kinds whose discovery failed keep their workers
 	for _, err := range errs {
 		a.log.Warn("store discovery", "err", err)
+		var de stores.DiscoverError
+		if errors.As(err, &de) {
+			failed[de.Kind] = true
+		}
 	}
 	keep := map[string]bool{}
 	var fresh []*worker
 	a.mu.Lock()
+	for id, wk := range a.workers {
+		keep[id] = failed[wk.info.Kind]
+	}
 	for _, s := range found {
 		id := s.Info().ID
 		keep[id] = true
 		if _, ok := a.workers[id]; ok {
 			continue
 		}
-		wk := newWorker(a, s)
+		wk := newWorker(a, stores.Guard(s, a.opt.StoreTimeout))
 		wctx, cancel := context.WithCancel(ctx)
 		wk.cancel = cancel
 		a.workers[id] = wk

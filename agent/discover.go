@@ -141,7 +141,7 @@ func homeDirs(root string) []string {
 			}
 		}
 	}
-	if data, err := os.ReadFile(fsroot.Join(root, "/etc/passwd")); err == nil && len(data) < 4<<20 {
+	if data, err := fsroot.ReadFileIn(root, "/etc/passwd", fsroot.Want{Max: 4 << 20}); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
 			f := strings.Split(sc.Text(), ":")

@@ -153,6 +153,9 @@ type agentOpts struct {
 	// stateDir reuses a state directory (an agent restarted); default a
 	// fresh one.
 	stateDir string
+	// discover and storeTimeout set Options.Discover and StoreTimeout.
+	discover     func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
+	storeTimeout time.Duration
 }
 
 // startAgent runs an agent on sb against coll, pinned to signer.
@@ -212,7 +215,8 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	if !testing.Verbose() {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch})
+	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch,
+		Discover: o.discover, StoreTimeout: o.storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,8 +206,12 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 					return false
 				}
 				w.log.Error("heal failed", "err", err)
-				if errors.Is(err, stores.ErrNeedsMDM) {
+				switch {
+				case errors.Is(err, stores.ErrNeedsMDM):
 					res.Status, res.Detail = stores.StatusNeedsMDM, err.Error()
+				case errors.Is(err, stores.ErrUnsafe), errors.Is(err, stores.ErrTimeout), errors.Is(err, stores.ErrBusy):
+					// We cannot fix it: say why, not just what is missing.
+					res.Status, res.Detail = stores.StatusError, res.Detail+"; not healed: "+err.Error()
 				}
 				for _, fp := range needFP {
 					events = append(events, w.a.event(api.EventHealFailed, info.ID, fp, err.Error()))

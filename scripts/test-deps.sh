@@ -37,13 +37,15 @@ checks=(
   "cpio cpio"
   "file file"
   "readelf binutils"
-  "gcc gcc"
   "/usr/include/stdio.h libc6-dev"
   "make make"
   "/usr/bin/python3 python3"
   "bsdtar libarchive-tools"
   "rpm rpm"
   "dpkg-deb dpkg"
+  "gcc gcc"
+  "/usr/lib/firefox-esr/libsoftokn3.so firefox-esr"
+  "useradd passwd"
 )
 need=()
 for c in "${checks[@]}"; do

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // ParseKinds parses a --stores value ("system,nss,java"). Empty means every
@@ -52,37 +51,56 @@ func (e DiscoverError) Unwrap() error { return e.Err }
 
 // Discover runs the adapters of the given kinds (all when kinds is empty)
 // concurrently and returns their stores sorted by id, with duplicates (the
-// same id found twice) removed. Failures of single adapters are returned
-// beside the stores that were found.
+// same id found twice) removed, each wrapped by Guard so that no
+// operation on one can hang its caller. Failures of single adapters are
+// returned beside the stores that were found; an adapter still running
+// after DiscoverTimeout is reported with ErrTimeout and abandoned.
 func Discover(ctx context.Context, env Env, kinds []Kind) ([]Store, []error) {
 	env = env.Normalize()
 	want := map[Kind]bool{}
 	for _, k := range kinds {
 		want[k] = true
 	}
-	var (
-		mu   sync.Mutex
-		all  []Store
-		errs []error
-		wg   sync.WaitGroup
-	)
+	type found struct {
+		kind Kind
+		ss   []Store
+		err  error
+	}
+	ctx, cancel := context.WithTimeout(ctx, DiscoverTimeout)
+	defer cancel()
+	results := make(chan found, len(Adapters())) // abandoned adapters never block on it
+	pending := map[Kind]int{}
 	for _, a := range Adapters() {
 		if len(want) > 0 && !want[a.Kind] {
 			continue
 		}
-		wg.Add(1)
+		pending[a.Kind]++
 		go func(a Adapter) {
-			defer wg.Done()
 			ss, err := a.Discover(ctx, env)
-			mu.Lock()
-			defer mu.Unlock()
-			all = append(all, ss...)
-			if err != nil {
-				errs = append(errs, DiscoverError{Kind: a.Kind, Err: err})
-			}
+			results <- found{a.Kind, ss, err}
 		}(a)
 	}
-	wg.Wait()
+	var (
+		all  []Store
+		errs []error
+	)
+	for n := sumOf(pending); n > 0; n-- {
+		select {
+		case f := <-results:
+			pending[f.kind]--
+			all = append(all, f.ss...)
+			if f.err != nil {
+				errs = append(errs, DiscoverError{Kind: f.kind, Err: f.err})
+			}
+		case <-ctx.Done():
+			for k, left := range pending {
+				if left > 0 {
+					errs = append(errs, DiscoverError{Kind: k, Err: fmt.Errorf("%w (%s): %w", ErrTimeout, DiscoverTimeout, ctx.Err())})
+				}
+			}
+			n = 0
+		}
+	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Info().ID < all[j].Info().ID })
 	out := all[:0]
 	seen := map[string]bool{}
@@ -92,7 +110,15 @@ func Discover(ctx context.Context, env Env, kinds []Kind) ([]Store, []error) {
 			continue
 		}
 		seen[id] = true
-		out = append(out, s)
+		out = append(out, Guard(s, OpTimeout))
 	}
 	return out, errs
+}
+
+func sumOf(m map[Kind]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -5,5 +5,10 @@
 //
 // Adapters live in sub-packages (stores/system, stores/nss, stores/java, …)
 // and register themselves from init; the core never lists platforms by hand.
+//
+// Discover bounds each adapter's discovery and wraps every store in Guard,
+// which bounds each operation: one store that hangs never holds back its
+// caller. ErrUnsafe marks a store an adapter will not write because a
+// local user controls its place (docs/security.md).
 // Import stores/all to get every adapter built for the current platform.
 package stores

@@ -173,6 +173,15 @@ func (e Env) Normalize() Env {
 // e.g. writing a legacy cert8.db. Callers report it as an error status.
 var ErrNotSupported = errors.New("not supported")
 
+// ErrUnsafe is returned (wrapped) by Install and Remove for a store that
+// is not written because writing it as root would let a local user
+// redirect the write, replace what is read, or run code with root's
+// privileges (a database whose files are links, a directory its owner
+// locked, a path more than one user can change). Such a store is
+// reported as StatusError with the reason and left untouched until it is
+// fixed.
+var ErrUnsafe = errors.New("not written, for safety")
+
 // ErrNeedsMDM is returned (wrapped) by Install and Remove when the platform
 // allows the change only through device management (macOS 11+ admin trust
 // settings). Callers report the store as StatusNeedsMDM.

@@ -3,14 +3,9 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +13,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/agent"
 	"github.com/anchorwatch/anchorwatch/installers"
+	"github.com/anchorwatch/anchorwatch/internal/hostile"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 )
 
@@ -132,36 +128,12 @@ func TestAgentConfigureKeepsSettings(t *testing.T) {
 	}
 }
 
-// hostile is an unprivileged user made for one test.
-type hostile struct{ uid, gid int }
-
-func newHostile(t *testing.T) hostile {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates a user: run it as root")
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "awcfg" + hex.EncodeToString(b)
-	if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("userdel", "-r", name).Run() })
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return hostile{uid, gid}
-}
-
 // TestAgentConfigureRefusesHostileInput: a config directory a user owns,
 // may write, or links elsewhere, and a secret file that is a link, a
 // FIFO, a hard link to a root-only file or huge, are refused with a clear
 // error and nothing written; a FIFO does not block.
 func TestAgentConfigureRefusesHostileInput(t *testing.T) {
-	h := newHostile(t)
+	h := hostile.NewUser(t)
 	secret := func(t *testing.T) string {
 		p := filepath.Join(t.TempDir(), "secret")
 		os.WriteFile(p, []byte("awe_x\n"), 0o600)
@@ -173,7 +145,7 @@ func TestAgentConfigureRefusesHostileInput(t *testing.T) {
 		want  string
 	}{
 		{"dir owned by the user", func(t *testing.T, dir string, o *configureOptions) {
-			os.Chown(dir, h.uid, h.gid)
+			os.Chown(dir, h.UID, h.GID)
 		}, "belongs to uid"},
 		{"dir writable by others", func(t *testing.T, dir string, o *configureOptions) {
 			os.Chmod(dir, 0o777)
@@ -181,14 +153,14 @@ func TestAgentConfigureRefusesHostileInput(t *testing.T) {
 		{"dir is the user's link", func(t *testing.T, dir string, o *configureOptions) {
 			theirs := filepath.Join(t.TempDir(), "theirs")
 			os.Rename(dir, theirs)
-			os.Chown(theirs, h.uid, h.gid)
+			os.Chown(theirs, h.UID, h.GID)
 			os.Symlink(theirs, dir)
-			os.Lchown(dir, h.uid, h.gid)
+			os.Lchown(dir, h.UID, h.GID)
 		}, "not a plain directory"},
 		{"secret is a link to a root-only file", func(t *testing.T, dir string, o *configureOptions) {
 			p := filepath.Join(t.TempDir(), "secret")
 			os.Symlink("/etc/shadow", p)
-			os.Lchown(p, h.uid, h.gid)
+			os.Lchown(p, h.UID, h.GID)
 			o.enrollSecretFile = p
 		}, "not a regular file"},
 		{"secret is a hard link to a root-only file", func(t *testing.T, dir string, o *configureOptions) {
@@ -205,7 +177,7 @@ func TestAgentConfigureRefusesHostileInput(t *testing.T) {
 			if err := syscall.Mkfifo(p, 0o666); err != nil {
 				t.Fatal(err)
 			}
-			os.Chown(p, h.uid, h.gid)
+			os.Chown(p, h.UID, h.GID)
 			o.enrollSecretFile = p
 		}, "not a regular file"},
 		{"secret is huge", func(t *testing.T, dir string, o *configureOptions) {
@@ -243,13 +215,13 @@ func TestAgentConfigureRefusesHostileInput(t *testing.T) {
 // TestAgentConfigurePurgeRefusesLinkedDir: purge never deletes through a
 // config directory that is a link a user planted.
 func TestAgentConfigurePurgeRefusesLinkedDir(t *testing.T) {
-	h := newHostile(t)
+	h := hostile.NewUser(t)
 	victim := t.TempDir()
 	os.WriteFile(filepath.Join(victim, installers.ConfigName), []byte("{}"), 0o600)
 	os.MkdirAll(filepath.Join(victim, "agent"), 0o700)
 	link := filepath.Join(t.TempDir(), "Anchorwatch")
 	os.Symlink(victim, link)
-	os.Lchown(link, h.uid, h.gid)
+	os.Lchown(link, h.UID, h.GID)
 	if err := purgeAgentConfig(filepath.Join(link, installers.ConfigName)); err == nil {
 		t.Fatal("purge went through a linked directory")
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -103,18 +102,60 @@ func (s *Store) Watch() stores.WatchSpec {
 	return stores.WatchSpec{Paths: []string{s.host(s.cfg.Path), s.host(s.dir())}}
 }
 
+// maxPEM bounds a certificate file Certificates.Install names.
+const maxPEM = 1 << 20
+
+// readFile reads p (inside the root, or a native path) the safe way: a
+// regular file, at most max bytes, symbolic links followed inside the
+// root only. A FIFO planted as policies.json is refused without
+// blocking.
+func (s *Store) readFile(p string, max int64) ([]byte, error) {
+	if s.cfg.Native {
+		return fsroot.ReadFile(p, fsroot.Want{Max: max, Follow: true})
+	}
+	return fsroot.ReadFileIn(s.env.Root, p, fsroot.Want{Max: max})
+}
+
+// asWriter runs fn as whoever may write the policy's directory: root
+// where only root controls it, the one user who controls it otherwise (a
+// Firefox a user unpacked under /opt is theirs). A directory more than
+// one user can change is refused.
+func (s *Store) asWriter(fn func() error) error {
+	if s.cfg.Native {
+		return fn()
+	}
+	ctl, err := fsroot.Controller(s.host(s.dir()))
+	if err != nil {
+		return fmt.Errorf("firefox policy %s: %w: %w: anchorwatch does not write a policy there", s.cfg.Path, stores.ErrUnsafe, err)
+	}
+	return fsroot.AsUser(ctl.UID, ctl.GID, fn)
+}
+
+// asReader runs fn as the user who controls the policy's directory, so
+// a link of theirs cannot make root read what they could not; as root
+// where only root controls it (or more than one user does: reading
+// changes nothing).
+func (s *Store) asReader(fn func() error) error {
+	if s.cfg.Native {
+		return fn()
+	}
+	ctl, err := fsroot.Controller(s.host(s.dir()))
+	if err != nil {
+		return fn()
+	}
+	return fsroot.AsUser(ctl.UID, ctl.GID, fn)
+}
+
 func (s *Store) read() (*Policies, []byte, error) {
-	hp := s.host(s.cfg.Path)
-	f, err := os.Open(hp)
+	var b []byte
+	err := s.asReader(func() (err error) {
+		b, err = s.readFile(s.cfg.Path, MaxPolicies)
+		return err
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		p, _ := ParsePolicies(nil)
 		return p, nil, nil
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPolicies+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
 	}
@@ -125,19 +166,20 @@ func (s *Store) read() (*Policies, []byte, error) {
 	return p, b, nil
 }
 
-// resolveInstall returns the host path of an Install entry: absolute
-// paths as they are, bare file names in the search dirs.
+// resolveInstall returns the path (inside the root, or native) of an
+// Install entry: absolute paths as they are, bare file names in the
+// search dirs.
 func (s *Store) resolveInstall(entry string) (string, bool) {
 	if s.cfg.Native && filepath.IsAbs(entry) || !s.cfg.Native && path.IsAbs(entry) {
-		return s.host(entry), true
+		return entry, true
 	}
 	if strings.ContainsAny(entry, `/\`) {
 		return "", false
 	}
 	for _, d := range s.cfg.SearchDirs {
-		hp := s.host(path.Join(d, entry))
-		if _, err := os.Stat(hp); err == nil {
-			return hp, true
+		p := path.Join(d, entry)
+		if _, err := os.Stat(s.host(p)); err == nil {
+			return p, true
 		}
 	}
 	return "", false
@@ -209,12 +251,12 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 		out = append(out, a)
 	}
 	for _, e := range p.Install() {
-		hp, ok := s.resolveInstall(e)
+		ip, ok := s.resolveInstall(e)
 		if !ok {
 			s.env.Log.Warn("firefox policy: Certificates.Install entry not found", "policy", s.cfg.Path, "entry", e)
 			continue
 		}
-		b, err := os.ReadFile(hp)
+		b, err := s.readFile(ip, maxPEM)
 		if err != nil {
 			s.env.Log.Warn("firefox policy: Certificates.Install entry unreadable", "policy", s.cfg.Path, "entry", e, "err", err)
 			continue
@@ -249,6 +291,7 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 	return out, nil
 }
 
+// write writes policies.json; call it inside asWriter.
 func (s *Store) write(p *Policies) error {
 	b, err := p.Marshal()
 	if err != nil {
@@ -274,69 +317,99 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	if err != nil {
 		return nil, err
 	}
-	var changes []stores.Change
-	dirty := false
-	seen := map[string]bool{}
+	var (
+		changes []stores.Change
+		dirty   bool
+		files   map[string][]byte // CA files to write, by host path
+	)
 	if s.cfg.Mode == ModeEnterpriseRoots {
-		on, src, err := s.enterpriseRoots(p)
-		if err != nil {
-			return nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
-		}
-		if !on && src == "registry" {
-			return nil, fmt.Errorf("firefox policy %s: Certificates.ImportEnterpriseRoots is turned off by Group Policy (HKLM\\SOFTWARE\\Policies\\Mozilla\\Firefox); change it in the GPO, Anchorwatch does not fight Group Policy", s.cfg.Path)
-		}
-		action := stores.ActionUnchanged
-		if !on {
-			dirty = p.SetImportEnterpriseRoots(true)
-			action = stores.ActionTrusted
-		}
-		for _, c := range certs {
-			fp := stores.SHA256(c)
-			if !seen[fp] {
-				seen[fp] = true
-				changes = append(changes, stores.Change{SHA256: fp, Action: action})
-			}
-		}
+		changes, dirty, err = s.planEnterpriseRoots(p, certs)
 	} else {
-		for _, c := range certs {
-			fp := stores.SHA256(c)
-			if seen[fp] {
-				continue
-			}
-			seen[fp] = true
-			pp := s.PEMPath(c)
-			want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-			have, _ := os.ReadFile(s.host(pp))
-			added := p.AddInstall(pp)
-			fileOK := string(have) == string(want)
-			switch {
-			case !added && fileOK:
-				changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
-				continue
-			case !added:
-				changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionTrusted})
-			default:
-				changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionAdded})
-				dirty = true
-			}
-			if opt.DryRun || fileOK {
-				continue
-			}
-			hp := s.host(pp)
-			if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-				return nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
-			}
-			if err := fsroot.WriteFileAtomic(hp, want, 0o644); err != nil {
-				return nil, fmt.Errorf("firefox policy %s: CA file: %w", s.cfg.Path, err)
-			}
-		}
+		changes, dirty, files = s.planInstall(p, certs)
 	}
-	if dirty && !opt.DryRun {
-		if err := s.write(p); err != nil {
-			return nil, err
+	if err != nil || opt.DryRun || (!dirty && len(files) == 0) {
+		return changes, err
+	}
+	err = s.asWriter(func() error {
+		for hp, data := range files {
+			if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+				return fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+			}
+			if err := fsroot.WriteFileAtomic(hp, data, 0o644); err != nil {
+				return fmt.Errorf("firefox policy %s: CA file: %w", s.cfg.Path, err)
+			}
 		}
+		if dirty {
+			return s.write(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return changes, nil
+}
+
+// planEnterpriseRoots turns ImportEnterpriseRoots on in p (the OS adapter
+// installs the CA itself); a registry (Group Policy) value turning it off
+// is an error: we do not fight Group Policy.
+func (s *Store) planEnterpriseRoots(p *Policies, certs []*x509.Certificate) ([]stores.Change, bool, error) {
+	on, src, err := s.enterpriseRoots(p)
+	if err != nil {
+		return nil, false, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
+	}
+	if !on && src == "registry" {
+		return nil, false, fmt.Errorf("firefox policy %s: Certificates.ImportEnterpriseRoots is turned off by Group Policy (HKLM\\SOFTWARE\\Policies\\Mozilla\\Firefox); change it in the GPO, Anchorwatch does not fight Group Policy", s.cfg.Path)
+	}
+	action, dirty := stores.ActionUnchanged, false
+	if !on {
+		dirty = p.SetImportEnterpriseRoots(true)
+		action = stores.ActionTrusted
+	}
+	var changes []stores.Change
+	seen := map[string]bool{}
+	for _, c := range certs {
+		if fp := stores.SHA256(c); !seen[fp] {
+			seen[fp] = true
+			changes = append(changes, stores.Change{SHA256: fp, Action: action})
+		}
+	}
+	return changes, dirty, nil
+}
+
+// planInstall lists each CA's PEM in p's Certificates.Install and returns
+// the PEM files to write (host path to content).
+func (s *Store) planInstall(p *Policies, certs []*x509.Certificate) ([]stores.Change, bool, map[string][]byte) {
+	var changes []stores.Change
+	dirty := false
+	files := map[string][]byte{}
+	seen := map[string]bool{}
+	for _, c := range certs {
+		fp := stores.SHA256(c)
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		pp := s.PEMPath(c)
+		want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		have, _ := s.readFile(pp, maxPEM)
+		added := p.AddInstall(pp)
+		fileOK := string(have) == string(want)
+		switch {
+		case !added && fileOK:
+			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
+			continue
+		case !added:
+			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionTrusted})
+		default:
+			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionAdded})
+			dirty = true
+		}
+		if !fileOK {
+			files[s.host(pp)] = want
+		}
+	}
+	return changes, dirty, files
 }
 
 // Remove implements stores.Store: it takes every Certificates.Install
@@ -363,11 +436,12 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	removed := map[string]bool{}
 	var ours []string
 	for _, e := range p.Install() {
-		hp, ok := s.resolveInstall(e)
+		ip, ok := s.resolveInstall(e)
 		if !ok {
 			continue
 		}
-		b, err := os.ReadFile(hp)
+		hp := s.host(ip)
+		b, err := s.readFile(ip, maxPEM)
 		if err != nil {
 			continue
 		}
@@ -400,13 +474,19 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	if opt.DryRun || len(removed) == 0 {
 		return changes, nil
 	}
-	if err := s.write(p); err != nil {
-		return nil, err
-	}
-	for _, hp := range ours {
-		if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.env.Log.Warn("firefox policy: could not delete CA file", "file", hp, "err", err)
+	err = s.asWriter(func() error {
+		if err := s.write(p); err != nil {
+			return err
 		}
+		for _, hp := range ours {
+			if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.env.Log.Warn("firefox policy: could not delete CA file", "file", hp, "err", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return changes, nil
 }

@@ -3,6 +3,7 @@
 package fsroot
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -32,4 +33,13 @@ func Lock(hp string) (unlock func(), err error) {
 		_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
 		f.Close()
 	}, nil
+}
+
+// LockContext is Lock, checking ctx first (LockFileEx is not waited on
+// with a deadline here).
+func LockContext(ctx context.Context, hp string) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return Lock(hp)
 }

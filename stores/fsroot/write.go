@@ -11,11 +11,22 @@ import (
 // writes a temporary file in the same directory, copies the mode and owner
 // of the file it replaces (or uses mode for a new file), fsyncs it, renames
 // it over hp and fsyncs the directory. A crash at any point leaves either
-// the old or the new content at hp, never a mix.
+// the old or the new content at hp, never a mix. A symbolic link or
+// anything else but a regular file at hp is refused (wrapping ErrSymlink
+// or ErrNotRegular), never followed or replaced.
+//
+// It writes as the caller: in a directory a user controls, call it inside
+// AsUser for that user.
 func WriteFileAtomic(hp string, data []byte, mode fs.FileMode) (err error) {
 	dir := filepath.Dir(hp)
 	uid, gid := -1, -1
-	if fi, statErr := os.Stat(hp); statErr == nil {
+	if fi, statErr := os.Lstat(hp); statErr == nil {
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return &FileError{Path: hp, Err: ErrSymlink, Detail: "not replaced"}
+		case !fi.Mode().IsRegular():
+			return &FileError{Path: hp, Err: ErrNotRegular, Detail: describeType(fi.Mode())}
+		}
 		mode = fi.Mode().Perm()
 		uid, gid = owner(fi)
 	}

@@ -3,6 +3,7 @@ package java
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -87,6 +88,10 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 			}
 			resolved, dangling = c.path, true
 		}
+		if why := adopted(env.Root, c.path, resolved); why != "" {
+			env.Log.Warn("java keystore: skip a keystore a user's runtime links to but the user does not own", "path", c.path, "resolved", resolved, "why", why)
+			continue
+		}
 		g := groups[resolved]
 		if g == nil {
 			g = &group{resolved: resolved, dangling: dangling}
@@ -125,6 +130,38 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// adopted says why the keystore at p, which resolves to resolved (both
+// inside root), must not be taken as a store ("" when it may): a runtime
+// in a directory a user controls (a JDK they unpacked under /opt) may
+// link its cacerts only to a file that user owns in a directory they
+// control. Otherwise a user could point their cacerts at any root-owned
+// keystore and have root rewrite it.
+func adopted(root, p, resolved string) string {
+	if p == resolved {
+		return ""
+	}
+	dir, err := fsroot.Resolve(root, path.Dir(p))
+	if err != nil {
+		return ""
+	}
+	from, err := fsroot.Controller(fsroot.Join(root, dir))
+	if err != nil {
+		return err.Error()
+	}
+	if from.UID == 0 {
+		return "" // only root controls the link: it is the administrator's (Debian's own links)
+	}
+	to, err := fsroot.Controller(fsroot.Join(root, path.Dir(resolved)))
+	if err != nil {
+		return err.Error()
+	}
+	owner, _ := fsroot.Owner(fsroot.Join(root, resolved))
+	if to.UID != from.UID || owner != from.UID {
+		return fmt.Sprintf("the link is uid %d's, the keystore is owned by uid %d in a directory uid %d controls", from.UID, owner, to.UID)
+	}
+	return ""
 }
 
 // candidates lists the cacerts paths that exist (possibly as dangling

@@ -20,6 +20,13 @@
 // LegacyDES otherwise). JCEKS and anything else are reported with a Note.
 // Nothing runs keytool at run time.
 //
+// Keystores are opened without following a link and without blocking,
+// checked and bounded on the open descriptor. A runtime in a directory a
+// user controls is that user's store, read and written with their
+// identity (fsroot.AsUser) and only when the keystore is theirs outright;
+// discovery does not follow a user's cacerts link to a keystore they do
+// not own.
+//
 // Passwords: Env.JavaPasswords[path inside root] (the resolved path or any
 // runtime's path to it), else "changeit"; a PKCS12 store also opens with the
 // empty password. A wrong password is an error naming the

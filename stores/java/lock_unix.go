@@ -21,7 +21,7 @@ import (
 // locked inode, else the lock is retaken on the new file.
 func lockKeystore(ctx context.Context, hp string) (unlock func(), err error) {
 	for {
-		f, err := os.Open(hp)
+		f, _, err := openKeystore(hp)
 		if err != nil {
 			return nil, err
 		}

@@ -74,20 +74,27 @@ func newStore(env stores.Env, resolved string) *Store {
 	return s
 }
 
+// keystoreWant is what a keystore file must be before we read it: a
+// regular file (a FIFO or device planted as a cacerts is refused without
+// blocking), not a symbolic link (the path is resolved inside the root
+// first), at most maxKeystore bytes.
+var keystoreWant = fsroot.Want{Max: maxKeystore}
+
+// openKeystore opens the keystore at hp as keystoreWant says.
+func openKeystore(hp string) (*os.File, os.FileInfo, error) {
+	return fsroot.Open(hp, keystoreWant)
+}
+
 // sniffFile reads the first bytes of the file at hp to name its format.
 func sniffFile(hp string) (format, note string) {
-	f, err := os.Open(hp)
+	if fi, err := os.Lstat(hp); err == nil && fi.IsDir() {
+		return FormatUnknown, "a directory, not a keystore"
+	}
+	f, fi, err := openKeystore(hp)
 	if err != nil {
 		return FormatUnknown, fmt.Sprintf("cannot read keystore: %v", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return FormatUnknown, fmt.Sprintf("cannot read keystore: %v", err)
-	}
-	if fi.IsDir() {
-		return FormatUnknown, "a directory, not a keystore"
-	}
 	var head [16]byte
 	n, _ := io.ReadFull(f, head[:])
 	format, found := sniff(head[:n], int(min(fi.Size(), maxKeystore)))
@@ -137,30 +144,17 @@ func (s *Store) errorf(err error) error {
 	return fmt.Errorf("java keystore %s: %w", p, err)
 }
 
-// read reads the whole keystore from f.
+// readKeystore reads the whole keystore from f, opened by openKeystore.
 func readKeystore(f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if fi.IsDir() {
-		return nil, errors.New("a directory, not a keystore")
-	}
-	if fi.Size() > maxKeystore {
-		return nil, fmt.Errorf("%d bytes is over the %d byte limit for a keystore", fi.Size(), maxKeystore)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeystore+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxKeystore {
-		return nil, fmt.Errorf("over the %d byte limit for a keystore", maxKeystore)
-	}
-	return data, nil
+	return fsroot.ReadAll(f, fi.Size(), maxKeystore)
 }
 
 func (s *Store) load() (*keystoreFile, error) {
-	f, err := os.Open(s.host)
+	f, _, err := openKeystore(s.host)
 	if err != nil {
 		return nil, err
 	}

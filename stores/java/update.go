@@ -51,6 +51,51 @@ func (s *Store) update(ctx context.Context, opt stores.Options, mutate func(*key
 	if s.info.Note != "" {
 		return nil, s.errorf(fmt.Errorf("%s: %w", s.info.Note, stores.ErrNotSupported))
 	}
+	who, err := s.writer()
+	if err != nil {
+		return nil, s.errorf(err)
+	}
+	var result []stores.Change
+	err = fsroot.AsUser(who.UID, who.GID, func() error {
+		var err error
+		result, err = s.rounds(ctx, opt, mutate)
+		return err
+	})
+	if err != nil {
+		return nil, s.errorf(err)
+	}
+	return result, nil
+}
+
+// writer returns who reads and writes the keystore: root when only root
+// controls its directory, else the one user who does — a runtime a user
+// unpacked is that user's store, changed with their identity, so a link
+// or a renamed directory of theirs can redirect nothing to where they
+// could not write themselves. A directory more than one user can change,
+// or a keystore in a user's directory that is not that user's, is
+// refused.
+func (s *Store) writer() (fsroot.User, error) {
+	ctl, err := fsroot.Controller(dirOf(s.host))
+	if err != nil {
+		return fsroot.User{}, fmt.Errorf("%w: %w: anchorwatch does not write a keystore there", stores.ErrUnsafe, err)
+	}
+	if ctl.UID == 0 {
+		return fsroot.User{}, nil
+	}
+	fi, err := os.Lstat(s.host)
+	if err != nil {
+		return fsroot.User{}, err
+	}
+	uid, gid := fsroot.FileOwner(fi)
+	if uid != ctl.UID || fsroot.Links(fi) > 1 {
+		return fsroot.User{}, fmt.Errorf("%w: the keystore (uid %d, %d links) lies in %s, which uid %d controls: anchorwatch writes only a keystore that user owns outright", stores.ErrUnsafe, uid, fsroot.Links(fi), ctl.By, ctl.UID)
+	}
+	return fsroot.User{UID: uid, GID: gid}, nil
+}
+
+// rounds runs locked read-modify-write rounds until the keystore holds
+// the change and nobody overwrote it.
+func (s *Store) rounds(ctx context.Context, opt stores.Options, mutate func(*keystoreFile) ([]stores.Change, error)) ([]stores.Change, error) {
 	var (
 		result  []stores.Change
 		foreign []entry // trusted entries a concurrent writer put into a file we replaced
@@ -61,7 +106,7 @@ func (s *Store) update(ctx context.Context, opt stores.Options, mutate func(*key
 			continue // another writer got in first: read it again
 		}
 		if err != nil {
-			return nil, s.errorf(err)
+			return nil, err
 		}
 		if result == nil {
 			result = changes
@@ -78,13 +123,13 @@ func (s *Store) update(ctx context.Context, opt stores.Options, mutate func(*key
 		}
 		again, err := s.watch(ctx, mutate)
 		if err != nil {
-			return nil, s.errorf(err)
+			return nil, err
 		}
 		if !again {
 			return result, nil
 		}
 	}
-	return nil, s.errorf(fmt.Errorf("gave up after %d rounds: another program keeps rewriting the keystore", maxRounds))
+	return nil, fmt.Errorf("gave up after %d rounds: another program keeps rewriting the keystore", maxRounds)
 }
 
 // round is one locked read-modify-write. It returns the bytes written
@@ -149,18 +194,12 @@ func (s *Store) round(ctx context.Context, dryRun bool, mutate func(*keystoreFil
 func (s *Store) readSettled(ctx context.Context) (*os.File, os.FileInfo, []byte, *keystoreFile, error) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		f, err := os.Open(s.host)
+		f, st, err := openKeystore(s.host)
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		st, err := f.Stat()
-		var (
-			data []byte
-			kf   *keystoreFile
-		)
-		if err == nil {
-			data, err = readKeystore(f)
-		}
+		var kf *keystoreFile
+		data, err := readKeystore(f)
 		if err == nil {
 			kf, err = s.decode(data)
 		}
@@ -200,6 +239,9 @@ func (s *Store) replacedWrites(ctx context.Context, f *os.File, st0 os.FileInfo,
 		if !sameVersion(st, st2) {
 			st = st2
 			continue
+		}
+		if st2.Size() > maxKeystore {
+			return nil, nil
 		}
 		buf := make([]byte, st2.Size())
 		if _, err := f.ReadAt(buf, 0); err != nil {
@@ -244,7 +286,7 @@ func (s *Store) watch(ctx context.Context, mutate func(*keystoreFile) ([]stores.
 		if err != nil || sameVersion(last, st) {
 			continue
 		}
-		data, err := os.ReadFile(s.host)
+		data, err := fsroot.ReadFile(s.host, keystoreWant)
 		if err != nil {
 			continue
 		}

@@ -56,8 +56,23 @@ const (
 	ckmSHA256 = 0x00000250
 )
 
+// Attribute types of the trust attributes NSS authenticates with a MAC
+// (softoken sftkdb_isAuthenticatedAttribute), as the signatures in
+// key4.db name them.
+const (
+	ckaNSSTrustServerAuth  = 0xce536358
+	ckaNSSTrustClientAuth  = 0xce536359
+	ckaNSSTrustCodeSigning = 0xce53635a
+	ckaNSSTrustEmail       = 0xce53635b
+	ckaNSSCertSHA1         = 0xce5363b4
+	ckaTrustServerAuth     = 0x0000062c
+	ckaHashOfCertificate   = 0x00000635
+	ckaNameHashAlgorithm   = 0x0000008c
+)
+
 // Column names in nssPublic.
 const (
+	colID             = "id"        // the object id
 	colClass          = "a0"        // CKA_CLASS
 	colLabel          = "a3"        // CKA_LABEL
 	colValue          = "a11"       // CKA_VALUE: the certificate DER

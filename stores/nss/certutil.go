@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
+	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
@@ -36,68 +37,146 @@ func certutilAvailable() bool {
 // dbFiles are the files certutil may rewrite in a database directory.
 var dbFiles = []string{"cert9.db", "key4.db", "pkcs11.txt"}
 
-// runner runs certutil on one database as the database's owner and puts
-// back owner and mode of its files afterwards.
+// maxPKCS11 bounds pkcs11.txt (a few lines).
+const maxPKCS11 = 1 << 20
+
+// runner runs certutil on one database with the identity its place calls
+// for (see whom), and puts back the modes of its files afterwards.
+//
+// Root never runs certutil in a directory a user controls: NSS loads the
+// PKCS#11 modules that directory's pkcs11.txt names, and reads and writes
+// whatever its file names lead to. A database a user controls is written
+// by certutil running as that user; when the user cannot reach it by its
+// path (a sandbox root under a directory only root may enter), certutil
+// works on a private copy (copy_unix.go) and the result is moved back as
+// the user. When the user cannot open it at all, nothing is run.
 type runner struct {
-	bin      string
-	dir      string // host path of the database directory
-	uid, gid int    // owner of cert9.db; -1 when unknown
-	asOwner  bool   // run certutil as uid:gid (when we are root)
-	saved    map[string]fs.FileInfo
+	bin   string
+	dir   *dbDir
+	view  string       // host directory certutil works on
+	user  *fsroot.User // nil: as root, in a directory only root controls
+	saved map[string]fs.FileInfo
+	copy  *workCopy // the private copy, when certutil works on one
+	log   *slog.Logger
 }
 
-// runner checks that the database can be written and prepares certutil.
+// runner checks the database and prepares certutil. The caller must call
+// finish (and close).
 func (s *Store) runner(ctx context.Context) (*runner, error) {
-	bin := s.certutil
-	if bin == "" {
-		p, err := exec.LookPath("certutil")
-		if err != nil {
-			return nil, fmt.Errorf("nss database %s: %w", s.dir, ErrCertutilMissing)
-		}
-		bin = p
-	} else if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("nss database %s: %w (%s: %v)", s.dir, ErrCertutilMissing, bin, err)
+	bin, err := s.certutilPath()
+	if err != nil {
+		return nil, err
 	}
-	r := &runner{bin: bin, dir: s.Dir(), saved: map[string]fs.FileInfo{}}
-	for _, f := range dbFiles {
-		if fi, err := os.Lstat(filepath.Join(r.dir, f)); err == nil {
-			r.saved[f] = fi
-		}
-	}
-	fi, err := os.Stat(filepath.Join(r.dir, "cert9.db"))
+	d, err := openDBDir(s.Dir())
 	if err != nil {
 		return nil, fmt.Errorf("nss database %s: %w", s.dir, err)
 	}
-	if fi.Mode().Perm()&0o200 == 0 {
-		return nil, fmt.Errorf("nss database %s: %w: cert9.db has mode %04o (make it writable by its owner to let anchorwatch manage it)", s.dir, ErrReadOnly, fi.Mode().Perm())
+	r := &runner{bin: bin, dir: d, view: d.hp, saved: map[string]fs.FileInfo{}, log: s.log}
+	if err := r.whom(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("nss database %s: %w", s.dir, err)
 	}
-	r.uid, r.gid = fsroot.Owner(filepath.Join(r.dir, "cert9.db"))
-	// certutil -K needs the token logged in: with an empty password that
-	// succeeds silently, with a primary password it fails at once instead
-	// of leaving a half-done import (certutil -A imports the certificate
-	// before it authenticates to set the trust).
-	r.asOwner = true
-	out, _ := r.run(ctx, nil, "-K", "-d", "sql:"+r.dir, "-f", os.DevNull)
-	if bytes.Contains(out, []byte("SEC_ERROR_BAD_DATABASE")) && r.uid > 0 && os.Geteuid() == 0 {
-		// The owner cannot reach the directory (a sandbox root under a
-		// private directory such as /root). Nobody but root can then
-		// plant a symlink on the way, so running as root is safe; the
-		// owner of every file is put back afterwards.
-		r.asOwner = false
-		if out2, _ := r.run(ctx, nil, "-K", "-d", "sql:"+r.dir, "-f", os.DevNull); !bytes.Contains(out2, []byte("SEC_ERROR_BAD_DATABASE")) {
-			s.log.Warn("nss: the database owner cannot reach the database; running certutil as root", "db", s.dir, "uid", r.uid)
-			out = out2
-		} else {
-			r.asOwner = true
-		}
-	}
-	if bytes.Contains(out, []byte("SEC_ERROR_BAD_PASSWORD")) {
-		return nil, fmt.Errorf("nss database %s: %w", s.dir, ErrPrimaryPassword)
-	}
-	if bytes.Contains(out, []byte("SEC_ERROR_READ_ONLY")) || bytes.Contains(out, []byte("SEC_ERROR_BAD_DATABASE")) {
-		return nil, fmt.Errorf("nss database %s: certutil cannot open it: %s", s.dir, firstLines(out))
+	if err := r.checkPassword(ctx); err != nil {
+		r.close()
+		return nil, fmt.Errorf("nss database %s: %w", s.dir, err)
 	}
 	return r, nil
+}
+
+func (s *Store) certutilPath() (string, error) {
+	if s.certutil == "" {
+		p, err := exec.LookPath("certutil")
+		if err != nil {
+			return "", fmt.Errorf("nss database %s: %w", s.dir, ErrCertutilMissing)
+		}
+		return p, nil
+	}
+	if _, err := os.Stat(s.certutil); err != nil {
+		return "", fmt.Errorf("nss database %s: %w (%s: %v)", s.dir, ErrCertutilMissing, s.certutil, err)
+	}
+	return s.certutil, nil
+}
+
+// whom checks the database files and decides who runs certutil where.
+func (r *runner) whom(ctx context.Context) error {
+	d := r.dir
+	ctl, err := fsroot.Controller(d.hp)
+	if err != nil {
+		return fmt.Errorf("%w: %w", stores.ErrUnsafe, err)
+	}
+	if ctl.UID != 0 && d.uid != ctl.UID {
+		return fmt.Errorf("%w: the directory is owned by uid %d but lies in %s, which uid %d owns (chown -R %d %s)", stores.ErrUnsafe, d.uid, ctl.By, ctl.UID, ctl.UID, d.hp)
+	}
+	if err := r.checkFiles(); err != nil {
+		return err
+	}
+	if ctl.UID == 0 {
+		return nil // only root controls the path: certutil runs as root
+	}
+	cert := r.saved["cert9.db"]
+	_, gid := fsroot.FileOwner(cert)
+	r.user = &fsroot.User{UID: ctl.UID, GID: gid}
+	dirMode := dirPerm(d)
+	if dirMode&0o700 != 0o700 {
+		return fmt.Errorf("%w: its owner (uid %d) cannot open it (directory mode %04o); no change made: anchorwatch never runs certutil as root in a directory a user controls", stores.ErrUnsafe, ctl.UID, dirMode)
+	}
+	if r.userReaches() {
+		return nil
+	}
+	r.log.Info("nss: the database owner cannot reach the database by its path; certutil works on a private copy", "db", d.hp, "uid", ctl.UID)
+	wc, err := newWorkCopy(ctx, d, *r.user)
+	if err != nil {
+		return err
+	}
+	r.copy, r.view = wc, wc.dir
+	return nil
+}
+
+// checkFiles checks cert9.db, key4.db and pkcs11.txt on open descriptors:
+// regular files (not links elsewhere) owned by the directory's owner,
+// without second hard links in a user's directory, writable by nobody
+// else. It records their modes for finish.
+func (r *runner) checkFiles() error {
+	for _, name := range dbFiles {
+		max := int64(maxCertDB)
+		if name == "pkcs11.txt" {
+			max = maxPKCS11
+		}
+		fi, err := r.dir.stat(name, max)
+		if errors.Is(err, fs.ErrNotExist) && name != FormatCert9 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", stores.ErrUnsafe, err)
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("%w: %s is writable by other users (mode %04o): chmod go-w it", stores.ErrUnsafe, name, fi.Mode().Perm())
+		}
+		r.saved[name] = fi
+	}
+	if m := r.saved[FormatCert9].Mode().Perm(); m&0o200 == 0 {
+		return fmt.Errorf("%w: cert9.db has mode %04o (make it writable by its owner to let anchorwatch manage it)", ErrReadOnly, m)
+	}
+	return nil
+}
+
+// checkPassword runs certutil -K: with the empty password the token logs
+// in silently; with a primary password it fails at once instead of
+// leaving a half-done import (certutil -A imports the certificate before
+// it authenticates to set the trust). Without a key4.db there is nothing
+// to log in to (certutil -A makes one).
+func (r *runner) checkPassword(ctx context.Context) error {
+	if _, ok := r.saved["key4.db"]; !ok {
+		return nil
+	}
+	out, _ := r.run(ctx, nil, "-K", "-d", "sql:"+r.view, "-f", os.DevNull)
+	switch {
+	case bytes.Contains(out, []byte("SEC_ERROR_BAD_PASSWORD")):
+		return ErrPrimaryPassword
+	case bytes.Contains(out, []byte("SEC_ERROR_READ_ONLY")) || bytes.Contains(out, []byte("SEC_ERROR_BAD_DATABASE")):
+		return fmt.Errorf("certutil cannot open it: %s", firstLines(out))
+	}
+	return nil
 }
 
 // add imports der with the given nickname and trust ("C,,"). On an
@@ -107,7 +186,7 @@ func (r *runner) add(ctx context.Context, der []byte, nick, trust string) error 
 		return errors.New("certificate has no nickname")
 	}
 	in := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if out, err := r.run(ctx, in, "-A", "-d", "sql:"+r.dir, "-n", nick, "-t", trust, "-a", "-f", os.DevNull); err != nil {
+	if out, err := r.run(ctx, in, "-A", "-d", "sql:"+r.view, "-n", nick, "-t", trust, "-a", "-f", os.DevNull); err != nil {
 		return fmt.Errorf("certutil -A -n %s -t %s: %w: %s", nick, trust, err, firstLines(out))
 	}
 	return nil
@@ -118,57 +197,64 @@ func (r *runner) delete(ctx context.Context, nick string) error {
 	if nick == "" {
 		return errors.New("certificate has no nickname; delete it with a tool that takes a certificate handle")
 	}
-	if out, err := r.run(ctx, nil, "-D", "-d", "sql:"+r.dir, "-n", nick, "-f", os.DevNull); err != nil {
+	if out, err := r.run(ctx, nil, "-D", "-d", "sql:"+r.view, "-n", nick, "-f", os.DevNull); err != nil {
 		return fmt.Errorf("certutil -D -n %s: %w: %s", nick, err, firstLines(out))
 	}
 	return nil
 }
 
-// run runs certutil in its own session (no terminal to prompt on) as
-// the database owner, with a minimal environment.
-func (r *runner) run(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, r.bin, args...)
-	cmd.Env = []string{"LANG=C", "LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + r.dir}
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if r.asOwner {
-		asUser(cmd, r.uid, r.gid)
-	} else {
-		asUser(cmd, -1, -1)
-	}
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		return out, ctx.Err()
-	}
-	return out, err
+// entries reads the database certutil works on.
+func (r *runner) entries(ctx context.Context) ([]entry, error) {
+	return readEntries(ctx, r.view)
 }
 
-// restoreOwnership puts back the owner and mode each database file had
-// before certutil ran, and gives files certutil created the owner of
-// cert9.db.
-func (r *runner) restoreOwnership() {
-	for _, f := range dbFiles {
-		hp := filepath.Join(r.dir, f)
-		fi, err := os.Lstat(hp)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue // never chmod through a symlink planted in a user's directory
+// run runs certutil in a session of its own (no terminal to prompt on),
+// as r.user, with a minimal environment and a deadline.
+func (r *runner) run(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
+	return fsroot.Tool{
+		Path:  r.bin,
+		Args:  args,
+		Env:   []string{"LANG=C", "LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + r.view},
+		Dir:   "/",
+		Stdin: stdin,
+		User:  r.user,
+	}.Run(ctx)
+}
+
+// finish moves a private copy's result back (as the owner) or puts back
+// the mode and owner each database file had before certutil ran, on the
+// open file, never by path. It closes r.
+func (r *runner) finish(changed bool) error {
+	defer r.close()
+	if r.copy != nil {
+		if !changed {
+			return nil
 		}
-		prev, ok := r.saved[f]
+		return r.copy.commit(r.dir, *r.user, r.saved)
+	}
+	for _, name := range dbFiles {
+		prev, ok := r.saved[name]
 		if !ok {
-			if r.uid >= 0 {
-				_ = chownIfRoot(hp, r.uid, r.gid)
-			}
 			continue
 		}
-		if fi.Mode().Perm() != prev.Mode().Perm() {
-			_ = os.Chmod(hp, prev.Mode().Perm())
+		f, _, err := fsroot.OpenAt(r.dir.f, name, fsroot.Want{})
+		if err != nil {
+			continue // gone or replaced by something else: nothing to fix through it
 		}
-		uid, gid := ownerOf(fi)
-		if wantUID, wantGID := ownerOf(prev); wantUID >= 0 && (uid != wantUID || gid != wantGID) {
-			_ = chownIfRoot(hp, wantUID, wantGID)
+		uid, gid := fsroot.FileOwner(prev)
+		if err := fsroot.Restore(f, prev.Mode(), uid, gid); err != nil {
+			r.log.Warn("nss: cannot restore mode and owner", "file", f.Name(), "err", err)
 		}
+		f.Close()
 	}
+	return nil
+}
+
+func (r *runner) close() {
+	if r.copy != nil {
+		r.copy.remove()
+	}
+	r.dir.Close()
 }
 
 // firstLines trims tool output for an error message.

@@ -10,9 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/url"
-	"os"
+	"strconv"
 	"strings"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
@@ -40,43 +38,102 @@ var sqliteMagic = []byte("SQLite format 3\x00")
 // certificate database: not SQLite, truncated, or without nssPublic.
 var ErrNotNSSDB = errors.New("not an NSS cert9.db")
 
-// readDB reads every certificate and trust object of the cert9.db at hp
-// (a host path). It opens the file read-only through SQLite, so a
-// concurrent writer (Firefox keeps the database open) is respected
-// through SQLite's locks, and runs one query.
-func readDB(ctx context.Context, hp string) ([]entry, error) {
-	if err := sniff(hp); err != nil {
+// parseDB reads every certificate and trust object of a cert9.db given
+// as bytes, with the trust NSS itself would find: trust attributes count
+// only when their MACs in key4.db verify, as NSS checks them (mac.go).
+// keyDB is the bytes of key4.db, nil when there is none. where names the
+// database in errors.
+//
+// SQLite parses the bytes in memory: nothing here opens a path, so
+// nothing here can be redirected, blocked or made to write.
+func parseDB(ctx context.Context, certDB, keyDB []byte, where string) ([]entry, error) {
+	if err := sniff(certDB, where); err != nil {
 		return nil, err
 	}
-	// mode=ro: never create, never write. immutable=1 is not used: Firefox
-	// or certutil may be writing the file, and immutable would let us read
-	// a half-committed page set instead of waiting on the lock.
-	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: hp, RawQuery: "mode=ro&_pragma=busy_timeout(2000)"}).String()
-	db, err := sql.Open("sqlite", dsn)
+	var objs []object
+	err := inMemory(ctx, certDB, func(c *sql.Conn) error {
+		var err error
+		objs, err = readObjects(ctx, c, where)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", hp, err)
+		return nil, err
+	}
+	mac, err := readKeyDB(ctx, keyDB)
+	if err != nil {
+		return nil, fmt.Errorf("%s: key4.db: %w", where, err)
+	}
+	return buildEntries(objs, mac)
+}
+
+// inMemory loads data as a SQLite database in memory and hands fn a
+// connection to it that cannot write and runs nothing a crafted schema
+// asks for.
+func inMemory(ctx context.Context, data []byte, fn func(*sql.Conn) error) error {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-
-	rows, err := db.QueryContext(ctx, "SELECT * FROM "+nssPublicTable)
+	c, err := db.Conn(ctx)
 	if err != nil {
-		if strings.Contains(err.Error(), "no such table") {
-			return nil, fmt.Errorf("%s: %w: it has no %s table", hp, ErrNotNSSDB, nssPublicTable)
+		return err
+	}
+	defer c.Close()
+	err = c.Raw(func(dc any) error {
+		d, ok := dc.(interface{ Deserialize([]byte) error })
+		if !ok {
+			return errors.New("the SQLite driver cannot load a database from memory")
 		}
-		return nil, fmt.Errorf("%s: read: %w (is the file corrupt? certutil -L -d sql:%s shows what NSS makes of it)", hp, err, dirOf(hp))
+		return d.Deserialize(bytes.Clone(data))
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotNSSDB, err)
+	}
+	if _, err := c.ExecContext(ctx, "PRAGMA trusted_schema=OFF; PRAGMA query_only=ON; PRAGMA cell_size_check=ON"); err != nil {
+		return err
+	}
+	return fn(c)
+}
+
+// isTable reports whether name is a real table (not a view) of c.
+func isTable(ctx context.Context, c *sql.Conn, name string) (bool, error) {
+	var typ string
+	err := c.QueryRowContext(ctx, "SELECT type FROM sqlite_master WHERE name = ?", name).Scan(&typ)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return typ == "table", err
+}
+
+// readObjects reads the rows of nssPublic, reduced to the attributes we
+// use.
+func readObjects(ctx context.Context, c *sql.Conn, where string) ([]object, error) {
+	corrupt := func(err error) error {
+		return fmt.Errorf("%s: read: %w (is the file corrupt? certutil -L -d sql:DIR shows what NSS makes of it)", where, err)
+	}
+	ok, err := isTable(ctx, c, nssPublicTable)
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: it has no %s table", where, ErrNotNSSDB, nssPublicTable)
+	}
+	rows, err := c.QueryContext(ctx, "SELECT * FROM "+nssPublicTable)
+	if err != nil {
+		return nil, corrupt(err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return nil, fmt.Errorf("%s: read: %w", hp, err)
+		return nil, corrupt(err)
 	}
 	idx := map[string]int{}
-	for i, c := range cols {
-		idx[strings.ToLower(c)] = i
+	for i, col := range cols {
+		idx[strings.ToLower(col)] = i
 	}
 	if _, ok := idx[colClass]; !ok {
-		return nil, fmt.Errorf("%s: %w: %s has no class column %s", hp, ErrNotNSSDB, nssPublicTable, colClass)
+		return nil, fmt.Errorf("%s: %w: %s has no class column %s", where, ErrNotNSSDB, nssPublicTable, colClass)
 	}
 	raw := make([]sql.RawBytes, len(cols))
 	dest := make([]any, len(cols))
@@ -93,9 +150,11 @@ func readDB(ctx context.Context, hp string) ([]entry, error) {
 	var objs []object
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("%s: read: %w", hp, err)
+			return nil, corrupt(err)
 		}
+		id, _ := strconv.ParseUint(string(get(colID)), 10, 32)
 		objs = append(objs, object{
+			ID:         uint32(id),
 			Class:      get(colClass),
 			Label:      get(colLabel),
 			Value:      get(colValue),
@@ -112,61 +171,38 @@ func readDB(ctx context.Context, hp string) ([]entry, error) {
 		})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: read: %w (is the file corrupt? certutil -L -d sql:%s shows what NSS makes of it)", hp, err, dirOf(hp))
+		return nil, corrupt(err)
 	}
-	return buildEntries(objs)
+	return objs, nil
 }
 
-// sniff checks that hp is a regular SQLite file before SQLite sees it, so
+// sniff checks the SQLite header of a cert9.db before SQLite sees it, so
 // an empty or foreign file gets a precise error (SQLite would treat an
 // empty file as an empty database).
-func sniff(hp string) error {
-	f, err := os.Open(hp)
-	if err != nil {
-		return fmt.Errorf("open NSS database: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open NSS database: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: %w: not a regular file", hp, ErrNotNSSDB)
-	}
-	head := make([]byte, 100) // the SQLite header
-	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read %s: %w", hp, err)
-	}
+func sniff(data []byte, where string) error {
 	switch {
-	case n == 0:
-		return fmt.Errorf("%s: %w: the file is empty (truncated?); restore it from a backup or recreate it with certutil -N -d sql:%s --empty-password", hp, ErrNotNSSDB, dirOf(hp))
-	case n < len(head) || !bytes.Equal(head[:len(sqliteMagic)], sqliteMagic):
-		return fmt.Errorf("%s: %w: no SQLite header (truncated or overwritten?); restore it from a backup or recreate it with certutil -N -d sql:%s --empty-password", hp, ErrNotNSSDB, dirOf(hp))
+	case len(data) == 0:
+		return fmt.Errorf("%s: %w: the file is empty (truncated?); restore it from a backup or recreate it with certutil -N -d sql:DIR --empty-password", where, ErrNotNSSDB)
+	case len(data) < 100 || !bytes.Equal(data[:len(sqliteMagic)], sqliteMagic):
+		return fmt.Errorf("%s: %w: no SQLite header (truncated or overwritten?); restore it from a backup or recreate it with certutil -N -d sql:DIR --empty-password", where, ErrNotNSSDB)
 	}
 	// The page count in the header times the page size must fit the file;
 	// a shorter file was truncated. (Header bytes 16-17 page size, 1 meaning
 	// 65536; bytes 28-31 the in-header database size in pages.)
-	pageSize := int64(head[16])<<8 | int64(head[17])
+	pageSize := int64(data[16])<<8 | int64(data[17])
 	if pageSize == 1 {
 		pageSize = 65536
 	}
-	pages := int64(head[28])<<24 | int64(head[29])<<16 | int64(head[30])<<8 | int64(head[31])
-	if pageSize >= 512 && pages > 0 && fi.Size() < pageSize*pages {
-		return fmt.Errorf("%s: %w: the header says %d pages of %d bytes but the file has %d bytes (truncated); restore it from a backup", hp, ErrNotNSSDB, pages, pageSize, fi.Size())
+	pages := int64(data[28])<<24 | int64(data[29])<<16 | int64(data[30])<<8 | int64(data[31])
+	if pageSize >= 512 && pages > 0 && int64(len(data)) < pageSize*pages {
+		return fmt.Errorf("%s: %w: the header says %d pages of %d bytes but the file has %d bytes (truncated); restore it from a backup", where, ErrNotNSSDB, pages, pageSize, len(data))
 	}
 	return nil
 }
 
-func dirOf(hp string) string {
-	if i := strings.LastIndexAny(hp, `/\`); i > 0 {
-		return hp[:i]
-	}
-	return "."
-}
-
 // object is one row of nssPublic, reduced to the attributes we read.
 type object struct {
+	ID                                      uint32 // row id: the NSS object id the MACs name
 	Class, Label, Value, Issuer, Serial     []byte
 	NSSServer, NSSClient, NSSCode, NSSEmail []byte
 	NSSSHA1                                 []byte
@@ -179,17 +215,73 @@ func trustKey(issuer, serial []byte) string {
 	return fmt.Sprintf("%d:%x:%x", len(issuer), issuer, serial)
 }
 
+// trustObj is a trust object reduced to what the join needs.
+type trustObj struct {
+	flags  trustFlags
+	sha1   []byte // legacy CKA_NSS_CERT_SHA1_HASH
+	hash   []byte // CKA_HASH_OF_CERTIFICATE
+	hashAl uint32 // CKA_NAME_HASH_ALGORITHM; 0 = absent (SHA-1 default)
+	legacy bool
+}
+
+// trustOf turns a trust row into a trustObj, keeping only the attributes
+// whose MAC verifies (mac.verified). A row whose certificate hash fails
+// its MAC is dropped: NSS cannot tie it to a certificate.
+func trustOf(o object, class uint32, mac *macCheck) (trustObj, bool) {
+	attr := func(typ uint32, v []byte) []byte {
+		if v == nil || !mac.verified(o.ID, typ, attrBytes(v)) {
+			return nil
+		}
+		return v
+	}
+	if class == ckoNSSTrust {
+		if o.NSSSHA1 != nil && attr(ckaNSSCertSHA1, o.NSSSHA1) == nil {
+			return trustObj{}, false
+		}
+		return trustObj{
+			flags: legacyTrust(attr(ckaNSSTrustServerAuth, o.NSSServer), attr(ckaNSSTrustClientAuth, o.NSSClient),
+				attr(ckaNSSTrustEmail, o.NSSEmail), attr(ckaNSSTrustCodeSigning, o.NSSCode)),
+			sha1:   attrBytes(o.NSSSHA1),
+			legacy: true,
+		}, true
+	}
+	if (o.PKCSHash != nil && attr(ckaHashOfCertificate, o.PKCSHash) == nil) ||
+		(o.PKCSHashAl != nil && attr(ckaNameHashAlgorithm, o.PKCSHashAl) == nil) {
+		return trustObj{}, false
+	}
+	t := trustObj{hash: attrBytes(o.PKCSHash)}
+	if v, ok := decodeULong(attr(ckaTrustServerAuth, o.PKCSServer)); ok {
+		t.flags.SSL = pkcsTrustLetter(v)
+	}
+	if v, ok := decodeULong(o.PKCSHashAl); ok {
+		t.hashAl = v
+	}
+	return t, true
+}
+
+// matches reports whether a trust object's certificate hash (if it has
+// one) is that of the certificate, as NSS checks before using it.
+func (t trustObj) matches(sha1sum, sha256sum []byte) bool {
+	if t.legacy {
+		return len(t.sha1) == 0 || bytes.Equal(t.sha1, sha1sum)
+	}
+	if len(t.hash) == 0 {
+		return true
+	}
+	switch t.hashAl {
+	case ckmSHA256:
+		return bytes.Equal(t.hash, sha256sum)
+	case 0, ckmSHA1:
+		return bytes.Equal(t.hash, sha1sum)
+	}
+	return true
+}
+
 // buildEntries joins certificate objects with their trust objects. A
 // trust object whose certificate hash does not match the certificate is
-// ignored, as NSS ignores it.
-func buildEntries(objs []object) ([]entry, error) {
-	type trustObj struct {
-		flags  trustFlags
-		sha1   []byte // legacy CKA_NSS_CERT_SHA1_HASH
-		hash   []byte // CKA_HASH_OF_CERTIFICATE
-		hashAl uint32 // CKA_NAME_HASH_ALGORITHM; 0 = absent (SHA-1 default)
-		legacy bool
-	}
+// ignored, as NSS ignores it; so are trust attributes whose MAC does not
+// verify.
+func buildEntries(objs []object, mac *macCheck) ([]entry, error) {
 	trust := map[string][]trustObj{}
 	var certs []object
 	for _, o := range objs {
@@ -200,23 +292,11 @@ func buildEntries(objs []object) ([]entry, error) {
 		switch class {
 		case ckoCertificate:
 			certs = append(certs, o)
-		case ckoNSSTrust:
-			k := trustKey(attrBytes(o.Issuer), attrBytes(o.Serial))
-			trust[k] = append(trust[k], trustObj{
-				flags:  legacyTrust(o.NSSServer, o.NSSClient, o.NSSEmail, o.NSSCode),
-				sha1:   attrBytes(o.NSSSHA1),
-				legacy: true,
-			})
-		case ckoTrust:
-			t := trustObj{hash: attrBytes(o.PKCSHash)}
-			if v, ok := decodeULong(o.PKCSServer); ok {
-				t.flags.SSL = pkcsTrustLetter(v)
+		case ckoNSSTrust, ckoTrust:
+			if t, ok := trustOf(o, class, mac); ok {
+				k := trustKey(attrBytes(o.Issuer), attrBytes(o.Serial))
+				trust[k] = append(trust[k], t)
 			}
-			if v, ok := decodeULong(o.PKCSHashAl); ok {
-				t.hashAl = v
-			}
-			k := trustKey(attrBytes(o.Issuer), attrBytes(o.Serial))
-			trust[k] = append(trust[k], t)
 		}
 	}
 	out := make([]entry, 0, len(certs))
@@ -233,27 +313,15 @@ func buildEntries(objs []object) ([]entry, error) {
 			continue
 		}
 		sum := sha256.Sum256(der)
-		e := entry{Cert: c, DER: der, SHA256: hex.EncodeToString(sum[:]), Label: string(attrBytes(o.Label))}
 		sha1sum := sha1.Sum(der)
+		e := entry{Cert: c, DER: der, SHA256: hex.EncodeToString(sum[:]), Label: string(attrBytes(o.Label))}
 		issuer, serial := attrBytes(o.Issuer), attrBytes(o.Serial)
 		if len(issuer) == 0 {
 			issuer = c.RawIssuer
 		}
 		for _, t := range trust[trustKey(issuer, serial)] {
-			if t.legacy && len(t.sha1) > 0 && !bytes.Equal(t.sha1, sha1sum[:]) {
+			if !t.matches(sha1sum[:], sum[:]) {
 				continue
-			}
-			if !t.legacy && len(t.hash) > 0 {
-				var want []byte
-				switch t.hashAl {
-				case ckmSHA256:
-					want = sum[:]
-				case 0, ckmSHA1:
-					want = sha1sum[:]
-				}
-				if want != nil && !bytes.Equal(t.hash, want) {
-					continue
-				}
 			}
 			e.Trust = mergeTrust(e.Trust, t.flags, e.HasTrust)
 			e.HasTrust = true

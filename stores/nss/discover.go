@@ -2,11 +2,13 @@ package nss
 
 import (
 	"context"
-	"io"
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
@@ -43,7 +45,11 @@ var chromiumDirs = []string{
 var systemDirs = []string{"/etc/pki/nssdb"}
 
 // candidate is a directory that may hold an NSS database.
-type candidate struct{ dir, app string }
+type candidate struct {
+	dir, app string
+	home     string // the home it was found in; "" for system databases
+	iniOwner int    // uid of the profiles.ini that named it; -1 otherwise
+}
 
 // Discover returns every NSS database under env.Root: each profile of
 // every user's Firefox and Thunderbird (classic, snap, flatpak, macOS),
@@ -55,18 +61,23 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	users := readPasswd(env.Root)
 	var cands []candidate
 	for _, d := range systemDirs {
-		cands = append(cands, candidate{d, "system"})
+		cands = append(cands, candidate{dir: d, app: "system", iniOwner: -1})
 	}
 	for _, home := range homes(env.Root, users) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		var mine []candidate
 		for _, m := range mozillaDirs {
-			cands = append(cands, profileDirs(env, path.Join(home, m.rel), m.app)...)
+			mine = append(mine, profileDirs(env, path.Join(home, m.rel), m.app)...)
 		}
 		for _, c := range chromiumDirs {
-			cands = append(cands, candidate{path.Join(home, c), "chromium"})
+			mine = append(mine, candidate{dir: path.Join(home, c), app: "chromium", iniOwner: -1})
 		}
+		for i := range mine {
+			mine[i].home = home
+		}
+		cands = append(cands, mine...)
 	}
 	var out []stores.Store
 	seen := map[string]bool{}
@@ -76,6 +87,10 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 			continue
 		}
 		if !hasDB(env.Root, resolved) {
+			continue
+		}
+		if why := c.foreign(env.Root, resolved); why != "" {
+			env.Log.Warn("nss: skip a database a user points at but does not own", "dir", c.dir, "resolved", resolved, "why", why)
 			continue
 		}
 		seen[resolved] = true
@@ -90,6 +105,25 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	return out, nil
 }
 
+// foreign says why a database found through a user's files must not be
+// taken as that user's ("" when it may): a profile a profiles.ini names
+// must belong to whoever owns that profiles.ini, and a database reached
+// through a symbolic link out of a home must belong to the home's owner.
+// Otherwise a user could make /etc/pki/nssdb or root's own profile pass
+// for one of theirs.
+func (c candidate) foreign(root, resolved string) string {
+	uid, _ := fsroot.Owner(fsroot.Join(root, resolved))
+	switch {
+	case c.iniOwner >= 0 && uid != c.iniOwner:
+		return fmt.Sprintf("named by a profiles.ini of uid %d, owned by uid %d", c.iniOwner, uid)
+	case c.home != "" && resolved != c.home && !strings.HasPrefix(resolved, c.home+"/"):
+		if owner, _ := fsroot.Owner(fsroot.Join(root, c.home)); owner != uid {
+			return fmt.Sprintf("outside the home %s of uid %d, owned by uid %d", c.home, owner, uid)
+		}
+	}
+	return ""
+}
+
 // profileDirs returns the profiles a profiles.ini in iniDir names or,
 // without one, the subdirectories of iniDir (and iniDir/Profiles, the
 // macOS layout) that hold a database.
@@ -99,10 +133,12 @@ func profileDirs(env stores.Env, iniDir, app string) []candidate {
 		return nil
 	}
 	var out []candidate
-	if data, err := readSmall(fsroot.Join(env.Root, path.Join(iniDir, "profiles.ini")), maxINI); err == nil {
-		for _, ref := range parseProfilesINI(data) {
-			out = append(out, candidate{resolveProfile(iniDir, ref), app})
-		}
+	ini, owner, err := readProfilesINI(env.Root, iniDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		env.Log.Warn("nss: profiles.ini not read", "dir", iniDir, "err", err)
+	}
+	for _, ref := range parseProfilesINI(ini) {
+		out = append(out, candidate{dir: resolveProfile(iniDir, ref), app: app, iniOwner: owner})
 	}
 	// Profiles not (or no longer) listed in profiles.ini are still read
 	// by a Firefox started with -profile, and still hold trust: look at
@@ -114,11 +150,33 @@ func profileDirs(env stores.Env, iniDir, app string) []candidate {
 		}
 		for _, e := range ents {
 			if e.IsDir() || e.Type()&fs.ModeSymlink != 0 {
-				out = append(out, candidate{path.Join(base, e.Name()), app})
+				out = append(out, candidate{dir: path.Join(base, e.Name()), app: app, iniOwner: -1})
 			}
 		}
 	}
 	return out
+}
+
+// readProfilesINI reads iniDir/profiles.ini (inside root) the safe way:
+// a regular file (a FIFO or device planted there is refused without
+// blocking), at most maxINI bytes, owned by whoever owns iniDir. A
+// symbolic link (a dotfile manager's) is resolved inside the root and
+// checked at its target. It returns the data and the file's owner.
+func readProfilesINI(root, iniDir string) ([]byte, int, error) {
+	dir, err := fsroot.Resolve(root, iniDir)
+	if err != nil {
+		return nil, -1, err
+	}
+	dirOwner, _ := fsroot.Owner(fsroot.Join(root, dir))
+	w := fsroot.Want{Max: maxINI}
+	if dirOwner >= 0 {
+		w = w.OwnedBy(dirOwner)
+	}
+	data, err := fsroot.ReadFileIn(root, path.Join(iniDir, "profiles.ini"), w)
+	if err != nil {
+		return nil, -1, err
+	}
+	return data, dirOwner, nil
 }
 
 // hasDB reports whether dir (inside root) holds cert9.db or cert8.db.
@@ -166,23 +224,4 @@ func homes(root string, us users) []string {
 func exists(hp string) bool {
 	_, err := os.Stat(hp)
 	return err == nil
-}
-
-// readSmall reads a file of at most max bytes.
-func readSmall(hp string, max int64) ([]byte, error) {
-	f, err := os.Open(hp)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > max {
-		return nil, fs.ErrInvalid
-	}
-	buf := make([]byte, fi.Size())
-	_, err = io.ReadFull(f, buf)
-	return buf, err
 }

@@ -29,9 +29,12 @@
 //
 // # Reading
 //
-// List reads cert9.db directly with the pure-Go SQLite driver
-// (modernc.org/sqlite), read-only (mode=ro, not immutable: Firefox may be
-// writing), in one query over the nssPublic table. Certificates
+// List reads cert9.db and key4.db through descriptors checked on open
+// (regular files owned by the directory's owner, no link, no second hard
+// link in a user's directory, bounded in size, opened without blocking),
+// whole, under SQLite's shared lock (Firefox may be writing), and parses
+// them in memory with the pure-Go SQLite driver (modernc.org/sqlite), in
+// one query over the nssPublic table. Certificates
 // (CKO_CERTIFICATE, DER in a11, nickname in a3) are joined to trust
 // objects by issuer and serial number (a81, a82) and checked against the
 // hash the trust object carries. Both trust encodings are read: the
@@ -43,6 +46,12 @@
 // distrusted certificate ("p") or no trust object do not. See attr.go for
 // the constants and their sources.
 //
+// A trust attribute counts only when NSS would accept it: NSS keeps an
+// HMAC of every trust attribute in key4.db and, logged in (at once with
+// the empty password), ignores one whose MAC does not verify. mac.go
+// checks them the same way, so a key4.db replaced by a fresh one (or
+// missing) makes the trust read as absent, as it is for NSS.
+//
 // # Writing
 //
 // Trust attributes are authenticated with a MAC kept in key4.db, so they
@@ -52,14 +61,19 @@
 // on the nickname the database gives the certificate. NSS resolves a
 // nickname to every certificate with the same subject, so after each
 // deletion the database is re-read and anything else certutil touched is
-// put back. When running as root, certutil runs as the owner of cert9.db
-// (so the files keep their owner and a user's symlinks cannot redirect a
-// root write), in a session of its own (no terminal to prompt on); owner
-// and mode of cert9.db, key4.db and pkcs11.txt are checked and restored
-// afterwards. Nothing is run when every certificate is already present
-// and trusted. A database that cannot be read, is read-only, is protected
-// by a primary password, or a missing certutil gives a precise error and
-// the files are left byte-identical.
+// put back. certutil loads the PKCS#11 modules the directory's pkcs11.txt
+// names, so root never runs it where a user controls the path: in a
+// user's directory it runs as that user, in a session of its own, with a
+// deadline; when the user cannot reach the database by its path, on a
+// private copy whose result is moved back as the user (copy_unix.go);
+// only in a directory nobody but root controls as root. The files are
+// checked on open descriptors first (ErrUnsafe for links, hard links,
+// another owner, write access for others, a directory its owner cannot
+// open) and their modes restored through descriptors afterwards. Nothing
+// is run when every certificate is already present and trusted. A
+// database that cannot be read, is read-only, is protected by a primary
+// password, or a missing certutil gives a precise error and the files are
+// left byte-identical.
 //
 // Package nsstest builds real databases and profiles for tests of this
 // and other packages.

@@ -3,7 +3,6 @@ package nss
 import (
 	"bufio"
 	"bytes"
-	"os"
 	"strconv"
 	"strings"
 
@@ -26,8 +25,8 @@ type users []account
 const maxPasswd = 8 << 20
 
 func readPasswd(root string) users {
-	data, err := os.ReadFile(fsroot.Join(root, "/etc/passwd"))
-	if err != nil || len(data) > maxPasswd {
+	data, err := fsroot.ReadFileIn(root, "/etc/passwd", fsroot.Want{Max: maxPasswd})
+	if err != nil {
 		return nil
 	}
 	return parsePasswd(data)

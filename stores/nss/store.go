@@ -103,17 +103,18 @@ func (s *Store) entries(ctx context.Context) ([]entry, error) {
 	if s.info.Format != FormatCert9 {
 		return nil, fmt.Errorf("nss database %s: %s: %w", s.dir, legacyNote, stores.ErrNotSupported)
 	}
-	es, err := readDB(ctx, s.dbFile())
+	es, err := readEntries(ctx, s.Dir())
 	if err != nil {
 		return nil, fmt.Errorf("nss database %s: %w", s.dir, err)
 	}
 	return es, nil
 }
 
-// Watch names the database directory and cert9.db: certutil and Firefox
-// rewrite the file in place, and a restore replaces it.
+// Watch names the database directory, cert9.db and key4.db: certutil
+// and Firefox rewrite them in place, a restore replaces them, and a
+// key4.db copied over from elsewhere takes the trust away (its MACs).
 func (s *Store) Watch() stores.WatchSpec {
-	return stores.WatchSpec{Paths: []string{s.Dir(), s.dbFile()}}
+	return stores.WatchSpec{Paths: []string{s.Dir(), s.dbFile(), path.Join(s.Dir(), "key4.db")}}
 }
 
 // Install adds each certificate as a trusted CA ("C,,") with certutil,
@@ -157,12 +158,12 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	if err != nil {
 		return nil, err
 	}
-	defer r.restoreOwnership()
-	for _, st := range todo {
-		if err := r.add(ctx, st.cert.Raw, st.nick, st.trust); err != nil {
-			s.rollbackAdds(ctx, r, before, todo)
-			return nil, err
-		}
+	err = s.installAll(ctx, r, before, todo)
+	if ferr := r.finish(err == nil); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, err
 	}
 	after, err := s.entries(ctx)
 	if err != nil {
@@ -176,6 +177,18 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	return changes, nil
 }
 
+// installAll runs certutil -A for every step; on a failure it undoes
+// what was done, so the database holds what it held.
+func (s *Store) installAll(ctx context.Context, r *runner, before []entry, todo []installStep) error {
+	for _, st := range todo {
+		if err := r.add(ctx, st.cert.Raw, st.nick, st.trust); err != nil {
+			s.rollbackAdds(ctx, r, before, todo)
+			return err
+		}
+	}
+	return nil
+}
+
 type installStep struct {
 	cert  *x509.Certificate
 	nick  string
@@ -185,7 +198,7 @@ type installStep struct {
 // rollbackAdds undoes what a failed Install did: certificates that were
 // absent before are deleted again, so the store holds what it held.
 func (s *Store) rollbackAdds(ctx context.Context, r *runner, before []entry, todo []installStep) {
-	now, err := s.entries(ctx)
+	now, err := r.entries(ctx)
 	if err != nil {
 		return
 	}
@@ -237,13 +250,25 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	if err != nil {
 		return nil, err
 	}
-	defer r.restoreOwnership()
+	err = s.removeAll(ctx, r, before, want)
+	if ferr := r.finish(err == nil); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// removeAll deletes, one certutil -D at a time, every certificate listed
+// in want, putting back after each deletion whatever else certutil took.
+func (s *Store) removeAll(ctx context.Context, r *runner, before []entry, want map[string]bool) error {
 	// Each round deletes one certificate; bound the rounds so a tool that
 	// reports success without deleting cannot loop us forever.
 	for round := 0; round < 2*len(before)+2; round++ {
-		now, err := s.entries(ctx)
+		now, err := r.entries(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var target *entry
 		for i := range now {
@@ -253,23 +278,23 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 			}
 		}
 		if target == nil {
-			return changes, nil
+			return nil
 		}
 		if err := r.delete(ctx, target.Label); err != nil {
 			s.restoreCollateral(ctx, r, before, want)
-			return nil, err
+			return err
 		}
 		if err := s.restoreCollateral(ctx, r, before, want); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return nil, fmt.Errorf("nss database %s: certutil -D did not remove the certificate(s); check the database with certutil -L -d sql:%s", s.dir, s.Dir())
+	return fmt.Errorf("nss database %s: certutil -D did not remove the certificate(s); check the database with certutil -L -d sql:%s", s.dir, s.Dir())
 }
 
 // restoreCollateral puts back every certificate of before that is not
 // listed in gone but is now missing or lost its trust.
 func (s *Store) restoreCollateral(ctx context.Context, r *runner, before []entry, gone map[string]bool) error {
-	now, err := s.entries(ctx)
+	now, err := r.entries(ctx)
 	if err != nil {
 		return err
 	}

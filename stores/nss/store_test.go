@@ -292,7 +292,7 @@ func TestInstallRemoveKeepOwnerAndMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uid, gid := ownerOf(fi); uid != 4242 || gid != 4343 {
+		if uid, gid := fsroot.FileOwner(fi); uid != 4242 || gid != 4343 {
 			t.Errorf("%s owned by %d:%d, want 4242:4343", f, uid, gid)
 		}
 	}
@@ -302,7 +302,7 @@ func TestInstallRemoveKeepOwnerAndMode(t *testing.T) {
 	ents, _ := os.ReadDir(hp)
 	for _, e := range ents {
 		fi, _ := e.Info()
-		if uid, _ := ownerOf(fi); uid != 4242 {
+		if uid, _ := fsroot.FileOwner(fi); uid != 4242 {
 			t.Errorf("%s in the profile is owned by uid %d after certutil ran", e.Name(), uid)
 		}
 	}
@@ -500,8 +500,8 @@ func TestWatchSpec(t *testing.T) {
 	db := nsstest.ChromiumDB(t, root, "/home/erin")
 	s := openStore(t, root, db, "chromium")
 	w := s.Watch()
-	want := []string{fsroot.Join(root, db), filepath.Join(fsroot.Join(root, db), "cert9.db")}
-	if len(w.Paths) != 2 || w.Paths[0] != want[0] || w.Paths[1] != want[1] {
+	want := []string{fsroot.Join(root, db), filepath.Join(fsroot.Join(root, db), "cert9.db"), filepath.Join(fsroot.Join(root, db), "key4.db")}
+	if len(w.Paths) != 3 || w.Paths[0] != want[0] || w.Paths[1] != want[1] || w.Paths[2] != want[2] {
 		t.Errorf("watch %v, want %v", w.Paths, want)
 	}
 }
@@ -533,8 +533,9 @@ func TestInstallRollsBackOnFailure(t *testing.T) {
 }
 
 // A sandbox root under a directory only root can enter: the owner's
-// certutil cannot reach the database, so it runs as root and the files
-// still end up owned by the owner.
+// certutil cannot reach the database by its path, so it works, as the
+// owner, on a private copy that is moved back as the owner — never as
+// root. The files end up owned by the owner and the copy is gone.
 func TestInstallWhenOwnerCannotReachTheRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test checks ownership and must run as root (CI runs tests as root)")
@@ -556,7 +557,7 @@ func TestInstallWhenOwnerCannotReachTheRoot(t *testing.T) {
 	ents, _ := os.ReadDir(s.Dir())
 	for _, e := range ents {
 		fi, _ := e.Info()
-		if uid, gid := ownerOf(fi); uid != 4545 || gid != 4545 {
+		if uid, gid := fsroot.FileOwner(fi); uid != 4545 || gid != 4545 {
 			t.Errorf("%s owned by %d:%d, want 4545:4545", e.Name(), uid, gid)
 		}
 	}

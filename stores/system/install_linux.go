@@ -244,7 +244,7 @@ func (s *Store) begin(ctx context.Context, opt stores.Options) (plan, *state, fu
 	if planErr != nil && !opt.DryRun {
 		return plan{}, nil, nil, planErr
 	}
-	done, err := s.prepare(opt)
+	done, err := s.prepare(ctx, opt)
 	if err != nil {
 		return plan{}, nil, nil, err
 	}
@@ -312,13 +312,16 @@ func (s *Store) blocklistDir() string {
 // and locks it, so cooperating Anchorwatch processes serialize. The
 // returned func unlocks; called with false it also removes directories
 // prepare created, to leave the store as it was on error.
-func (s *Store) prepare(opt stores.Options) (func(ok bool), error) {
+func (s *Store) prepare(ctx context.Context, opt stores.Options) (func(ok bool), error) {
 	hdir := fsroot.Join(s.root, s.fam.AnchorsDir)
 	if r, err := fsroot.Resolve(s.root, s.fam.AnchorsDir); err == nil {
 		hdir = fsroot.Join(s.root, r)
 	}
 	if opt.DryRun {
 		return func(bool) {}, nil
+	}
+	if err := s.rootOnly(hdir); err != nil {
+		return nil, err
 	}
 	var created []string
 	for d := hdir; ; d = path.Dir(d) {
@@ -330,7 +333,7 @@ func (s *Store) prepare(opt stores.Options) (func(ok bool), error) {
 	if err := os.MkdirAll(hdir, 0o755); err != nil {
 		return nil, fmt.Errorf("%s store: create anchors directory: %w", s.fam.Name, err)
 	}
-	unlock, err := fsroot.Lock(hdir)
+	unlock, err := fsroot.LockContext(ctx, hdir)
 	if err != nil {
 		removeDirs(created)
 		return nil, fmt.Errorf("%s store: %w", s.fam.Name, err)
@@ -346,6 +349,21 @@ func (s *Store) prepare(opt stores.Options) (func(ok bool), error) {
 			removeDirs(created)
 		}
 	}, nil
+}
+
+// rootOnly refuses to write into hdir (a host directory, or where it
+// will be created) when anyone but root can change what it names: the
+// system store is root's, and a user who could swap a directory on the
+// way could have root write (and the refresh tool trust) their files.
+func (s *Store) rootOnly(hdir string) error {
+	ctl, err := fsroot.Controller(hdir)
+	if err != nil {
+		return fmt.Errorf("%s store: %w: %w: anchorwatch writes the system store only where root alone can", s.fam.Name, stores.ErrUnsafe, err)
+	}
+	if ctl.UID != 0 {
+		return fmt.Errorf("%s store: %w: %s can be changed by uid %d (it owns %s): anchorwatch writes the system store only where root alone can", s.fam.Name, stores.ErrUnsafe, hdir, ctl.UID, ctl.By)
+	}
+	return nil
 }
 
 func removeDirs(ds []string) {
@@ -389,7 +407,13 @@ func (s *Store) apply(ops []op) ([]undo, error) {
 	var undos []undo
 	for _, o := range ops {
 		hp := s.host(o.p)
-		old, rerr := os.ReadFile(hp)
+		if err := s.rootOnly(path.Dir(hp)); err != nil {
+			if rerr := s.rollback(undos); rerr != nil {
+				return nil, fmt.Errorf("%w (and restoring failed: %v)", err, rerr)
+			}
+			return nil, err
+		}
+		old, rerr := fsroot.ReadFile(hp, fsroot.Want{Max: maxFile})
 		u := undo{p: o.p, old: old, existed: rerr == nil}
 		var err error
 		if o.del {

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
@@ -122,7 +120,7 @@ func findTool(root, name string) string {
 // Debian's script (which has --localcertsdir) rather than SUSE's or
 // Alpine's, which do not.
 func takesDirFlags(p string) bool {
-	f, err := os.Open(p)
+	f, _, err := fsroot.Open(p, fsroot.Want{Follow: true})
 	if err != nil {
 		return false
 	}
@@ -157,27 +155,28 @@ func (s *Store) refresh(ctx context.Context, pl plan) error {
 		// or clean up, and nobody can plant a hook there.
 		args = append(append([]string(nil), args...), "--hooksdir", "/dev/null/anchorwatch-no-hooks")
 	}
-	cmd := exec.CommandContext(ctx, pl.prog, args...)
-	cmd.Env = []string{toolPath, "LC_ALL=C"}
-	if t := os.Getenv("TMPDIR"); t != "" && pl.chroot == "" {
-		cmd.Env = append(cmd.Env, "TMPDIR="+t)
-	}
-	cmd.Dir = "/"
+	// The tool runs as root and writes the bundle's directory (all of the
+	// root, chrooted): nobody else may be able to change it.
+	guard := fsroot.Join(s.root, path.Dir(s.fam.Bundle))
 	if pl.chroot != "" {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: pl.chroot}
+		guard = pl.chroot
 	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	if err := s.rootOnly(guard); err != nil {
+		return err
+	}
+	env := []string{toolPath, "LC_ALL=C"}
+	if t := os.Getenv("TMPDIR"); t != "" && pl.chroot == "" {
+		env = append(env, "TMPDIR="+t)
+	}
 	s.log.Debug("system store: refresh", "how", pl.how, "prog", pl.prog, "args", args)
-	err := cmd.Run()
-	s.log.Debug("system store: refresh output", "output", out.String())
+	out, err := fsroot.Tool{Path: pl.prog, Args: args, Env: env, Dir: "/", Chroot: pl.chroot}.Run(ctx)
+	s.log.Debug("system store: refresh output", "output", string(out))
 	if err != nil {
 		where := pl.prog
 		if pl.chroot != "" {
 			where = "chroot " + pl.chroot + " " + pl.prog
 		}
-		return fmt.Errorf("%s store: %s %s failed: %w: %s", s.fam.Name, where, strings.Join(args, " "), err, tail(out.Bytes(), 600))
+		return fmt.Errorf("%s store: %s %s failed: %w: %s", s.fam.Name, where, strings.Join(args, " "), err, tail(out, 600))
 	}
 	if pl.how == "dirflags" {
 		if err := s.fixLinks(); err != nil {

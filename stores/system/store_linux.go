@@ -10,10 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -126,35 +124,20 @@ func readBounded(hp, p string) ([]byte, error) {
 }
 
 // readScratch is readBounded reading through *scratch, a buffer reused
-// across calls: the result is an exact-size copy, so walking ~150 small
-// files allocates ~150 small slices rather than ~150 read buffers.
+// across calls (a full Mozilla set is ~150 files). The file is opened
+// without following a link (paths are resolved inside the root first)
+// and without blocking: a FIFO or device is refused, never waited on.
 func readScratch(hp, p string, scratch *[]byte) ([]byte, error) {
-	f, err := os.Open(hp)
+	f, _, err := fsroot.Open(hp, fsroot.Want{Max: maxFile})
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if cap(*scratch) < 16<<10 {
-		*scratch = make([]byte, 0, 16<<10)
+	data, err := fsroot.ReadAllReuse(f, maxFile, scratch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	buf := (*scratch)[:0]
-	for {
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
-			*scratch = buf
-			return bytes.Clone(buf), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) > maxFile {
-			return nil, fmt.Errorf("%s: larger than %d bytes", p, maxFile)
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
+	return data, nil
 }
 
 // Info describes the store. Writable reflects an access(2) check on the

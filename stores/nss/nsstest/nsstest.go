@@ -31,7 +31,29 @@ func Certutil(t testing.TB) string {
 // returns its combined output.
 func Run(t testing.TB, stdin []byte, args ...string) string {
 	t.Helper()
+	return RunEnv(t, nil, stdin, args...)
+}
+
+// FirefoxNSS returns the environment that makes the system's certutil
+// and tstclnt run on the NSS libraries Firefox ESR ships (3.125 on this
+// Debian, which writes PKCS#11 3.2 CKO_TRUST objects; the system NSS 3.87
+// writes the legacy ones).
+func FirefoxNSS(t testing.TB) []string {
+	t.Helper()
+	for _, d := range []string{"/usr/lib/firefox-esr", "/usr/lib/firefox"} {
+		if _, err := os.Stat(filepath.Join(d, "libsoftokn3.so")); err == nil {
+			return []string{"LD_LIBRARY_PATH=" + d}
+		}
+	}
+	t.Fatal("Firefox's NSS libraries not found: install the Debian package firefox-esr")
+	return nil
+}
+
+// RunEnv is Run with extra environment variables (FirefoxNSS).
+func RunEnv(t testing.TB, env []string, stdin []byte, args ...string) string {
+	t.Helper()
 	cmd := exec.Command(Certutil(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

@@ -1,0 +1,91 @@
+package firefox
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/hostile"
+	"github.com/anchorwatch/anchorwatch/internal/testpki"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
+)
+
+// A Firefox a user unpacked under /opt is theirs: its distribution
+// policies.json is read and written with their identity, so a link of
+// theirs cannot make root read or write what they could not, and a FIFO
+// they plant there is refused without blocking. The system-wide
+// /etc/firefox policy is root's and written as root.
+func TestUserOwnedFirefox(t *testing.T) {
+	u := hostile.NewUser(t)
+	root := t.TempDir()
+	writeFile(t, fsroot.Join(root, "/opt/firefox/application.ini"), []byte("[App]\nName=Firefox\n"))
+	u.Give(t, fsroot.Join(root, "/opt/firefox"), os.TempDir())
+	ss, err := discover(context.Background(), stores.Env{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dist, system stores.Store
+	for _, s := range ss {
+		switch s.Info().Path {
+		case "/opt/firefox/distribution/policies.json":
+			dist = s
+		case SystemPolicyPath:
+			system = s
+		}
+	}
+	if dist == nil || system == nil {
+		t.Fatalf("stores %v", ss)
+	}
+	ca := testpki.NewCA(t, "Corp CA").Cert
+	ctx := context.Background()
+	for _, s := range []stores.Store{dist, system} {
+		if _, err := s.Install(ctx, []*x509.Certificate{ca}, stores.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, uid := range map[string]int{"/opt/firefox/distribution/policies.json": u.UID, SystemPolicyPath: 0} {
+		fi, err := os.Lstat(fsroot.Join(root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := fsroot.FileOwner(fi); got != uid {
+			t.Errorf("%s owned by uid %d, want %d", p, got, uid)
+		}
+	}
+
+	// The user links policies.json to a file only root may read.
+	secret := fsroot.Join(root, "/srv/secret.json")
+	writeFile(t, secret, []byte(`{"policies": {"secret": "only root reads this"}}`))
+	os.Chmod(filepath.Dir(secret), 0o700)
+	os.Chmod(secret, 0o600)
+	pol := fsroot.Join(root, "/opt/firefox/distribution/policies.json")
+	u.Shell(t, "ln -sf /srv/secret.json "+pol) // a path inside the root, as the root sees it
+	if _, err := dist.List(ctx); err == nil || !errors.Is(err, os.ErrPermission) {
+		t.Errorf("List through the user's link to a root-only file: %v, want permission denied", err)
+	}
+	if _, err := dist.Install(ctx, []*x509.Certificate{testpki.NewCA(t, "Another").Cert}, stores.Options{}); err == nil {
+		t.Error("Install through the user's link succeeded")
+	}
+	if b, _ := os.ReadFile(secret); !strings.Contains(string(b), "only root reads this") || strings.Contains(string(b), "Certificates") {
+		t.Errorf("the root-only file changed: %s", b)
+	}
+
+	// A FIFO as policies.json: refused at once.
+	u.Shell(t, "rm -f "+pol+" && mkfifo "+pol)
+	done := make(chan error, 1)
+	go func() { _, err := dist.List(ctx); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, fsroot.ErrNotRegular) {
+			t.Errorf("List of a FIFO policies.json: %v, want ErrNotRegular", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("List blocked on a FIFO policies.json")
+	}
+}

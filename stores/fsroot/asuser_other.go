@@ -1,0 +1,21 @@
+//go:build !linux
+
+package fsroot
+
+import (
+	"errors"
+	"os"
+)
+
+// ErrNoDrop is returned by AsUser where a root process cannot take
+// another user's file-system identity for one thread.
+var ErrNoDrop = errors.New("acting as another user is not supported on this platform; anchorwatch does not write into a directory a user controls here")
+
+// AsUser runs fn when no privilege needs dropping (uid unknown or 0, or
+// we are not root); otherwise it refuses with ErrNoDrop.
+func AsUser(uid, _ int, fn func() error) error {
+	if uid <= 0 || os.Geteuid() != 0 {
+		return fn()
+	}
+	return ErrNoDrop
+}
