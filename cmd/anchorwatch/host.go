@@ -79,13 +79,14 @@ func (f *hostFlags) register(cmd *cobra.Command, withKinds bool) {
 	fl.StringArrayVar(&f.javaPasswords, "java-password", nil, "password of a Java keystore, `PATH=PASS` with PATH as seen inside the root (repeatable; visible to other users in ps: prefer --java-password-file)")
 	fl.StringVar(&f.javaPwFile, "java-password-file", "", "read Java keystore passwords from `FILE`: PATH=PASS lines, # comments (mode 0600)")
 	fl.BoolVar(&f.json, "json", false, "print machine-readable JSON")
+	addWideFlag(cmd)
 	fl.BoolVar(&f.verbose, "verbose", false, "log what the adapters do to stderr")
 	cmd.Args = noArgs
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageErr(fmt.Errorf("%s takes no arguments, got %q (CA files go after --ca)", cmd.CommandPath(), args))
+		return usageErrFor(cmd, fmt.Errorf("%s takes no arguments, got %q (CA files go after --ca)", cmd.CommandPath(), args))
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -197,7 +196,7 @@ func runChange(cmd *cobra.Command, d hostDeps, f hostFlags, env stores.Env, kind
 			return err
 		}
 	} else {
-		printChange(w, out, len(certs))
+		printChange(w, termLayout(cmd), out, len(certs))
 	}
 	switch {
 	case len(found.stores) == 0 && out.Failed == 0:
@@ -217,17 +216,16 @@ func kindsHint(kinds string) string {
 	return " of kind " + kinds
 }
 
-func printChange(w io.Writer, out changeOutput, ncerts int) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tRESULT")
+func printChange(w io.Writer, l layout, out changeOutput, ncerts int) {
+	t := newTable(idCol("STORE"), textCol("RESULT"))
 	for _, r := range out.Stores {
 		detail := r.Detail
 		if r.Status == outcomeError {
 			detail = "error: " + detail
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", r.ID, detail)
+		t.row(r.ID, detail)
 	}
-	tw.Flush()
+	t.render(w, l)
 	unchanged := len(out.Stores) - out.Changed - out.Failed
 	verb := "changed"
 	if out.DryRun {
@@ -261,7 +259,7 @@ func printChange(w io.Writer, out changeOutput, ncerts int) {
 		}
 		summary = strings.Join(parts, ", ")
 	}
-	fmt.Fprintln(w, summary)
+	printWrapped(w, l, 2, summary)
 }
 
 // describeChanges says what happened to each certificate, e.g.

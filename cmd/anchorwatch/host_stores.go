@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -45,13 +45,7 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 				}
 			} else {
 				warnDiscovery(cmd.ErrOrStderr(), found.failed)
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KIND\tPATH\tFORMAT\tOWNER\tAPP\tWRITABLE\tNOTE")
-				for _, i := range out.Stores {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Kind, i.Path, dash(i.Format), dash(i.Owner), dash(i.App), yesNo(i.Writable), i.Note)
-				}
-				tw.Flush()
-				fmt.Fprintf(w, "%s under %s\n", plural(len(out.Stores), "store", "stores"), env.Root)
+				printStores(w, termLayout(cmd), out)
 			}
 			if len(found.failed) > 0 {
 				return &exitError{code: 1}
@@ -61,6 +55,23 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 	}
 	f.register(cmd, true)
 	return cmd
+}
+
+func printStores(w io.Writer, l layout, out storesOutput) {
+	t := newTable(col("KIND"), idCol("PATH"), col("FORMAT"), col("OWNER"), idCol("APP"), col("WRITABLE"), textCol("NOTE"))
+	for _, i := range out.Stores {
+		t.row(string(i.Kind), i.Path, dash(i.Format), dash(i.Owner), dash(i.App), writableText(i), i.Note)
+	}
+	t.render(w, l)
+	printWrapped(w, l, 2, fmt.Sprintf("%s under %s", plural(len(out.Stores), "store", "stores"), out.Root))
+}
+
+// writableText is the WRITABLE column: yes, no, or what it takes.
+func writableText(i stores.Info) string {
+	if !i.Writable && i.NeedsRoot {
+		return "needs root"
+	}
+	return yesNo(i.Writable)
 }
 
 func dash(s string) string {

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/installers"
-	"github.com/anchorwatch/anchorwatch/policy"
 )
 
 // newPackageCmd groups the commands that build deployment artifacts: a
@@ -66,13 +65,13 @@ func newPackageMobileconfigCmd() *cobra.Command {
 				return err
 			}
 			warnCALint(cmd.ErrOrStderr(), certs)
-			sc, sk, err := policy.LoadSigner(cert, key)
+			sc, sk, err := loadSignerInput(cert, key)
 			if err != nil {
 				return err
 			}
 			var chainCerts []*x509.Certificate
 			for _, f := range chain {
-				c, err := policy.LoadCertificate(f)
+				c, err := loadCertInput(f)
 				if err != nil {
 					return err
 				}
@@ -277,9 +276,11 @@ func (f *agentPackageFlags) check() error {
 }
 
 // write writes a built package into the output directory and prints its
-// path. A config that names its files elsewhere is a usage error.
+// path. A bad input (a missing file, a config that names its files
+// elsewhere, a binary for another platform) is a usage error.
 func (f *agentPackageFlags) write(cmd *cobra.Command, name string, data []byte, err error) error {
-	if errors.Is(err, installers.ErrConfigMismatch) {
+	var ie *installers.InputError
+	if errors.As(err, &ie) {
 		return usageErr(err)
 	}
 	if err != nil {

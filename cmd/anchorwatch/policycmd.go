@@ -83,7 +83,7 @@ func newPolicySignCmd() *cobra.Command {
 			if out == "" {
 				return usageErr(errors.New("-o FILE is required (the signed policy is binary DER)"))
 			}
-			doc, err := readLimitedFile(args[0], policy.MaxDocument)
+			doc, err := readInputFile(args[0], policy.MaxDocument)
 			if err != nil {
 				return err
 			}
@@ -93,13 +93,13 @@ func newPolicySignCmd() *cobra.Command {
 					return usageErr(fmt.Errorf("--valid-for: %w", err))
 				}
 			}
-			c, k, err := policy.LoadSigner(cert, key)
+			c, k, err := loadSignerInput(cert, key)
 			if err != nil {
 				return err
 			}
 			blob, err := policy.SignWith(doc, c, k, opt)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			if err := writeOut(cmd, out, blob, 0o600); err != nil { // it may carry java_passwords
 				return err
@@ -145,11 +145,11 @@ func newPolicyVerifyCmd() *cobra.Command {
 			if signer == "" {
 				return usageErr(errors.New("--signer is required: the certificate agents pin"))
 			}
-			s, err := policy.LoadCertificate(signer)
+			s, err := loadCertInput(signer)
 			if err != nil {
 				return err
 			}
-			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
 			}
@@ -202,14 +202,14 @@ func newPolicyShowCmd() *cobra.Command {
 		Short: "Show what a policy does (verifying it when --signer is given)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
 			}
 			view := policyView{}
 			content := blob
 			if signer != "" {
-				s, err := policy.LoadCertificate(signer)
+				s, err := loadCertInput(signer)
 				if err != nil {
 					return err
 				}
@@ -227,7 +227,7 @@ func newPolicyShowCmd() *cobra.Command {
 			}
 			d, err := policy.Parse(content)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			view.NotBefore, view.NotAfter = d.NotBefore, d.NotAfter
 			view.Serial, view.Remove, view.Blocklist, view.ReportUnknown, view.Exemptions = d.Serial, d.Remove, d.Blocklist, d.ReportUnknownRoots, d.Exemptions
