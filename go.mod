@@ -3,6 +3,7 @@ module github.com/anchorwatch/anchorwatch
 go 1.26.8
 
 require (
+	github.com/ebitengine/purego v0.11.3
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/goreleaser/nfpm/v2 v2.48.0
 	github.com/jackc/pgx/v5 v5.12.0

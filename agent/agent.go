@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -48,23 +47,26 @@ type Options struct {
 
 // Agent is the running daemon. Build it with New, run it with Run.
 type Agent struct {
-	opt    Options
-	cfg    *Config
-	log    *slog.Logger
-	root   string
-	signer *x509.Certificate
-	state  *stateDir
-	spool  *Spool
-	client *Client
+	opt     Options
+	cfg     *Config
+	log     *slog.Logger
+	root    string
+	state   *stateDir
+	spool   *Spool
+	client  *Client
+	journal *journal      // events until they are spooled, heals under way
+	dl      deliveryStats // what was dropped (delivery.go)
+	// stopping: Run is ending; events are no longer handed to Options.Events.
+	stopping atomic.Bool
 
 	pol atomic.Pointer[policy.Document]
 
 	mu          sync.Mutex
+	pins        pins // the policy signers accepted (signers.go)
 	polBlob     []byte
 	rejected    string // sha256 of the last refused blob, to report it once
 	policyETag  string // ETag of the last blob fetched (applied or refused)
 	workers     map[string]*worker
-	pending     []api.Event
 	prevRoots   map[string]string // sha256 -> class of the last report
 	lastSent    time.Time
 	lastDeliver time.Time
@@ -81,6 +83,7 @@ type Agent struct {
 
 	changedC   chan struct{}
 	kickSend   chan struct{}
+	retryNow   chan struct{} // deliver now, even while backing off (SIGHUP)
 	policyHint chan struct{}
 }
 
@@ -104,13 +107,20 @@ func New(opt Options) (*Agent, error) {
 	if root == "" {
 		root = "/"
 	}
-	signer, err := policy.LoadCertificate(cfg.PolicySignerFile)
+	signers, err := policy.LoadCertificates(cfg.PolicySignerFile)
 	if err != nil {
 		return nil, fmt.Errorf("agent: policy signer: %w", err)
+	}
+	if cfg.PolicySignaturesRequired > len(signers) {
+		return nil, fmt.Errorf("agent: policy_signatures_required is %d, but policy_signer_file pins %d signer(s)", cfg.PolicySignaturesRequired, len(signers))
 	}
 	st, err := openStateDir(cfg.stateDir())
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
+	}
+	pins, note := st.loadPins(signers)
+	if note != "" {
+		opt.Log.Warn("policy signers: " + note)
 	}
 	sp, err := OpenSpool(st.path(dirSpool), cfg.SpoolMaxReports, cfg.SpoolMaxBytes, opt.Log)
 	if err != nil {
@@ -120,14 +130,17 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return &Agent{
-		opt: opt, cfg: cfg, log: opt.Log, root: root, signer: signer,
+	a := &Agent{
+		opt: opt, cfg: cfg, log: opt.Log, root: root, pins: pins,
 		state: st, spool: sp, client: cl,
 		workers:    map[string]*worker{},
 		changedC:   make(chan struct{}, 1),
 		kickSend:   make(chan struct{}, 1),
+		retryNow:   make(chan struct{}, 1),
 		policyHint: make(chan struct{}, 1),
-	}, nil
+	}
+	a.openJournal() // delivery.go
+	return a, nil
 }
 
 func (a *Agent) policyDoc() *policy.Document { return a.pol.Load() }
@@ -168,21 +181,37 @@ func clean(s string) string {
 	return s
 }
 
-// emit queues events for the next report.
+// emit journals events for the next report.
 func (a *Agent) emit(evs ...api.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	a.mu.Lock()
-	a.pending = append(a.pending, evs...)
-	a.mu.Unlock()
+	a.emitBatch(journalBatch{Events: evs})
+}
+
+// emitBatch journals b and announces its events for the next report.
+func (a *Agent) emitBatch(b journalBatch) {
+	a.record(b)
+	if len(b.Events) > 0 {
+		a.announce(b.Events)
+		a.changed()
+	}
+}
+
+// announce logs events and hands them to Options.Events.
+func (a *Agent) announce(evs []api.Event) {
 	for _, e := range evs {
 		a.log.Info("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
-		if a.opt.Events != nil {
-			a.opt.Events <- e
-		}
+		a.tell(e)
 	}
-	a.changed()
+}
+
+// tell hands an event to Options.Events, unless the agent is stopping
+// (nobody may be receiving any more).
+func (a *Agent) tell(e api.Event) {
+	if a.opt.Events != nil && !a.stopping.Load() {
+		a.opt.Events <- e
+	}
 }
 
 // Run runs the agent until ctx is done.
@@ -201,6 +230,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.facts = facts
 	a.mu.Unlock()
 
+	defer a.journal.close()
+	defer a.queueOnStop() // after the loops below have ended
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); w.run(ctx) }()
@@ -282,7 +313,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			rescan.Reset(a.rescanInterval())
 		case <-a.opt.Reload:
 			a.log.Info("reload requested: rescanning every store")
-			signal(a.kickSend)
+			signal(a.retryNow)
 			if a.fetchPolicy(ctx, w) {
 				armRotation() // a new policy may end a CA at a new time
 			}
@@ -342,16 +373,17 @@ func (a *Agent) loadStoredPolicy() {
 	}
 	// The policy held stays in force past its own expiry (reported by
 	// checkExpiry), and past its signer's.
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, AllowExpiredSigner: true, AllowExpired: true})
+	v, err := policy.Verify(blob, a.verifyOpts(true))
 	if err != nil {
 		a.log.Error("the stored policy does not verify: ignoring it", "err", err)
 		a.setPolicyProblem("stored policy: " + err.Error())
 		a.emit(a.event(api.EventPolicyRejected, "", "", "stored policy: "+err.Error()))
 		return
 	}
-	if time.Now().After(a.signer.NotAfter) {
-		a.log.Warn("the pinned policy signer has expired: the stored policy stays in force, but no new one will be accepted until a new signer is pinned",
-			"not_after", a.signer.NotAfter)
+	a.adoptPins(v)
+	if time.Now().After(v.Signer.NotAfter) {
+		a.log.Warn("the policy signer has expired: the stored policy stays in force, but no new one will be accepted until a new signer is pinned",
+			"not_after", v.Signer.NotAfter)
 	}
 	a.mu.Lock()
 	a.polBlob = blob
@@ -388,7 +420,7 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	if err != nil {
 		a.log.Warn("cannot fetch the policy; the one in force stays", "err", err)
 		var ae *APIError
-		if errors.As(err, &ae) && ae.Code == api.ErrNodeInvalid {
+		if errors.As(err, &ae) && ae.Said(api.ErrNodeInvalid) {
 			_ = a.state.setNodeKey("")
 			signal(a.kickSend)
 		}
@@ -404,7 +436,10 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	if same || seen {
 		return false
 	}
-	v, err := policy.Verify(blob, policy.VerifyOptions{Signer: a.signer, HeldSerial: a.heldSerial(), MinSerial: a.cfg.MinPolicySerial})
+	v, err := policy.Verify(blob, a.verifyOpts(false))
+	if err == nil {
+		err = checkNextSigners(v.Document, a.cfg.PolicySignaturesRequired)
+	}
 	if err != nil {
 		a.mu.Lock()
 		a.rejected = digest
@@ -418,6 +453,7 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 		a.log.Error("cannot store the new policy; not applying it", "err", err)
 		return false
 	}
+	a.adoptPins(v)
 	a.mu.Lock()
 	a.polBlob = blob
 	a.polProblem = ""
@@ -623,9 +659,7 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	a.mu.Unlock()
 	for _, e := range appeared {
 		a.log.Warn("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
-		if a.opt.Events != nil {
-			a.opt.Events <- e
-		}
+		a.tell(e)
 	}
 
 	var cas []api.CA
@@ -650,10 +684,8 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	fsum := sha256.Sum256(fb)
 	factsHash := hex.EncodeToString(fsum[:])
 
-	a.mu.Lock()
-	events := append(a.pending, appeared...)
-	a.pending = nil
-	a.mu.Unlock()
+	a.record(journalBatch{Events: appeared})
+	events := a.journal.pendingEvents()
 	lastHash, lastFacts := a.state.hashes()
 	r := api.ReportRequest{
 		ReportID:     newID(),
@@ -684,16 +716,17 @@ func (a *Agent) report(heartbeatDue bool) bool {
 		if err := a.spool.Add(head); err != nil {
 			break
 		}
+		a.record(journalBatch{Spooled: eventIDs(head.Events)})
 		r.Events = r.Events[maxReportEvents:]
-		events = r.Events
 	}
 	if err := a.spool.Add(r); err != nil {
-		a.log.Error("cannot spool the report", "err", err)
-		a.mu.Lock()
-		a.pending = append(events, a.pending...)
-		a.mu.Unlock()
+		a.log.Error("cannot spool the report; its events stay in the journal and it is tried again", "err", err, "events", len(r.Events),
+			"retry_in", spoolRetry.String())
+		a.writeStatus(statuses, roots, serial)
+		time.AfterFunc(spoolRetry, a.changed)
 		return false
 	}
+	a.record(journalBatch{Spooled: eventIDs(r.Events)})
 	if r.Kind == api.ReportFull {
 		if err := a.state.setHashes(hash, factsHash); err != nil {
 			a.log.Warn("cannot save state", "err", err)
@@ -730,6 +763,7 @@ func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial
 	st.PolicyState = a.polState
 	st.EnrollConflict = a.enrollConflict
 	a.mu.Unlock()
+	a.deliveryStatus(&st)
 	if d := a.policyDoc(); d != nil {
 		st.PolicyNotAfter = d.NotAfter
 	}
@@ -745,40 +779,6 @@ func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial
 	}
 	if err := a.state.writeStatus(st); err != nil {
 		a.log.Warn("cannot write status", "err", err)
-	}
-}
-
-// sendLoop delivers the spool; while the collector is unreachable it
-// retries with backoff, otherwise it sleeps until there is something new.
-func (a *Agent) sendLoop(ctx context.Context) {
-	backoff := time.Second
-	for {
-		err := a.flush(ctx)
-		var wait <-chan time.Time
-		var t *time.Timer
-		if err != nil && ctx.Err() == nil {
-			a.mu.Lock()
-			a.lastErr = err.Error()
-			a.mu.Unlock()
-			a.log.Warn("collector unreachable; reports stay spooled", "err", err, "retry_in", backoff.String(), "pending", a.spool.Len())
-			t = time.NewTimer(jitter(backoff))
-			wait = t.C
-			backoff = min(backoff*2, 5*time.Minute)
-		} else {
-			backoff = time.Second
-		}
-		select {
-		case <-ctx.Done():
-			if t != nil {
-				t.Stop()
-			}
-			return
-		case <-a.kickSend:
-		case <-wait:
-		}
-		if t != nil {
-			t.Stop()
-		}
 	}
 }
 
@@ -820,57 +820,4 @@ func (a *Agent) afterEnroll() {
 	_ = a.state.setHashes("", "")
 	signal(a.policyHint)
 	a.changed()
-}
-
-func jitter(d time.Duration) time.Duration {
-	b := make([]byte, 1)
-	_, _ = rand.Read(b)
-	return d + d*time.Duration(b[0])/1024 // up to +25%
-}
-
-// flush enrolls when needed and sends every spooled report, oldest first.
-func (a *Agent) flush(ctx context.Context) error {
-	key, err := a.ensureEnrolled(ctx)
-	if err != nil {
-		return err
-	}
-	for {
-		it, ok, err := a.spool.Peek()
-		if err != nil || !ok {
-			return err
-		}
-		r := it.Report
-		r.NodeKey = key
-		resp, err := a.client.Report(ctx, r)
-		var ae *APIError
-		switch {
-		case errors.As(err, &ae) && ae.Code == api.ErrNodeInvalid:
-			a.log.Warn("the collector no longer knows this host's node key: enrolling again with its host key")
-			_ = a.state.setNodeKey("")
-			return a.flush(ctx)
-		case errors.As(err, &ae) && ae.Permanent():
-			a.log.Error("the collector refused a report; dropping it", "report_id", r.ReportID, "err", err)
-			_ = a.spool.Done(it)
-			continue
-		case err != nil:
-			return err
-		}
-		if err := a.spool.Done(it); err != nil {
-			return err
-		}
-		a.mu.Lock()
-		a.lastDeliver = time.Now().UTC()
-		a.lastErr = ""
-		a.mu.Unlock()
-		if resp.NeedFull {
-			// The collector lacks the state a heartbeat named (restored
-			// database, re-enrollment): send everything again.
-			a.log.Info("the collector asks for a full report")
-			_ = a.state.setHashes("", "")
-			a.changed()
-		}
-		if resp.PolicySerial > a.heldSerial() {
-			signal(a.policyHint)
-		}
-	}
 }

@@ -12,24 +12,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
 )
 
-// APIError is a non-2xx answer of the collector.
+// APIError is a non-2xx answer to a request to the collector. Collector
+// is true when the answer is the collector's own (its JSON ErrorResponse;
+// Code and Detail come from it); otherwise something in front of the
+// collector answered (a load balancer, reverse proxy or firewall), Code is
+// empty and Detail shows the start of what it sent.
 type APIError struct {
-	Status int
-	Code   string // api.Err* code
-	Detail string
+	Status    int
+	Code      string // api.Err* code, from the collector's answer
+	Detail    string
+	Collector bool
+	// RetryAfter is the wait the answer asked for (Retry-After), 0 if none.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
+	if !e.Collector {
+		return fmt.Sprintf("HTTP %d from something in front of the collector (not its JSON error answer): %s", e.Status, e.Detail)
+	}
 	s := fmt.Sprintf("collector answered %d %s", e.Status, e.Code)
 	if e.Detail != "" {
 		s += ": " + e.Detail
@@ -37,10 +50,16 @@ func (e *APIError) Error() string {
 	return s
 }
 
-// Permanent reports whether retrying the same request cannot succeed.
-func (e *APIError) Permanent() bool {
-	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests && e.Status != http.StatusRequestTimeout
-}
+// Said reports whether the collector itself answered with the error code.
+func (e *APIError) Said(code string) bool { return e.Collector && e.Code == code }
+
+// RefusedError is the collector's own refusal of a report as invalid in
+// itself (api.Refused): sending it again can never succeed, so the report
+// is dropped. Every other error, an HTML 403 or 404 from a proxy
+// included, leaves the report spooled for another try.
+type RefusedError struct{ *APIError }
+
+func (e *RefusedError) Unwrap() error { return e.APIError }
 
 // ErrNoPolicy is returned by Policy when the collector has none published.
 var ErrNoPolicy = errors.New("the collector serves no policy yet")
@@ -196,6 +215,10 @@ func (c *Client) noteDate(resp *http.Response) {
 func (c *Client) Report(ctx context.Context, r api.ReportRequest) (api.ReportResponse, error) {
 	var out api.ReportResponse
 	err := c.do(ctx, http.MethodPost, api.PathReport, r, &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Collector && api.Refused(ae.Status, ae.Code) {
+		err = fmt.Errorf("report %s: %w", r.ReportID, &RefusedError{ae})
+	}
 	return out, err
 }
 
@@ -222,13 +245,17 @@ func (c *Client) Policy(ctx context.Context, nodeKey, etag string) (blob []byte,
 	if err != nil {
 		return nil, "", fmt.Errorf("fetch policy: %w", err)
 	}
-	switch {
-	case resp.StatusCode == http.StatusNotModified:
+	if resp.StatusCode == http.StatusNotModified {
 		return nil, etag, ErrNotModified
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, "", ErrNoPolicy
-	case resp.StatusCode/100 != 2:
-		return nil, "", fmt.Errorf("fetch policy: %w", apiError(resp.StatusCode, body))
+	}
+	if resp.StatusCode/100 != 2 {
+		ae := apiError(resp, body)
+		if ae.Said(api.ErrNotFound) {
+			return nil, "", ErrNoPolicy
+		}
+		return nil, "", fmt.Errorf("fetch policy: %w", ae)
+	}
+	switch {
 	case len(body) > policyLimit:
 		return nil, "", fmt.Errorf("fetch policy: over %d bytes", policyLimit)
 	}
@@ -258,7 +285,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %w", method, path, apiError(resp.StatusCode, data))
+		return fmt.Errorf("%s %s: %w", method, path, apiError(resp, data))
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
@@ -266,11 +293,59 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-func apiError(status int, body []byte) *APIError {
-	var e api.ErrorResponse
-	_ = json.Unmarshal(body, &e)
-	if e.Error == "" {
-		e.Error = http.StatusText(status)
+// apiError makes the APIError of a non-2xx answer. Only a JSON body that
+// decodes as the collector's ErrorResponse is taken for the collector's
+// word; anything else (an HTML error page) is described, not parsed.
+func apiError(resp *http.Response, body []byte) *APIError {
+	e := &APIError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	var er api.ErrorResponse
+	if mt == api.ContentTypeJSON && json.Unmarshal(body, &er) == nil && er.Error != "" {
+		e.Collector, e.Code, e.Detail = true, er.Error, er.Detail
+		return e
 	}
-	return &APIError{Status: status, Code: e.Error, Detail: e.Detail}
+	if mt == "" {
+		mt = "no content type"
+	}
+	e.Detail = fmt.Sprintf("%s (%s): %q", http.StatusText(resp.StatusCode), mt, snippet(body))
+	return e
+}
+
+// snippet is the text at the start of a body, markup and spacing folded,
+// for an error message.
+func snippet(body []byte) string {
+	var b strings.Builder
+	space, inTag := false, false
+	for _, r := range string(body[:min(len(body), 2048)]) {
+		switch {
+		case r == '<':
+			inTag, space = true, b.Len() > 0
+			continue
+		case r == '>':
+			inTag = false
+			continue
+		case inTag:
+			continue
+		case unicode.IsSpace(r) || !unicode.IsPrint(r):
+			space = b.Len() > 0
+			continue
+		case space:
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		if b.Len() >= 100 {
+			break
+		}
+	}
+	return b.String()
+}
+
+// retryAfter reads a Retry-After header in seconds (bounded to an hour).
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 3600)) * time.Second
 }

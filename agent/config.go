@@ -37,8 +37,13 @@ type Config struct {
 	// AllowPlainHTTP permits an http:// collector URL (tests, a collector
 	// behind a local TLS-terminating proxy). Off by default.
 	AllowPlainHTTP bool `json:"allow_plain_http,omitempty"`
-	// PolicySignerFile is the pinned policy signer certificate (PEM/DER).
+	// PolicySignerFile is the pinned policy signer certificate (PEM/DER),
+	// or several (a PEM bundle) for m-of-n signing.
 	PolicySignerFile string `json:"policy_signer_file"`
+	// PolicySignaturesRequired is m: how many of the pinned signers must
+	// sign a policy that changes more than serial, validity and
+	// intervals (policy.TrustChanges). Default 1.
+	PolicySignaturesRequired int `json:"policy_signatures_required,omitempty"`
 	// MinPolicySerial is the lowest policy serial the agent accepts,
 	// whatever it holds: an installer sets it to the serial published
 	// when it was built, so a fresh or re-imaged host (holding no policy)
@@ -162,6 +167,9 @@ func (c *Config) check() error {
 	}
 	if c.MinPolicySerial < 0 {
 		bad("min_policy_serial", "negative")
+	}
+	if c.PolicySignaturesRequired < 0 || c.PolicySignaturesRequired > policy.MaxSignatures {
+		bad("policy_signatures_required", "%d is outside 0..%d", c.PolicySignaturesRequired, policy.MaxSignatures)
 	}
 	if c.SpoolMaxReports < 0 {
 		bad("spool_max_reports", "negative")

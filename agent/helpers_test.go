@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -156,6 +157,11 @@ type agentOpts struct {
 	// discover and storeTimeout set Options.Discover and StoreTimeout.
 	discover     func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error)
 	storeTimeout time.Duration
+	// extraStores are found beside the real ones (fakes of stores that
+	// cannot run here).
+	extraStores []stores.Store
+	// logs, when set, receives the agent's log (text, debug level) too.
+	logs io.Writer
 }
 
 // startAgent runs an agent on sb against coll, pinned to signer.
@@ -211,12 +217,23 @@ func startAgentWith(t testing.TB, sb sandbox, coll *collector, signer *x509.Cert
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{sb: sb, coll: coll, signer: signer, cfg: cfg, rec: newRecorder(ctx), reload: make(chan struct{}, 1),
 		cancel: cancel, done: make(chan error, 1), stateDir: cfg.StateDir}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if !testing.Verbose() {
-		log = slog.New(slog.DiscardHandler)
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = testWriter{t}
+	}
+	if o.logs != nil {
+		w = io.MultiWriter(w, o.logs)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	discover := o.discover
+	if len(o.extraStores) > 0 {
+		discover = func(ctx context.Context, env stores.Env, kinds []stores.Kind) ([]stores.Store, []error) {
+			found, errs := stores.Discover(ctx, env, kinds)
+			return append(found, o.extraStores...), errs
+		}
 	}
 	a, err := New(Options{Config: cfg, Root: sb.root, Version: "test", Log: log, Reload: h.reload, Events: h.rec.ch,
-		Discover: o.discover, StoreTimeout: o.storeTimeout})
+		Discover: discover, StoreTimeout: o.storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,4 +263,22 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// logBuffer collects log lines safely across goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

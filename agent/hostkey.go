@@ -124,7 +124,7 @@ func (a *Agent) enroll(ctx context.Context, current string) (string, error) {
 	a.mu.Unlock()
 	resp, err := a.client.Enroll(ctx, EnrollRequest{Secret: secret, Facts: facts, HostKey: hk, NodeKey: current})
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Code == api.ErrBadRequest {
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Said(api.ErrBadRequest) {
 		a.log.Warn("the collector does not take host keys (older than this agent): enrolling without one; upgrade the collector", "err", err)
 		hk = nil
 		resp, err = a.client.Enroll(ctx, EnrollRequest{Secret: secret, Facts: facts})

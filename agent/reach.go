@@ -174,7 +174,7 @@ func (r *reacher) send(ctx context.Context) {
 	case err == nil:
 		r.sent = true
 		r.a.log.Debug("reachability reported", "endpoints", len(rep.Results))
-	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+	case errors.As(err, &ae) && ae.Said(api.ErrNotFound):
 		r.sent = true
 		r.a.log.Debug("the collector does not take reachability reports (an older version)")
 	default:

@@ -40,7 +40,36 @@ type Spool struct {
 
 	mu      sync.Mutex
 	next    uint64
-	dropped int // events lost to the bound since start
+	dropped int            // events lost to the bound since start
+	events  map[string]int // events per spooled file, once read
+	onDrop  func(SpoolDrop)
+}
+
+// SpoolDrop describes a report the spool dropped: to its bounds, or
+// because its file could not be read.
+type SpoolDrop struct {
+	File   string
+	Events int // events lost with it, when known
+	Why    string
+}
+
+// maxSpoolFile bounds a spooled file: a report within the collector's
+// limit, its JSON wrapper and node key room. A larger file is not ours:
+// it is removed without being read.
+const maxSpoolFile = api.MaxBodyBytes + 64<<10
+
+// OnDrop sets a function called (with the spool locked: it must not call
+// the spool) for every report the spool drops.
+func (s *Spool) OnDrop(f func(SpoolDrop)) {
+	s.mu.Lock()
+	s.onDrop = f
+	s.mu.Unlock()
+}
+
+func (s *Spool) drop(d SpoolDrop) {
+	if s.onDrop != nil {
+		s.onDrop(d)
+	}
 }
 
 // spoolEntry is the file format: the report without the node key, which
@@ -60,7 +89,7 @@ func OpenSpool(dir string, maxN int, maxBytes int64, log *slog.Logger) (*Spool, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{dir: dir, maxN: maxN, maxBytes: maxBytes, log: log}
+	s := &Spool{dir: dir, maxN: maxN, maxBytes: maxBytes, log: log, events: map[string]int{}}
 	names, err := s.names()
 	if err != nil {
 		return nil, err
@@ -126,9 +155,8 @@ func (s *Spool) Add(r api.ReportRequest) error {
 		// add nothing any more.
 		kept := names[:0]
 		for _, n := range names {
-			e, err := s.read(n)
-			if err == nil && len(e.Report.Events) == 0 {
-				_ = os.Remove(filepath.Join(s.dir, n))
+			if k, err := s.eventCount(n); err == nil && k == 0 {
+				s.remove(n)
 				continue
 			}
 			kept = append(kept, n)
@@ -140,6 +168,7 @@ func (s *Spool) Add(r api.ReportRequest) error {
 	if err := fsroot.WriteFileAtomic(filepath.Join(s.dir, name), data, 0o600); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	s.events[name] = len(r.Events)
 	names = append(names, name)
 	s.enforce(names)
 	return nil
@@ -149,29 +178,66 @@ func (s *Spool) Add(r api.ReportRequest) error {
 // newest one.
 func (s *Spool) enforce(names []string) {
 	var total int64
-	sizes := make([]int64, len(names))
-	for i, n := range names {
-		if fi, err := os.Stat(filepath.Join(s.dir, n)); err == nil {
-			sizes[i] = fi.Size()
-			total += fi.Size()
+	sizes := make([]int64, 0, len(names))
+	kept := names[:0]
+	for _, n := range names {
+		fi, err := os.Lstat(filepath.Join(s.dir, n))
+		if err == nil && fi.Size() > maxSpoolFile {
+			// Not a report of ours: it must not push real ones out.
+			s.remove(n)
+			s.log.Error("spool: removing a file too large to be a report", "file", n, "bytes", fi.Size())
+			s.drop(SpoolDrop{File: n, Why: fmt.Sprintf("spooled file %s is %d bytes, over the %d a report takes: removed unread", n, fi.Size(), maxSpoolFile)})
+			continue
 		}
+		var size int64
+		if err == nil {
+			size = fi.Size()
+		}
+		kept = append(kept, n)
+		sizes = append(sizes, size)
+		total += size
 	}
+	names = kept
 	for i := 0; i < len(names)-1 && (len(names)-i > s.maxN || total > s.maxBytes); i++ {
-		lost := 0
-		if e, err := s.read(names[i]); err == nil {
-			lost = len(e.Report.Events)
-		}
-		_ = os.Remove(filepath.Join(s.dir, names[i]))
+		lost, err := s.eventCount(names[i])
+		s.remove(names[i])
 		total -= sizes[i]
+		if err != nil {
+			s.log.Error("spool: removing an unreadable report", "file", names[i], "err", err)
+			s.drop(SpoolDrop{File: names[i], Why: fmt.Sprintf("spooled report %s unreadable, removed: %v", names[i], err)})
+			continue
+		}
 		s.dropped += lost
 		s.log.Warn("spool full: dropped the oldest report", "report_id_file", names[i], "events_lost", lost,
 			"max_reports", s.maxN, "max_bytes", s.maxBytes)
+		s.drop(SpoolDrop{File: names[i], Events: lost,
+			Why: fmt.Sprintf("spool full (%d reports, %d bytes at most): dropped the oldest report with its %d events", s.maxN, s.maxBytes, lost)})
 	}
 }
 
+func (s *Spool) remove(name string) {
+	_ = os.Remove(filepath.Join(s.dir, name))
+	delete(s.events, name)
+}
+
+// eventCount returns the number of events in a spooled file.
+func (s *Spool) eventCount(name string) (int, error) {
+	if n, ok := s.events[name]; ok {
+		return n, nil
+	}
+	e, err := s.read(name)
+	if err != nil {
+		return 0, err
+	}
+	s.events[name] = len(e.Report.Events)
+	return len(e.Report.Events), nil
+}
+
+// read reads a spooled file, bounded by maxSpoolFile: a regular file,
+// opened without following a link and without blocking.
 func (s *Spool) read(name string) (spoolEntry, error) {
 	var e spoolEntry
-	data, err := os.ReadFile(filepath.Join(s.dir, name))
+	data, err := fsroot.ReadFile(filepath.Join(s.dir, name), fsroot.Want{Max: maxSpoolFile})
 	if err != nil {
 		return e, err
 	}
@@ -179,6 +245,25 @@ func (s *Spool) read(name string) (spoolEntry, error) {
 		return e, fmt.Errorf("spool file %s: %w", name, err)
 	}
 	return e, nil
+}
+
+// EventIDs returns the ids of the events in the spooled reports.
+func (s *Spool) EventIDs() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := map[string]bool{}
+	names, _ := s.names()
+	for _, n := range names {
+		if k, err := s.eventCount(n); err != nil || k == 0 {
+			continue
+		}
+		if e, err := s.read(n); err == nil {
+			for _, ev := range e.Report.Events {
+				ids[ev.ID] = true
+			}
+		}
+	}
+	return ids
 }
 
 // Item is one spooled report.
@@ -203,7 +288,8 @@ func (s *Spool) Peek() (Item, bool, error) {
 		e, err := s.read(names[0])
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Error("spool: removing an unreadable report", "file", names[0], "err", err)
-			_ = os.Remove(filepath.Join(s.dir, names[0]))
+			s.remove(names[0])
+			s.drop(SpoolDrop{File: names[0], Why: fmt.Sprintf("spooled report %s unreadable, removed: %v", names[0], err)})
 			continue
 		}
 		if err != nil {
@@ -221,6 +307,7 @@ func (s *Spool) Done(it Item) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("spool: %w", err)
 	}
+	delete(s.events, it.Name)
 	return nil
 }
 

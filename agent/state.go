@@ -38,13 +38,19 @@ type state struct {
 	// BoundKey names (publicKeyID) the host key the collector holds for
 	// this host; an agent enrolled before host keys binds its key once.
 	BoundKey string `json:"bound_key,omitempty"`
+	// Distrusted lists, per store id, the SHA-256s of CAs the agent
+	// distrusted (or, in a store that cannot distrust, removed) for the
+	// policy's distrust section: one coming back is healed as such, and
+	// only these records are ever undistrusted (distrust.go).
+	Distrusted map[string][]string `json:"distrusted,omitempty"`
 }
 
 // stateDir wraps the state directory.
 type stateDir struct {
-	dir string
-	mu  sync.Mutex
-	st  state
+	dir   string
+	mu    sync.Mutex
+	st    state
+	reset string // what was unreadable at open (statefile.go)
 }
 
 func openStateDir(dir string) (*stateDir, error) {
@@ -55,22 +61,11 @@ func openStateDir(dir string) (*stateDir, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	s := &stateDir{dir: dir, st: state{Known: map[string][]string{}}}
-	data, err := os.ReadFile(filepath.Join(dir, fileState))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	st, note, err := loadState(dir)
+	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
-	default:
-		if err := json.Unmarshal(data, &s.st); err != nil {
-			// A corrupt state file loses only the drift baseline.
-			s.st = state{}
-		}
-		if s.st.Known == nil {
-			s.st.Known = map[string][]string{}
-		}
 	}
-	return s, nil
+	return &stateDir{dir: dir, st: st, reset: note}, nil
 }
 
 func (s *stateDir) path(name string) string { return filepath.Join(s.dir, name) }
@@ -119,22 +114,57 @@ func (s *stateDir) known(storeID string) map[string]bool {
 // setKnown records the known set of a store, writing the state file only
 // when it changed.
 func (s *stateDir) setKnown(storeID string, set map[string]bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !putSet(s.st.Known, storeID, set) {
+		return nil
+	}
+	return s.saveLocked()
+}
+
+// distrustedBy returns the fingerprints the agent distrusted or removed
+// in a store for the distrust section.
+func (s *stateDir) distrustedBy(storeID string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, fp := range s.st.Distrusted[storeID] {
+		out[fp] = true
+	}
+	return out
+}
+
+// setDistrustedBy records them, writing the state file only when they
+// changed.
+func (s *stateDir) setDistrustedBy(storeID string, set map[string]bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Distrusted == nil {
+		s.st.Distrusted = map[string][]string{}
+	}
+	if !putSet(s.st.Distrusted, storeID, set) {
+		return nil
+	}
+	return s.saveLocked()
+}
+
+// putSet stores set as the sorted list of m[storeID] (deleting it when
+// empty) and reports whether that changed m.
+func putSet(m map[string][]string, storeID string, set map[string]bool) bool {
 	list := make([]string, 0, len(set))
 	for fp := range set {
 		list = append(list, fp)
 	}
 	sort.Strings(list)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if strings.Join(list, ",") == strings.Join(s.st.Known[storeID], ",") {
-		return nil
+	if strings.Join(list, ",") == strings.Join(m[storeID], ",") {
+		return false
 	}
 	if len(list) == 0 {
-		delete(s.st.Known, storeID)
+		delete(m, storeID)
 	} else {
-		s.st.Known[storeID] = list
+		m[storeID] = list
 	}
-	return s.saveLocked()
+	return true
 }
 
 func (s *stateDir) hashes() (last, facts string) {
@@ -158,7 +188,7 @@ func (s *stateDir) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return fsroot.WriteFileAtomic(s.path(fileState), data, 0o600)
+	return writeState(s.dir, data)
 }
 
 // Status is what `anchorwatch agent status` shows, written by the agent
@@ -185,6 +215,27 @@ type Status struct {
 	// EnrollConflict is set when the collector flagged this host's
 	// enrollment (its machine id was enrolled by another key).
 	EnrollConflict string `json:"enroll_conflict,omitempty"`
+
+	// Delivery (delivery.go): events journaled but not yet spooled,
+	// those held in memory only because the journal cannot be written
+	// (lost if the agent stops first), and what was dropped since the
+	// agent started, with the last reason.
+	EventsPending  int          `json:"events_pending"`
+	EventsUnsaved  int          `json:"events_unsaved,omitempty"`
+	JournalError   string       `json:"journal_error,omitempty"`
+	ReportsDropped int          `json:"reports_dropped,omitempty"`
+	EventsDropped  int          `json:"events_dropped,omitempty"`
+	LastDrop       string       `json:"last_drop,omitempty"`
+	HealsFailing   []HealStatus `json:"heals_failing,omitempty"`
+}
+
+// HealStatus is a heal that keeps failing, in Status.
+type HealStatus struct {
+	Store     string    `json:"store"`
+	SHA256    string    `json:"sha256"`
+	Since     time.Time `json:"since"`
+	Failures  int       `json:"failures"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // StoreReport is one store in Status.

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -176,114 +175,28 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	want := stores.Select(w.s, pol.Wanted(info.Kind, now))
 	res := stores.Check(info, anchors, want)
 	known := w.a.state.known(info.ID)
-	var events []api.Event
-
-	needFP := append(append([]string{}, res.Missing...), res.Untrusted...)
-	if len(needFP) > 0 {
-		byFP := map[string]*x509.Certificate{}
-		for _, c := range want {
-			byFP[stores.SHA256(c)] = c
-		}
-		var need []*x509.Certificate
-		for _, fp := range needFP {
-			need = append(need, byFP[fp])
-			if known[fp] {
-				detail := "our CA is no longer in the store"
-				if contains(res.Untrusted, fp) {
-					detail = "our CA is no longer trusted for TLS server authentication"
-				}
-				events = append(events, w.a.event(api.EventRemoved, info.ID, fp, detail))
-			}
-		}
-		if !info.Writable {
-			w.log.Warn("store is missing our CA but is read-only", "missing", len(need))
-		} else {
-			t1 := time.Now()
-			changes, err := w.s.Install(ctx, need, stores.Options{Watched: true})
-			w.log.Debug("install", "took", time.Since(t1).String(), "list_took", tList.String())
-			if err != nil {
-				if ctx.Err() != nil {
-					return false
-				}
-				w.log.Error("heal failed", "err", err)
-				switch {
-				case errors.Is(err, stores.ErrNeedsMDM):
-					res.Status, res.Detail = stores.StatusNeedsMDM, err.Error()
-				case errors.Is(err, stores.ErrUnsafe), errors.Is(err, stores.ErrTimeout), errors.Is(err, stores.ErrBusy):
-					// We cannot fix it: say why, not just what is missing.
-					res.Status, res.Detail = stores.StatusError, res.Detail+"; not healed: "+err.Error()
-				}
-				for _, fp := range needFP {
-					events = append(events, w.a.event(api.EventHealFailed, info.ID, fp, err.Error()))
-				}
-				w.set(res, anchors)
-				w.a.emit(events...)
-				return true
-			}
-			for _, ch := range changes {
-				if ch.Action == stores.ActionUnchanged {
-					continue
-				}
-				typ, detail := api.EventInstalled, "installed "+ch.Action
-				if known[ch.SHA256] {
-					typ, detail = api.EventHealed, "put back ("+ch.Action+")"
-				}
-				events = append(events, w.a.event(typ, info.ID, ch.SHA256, detail))
-				w.log.Info(typ, "sha256", ch.SHA256[:changeLabelSize], "action", ch.Action)
-			}
-			if anchors, err = w.s.List(ctx); err != nil {
-				w.set(stores.ErrorResult(info, err), nil)
-				w.a.emit(events...)
-				return true
-			}
-			res = stores.Check(info, anchors, want)
-		}
-	}
-
-	// Removals the policy asks for, never a vendor root or one another
-	// manager (GPO) owns.
-	var remove []string
-	for _, fp := range pol.Removals(now) {
-		for _, an := range anchors {
-			if an.SHA256 != fp {
-				continue
-			}
-			if an.Vendor || an.ManagedBy != "" {
-				w.log.Warn("policy removes a certificate this store ships or another manager owns: left alone", "sha256", fp[:changeLabelSize])
-				continue
-			}
-			remove = append(remove, fp)
-			break
-		}
-	}
-	if len(remove) > 0 && info.Writable {
-		changes, err := w.s.Remove(ctx, remove, stores.Options{Watched: true})
-		if err != nil {
-			w.log.Error("policy removal failed", "err", err)
-			for _, fp := range remove {
-				events = append(events, w.a.event(api.EventHealFailed, info.ID, fp, "remove: "+err.Error()))
-			}
-			retry = true
-		} else {
-			for _, ch := range changes {
-				if ch.Action == stores.ActionRemoved {
-					events = append(events, w.a.event(api.EventRemovedByPol, info.ID, ch.SHA256, "removed as the policy asks"))
-				}
-			}
-			if a2, err := w.s.List(ctx); err == nil {
-				anchors = a2
-				res = stores.Check(info, anchors, want)
-			}
-		}
-	}
-
-	// What we verified present is the baseline for drift; what is missing
-	// stays known so its return is reported as healed.
-	next := map[string]bool{}
+	// The policy's distrust section comes first: in an emergency,
+	// refusing the leaked CA matters most (distrust.go).
+	distrustEvents, distrustRetry := w.enforceDistrust(ctx, pol, now, want, &anchors, &res)
+	w.a.emit(distrustEvents...)
 	wantSet := map[string]bool{}
 	for _, c := range want {
 		wantSet[stores.SHA256(c)] = true
 	}
+	done := map[string]string{} // sha256 -> what our install did
+
+	if need := append(append([]string{}, res.Missing...), res.Untrusted...); len(need) > 0 {
+		var stop bool
+		res, anchors, stop = w.heal(ctx, res, anchors, want, need, known, done, tList)
+		if stop {
+			return ctx.Err() == nil
+		}
+	}
+	removes, removeFailed := w.removeByPolicy(ctx, pol.Removals(now), &res, &anchors, want)
+
+	// What we verified present is the baseline for drift; what is missing
+	// stays known so its return is reported as healed.
+	next := map[string]bool{}
 	for fp := range known {
 		if wantSet[fp] {
 			next[fp] = true
@@ -297,12 +210,105 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	if err := w.a.state.setKnown(info.ID, next); err != nil {
 		w.log.Warn("cannot save state", "err", err)
 	}
+	w.closeDrifts(res, anchors, wantSet, removes, done)
+	markDistrustedPresent(&res, pol.DistrustTargets(now), anchors, info)
 	w.set(res, anchors)
-	w.a.emit(events...)
 	if len(res.Missing)+len(res.Untrusted) > 0 && info.Writable {
 		return true
 	}
-	return retry
+	return removeFailed || distrustRetry
+}
+
+// heal installs the certificates need (fingerprints of want missing or
+// untrusted in the store), journaling the heal before the store is
+// written (openHeals). It returns the store as it is afterwards; stop is
+// true when the heal failed (the result is set and the caller retries).
+func (w *worker) heal(ctx context.Context, res stores.Result, anchors []stores.Anchor, want []*x509.Certificate, need []string,
+	known map[string]bool, done map[string]string, tList time.Duration) (stores.Result, []stores.Anchor, bool) {
+	info := w.info
+	w.openHeals(need, known, res.Untrusted)
+	if !info.Writable {
+		w.log.Warn("store is missing our CA but is read-only", "missing", len(need))
+		return res, anchors, false
+	}
+	byFP := map[string]*x509.Certificate{}
+	for _, c := range want {
+		byFP[stores.SHA256(c)] = c
+	}
+	certs := make([]*x509.Certificate, 0, len(need))
+	for _, fp := range need {
+		certs = append(certs, byFP[fp])
+	}
+	t1 := time.Now()
+	changes, err := w.s.Install(ctx, certs, stores.Options{Watched: true})
+	w.log.Debug("install", "took", time.Since(t1).String(), "list_took", tList.String())
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, anchors, true
+		}
+		w.log.Error("heal failed", "err", err)
+		switch {
+		case errors.Is(err, stores.ErrNeedsMDM):
+			res.Status, res.Detail = stores.StatusNeedsMDM, err.Error()
+		case errors.Is(err, stores.ErrUnsafe), errors.Is(err, stores.ErrTimeout), errors.Is(err, stores.ErrBusy):
+			// We cannot fix it: say why, not just what is missing.
+			res.Status, res.Detail = stores.StatusError, res.Detail+"; not healed: "+err.Error()
+		}
+		w.failed(need, "heal", err)
+		w.set(res, anchors)
+		return res, anchors, true
+	}
+	for _, ch := range changes {
+		if ch.Action != stores.ActionUnchanged {
+			done[ch.SHA256] = ch.Action
+		}
+	}
+	after, err := w.s.List(ctx)
+	if err != nil {
+		w.set(stores.ErrorResult(info, err), nil)
+		return res, anchors, true
+	}
+	return stores.Check(info, after, want), after, false
+}
+
+// removeByPolicy removes what the policy removes (never a vendor root or
+// one another manager, GPO, owns), journaling each removal first. It
+// updates res and anchors, and returns the fingerprints the policy
+// removes and whether a removal failed.
+func (w *worker) removeByPolicy(ctx context.Context, removals []string, res *stores.Result, anchors *[]stores.Anchor, want []*x509.Certificate) (map[string]bool, bool) {
+	removes := map[string]bool{}
+	var remove []string
+	for _, fp := range removals {
+		removes[fp] = true
+		for _, an := range *anchors {
+			if an.SHA256 != fp {
+				continue
+			}
+			if an.Vendor || an.ManagedBy != "" {
+				w.log.Warn("policy removes a certificate this store ships or another manager owns: left alone", "sha256", short(fp))
+				delete(removes, fp)
+				continue
+			}
+			remove = append(remove, fp)
+			break
+		}
+	}
+	if len(remove) == 0 || !w.info.Writable {
+		return removes, false
+	}
+	w.openRemovals(remove)
+	if _, err := w.s.Remove(ctx, remove, stores.Options{Watched: true}); err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("policy removal failed", "err", err)
+			w.failed(remove, "remove", err)
+		}
+		return removes, true
+	}
+	if a2, err := w.s.List(ctx); err == nil {
+		*anchors = a2
+		*res = stores.Check(w.info, a2, want)
+	}
+	return removes, false
 }
 
 func (w *worker) set(r stores.Result, anchors []stores.Anchor) {

@@ -197,6 +197,9 @@ func parseP7(der []byte) (certs []*x509.Certificate, err error) {
 			certs, err = nil, fmt.Errorf("malformed PKCS#7: %v", r)
 		}
 	}()
+	if err := CheckBER(der); err != nil {
+		return nil, err
+	}
 	p7, err := pkcs7.Parse(der)
 	if err != nil {
 		return nil, fmt.Errorf("PKCS#7: %w", err)

@@ -78,6 +78,18 @@ type Document struct {
 	// keystores that use neither "changeit" nor the empty password.
 	JavaPasswords map[string]string `json:"java_passwords,omitempty"`
 
+	// Distrust lists CAs every agent actively distrusts (see
+	// DistrustEntry): distrusted where the store can express it, removed
+	// where it cannot, and healed when a copy comes back.
+	Distrust []DistrustEntry `json:"distrust,omitempty"`
+	// EnforceBlocklist makes agents distrust every blocklisted root
+	// (built-in and Blocklist) the same way, instead of only reporting it.
+	EnforceBlocklist bool `json:"enforce_blocklist,omitempty"`
+	// NextSigners are the PEM certificates of the policy signer(s) that
+	// take over (signers.go): an agent that accepts this policy accepts a
+	// later one signed by them, and then pins them instead of the old.
+	NextSigners []string `json:"next_signers,omitempty"`
+
 	// DoNotDecrypt is the signed "do not decrypt" list: destinations and
 	// clients the interception proxy passes through unopened, each with a
 	// reason and an expiry (see Bypass; exported for the proxy by
@@ -246,6 +258,7 @@ func checkScalars(m map[string]any) error {
 	each("remove", func(f string, o map[string]any) { checkTime(f+".after", o["after"]) })
 	each("exemptions", func(f string, o map[string]any) { checkTime(f+".expires", o["expires"]) })
 	each("do_not_decrypt", func(f string, o map[string]any) { checkTime(f+".expires", o["expires"]) })
+	each("distrust", func(f string, o map[string]any) { checkTime(f+".after", o["after"]) })
 	checkDuration("heartbeat_interval", m["heartbeat_interval"])
 	checkDuration("rescan_interval", m["rescan_interval"])
 	return errors.Join(errs...)
@@ -317,18 +330,12 @@ func (d *Document) Validate() error {
 		a := &d.Anchors[i]
 		f := fmt.Sprintf("anchors[%d]", i)
 		a.Cert = nil
-		certs, err := ParseCAs([]byte(a.PEM))
-		switch {
-		case strings.TrimSpace(a.PEM) == "":
+		if strings.TrimSpace(a.PEM) == "" {
 			bad(f+".pem", "missing: paste the CA certificate in PEM")
-		case !strings.Contains(a.PEM, "-----BEGIN"):
-			bad(f+".pem", "not PEM (want a -----BEGIN CERTIFICATE----- block)")
-		case err != nil:
+		} else if c, err := parseOneCA(a.PEM, "anchor"); err != nil {
 			bad(f+".pem", "%v", err)
-		case len(certs) != 1 || strings.Count(a.PEM, "-----BEGIN") != 1:
-			bad(f+".pem", "holds %d certificates; give one CA per anchor", strings.Count(a.PEM, "-----BEGIN"))
-		default:
-			a.Cert = certs[0]
+		} else {
+			a.Cert = c
 		}
 		for j, k := range a.Stores {
 			if !known[k] {
@@ -456,13 +463,31 @@ func (d *Document) Validate() error {
 			bad(fmt.Sprintf("java_passwords[%q]", p), "not an absolute keystore path")
 		}
 	}
-	// The do-not-decrypt list (bypass.go).
+	// The do-not-decrypt list (bypass.go), the distrust section
+	// (distrust.go) and the next signers (signers.go).
 	errs = append(errs, d.validateBypasses()...)
+	errs = append(errs, d.validateDistrust()...)
+	errs = append(errs, d.validateNextSigners()...)
 
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// parseOneCA parses text holding exactly one CA certificate in PEM (what
+// is for the error message: "anchor", "entry").
+func parseOneCA(text, what string) (*x509.Certificate, error) {
+	certs, err := ParseCAs([]byte(text))
+	switch {
+	case !strings.Contains(text, "-----BEGIN"):
+		return nil, errors.New("not PEM (want a -----BEGIN CERTIFICATE----- block)")
+	case err != nil:
+		return nil, err
+	case len(certs) != 1 || strings.Count(text, "-----BEGIN") != 1:
+		return nil, fmt.Errorf("holds %d certificates; give one CA per %s", strings.Count(text, "-----BEGIN"), what)
+	}
+	return certs[0], nil
 }
 
 func isWindowsAbs(p string) bool {
@@ -500,7 +525,7 @@ func (a Anchor) AppliesTo(k stores.Kind) bool {
 
 // Wanted returns the CAs a store of kind k must hold at time now: every
 // anchor for that kind whose remove_after has not passed and whose
-// certificate is not due for removal.
+// certificate is neither due for removal nor distrusted.
 func (d *Document) Wanted(k stores.Kind, now time.Time) []*x509.Certificate {
 	removing := map[string]bool{}
 	for _, fp := range d.Removals(now) {
@@ -508,7 +533,7 @@ func (d *Document) Wanted(k stores.Kind, now time.Time) []*x509.Certificate {
 	}
 	var out []*x509.Certificate
 	for _, a := range d.Anchors {
-		if a.Cert == nil || !a.AppliesTo(k) || removing[stores.SHA256(a.Cert)] {
+		if a.Cert == nil || !a.AppliesTo(k) || removing[stores.SHA256(a.Cert)] || d.distrusted(a.Cert, now) {
 			continue
 		}
 		out = append(out, a.Cert)
@@ -552,8 +577,8 @@ func (d *Document) CAs() []*x509.Certificate {
 }
 
 // ActiveCAs returns the anchors in force at time now: every anchor but
-// those past their remove_after or listed in a removal whose time has
-// come. Agents report these as the host's CAs.
+// those past their remove_after, listed in a removal whose time has come,
+// or distrusted. Agents report these as the host's CAs.
 func (d *Document) ActiveCAs(now time.Time) []*x509.Certificate {
 	removing := map[string]bool{}
 	for _, fp := range d.Removals(now) {
@@ -561,15 +586,15 @@ func (d *Document) ActiveCAs(now time.Time) []*x509.Certificate {
 	}
 	var out []*x509.Certificate
 	for _, c := range d.CAs() {
-		if !removing[stores.SHA256(c)] {
+		if !removing[stores.SHA256(c)] && !d.distrusted(c, now) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// NextChange returns the first rotation time after now (a remove_after or
-// a removal's after), or the zero time when none is pending. An agent
+// NextChange returns the first rotation time after now (a remove_after, a
+// removal's after or a distrust's after), or the zero time when none is pending. An agent
 // reconciles again at that moment.
 func (d *Document) NextChange(now time.Time) time.Time {
 	var next time.Time
@@ -583,6 +608,9 @@ func (d *Document) NextChange(now time.Time) time.Time {
 	}
 	for _, a := range d.Anchors {
 		consider(a.RemoveAfter)
+	}
+	for _, e := range d.Distrust {
+		consider(e.After)
 	}
 	return next
 }

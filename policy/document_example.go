@@ -37,6 +37,12 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
   "//blocklist": "Known-bad roots added to the built-in blocklist (Superfish, eDellRoot, ...). Name each by sha256 (certificate) or spki_sha256 (key, catches reissues); reason is required. A blocked root in a store makes it blocked-present. Example entries: docs/policy.md, Examples.",
   "blocklist": [],
 
+  "//distrust": "CAs every agent actively distrusts (a leaked or retired CA): distrusted where the store can say so (Windows Disallowed, NSS, p11-kit, Debian, macOS), removed elsewhere, healed when a copy comes back. Give pem (the certificate: needed to refuse it in advance) and/or sha256, spki_sha256 (the key: every certificate of a leaked key); reason is required; after (optional, RFC 3339) starts it later. anchorwatch policy rotate writes this for you.",
+  "distrust": [],
+
+  "//enforce_blocklist": "true: distrust every blocklisted root (built-in and blocklist) the way distrust does, instead of only reporting it.",
+  "enforce_blocklist": false,
+
   "//report_unknown_roots": "true: agents report every root that is neither shipped by the OS/JDK/NSS vendor nor managed by this policy.",
   "report_unknown_roots": true,
 
@@ -51,6 +57,9 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
 
   "//rescan_interval": "Full rescan of every store, the safety net beside change notifications (10s..24h). Default 15m.",
   "rescan_interval": "15m",
+
+  "//next_signers": "Certificates (PEM) of the policy signer(s) that take over: agents accepting this policy then accept one they sign, and drop the old signer.",
+  "next_signers": [],
 
   "//java_passwords": "Passwords of Java keystores that use neither changeit nor an empty password, by absolute path.",
   "java_passwords": {}

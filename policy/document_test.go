@@ -264,5 +264,14 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("accepted anchor without certificate")
 			}
 		}
+		// Never trusted and distrusted at once.
+		now := time.Now()
+		for _, tg := range d.DistrustTargets(now) {
+			for _, c := range d.Wanted(stores.KindJava, now) {
+				if tg.MatchesCert(c) {
+					t.Fatalf("%s distrusts a wanted CA", tg.Source)
+				}
+			}
+		}
 	})
 }

@@ -3,13 +3,14 @@ package policy
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mozilla.org/pkcs7"
@@ -51,11 +52,14 @@ func Sign(doc []byte, cert *x509.Certificate, key crypto.Signer) ([]byte, error)
 }
 
 // SignWith signs a policy document as PKCS#7 SignedData with the content
-// attached (SHA-256, signing time as a signed attribute) and returns the
-// DER. When the document has no not_after, one is inserted (the only
-// change made to it). It refuses a document that does not Parse, a
-// lifetime outside MinValidity..MaxValidity, and a signer certificate
-// that is not valid now, so what it writes is what agents accept.
+// attached (signing time as a signed attribute; SHA-256 for RSA and P-256
+// keys, SHA-384 for P-384) and returns the DER. key is any crypto.Signer
+// for an RSA or ECDSA certificate: an in-memory key, or a PKCS#11 token
+// (policy/pkcs11). When the document has no not_after, one is inserted
+// (the only change made to it). It refuses a document that does not
+// Parse, a lifetime outside MinValidity..MaxValidity, a next signer or a
+// signer certificate that is not valid now, so what it writes is what
+// agents accept.
 func SignWith(doc []byte, cert *x509.Certificate, key crypto.Signer, opt SignOptions) ([]byte, error) {
 	d, err := Parse(doc)
 	if err != nil {
@@ -65,29 +69,89 @@ func SignWith(doc []byte, cert *x509.Certificate, key crypto.Signer, opt SignOpt
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-		return nil, fmt.Errorf("sign policy: %w: %q is valid %s to %s; issue a new signer certificate and pin it on the agents",
-			ErrSignerExpired, cert.Subject.String(), cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
+	if err := checkSigner(cert, key, now); err != nil {
+		return nil, fmt.Errorf("sign policy: %w", err)
 	}
-	if err := matchKey(cert, key); err != nil {
+	if err := d.checkNextSigners(now); err != nil {
 		return nil, fmt.Errorf("sign policy: %w", err)
 	}
 	if doc, err = stampValidity(doc, d, now, opt.ValidFor); err != nil {
 		return nil, fmt.Errorf("sign policy: %w", err)
 	}
-	sd, err := pkcs7.NewSignedData(doc)
-	if err != nil {
-		return nil, fmt.Errorf("sign policy: %w", err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
-		return nil, fmt.Errorf("sign policy: %w", err)
-	}
-	out, err := sd.Finish()
+	out, err := signedBlob(doc, now, keyPair{cert, key})
 	if err != nil {
 		return nil, fmt.Errorf("sign policy: %w", err)
 	}
 	return out, nil
+}
+
+// Cosign adds a signature by cert/key to a signed policy and returns the
+// new DER: the content and every signature already there stay as they
+// are (m-of-n signing, see VerifyOptions.Required). It refuses a blob
+// whose signatures do not verify against the certificates it carries, a
+// document that does not Parse or has expired, and a second signature by
+// the same certificate.
+func Cosign(blob []byte, cert *x509.Certificate, key crypto.Signer, now time.Time) ([]byte, error) {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if err := checkSigner(cert, key, now); err != nil {
+		return nil, fmt.Errorf("cosign policy: %w", err)
+	}
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil, fmt.Errorf("cosign policy: %w", err)
+	}
+	p7, err := parseSigned(der)
+	if err != nil {
+		return nil, fmt.Errorf("cosign policy: %w: not a PKCS#7 SignedData (%v)", ErrUnsigned, err)
+	}
+	if len(p7.Signers) == 0 || len(p7.Content) == 0 {
+		return nil, fmt.Errorf("cosign policy: %w: no signature or no attached content; sign it first with `anchorwatch policy sign`", ErrUnsigned)
+	}
+	if len(p7.Signers) >= MaxSignatures {
+		return nil, fmt.Errorf("cosign policy: %w: it already carries %d signatures", ErrInvalid, len(p7.Signers))
+	}
+	if err := verifySigned(p7); err != nil {
+		return nil, fmt.Errorf("cosign policy: %w: a signature already on it does not verify (%v): do not sign what you cannot check", ErrTampered, err)
+	}
+	for _, c := range p7.Certificates {
+		if bytes.Equal(c.Raw, cert.Raw) {
+			return nil, fmt.Errorf("cosign policy: %w: %q has signed it already; a second signature must come from another signer", ErrInvalid, cert.Subject.String())
+		}
+	}
+	d, err := Parse(p7.Content)
+	if err != nil {
+		return nil, fmt.Errorf("cosign policy: %w", err)
+	}
+	if err := d.CheckValidity(now); err != nil {
+		return nil, fmt.Errorf("cosign policy: %w", err)
+	}
+	parts, err := decodeSignedData(der)
+	if err != nil {
+		return nil, fmt.Errorf("cosign policy: %w (re-sign it with `anchorwatch policy sign`, then cosign)", err)
+	}
+	si, alg, err := newSignerInfo(parts.content, cert, key, now)
+	if err != nil {
+		return nil, fmt.Errorf("cosign policy: %w", err)
+	}
+	parts.signerInfos = append(parts.signerInfos, si)
+	parts.digestAlgs = append(parts.digestAlgs, alg)
+	parts.certs = append(parts.certs, cert.Raw)
+	out, err := encodeSignedData(parts)
+	if err != nil {
+		return nil, fmt.Errorf("cosign policy: %w", err)
+	}
+	return out, nil
+}
+
+// checkSigner checks that key belongs to cert, which must be valid at now.
+func checkSigner(cert *x509.Certificate, key crypto.Signer, now time.Time) error {
+	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return fmt.Errorf("%w: %q is valid %s to %s; issue a new signer certificate and pin it on the agents (or name it in next_signers)",
+			ErrSignerExpired, cert.Subject.String(), cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
+	}
+	return matchKey(cert, key)
 }
 
 // stampValidity gives doc (parsed as d) its not_after and checks the
@@ -127,19 +191,29 @@ func matchKey(cert *x509.Certificate, key crypto.Signer) error {
 	if !ok || !pub.Equal(cert.PublicKey) {
 		return errors.New("the private key does not belong to the signer certificate")
 	}
-	switch key.(type) {
-	case *rsa.PrivateKey, *ecdsa.PrivateKey:
-		return nil
-	}
-	return fmt.Errorf("%T keys are not supported for PKCS#7 signing: use RSA or ECDSA", key)
+	_, _, _, err := signerAlgorithms(cert.PublicKey)
+	return err
 }
 
 // VerifyOptions say what a signed policy must satisfy.
 type VerifyOptions struct {
-	// Signer is the pinned signer certificate. The policy must be signed
-	// by exactly this certificate (same DER), not merely by one that
-	// chains to it.
-	Signer *x509.Certificate
+	// Signer is a pinned signer certificate; Signers the pinned set (n).
+	// Give either or both: every certificate named counts. The policy
+	// must be signed by one of exactly these certificates (same DER), not
+	// merely by one that chains to them.
+	Signer  *x509.Certificate
+	Signers []*x509.Certificate
+	// NextSigners are the signers the policy in force names to take over
+	// (next_signers): their signatures count as the pinned ones do.
+	NextSigners []*x509.Certificate
+	// Required is m: how many valid signatures, by distinct certificates
+	// of Signers and NextSigners, a policy needs unless it changes
+	// nothing but routine fields from Held (see TrustChanges). Zero
+	// means one.
+	Required int
+	// Held is the policy in force, against which a policy with fewer than
+	// Required signatures is compared; nil means every field is a change.
+	Held *Document
 	// HeldSerial is the serial of the policy in force; the new one must be
 	// strictly greater. Zero accepts any valid serial.
 	HeldSerial int64
@@ -165,82 +239,57 @@ type Verified struct {
 	Document *Document
 	// Content is the signed JSON exactly as signed.
 	Content []byte
-	// SignedAt is the signing time attribute, zero when absent.
+	// SignedAt is the signing time attribute of the first counted
+	// signature in the message, zero when absent.
 	SignedAt time.Time
-	Signer   *x509.Certificate
-	// Digest names the digest algorithm of the signature ("SHA-256").
+	// Signers are the pinned (or next) signers whose signatures verified,
+	// in the order of the pinned set; Signer is the first of them.
+	Signer  *x509.Certificate
+	Signers []*x509.Certificate
+	// Digest names the digest algorithm of the first counted signature
+	// in the message ("SHA-256").
 	Digest string
+	// Changes lists the fields the policy changes beyond the routine ones
+	// (TrustChanges against VerifyOptions.Held).
+	Changes []string
 }
+
+// ErrTooFewSignatures is wrapped when a policy that changes more than the
+// routine fields carries fewer valid signatures than required (m of n).
+var ErrTooFewSignatures = errors.New("policy carries too few valid signatures")
 
 // Verify checks a signed policy (DER, or PEM "PKCS7"/"CMS") against the
 // options and returns the document. Every refusal wraps one of
 // ErrUnsigned, ErrWrongSigner, ErrWeakAlgorithm, ErrTampered,
-// ErrSignerExpired, ErrReplayed, ErrExpired, ErrNotYetValid, ErrNoExpiry
-// or ErrInvalid and says what to do.
+// ErrSignerExpired, ErrReplayed, ErrExpired, ErrNotYetValid, ErrNoExpiry,
+// ErrTooFewSignatures or ErrInvalid and says what to do.
 func Verify(blob []byte, opt VerifyOptions) (*Verified, error) {
-	if opt.Signer == nil {
+	accepted := signerSet(opt)
+	if len(accepted) == 0 {
 		return nil, errors.New("verify policy: no signer certificate is pinned")
 	}
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
-	if len(blob) > MaxSigned {
-		return nil, fmt.Errorf("verify policy: %w: %d bytes is over the %d byte limit", ErrInvalid, len(blob), MaxSigned)
-	}
-	der := blob
-	if b, _ := pem.Decode(blob); b != nil {
-		der = b.Bytes
-	} else if t := bytes.TrimSpace(blob); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return nil, fmt.Errorf("verify policy: %w: this is plain JSON; sign it with `anchorwatch policy sign`", ErrUnsigned)
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil, fmt.Errorf("verify policy: %w", err)
 	}
 	p7, err := parseSigned(der)
 	if err != nil {
 		return nil, fmt.Errorf("verify policy: %w: not a PKCS#7 SignedData (%v)", ErrUnsigned, err)
 	}
-	if len(p7.Signers) == 0 {
+	switch {
+	case len(p7.Signers) == 0:
 		return nil, fmt.Errorf("verify policy: %w: the PKCS#7 holds no signature", ErrUnsigned)
-	}
-	if len(p7.Signers) > 1 {
-		return nil, fmt.Errorf("verify policy: %w: %d signatures; a policy carries exactly one", ErrWrongSigner, len(p7.Signers))
-	}
-	if len(p7.Content) == 0 {
+	case len(p7.Signers) > MaxSignatures:
+		return nil, fmt.Errorf("verify policy: %w: %d signatures, more than %d", ErrInvalid, len(p7.Signers), MaxSignatures)
+	case len(p7.Content) == 0:
 		return nil, fmt.Errorf("verify policy: %w: the content is not attached (detached signature)", ErrUnsigned)
 	}
-	claimed := p7.GetOnlySigner()
-	if claimed == nil || !bytes.Equal(claimed.Raw, opt.Signer.Raw) {
-		who := "an unknown certificate"
-		if claimed != nil {
-			who = fmt.Sprintf("%q (sha256 %s)", claimed.Subject.String(), fingerprint(claimed))
-		}
-		return nil, fmt.Errorf("verify policy: %w: signed by %s, pinned signer is %q (sha256 %s)",
-			ErrWrongSigner, who, opt.Signer.Subject.String(), fingerprint(opt.Signer))
-	}
-	digest, err := checkAlgorithms(p7.Signers[0].DigestAlgorithm.Algorithm, p7.Signers[0].DigestEncryptionAlgorithm.Algorithm)
+	v, err := countSignatures(p7, accepted, opt)
 	if err != nil {
-		return nil, fmt.Errorf("verify policy: %w: %v; sign with SHA-256, SHA-384 or SHA-512 (`anchorwatch policy sign`, or openssl cms -sign -md sha256)", ErrWeakAlgorithm, err)
-	}
-	// Verify against the pinned certificate only: whatever else the
-	// message carries plays no part.
-	p7.Certificates = []*x509.Certificate{opt.Signer}
-	if err := verifySigned(p7); err != nil {
-		var mm *pkcs7.MessageDigestMismatchError
-		switch {
-		case errors.As(err, &mm):
-			return nil, fmt.Errorf("verify policy: %w: content digest mismatch (modified after signing)", ErrTampered)
-		case isSigningTimeError(err):
-			return nil, fmt.Errorf("verify policy: %w: %v", ErrSignerExpired, err)
-		default:
-			return nil, fmt.Errorf("verify policy: %w: %v", ErrTampered, err)
-		}
-	}
-	var signedAt time.Time
-	if err := p7.UnmarshalSignedAttribute(pkcs7.OIDAttributeSigningTime, &signedAt); err != nil {
-		signedAt = time.Time{}
-	}
-	if !opt.AllowExpiredSigner && (opt.Now.Before(opt.Signer.NotBefore) || opt.Now.After(opt.Signer.NotAfter)) {
-		return nil, fmt.Errorf("verify policy: %w: %q is valid %s to %s, not at %s; issue a new signer and re-pin it on the agents",
-			ErrSignerExpired, opt.Signer.Subject.String(), opt.Signer.NotBefore.Format(time.RFC3339),
-			opt.Signer.NotAfter.Format(time.RFC3339), opt.Now.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("verify policy: %w", err)
 	}
 	doc, err := Parse(p7.Content)
 	if err != nil {
@@ -259,7 +308,129 @@ func Verify(blob []byte, opt VerifyOptions) (*Verified, error) {
 			return nil, fmt.Errorf("verify policy: %w", err)
 		}
 	}
-	return &Verified{Document: doc, Content: p7.Content, SignedAt: signedAt, Signer: opt.Signer, Digest: digest}, nil
+	v.Document, v.Content = doc, p7.Content
+	v.Changes = TrustChanges(opt.Held, doc)
+	if m := max(opt.Required, 1); len(v.Signers) < m && len(v.Changes) > 0 {
+		return nil, fmt.Errorf("verify policy: %w: serial %d changes %s, which needs %d signatures by distinct pinned signers; it carries %d valid. "+
+			"Add signatures with `anchorwatch policy cosign` (only %s may change with fewer)",
+			ErrTooFewSignatures, doc.Serial, strings.Join(v.Changes, ", "), m, len(v.Signers), strings.Join(RoutineFields(), ", "))
+	}
+	return v, nil
+}
+
+// signerSet returns the distinct certificates whose signatures count.
+func signerSet(opt VerifyOptions) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range append(append([]*x509.Certificate{opt.Signer}, opt.Signers...), opt.NextSigners...) {
+		if c != nil && !slices.ContainsFunc(out, c.Equal) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// signedDER returns the DER of a signed policy given as DER or PEM.
+func signedDER(blob []byte) ([]byte, error) {
+	if len(blob) > MaxSigned {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrInvalid, len(blob), MaxSigned)
+	}
+	if b, _ := pem.Decode(blob); b != nil {
+		return b.Bytes, nil
+	}
+	if t := bytes.TrimSpace(blob); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		return nil, fmt.Errorf("%w: this is plain JSON; sign it with `anchorwatch policy sign`", ErrUnsigned)
+	}
+	return blob, nil
+}
+
+// countSignatures verifies every signature made by an accepted
+// certificate and returns them (Signers, Signer, SignedAt, Digest). A
+// signature by another certificate is not counted; one that claims an
+// accepted certificate but does not verify, or uses a refused algorithm,
+// refuses the whole policy.
+func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOptions) (*Verified, error) {
+	v := &Verified{}
+	var others, expired []string
+	for i, si := range p7.Signers {
+		claimed := claimedSigner(p7, i)
+		idx := -1
+		if claimed != nil {
+			idx = slices.IndexFunc(accepted, claimed.Equal)
+		}
+		if idx < 0 {
+			who := "an unknown certificate"
+			if claimed != nil {
+				who = fmt.Sprintf("%q (sha256 %s)", claimed.Subject.String(), fingerprint(claimed))
+			}
+			others = append(others, who)
+			continue
+		}
+		pin := accepted[idx]
+		if slices.ContainsFunc(v.Signers, pin.Equal) {
+			continue // the same signer twice counts once
+		}
+		digest, err := checkAlgorithms(si.DigestAlgorithm.Algorithm, si.DigestEncryptionAlgorithm.Algorithm)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v; sign with SHA-256, SHA-384 or SHA-512 (`anchorwatch policy sign`, or openssl cms -sign -md sha256)", ErrWeakAlgorithm, err)
+		}
+		// Verify against the pinned certificate only: whatever else the
+		// message carries plays no part.
+		one := &pkcs7.PKCS7{Content: p7.Content, Certificates: []*x509.Certificate{pin}, Signers: p7.Signers[i : i+1]}
+		if err := verifySigned(one); err != nil {
+			var mm *pkcs7.MessageDigestMismatchError
+			switch {
+			case errors.As(err, &mm):
+				return nil, fmt.Errorf("%w: content digest mismatch (modified after signing)", ErrTampered)
+			case isSigningTimeError(err):
+				return nil, fmt.Errorf("%w: %v", ErrSignerExpired, err)
+			default:
+				return nil, fmt.Errorf("%w: signature by %q: %v", ErrTampered, pin.Subject.String(), err)
+			}
+		}
+		if !opt.AllowExpiredSigner && (opt.Now.Before(pin.NotBefore) || opt.Now.After(pin.NotAfter)) {
+			expired = append(expired, fmt.Sprintf("%q is valid %s to %s, not at %s", pin.Subject.String(), pin.NotBefore.Format(time.RFC3339),
+				pin.NotAfter.Format(time.RFC3339), opt.Now.UTC().Format(time.RFC3339)))
+			continue
+		}
+		if len(v.Signers) == 0 {
+			v.Digest = digest
+			for _, a := range si.AuthenticatedAttributes {
+				if a.Type.Equal(oidSigningTime) {
+					_, _ = asn1.Unmarshal(a.Value.Bytes, &v.SignedAt)
+				}
+			}
+		}
+		v.Signers = append(v.Signers, pin)
+	}
+	if len(v.Signers) > 0 {
+		// In the order of the pinned set, whatever the message's.
+		slices.SortStableFunc(v.Signers, func(x, y *x509.Certificate) int {
+			return slices.IndexFunc(accepted, x.Equal) - slices.IndexFunc(accepted, y.Equal)
+		})
+		v.Signer = v.Signers[0]
+		return v, nil
+	}
+	if len(expired) > 0 {
+		return nil, fmt.Errorf("%w: %s; issue a new signer and re-pin it on the agents (or name it in next_signers before the old one expires)",
+			ErrSignerExpired, strings.Join(expired, "; "))
+	}
+	pinned := make([]string, 0, len(accepted))
+	for _, c := range accepted {
+		pinned = append(pinned, fmt.Sprintf("%q (sha256 %s)", c.Subject.String(), fingerprint(c)))
+	}
+	return nil, fmt.Errorf("%w: signed by %s, pinned signer is %s", ErrWrongSigner, strings.Join(others, ", "), strings.Join(pinned, " or "))
+}
+
+// claimedSigner returns the certificate the message carries for its i-th
+// signature (by issuer and serial number), or nil.
+func claimedSigner(p7 *pkcs7.PKCS7, i int) *x509.Certificate {
+	ias := p7.Signers[i].IssuerAndSerialNumber
+	for _, c := range p7.Certificates {
+		if bytes.Equal(c.RawIssuer, ias.IssuerName.FullBytes) && ias.SerialNumber != nil && c.SerialNumber.Cmp(ias.SerialNumber) == 0 {
+			return c
+		}
+	}
+	return nil
 }
 
 func fingerprint(c *x509.Certificate) string {
@@ -279,6 +450,9 @@ func parseSigned(der []byte) (p7 *pkcs7.PKCS7, err error) {
 			p7, err = nil, fmt.Errorf("malformed PKCS#7: %v", r)
 		}
 	}()
+	if err := CheckBER(der); err != nil {
+		return nil, err
+	}
 	return pkcs7.Parse(der)
 }
 
@@ -306,7 +480,29 @@ func Content(blob []byte) ([]byte, *x509.Certificate, error) {
 	if len(p7.Content) == 0 {
 		return nil, nil, fmt.Errorf("%w: no attached content", ErrUnsigned)
 	}
-	return p7.Content, p7.GetOnlySigner(), nil
+	if len(p7.Signers) == 0 {
+		return p7.Content, nil, nil
+	}
+	return p7.Content, claimedSigner(p7, 0), nil
+}
+
+// Signatures returns the certificate each signature of a signed policy
+// claims (nil where the message does not carry it), without checking any:
+// for `policy show` of a file from an untrusted source.
+func Signatures(blob []byte) []*x509.Certificate {
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil
+	}
+	p7, err := parseSigned(der)
+	if err != nil {
+		return nil
+	}
+	out := make([]*x509.Certificate, len(p7.Signers))
+	for i := range p7.Signers {
+		out[i] = claimedSigner(p7, i)
+	}
+	return out
 }
 
 // LoadSigner reads a signer certificate and its private key (PEM: PKCS#8,

@@ -135,6 +135,7 @@ show "$BIN" policy verify --signer "$DEMO/policy-signer.pem" "$DEMO/policy.p7m"
 
 step "The collector: SQLite in the sandbox, TLS with its own certificate, on 127.0.0.1"
 COLL=("$BIN" collector --data-dir "$DEMO/collector")
+show "${COLL[@]}" init
 cmdline "${COLL[@]}" secret add demo
 SECRET=$("${COLL[@]}" secret add demo)
 printf '%s\n' "$SECRET" > "$DEMO/enroll-secret"
@@ -233,8 +234,8 @@ for _ in $(seq 100); do
 done
 sleep 0.3
 since=$(date -u -d "@$((t0 / 1000000000 - 5))" +%Y-%m-%dT%H:%M:%SZ)
-cmdline curl -s --cacert "$DEMO/collector/collector-cert.pem" -H 'Authorization: Bearer $VIEWER' "$URL/api/v1/events?since=$since"
-curl -s --cacert "$DEMO/collector/collector-cert.pem" -H "Authorization: Bearer $VIEWER" "$URL/api/v1/events?since=$since" \
+cmdline curl -s --cacert "$DEMO/collector/collector-cert.pem" -H 'Authorization: Bearer $VIEWER' "$URL/api/v1/events?since=$since&order=asc"
+curl -s --cacert "$DEMO/collector/collector-cert.pem" -H "Authorization: Bearer $VIEWER" "$URL/api/v1/events?since=$since&order=asc" \
   | sed -e 's/},{"id"/}\n{"id"/g' \
   | sed -n 's/.*"time":"\([^"]*\)","type":"\([^"]*\)","store_id":"\([^"]*\)".*"hostname":"\([^"]*\)".*/  \1  \4  \2  \3/p'
 

@@ -46,6 +46,9 @@ checks=(
   "gcc gcc"
   "/usr/lib/firefox-esr/libsoftokn3.so firefox-esr"
   "useradd passwd"
+  "softhsm2-util softhsm2"
+  "pkcs11-tool opensc"
+  "/usr/sbin/haproxy haproxy"
 )
 need=()
 for c in "${checks[@]}"; do

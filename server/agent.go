@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -151,14 +152,28 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		PolicySerial: s.currentSerial(r.Context())})
 }
 
-// internal answers a failure that is not the client's: 503 when the
-// collector is stopping, 500 otherwise; the cause is logged, not sent.
+// RetryAfter is the Retry-After (seconds) of a 503: the collector is
+// stopping, or its database cannot commit or answer for now.
+const RetryAfter = "5"
+
+// internal answers a failure that is not the client's: 503 with
+// Retry-After when the collector is stopping or its database is
+// unavailable (full disk, I/O error, lost connection: the client sends
+// the same request again and nothing is lost), 500 otherwise. The cause
+// is logged (repeated ones once per interval, with a count), not sent.
 func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, errClosed) {
-		writeError(w, http.StatusServiceUnavailable, api.ErrInternal, "collector is shutting down: retry")
+		w.Header().Set("Retry-After", RetryAfter)
+		writeError(w, http.StatusServiceUnavailable, api.ErrUnavailable, "collector is shutting down: retry")
 		return
 	}
-	s.log.Error(what, "err", err)
+	if store.IsUnavailable(err) {
+		s.errs.failed(slog.LevelWarn, what+" failed: database unavailable", err)
+		w.Header().Set("Retry-After", RetryAfter)
+		writeError(w, http.StatusServiceUnavailable, api.ErrUnavailable, what+" failed: the collector's database is unavailable; retry later")
+		return
+	}
+	s.errs.failed(slog.LevelError, what+" failed", err)
 	writeError(w, http.StatusInternalServerError, api.ErrInternal, what+" failed; see the collector log")
 }
 

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,7 +19,16 @@ import (
 type Identity struct {
 	Name string
 	Role string // store.RoleAdmin or store.RoleViewer
+	// csrf is the anti-forgery value of the dashboard session the request
+	// came with ("" for a bearer token): whoami hands it to the page.
+	csrf string
 }
+
+// CSRFHeader carries a dashboard session's anti-forgery value
+// (store.SessionCSRF, from GET /api/v1/whoami) on the few writes the
+// dashboard may make with its session cookie: the host lifecycle actions
+// of an admin (retire, delete, merge, revoke a node key).
+const CSRFHeader = "X-Anchorwatch-CSRF"
 
 type identityKey struct{}
 
@@ -59,8 +71,16 @@ func bearer(r *http.Request) string {
 // Failures count against the source address and the credential's prefix
 // (throttle); past a few, it answers a *ThrottledError without checking.
 func (s *Server) Authenticate(r *http.Request) (Identity, error) {
+	return s.authenticate(r, false)
+}
+
+// authenticate is Authenticate; sessionWrite also accepts the session
+// cookie on a write that carries the session's anti-forgery header and
+// comes from the dashboard's own origin.
+func (s *Server) authenticate(r *http.Request, sessionWrite bool) (Identity, error) {
 	cred, session := bearer(r), false
-	if cred == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if cred == "" && (read || sessionWrite && sameOriginWrite(r)) {
 		if c, err := r.Cookie(api.SessionCookie); err == nil {
 			cred, session = c.Value, true
 		}
@@ -78,6 +98,8 @@ func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 	switch {
 	case len(cred) > 256:
 		err = store.ErrNotFound
+	case session && !read && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(store.SessionCSRF(cred))) != 1:
+		err = store.ErrNotFound // a forged write: counted like a wrong credential
 	case session:
 		name, role, err = s.st.CheckSession(r.Context(), cred, now)
 	default:
@@ -92,14 +114,44 @@ func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	return Identity{Name: name, Role: role}, nil
+	id := Identity{Name: name, Role: role}
+	if session {
+		id.csrf = store.SessionCSRF(cred)
+	}
+	return id, nil
+}
+
+// sameOriginWrite reports whether a write comes from a page of this
+// collector: browsers send Sec-Fetch-Site (which decides) or an Origin
+// naming this host. A request with neither is not a browser's, and gets
+// no cookie authority.
+func sameOriginWrite(r *http.Request) bool {
+	if v := r.Header.Get("Sec-Fetch-Site"); v != "" {
+		return v == "same-origin"
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 // role wraps fn so that it runs only for a token of at least role: a
 // viewer token reads, an admin token reads and writes.
 func (s *Server) role(role string, fn http.HandlerFunc) http.HandlerFunc {
+	return s.roleWith(role, false, fn)
+}
+
+// sessionAdmin is role(admin) for the writes the dashboard makes itself:
+// an admin's session cookie is accepted with its anti-forgery header.
+func (s *Server) sessionAdmin(fn http.HandlerFunc) http.HandlerFunc {
+	return s.roleWith(store.RoleAdmin, true, fn)
+}
+
+func (s *Server) roleWith(role string, sessionWrite bool, fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.Authenticate(r)
+		id, err := s.authenticate(r, sessionWrite)
 		var te *ThrottledError
 		switch {
 		case errors.As(err, &te):
@@ -111,8 +163,9 @@ func (s *Server) role(role string, fn http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, api.ErrUnauthorized, err.Error())
 			return
 		case err != nil:
-			s.log.Error("authenticate", "err", err)
-			writeError(w, http.StatusServiceUnavailable, api.ErrInternal, "could not check the token: database unavailable")
+			s.errs.failed(slog.LevelError, "authenticate: database unavailable", err)
+			w.Header().Set("Retry-After", RetryAfter)
+			writeError(w, http.StatusServiceUnavailable, api.ErrUnavailable, "could not check the token: database unavailable")
 			return
 		}
 		if role == store.RoleAdmin && id.Role != store.RoleAdmin {

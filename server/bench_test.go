@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,10 +73,10 @@ func benchDB(b *testing.B, name, dir string) string {
 	return u
 }
 
-// runLoad starts a collector (or the no-op handler) in a child process and
-// drives it with loadgen; it reports reports/s, p99 latency and the
-// child's peak RSS.
-func runLoad(b *testing.B, mode, dbURL string) {
+// benchChild starts a collector on dbURL (with an enroll secret) or the
+// no-op handler (mode "noop") in a child process, over TLS unless
+// AW_BENCH_TLS=0, and returns it, its URL and the secret.
+func benchChild(b *testing.B, mode, dbURL string) (*exec.Cmd, string, string) {
 	dir := b.TempDir()
 	secret := "aws_noop"
 	if mode == "collector" {
@@ -92,15 +94,32 @@ func runLoad(b *testing.B, mode, dbURL string) {
 		tlsDir = ""
 	}
 	cmd, url := startChildMode(b, mode, dbURL, dir, tlsDir)
+	return cmd, url, secret
+}
+
+// runLoad starts a collector (or the no-op handler) in a child process and
+// drives it with loadgen; it reports reports/s, p99 latency and the
+// child's peak RSS.
+func runLoad(b *testing.B, mode, dbURL string) {
+	cmd, url, secret := benchChild(b, mode, dbURL)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}
 	b.ResetTimer()
+	var cpu0 time.Duration
 	res, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, EnrollSecret: secret, Client: client,
 		Hosts: envInt("AW_BENCH_HOSTS", 10000), Rate: envFloat("AW_BENCH_RATE", 0), FullRatio: envFloat("AW_BENCH_FULL", 0.1),
-		Duration: time.Duration(envInt("AW_BENCH_DURATION", 15)) * time.Second, Concurrency: envInt("AW_BENCH_CONC", 512)})
+		Duration: time.Duration(envInt("AW_BENCH_DURATION", 15)) * time.Second, Concurrency: envInt("AW_BENCH_CONC", 512),
+		PhaseStart: func(p string) {
+			if p == "report" {
+				cpu0 = cpuTime(cmd.Process.Pid)
+			}
+		}})
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
+	}
+	if res.Acked > 0 {
+		b.ReportMetric(float64((cpuTime(cmd.Process.Pid)-cpu0).Microseconds())/float64(res.Acked), "server_cpu_µs/report")
 	}
 	if res.Errors > 0 {
 		b.Errorf("%d errors, first: %s", res.Errors, res.FirstError)
@@ -343,4 +362,142 @@ func BenchmarkFleetQueries(b *testing.B) {
 			}
 		})
 	}
+}
+
+// loadAvg reads the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuTime is the user+system CPU time of process pid so far.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])  // fields from 3 (state) on
+	utime, _ := strconv.ParseInt(f[11], 10, 64)               // field 14
+	stime, _ := strconv.ParseInt(f[12], 10, 64)               // field 15
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// selfCPU is this process's user+system CPU time (the load generator).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// saturation is one saturation run with the CPU time each side spent per
+// acknowledged report (whole run: enrollment and warm-up included).
+type saturation struct {
+	*loadgen.Saturation
+	serverCPU, clientCPU time.Duration // per acknowledged report
+}
+
+// saturate starts mode ("noop" or "collector" on dbURL) in a child process
+// on the shipped stack (TLS unless AW_BENCH_TLS=0) and measures its
+// maximum sustained rate with loadgen.Saturate.
+func saturate(b *testing.B, mode, dbURL string) saturation {
+	cmd, url, secret := benchChild(b, mode, dbURL)
+	srv0, cli0 := cpuTime(cmd.Process.Pid), selfCPU()
+	res := saturateURL(b, url, secret)
+	out := saturation{Saturation: res}
+	if res.Acked > 0 {
+		out.serverCPU = (cpuTime(cmd.Process.Pid) - srv0) / time.Duration(res.Acked)
+		out.clientCPU = (selfCPU() - cli0) / time.Duration(res.Acked)
+	}
+	return out
+}
+
+func saturateURL(b *testing.B, url, secret string) *loadgen.Saturation {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}}
+	res, err := loadgen.Saturate(context.Background(), loadgen.SaturateConfig{
+		Config: loadgen.Config{URL: url, EnrollSecret: secret, Client: client, Hosts: envInt("AW_BENCH_HOSTS", 5000),
+			FullRatio: envFloat("AW_BENCH_FULL", 0.1), Concurrency: envInt("AW_BENCH_CONC", 512)},
+		StartRate: envFloat("AW_BENCH_START", 500), Factor: envFloat("AW_BENCH_FACTOR", 1.25),
+		StepDuration: time.Duration(envInt("AW_BENCH_STEP", 5)) * time.Second,
+		Step:         func(s loadgen.Step) { b.Logf("%s", s) },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
+
+// BenchmarkSaturation measures capacity, not an offered rate: the maximum
+// sustained reports/s (p99 ≤ 100 ms, no error) of the no-op handler on the
+// collector's HTTP stack, and of the collector on SQLite and on
+// PostgreSQL, one after the other in one run, with the load average.
+//
+//	go test -run '^$' -bench Saturation -benchtime 1x ./server/
+func BenchmarkSaturation(b *testing.B) {
+	type row struct {
+		name                 string
+		max                  loadgen.Step
+		serverCPU, clientCPU time.Duration
+	}
+	var rows []row
+	b.Logf("load average before: %s", loadAvg())
+	for _, c := range []struct{ name, mode, db string }{{"noop", "noop", ""}, {"sqlite", "collector", "sqlite"}, {"postgres", "collector", "postgres"}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				db := ""
+				if c.db != "" {
+					db = benchDB(b, c.db, b.TempDir())
+				}
+				res := saturate(b, c.mode, db)
+				b.ReportMetric(res.Max.Achieved, "max_reports/s")
+				b.ReportMetric(float64(res.Max.P99.Microseconds())/1000, "p99_ms")
+				b.ReportMetric(float64(res.serverCPU.Microseconds()), "server_cpu_µs/report")
+				b.ReportMetric(float64(res.clientCPU.Microseconds()), "loadgen_cpu_µs/report")
+				b.ReportMetric(0, "ns/op")
+				rows = append(rows, row{c.name, res.Max, res.serverCPU, res.clientCPU})
+			}
+		})
+	}
+	b.Logf("load average after: %s", loadAvg())
+	var noop float64
+	for _, r := range rows {
+		if r.name == "noop" {
+			noop = r.max.Achieved
+		}
+	}
+	for _, r := range rows {
+		share := ""
+		if noop > 0 {
+			share = fmt.Sprintf(" (%.0f%% of the no-op handler)", 100*r.max.Achieved/noop)
+		}
+		b.Logf("%-9s max sustained %6.0f reports/s, p99 %v%s; CPU per report: server %v, load generator %v",
+			r.name, r.max.Achieved, r.max.P99.Round(100*time.Microsecond), share, r.serverCPU, r.clientCPU)
+	}
+}
+
+// BenchmarkHAProxyPostgres: the maximum sustained rate through HAProxy of
+// one and of two collector processes on one PostgreSQL (durable).
+func BenchmarkHAProxyPostgres(b *testing.B) {
+	b.Logf("load average before: %s", loadAvg())
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("collectors=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				so := startScaleOut(b, n, true)
+				res := saturateURL(b, so.url, so.secret)
+				b.ReportMetric(res.Max.Achieved, "max_reports/s")
+				b.ReportMetric(float64(res.Max.P99.Microseconds())/1000, "p99_ms")
+				b.ReportMetric(0, "ns/op")
+				b.Logf("%d collectors: max sustained %.0f reports/s, p99 %v", n, res.Max.Achieved, res.Max.P99.Round(100*time.Microsecond))
+			}
+		})
+	}
+	b.Logf("load average after: %s", loadAvg())
 }

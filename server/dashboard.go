@@ -20,7 +20,7 @@ func badRequest(w http.ResponseWriter, err error) {
 
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 	id, _ := IdentityFrom(r.Context())
-	writeJSON(w, http.StatusOK, api.WhoAmI{Name: id.Name, Role: id.Role})
+	writeJSON(w, http.StatusOK, api.WhoAmI{Name: id.Name, Role: id.Role, CSRF: id.csrf})
 }
 
 // parseTime accepts RFC 3339 or Unix seconds.
@@ -35,6 +35,18 @@ func parseTime(name, v string) (time.Time, error) {
 		return time.Unix(n, 0), nil
 	}
 	return time.Time{}, fmt.Errorf("%s=%q: use RFC 3339 (2025-01-02T15:04:05Z) or Unix seconds", name, clip(v))
+}
+
+// parseSince accepts what parseTime does, or a duration back from now
+// (1h, 30m, 7d): since=1h is the last hour.
+func parseSince(name, v string, now time.Time) (time.Time, error) {
+	if t, err := parseTime(name, v); err == nil {
+		return t, nil
+	}
+	if d, err := parseDuration(name, v); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%s=%q: use RFC 3339 (2025-01-02T15:04:05Z), Unix seconds or a duration back from now such as 1h or 7d", name, clip(v))
 }
 
 // parseDuration accepts Go durations plus a "d" suffix for days.
@@ -72,7 +84,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 		}
 		off = d
 	}
-	sum, err := s.st.Summary(r.Context(), time.Now(), off)
+	sum, err := s.st.SummaryWith(r.Context(), time.Now(), store.SummaryOptions{OfflineAfter: off, StaleAfter: s.cfg.StaleAfter})
 	if err != nil {
 		s.internal(w, "fleet summary", err)
 		return
@@ -82,13 +94,16 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 
 // hostFilter reads the host list filters: status, os, hostname,
 // store_kind, store_status, policy_serial, seen_before, seen_after,
-// offline_after (a duration: hosts not seen for that long), cursor, limit.
-func hostFilter(q url.Values) (store.HostFilter, error) {
+// offline_after (a duration: hosts not seen for that long), stale (not
+// seen for staleAfter), retired (false: active hosts, the default; true:
+// retired ones; all), cursor, limit.
+func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error) {
 	known := map[string]bool{"status": true, "os": true, "hostname": true, "store_kind": true, "store_status": true,
-		"policy_serial": true, "seen_before": true, "seen_after": true, "offline_after": true, "cursor": true, "limit": true, "flagged": true}
+		"policy_serial": true, "seen_before": true, "seen_after": true, "offline_after": true, "cursor": true, "limit": true, "flagged": true,
+		"stale": true, "retired": true}
 	for k := range q {
 		if !known[k] {
-			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, seen_before, seen_after, offline_after, cursor or limit", clip(k))
+			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, stale, retired, seen_before, seen_after, offline_after, cursor or limit", clip(k))
 		}
 	}
 	f := store.HostFilter{Status: q.Get("status"), OS: q.Get("os"), Hostname: q.Get("hostname"),
@@ -104,7 +119,7 @@ func hostFilter(q url.Values) (store.HostFilter, error) {
 		return f, fmt.Errorf("status=%q: use pending, compliant, noncompliant or error", clip(f.Status))
 	}
 	if f.StoreStatus != "" && !storeStatuses[f.StoreStatus] {
-		return f, fmt.Errorf("store_status=%q: use compliant, missing, untrusted, blocked-present, needs-mdm or error", clip(f.StoreStatus))
+		return f, fmt.Errorf("store_status=%q: use one of %s", clip(f.StoreStatus), storeStatusList)
 	}
 	switch v := q.Get("flagged"); v {
 	case "", "false":
@@ -120,6 +135,15 @@ func hostFilter(q url.Values) (store.HostFilter, error) {
 		}
 		f.PolicySerial = &n
 	}
+	switch v := q.Get("retired"); v {
+	case "", "false":
+	case "true":
+		f.Retired = store.RetiredOnly
+	case "all":
+		f.Retired = store.AnyRetired
+	default:
+		return f, fmt.Errorf("retired=%q: use true, false or all", clip(v))
+	}
 	var err error
 	if f.SeenBefore, err = parseTime("seen_before", q.Get("seen_before")); err != nil {
 		return f, err
@@ -134,6 +158,15 @@ func hostFilter(q url.Values) (store.HostFilter, error) {
 		}
 		f.SeenBefore = time.Now().Add(-d)
 	}
+	switch v := q.Get("stale"); v {
+	case "", "false":
+	case "true":
+		if b := time.Now().Add(-staleAfter); f.SeenBefore.IsZero() || b.Before(f.SeenBefore) {
+			f.SeenBefore = b
+		}
+	default:
+		return f, fmt.Errorf("stale=%q: use true", clip(v))
+	}
 	if f.AfterID, err = store.ParseCursor(q.Get("cursor")); err != nil {
 		return f, err
 	}
@@ -142,7 +175,7 @@ func hostFilter(q url.Values) (store.HostFilter, error) {
 }
 
 func (s *Server) handleHosts(w http.ResponseWriter, r *http.Request) {
-	f, err := hostFilter(r.URL.Query())
+	f, err := hostFilter(r.URL.Query(), s.cfg.StaleAfter)
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -151,6 +184,9 @@ func (s *Server) handleHosts(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.internal(w, "list hosts", err)
 		return
+	}
+	for i := range list.Hosts {
+		s.markStale(&list.Hosts[i])
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -164,7 +200,7 @@ func csvSafe(v string) string {
 }
 
 func (s *Server) handleHostsCSV(w http.ResponseWriter, r *http.Request) {
-	f, err := hostFilter(r.URL.Query())
+	f, err := hostFilter(r.URL.Query(), s.cfg.StaleAfter)
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -217,19 +253,34 @@ func (s *Server) handleHost(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, "read host", err)
 		return
 	}
+	s.markStale(&h.HostSummary)
 	writeJSON(w, http.StatusOK, h)
+}
+
+// markStale sets the Stale flag of an active host not seen for StaleAfter.
+func (s *Server) markStale(h *api.HostSummary) {
+	h.Stale = h.RetiredAt.IsZero() && h.LastSeen.Before(time.Now().Add(-s.cfg.StaleAfter))
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var f store.EventFilter
 	var err error
-	if f.Since, err = parseTime("since", q.Get("since")); err != nil {
+	now := time.Now()
+	if f.Since, err = parseSince("since", q.Get("since"), now); err != nil {
 		badRequest(w, err)
 		return
 	}
-	if f.Until, err = parseTime("until", q.Get("until")); err != nil {
+	if f.Until, err = parseSince("until", q.Get("until"), now); err != nil {
 		badRequest(w, err)
+		return
+	}
+	switch v := q.Get("order"); v {
+	case "", "desc":
+	case "asc":
+		f.OldestFirst = true
+	default:
+		badRequest(w, fmt.Errorf("order=%q: use desc (newest first, the default) or asc", clip(v)))
 		return
 	}
 	f.Type = q.Get("type")
@@ -289,16 +340,17 @@ func (s *Server) handleRoots(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTrend(w http.ResponseWriter, r *http.Request) {
-	since := time.Now().Add(-30 * 24 * time.Hour)
+	now := time.Now()
+	since := now.Add(-30 * 24 * time.Hour)
 	if v := r.URL.Query().Get("since"); v != "" {
-		t, err := parseTime("since", v)
+		t, err := parseSince("since", v, now)
 		if err != nil {
 			badRequest(w, err)
 			return
 		}
 		since = t
 	}
-	list, err := s.st.Trend(r.Context(), since)
+	list, err := s.st.Trend(r.Context(), since, now)
 	if err != nil {
 		s.internal(w, "compliance trend", err)
 		return

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // errTooLarge is returned when a body exceeds api.MaxBodyBytes.
@@ -91,10 +93,17 @@ var (
 	macRE       = regexp.MustCompile(`^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5,7}$`)
 )
 
-// storeStatuses are the statuses a store may report.
-var storeStatuses = map[string]bool{
-	"compliant": true, "missing": true, "untrusted": true, "blocked-present": true, "needs-mdm": true, "error": true,
-}
+// storeStatuses are the statuses a store may report (stores.Statuses),
+// and storeStatusList names them for error messages.
+var storeStatuses, storeStatusList = func() (map[string]bool, string) {
+	m := map[string]bool{}
+	var names []string
+	for _, st := range stores.Statuses() {
+		m[string(st)] = true
+		names = append(names, string(st))
+	}
+	return m, strings.Join(names, ", ")
+}()
 
 func checkString(field, s string) error {
 	if len(s) > api.MaxStringLen {
@@ -178,7 +187,7 @@ func validateReport(r *api.ReportRequest) error {
 		}
 		seen[s.ID] = true
 		if !storeStatuses[s.Status] {
-			return fmt.Errorf("%s: status %q: use compliant, missing, untrusted, blocked-present, needs-mdm or error", f, clip(s.Status))
+			return fmt.Errorf("%s: status %q: use one of %s", f, clip(s.Status), storeStatusList)
 		}
 		for name, v := range map[string]string{"id": s.ID, "kind": s.Kind, "path": s.Path, "format": s.Format, "owner": s.Owner, "detail": s.Detail} {
 			if err := checkString(f+"."+name, v); err != nil {

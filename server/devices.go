@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -155,13 +156,13 @@ func (dv *deviceAPI) cachedCounts(ctx context.Context) (devices.Counts, error) {
 	defer cancel()
 	d, err := dv.open(ctx)
 	if err != nil {
-		dv.s.log.Warn("count devices", "err", err)
+		dv.s.errs.failed(slog.LevelWarn, "count devices", err)
 		return devices.Counts{}, err
 	}
 	gen, now := dv.gen.Load(), time.Now()
 	c, err := d.Counts(ctx, now)
 	if err != nil {
-		dv.s.log.Warn("count devices", "err", err)
+		dv.s.errs.failed(slog.LevelWarn, "count devices", err)
 		return devices.Counts{}, err
 	}
 	dv.counts, dv.countsAt, dv.countsGen = c, now, gen
@@ -539,7 +540,7 @@ func (dv *deviceAPI) prune(ctx context.Context, d *devices.DB) {
 		return
 	}
 	if n, err := d.PruneBatches(ctx, time.Now().Add(-dv.s.cfg.ReportRetention)); err != nil {
-		dv.s.log.Warn("prune observation batch ids", "err", err)
+		dv.s.errs.failed(slog.LevelWarn, "prune observation batch ids", err)
 	} else if n > 0 {
 		dv.s.log.Info("pruned observation batch ids", "count", n)
 	}

@@ -15,6 +15,7 @@
 //	GET  /api/v1/policy        signed policy blob                 (agents: node key header; tokens)
 //	GET  /api/v1/summary …     dashboard JSON API                 (viewer or admin token)
 //	PUT  /api/v1/policy, /api/v1/admin/… writes                   (admin token)
+//	POST /api/v1/hosts/{id}/retire, DELETE …  the fleet lifecycle  (admin token or session; lifecycle.go)
 //	POST /api/v1/reach         CDP/OCSP reachability; node key    (agents; pkihealth.go)
 //	GET  /api/v1/pki, /pki/reach  CA checks, reachability by subnet (viewer or admin token)
 //	GET  /metrics              Prometheus                         (any token, or public by Config)
@@ -25,6 +26,13 @@
 // in the next one, and each request is acknowledged only after its
 // transaction committed. State lives in the database only, so several
 // collectors may serve one PostgreSQL behind a load balancer.
+//
+// A database that cannot commit or answer (store.IsUnavailable: disk
+// full, I/O error, lost connection) is a 503 with Retry-After, and a
+// repeated error is logged once per interval with a count (errlog.go).
+// Hosts not seen for StaleAfter are stale, for RetireAfter retired; events,
+// snapshots and report ids are pruned past their retention in small
+// transactions off the writer (Maintain, lifecycle.go).
 //
 // Every request body is read under api.MaxBodyBytes (413 beyond), must be
 // valid UTF-8 and strict JSON (unknown fields are refused) and within the

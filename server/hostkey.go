@@ -87,6 +87,8 @@ func (s *Server) hostAdminError(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
 	case errors.Is(err, store.ErrNotFlagged):
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error()+": only a flagged host (conflict_of set) is merged")
+	case errors.Is(err, store.ErrRetired):
+		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
 	default:
 		s.internal(w, what, err)
 	}
@@ -123,18 +125,19 @@ func (s *Server) handleHostMerge(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.HostMerged{MergedInto: into})
 }
 
-// handleHostDelete retires a host (admin): a clone, an impostor, a
-// decommissioned machine. Its node key stops working.
+// handleHostDelete deletes a host and its history (admin): a clone, an
+// impostor. Its node key stops working. (A decommissioned machine is
+// retired instead: handleHostRetire keeps its history.)
 func (s *Server) handleHostDelete(w http.ResponseWriter, r *http.Request) {
 	id, ok := hostID(w, r)
 	if !ok {
 		return
 	}
 	if err := s.st.DeleteHost(r.Context(), id); err != nil {
-		s.hostAdminError(w, "retire host", err)
+		s.hostAdminError(w, "delete host", err)
 		return
 	}
-	s.audit(r, "host retired", "host_id", id)
+	s.audit(r, "host deleted", "host_id", id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -49,6 +49,7 @@ func runChildCollector() {
 		}
 		cfg := server.Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		cfg.PKIProbeInterval, _ = time.ParseDuration(os.Getenv("AW_BENCH_PKI_INTERVAL")) // pkihealth_bench_test.go
+		cfg.BatchWait, _ = time.ParseDuration(os.Getenv("AW_BENCH_BATCH_WAIT"))          // bench_test.go
 		srv, err := server.New(cfg)
 		if err != nil {
 			fail(err)

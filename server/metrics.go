@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
@@ -22,9 +24,15 @@ type metrics struct {
 	commitDuration prometheus.Histogram
 	batchSize      prometheus.Histogram
 	requests       *prometheus.CounterVec
+	// storeErrors counts failed database operations by operation and
+	// class (unavailable: disk full, I/O, connection; other);
+	// storeUnavailable is 1 while the last write failed as unavailable.
+	storeErrors      *prometheus.CounterVec
+	storeUnavailable prometheus.Gauge
 }
 
-func newMetrics(st *store.Store) *metrics {
+func newMetrics(s *Server) *metrics {
+	st := s.st
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,15 +59,27 @@ func newMetrics(st *store.Store) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "anchorwatch_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "anchorwatch_store_errors_total",
+			Help: "Failed database operations, by operation (write: reports and enrollments, answered 503 or 500; maintenance) and class (unavailable: disk full, I/O error, connection lost; other).",
+		}, []string{"op", "class"}),
+		storeUnavailable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "anchorwatch_store_unavailable", Help: "1 while the last write failed because the database could not commit (disk full, I/O error, connection lost).",
+		}),
 	}
-	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests,
+	m.storeErrors.WithLabelValues("write", "unavailable")
+	m.storeErrors.WithLabelValues("write", "other")
+	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests, m.storeErrors, m.storeUnavailable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&fleetCollector{st: st})
+		&fleetCollector{st: st, opts: store.SummaryOptions{OfflineAfter: s.cfg.OfflineAfter, StaleAfter: s.cfg.StaleAfter}})
 	return m
 }
 
 // fleetCollector exports the fleet aggregates as gauges at scrape time.
-type fleetCollector struct{ st *store.Store }
+type fleetCollector struct {
+	st   *store.Store
+	opts store.SummaryOptions
+}
 
 var (
 	descHosts     = prometheus.NewDesc("anchorwatch_hosts", "Enrolled hosts by OS and status.", []string{"os", "status"}, nil)
@@ -67,6 +87,12 @@ var (
 	descRatioOS   = prometheus.NewDesc("anchorwatch_compliance_ratio_by_os", "Share of hosts that are compliant, by OS (0-1).", []string{"os"}, nil)
 	descRatioKind = prometheus.NewDesc("anchorwatch_compliance_ratio_by_store_kind", "Share of stores that are compliant, by store kind (0-1).", []string{"kind"}, nil)
 	descScrapeErr = prometheus.NewDesc("anchorwatch_fleet_scrape_error", "1 if reading the fleet aggregates failed during this scrape.", nil, nil)
+	descLifecycle = prometheus.NewDesc("anchorwatch_hosts_lifecycle",
+		"Hosts by lifecycle state: offline and stale (active hosts not seen for the collector's --offline-after and --stale-after), retired (not in any other figure), flagged (possible clones).",
+		[]string{"state"}, nil)
+	descRoots  = prometheus.NewDesc("anchorwatch_roots_seen", "Distinct unknown and blocklisted roots held by active hosts, by class.", []string{"class"}, nil)
+	descServed = prometheus.NewDesc("anchorwatch_policy_serial", "Serial of the policy the collector serves (0: none).", nil, nil)
+	descBehind = prometheus.NewDesc("anchorwatch_hosts_behind_policy", "Active hosts whose last report names a policy serial below the served one (policy serial lag).", nil, nil)
 )
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -75,17 +101,26 @@ func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRatioOS
 	ch <- descRatioKind
 	ch <- descScrapeErr
+	ch <- descLifecycle
+	ch <- descRoots
+	ch <- descServed
+	ch <- descBehind
 }
 
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rows, err := c.st.Aggregates(ctx)
+	var sum *api.FleetSummary
+	if err == nil {
+		sum, err = c.st.SummaryWith(ctx, time.Now(), c.opts)
+	}
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, 1)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, 0)
+	c.collectSummary(ch, sum)
 	type tot struct{ all, ok float64 }
 	byOS, byKind := map[string]*tot{}, map[string]*tot{}
 	add := func(m map[string]*tot, k, status string, n float64) {
@@ -119,4 +154,22 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRatioKind, prometheus.GaugeValue, t.ok/t.all, k)
 		}
 	}
+}
+
+// collectSummary exports the summary's lifecycle counts, the roots seen
+// and the policy serial lag.
+func (c *fleetCollector) collectSummary(ch chan<- prometheus.Metric, sum *api.FleetSummary) {
+	for state, n := range map[string]int64{"offline": sum.Offline, "stale": sum.Stale, "retired": sum.Retired, "flagged": sum.Flagged} {
+		ch <- prometheus.MustNewConstMetric(descLifecycle, prometheus.GaugeValue, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(descRoots, prometheus.GaugeValue, float64(sum.UnknownRoots), "unknown")
+	ch <- prometheus.MustNewConstMetric(descRoots, prometheus.GaugeValue, float64(sum.BlockedRoots), "blocked")
+	ch <- prometheus.MustNewConstMetric(descServed, prometheus.GaugeValue, float64(sum.PolicySerial))
+	var behind int64
+	for _, g := range sum.ByPolicySerial {
+		if n, err := strconv.ParseInt(g.Key, 10, 64); err == nil && n < sum.PolicySerial {
+			behind += g.Total
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descBehind, prometheus.GaugeValue, float64(behind))
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -116,7 +117,7 @@ func (p *pkiHealth) probe() {
 	}()
 	cas, err := p.policyCAs(ctx)
 	if err != nil {
-		p.s.log.Warn("PKI health: cannot read the served policy's CAs", "err", err)
+		p.s.errs.failed(slog.LevelWarn, "PKI health: cannot read the served policy's CAs", err)
 		return
 	}
 	reports := checkCAs(ctx, cas, pki.Options{Fetcher: p.fetcher})
@@ -124,7 +125,7 @@ func (p *pkiHealth) probe() {
 		return
 	}
 	if err := p.s.st.PutPKIChecks(ctx, reports); err != nil {
-		p.s.log.Error("PKI health: store the checks", "err", err)
+		p.s.errs.failed(slog.LevelError, "PKI health: store the checks", err)
 		return
 	}
 	p.s.log.Debug("PKI health: checked the policy's CAs", "cas", len(reports))
@@ -263,7 +264,7 @@ func (p *pkiHealth) reachWriter() {
 		err := p.s.st.PutReach(ctx, batch)
 		cancel()
 		if err != nil {
-			p.s.log.Error("store reachability", "err", err)
+			p.s.errs.failed(slog.LevelError, "store reachability", err)
 		}
 		for _, w := range waiters {
 			w <- err

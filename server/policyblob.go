@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.mozilla.org/pkcs7"
+
+	"github.com/anchorwatch/anchorwatch/policy"
 )
 
 // PolicySerial reads the serial of a signed policy blob (PKCS#7
@@ -87,5 +89,8 @@ func parsePKCS7(der []byte) (p *pkcs7.PKCS7, err error) {
 			p, err = nil, fmt.Errorf("malformed PKCS#7: %v", v)
 		}
 	}()
+	if err := policy.CheckBER(der); err != nil {
+		return nil, err
+	}
 	return pkcs7.Parse(der)
 }

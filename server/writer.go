@@ -29,7 +29,7 @@ type jobResult struct {
 // transaction, and only then answers each job.
 type writer struct {
 	st       *store.Store
-	log      *slog.Logger
+	errs     *errLog
 	m        *metrics
 	q        chan *job
 	quit     chan struct{}
@@ -38,8 +38,8 @@ type writer struct {
 	wait     time.Duration
 }
 
-func newWriter(st *store.Store, log *slog.Logger, m *metrics, maxBatch int, wait time.Duration) *writer {
-	w := &writer{st: st, log: log, m: m, q: make(chan *job, 4*maxBatch), quit: make(chan struct{}),
+func newWriter(st *store.Store, errs *errLog, m *metrics, maxBatch int, wait time.Duration) *writer {
+	w := &writer{st: st, errs: errs, m: m, q: make(chan *job, 4*maxBatch), quit: make(chan struct{}),
 		dead: make(chan struct{}), maxBatch: maxBatch, wait: wait}
 	go w.run()
 	return w
@@ -135,27 +135,65 @@ func (w *writer) gather(batch *[]*job) {
 	}
 }
 
+// writeKind names the writer's failures in the rate-limited error log.
+const writeKind = "store write failed"
+
 func (w *writer) commit(batch []*job) {
 	start := time.Now()
 	err := w.write(batch)
 	w.m.commitDuration.Observe(time.Since(start).Seconds())
 	w.m.batchSize.Observe(float64(len(batch)))
 	if err == nil {
+		w.ok()
 		return
 	}
-	if len(batch) == 1 {
-		w.log.Error("write failed", "err", err)
-		batch[0].done <- jobResult{err: err}
+	if len(batch) == 1 || store.IsUnavailable(err) {
+		// The database cannot commit (disk full, I/O error, connection
+		// lost): every item would fail alike; each request gets a 503.
+		w.fail(err, len(batch))
+		for _, j := range batch {
+			j.done <- jobResult{err: err}
+		}
 		return
 	}
 	// One bad item must not fail the others: write them one by one.
-	w.log.Warn("batch write failed; retrying items one by one", "batch", len(batch), "err", err)
+	w.errs.failed(slog.LevelWarn, "batch write failed; retrying items one by one", err, "batch", len(batch))
 	for _, j := range batch {
 		if err := w.write([]*job{j}); err != nil {
-			w.log.Error("write failed", "err", err)
+			w.fail(err, 1)
 			j.done <- jobResult{err: err}
+		} else {
+			w.ok()
 		}
 	}
+}
+
+// fail counts and logs (rate limited) a failed write of n items.
+func (w *writer) fail(err error, n int) {
+	w.m.storeErrors.WithLabelValues("write", errClass(err)).Add(float64(n))
+	w.m.storeUnavailable.Set(boolGauge(store.IsUnavailable(err)))
+	w.errs.failed(slog.LevelError, writeKind, err, "items", n)
+}
+
+// ok notes a committed write (after failures: one "recovered" line).
+func (w *writer) ok() {
+	w.m.storeUnavailable.Set(0)
+	w.errs.ok(writeKind)
+}
+
+// errClass is the label of a store error in the metrics.
+func errClass(err error) string {
+	if store.IsUnavailable(err) {
+		return "unavailable"
+	}
+	return "other"
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // write commits batch and answers every job; on error it answers none.

@@ -18,7 +18,22 @@ const (
 	StatusBlockedPresent Status = "blocked-present" // a blocklisted root is in the store
 	StatusNeedsMDM       Status = "needs-mdm"       // the platform only allows this through MDM
 	StatusError          Status = "error"           // the store could not be read
+	// StatusOvertrusted: one of our CAs is trusted for more than TLS
+	// server authentication (Anchor.BeyondServerAuth), e.g. S/MIME or code
+	// signing, so a stolen CA key could sign more than TLS.
+	StatusOvertrusted Status = "overtrusted"
+	// StatusDistrustedPresent: a CA the policy distrusts is still trusted
+	// in the store (read-only, owned by another manager, or the distrust
+	// or removal failed).
+	StatusDistrustedPresent Status = "distrusted-present"
 )
+
+// Statuses returns every store status, for the collector's validation and
+// filters.
+func Statuses() []Status {
+	return []Status{StatusCompliant, StatusMissing, StatusUntrusted, StatusBlockedPresent, StatusNeedsMDM, StatusError,
+		StatusOvertrusted, StatusDistrustedPresent}
+}
 
 // Result is the audit of one store.
 type Result struct {

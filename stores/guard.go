@@ -150,3 +150,47 @@ func (g *guarded) do(ctx context.Context, what string, fn func(context.Context) 
 		return fmt.Errorf("%s %w (%s); abandoned, still running", what, ErrTimeout, g.d)
 	}
 }
+
+// AsDistruster returns s as a Distruster when the store behind it is one
+// (Guard hides optional interfaces); the calls of a guarded store are
+// bounded like its others.
+func AsDistruster(s Store) (Distruster, bool) {
+	g, ok := s.(*guarded)
+	if !ok {
+		d, ok := s.(Distruster)
+		return d, ok
+	}
+	if _, ok := g.s.(Distruster); !ok {
+		return nil, false
+	}
+	return guardedDistruster{g}, true
+}
+
+type guardedDistruster struct{ g *guarded }
+
+func (d guardedDistruster) Distrust(ctx context.Context, certs []*x509.Certificate, opt Options) ([]Change, error) {
+	var out []Change
+	err := d.g.do(ctx, "distrust", func(ctx context.Context) (err error) {
+		out, err = d.g.s.(Distruster).Distrust(ctx, certs, opt)
+		return err
+	})
+	return out, err
+}
+
+func (d guardedDistruster) Undistrust(ctx context.Context, sha256s []string, opt Options) ([]Change, error) {
+	var out []Change
+	err := d.g.do(ctx, "undistrust", func(ctx context.Context) (err error) {
+		out, err = d.g.s.(Distruster).Undistrust(ctx, sha256s, opt)
+		return err
+	})
+	return out, err
+}
+
+func (d guardedDistruster) Distrusted(ctx context.Context) ([]Anchor, error) {
+	var out []Anchor
+	err := d.g.do(ctx, "list distrusted", func(ctx context.Context) (err error) {
+		out, err = d.g.s.(Distruster).Distrusted(ctx)
+		return err
+	})
+	return out, err
+}

@@ -81,3 +81,43 @@ func TestGuardBackToBack(t *testing.T) {
 		}
 	}
 }
+
+// distrusting is a store that can distrust; its Distrusted hangs until
+// released, to show the guarded call is bounded.
+type distrusting struct {
+	quick
+	release chan struct{}
+}
+
+func (*distrusting) Distrust(context.Context, []*x509.Certificate, Options) ([]Change, error) {
+	return []Change{{SHA256: "ab", Action: ActionDistrusted}}, nil
+}
+func (*distrusting) Undistrust(context.Context, []string, Options) ([]Change, error) { return nil, nil }
+func (d *distrusting) Distrusted(context.Context) ([]Anchor, error) {
+	<-d.release
+	return nil, nil
+}
+
+// TestAsDistrusterThroughGuard: Guard hides the optional interface from a
+// type assertion; AsDistruster finds it behind the guard (and not on a
+// store that lacks it), and bounds its calls like the others.
+func TestAsDistrusterThroughGuard(t *testing.T) {
+	if _, ok := Guard(&quick{}, time.Second).(Distruster); ok {
+		t.Fatal("the guard itself claims to be a Distruster")
+	}
+	if _, ok := AsDistruster(Guard(&quick{}, time.Second)); ok {
+		t.Error("AsDistruster found distrust on a store without it")
+	}
+	d := &distrusting{release: make(chan struct{})}
+	defer close(d.release)
+	dis, ok := AsDistruster(Guard(d, 50*time.Millisecond))
+	if !ok {
+		t.Fatal("AsDistruster lost the Distruster behind the guard")
+	}
+	if cs, err := dis.Distrust(context.Background(), nil, Options{}); err != nil || len(cs) != 1 || cs[0].Action != ActionDistrusted {
+		t.Errorf("Distrust = %v, %v", cs, err)
+	}
+	if _, err := dis.Distrusted(context.Background()); !errors.Is(err, ErrTimeout) {
+		t.Errorf("a hung Distrusted = %v, want ErrTimeout", err)
+	}
+}

@@ -70,6 +70,38 @@ type Anchor struct {
 	// ManagedBy names an owner that is not us and that we do not fight,
 	// e.g. "gpo" for a root pushed by Group Policy.
 	ManagedBy string `json:"managed_by,omitempty"`
+	// Purposes are what the store trusts the certificate for as a CA, when
+	// the adapter can tell: nil means not reported (TrustedServerAuth is
+	// all that is known); [PurposeAny] means unrestricted, the answer of
+	// every store that cannot restrict purposes (Java, a PEM bundle).
+	Purposes []Purpose `json:"purposes,omitempty"`
+}
+
+// Purpose is an extended key usage a store trusts a CA for.
+type Purpose string
+
+// The purposes stores can express. Anchorwatch installs its CA for
+// PurposeServerAuth only; anything more is StatusOvertrusted.
+const (
+	PurposeServerAuth      Purpose = "serverAuth"
+	PurposeClientAuth      Purpose = "clientAuth"
+	PurposeCodeSigning     Purpose = "codeSigning"
+	PurposeEmailProtection Purpose = "emailProtection" // S/MIME
+	PurposeTimeStamping    Purpose = "timeStamping"
+	PurposeAny             Purpose = "any" // every purpose: no restriction
+)
+
+// BeyondServerAuth returns the purposes of a that go beyond TLS server
+// authentication (PurposeAny included); nil when a is trusted for TLS
+// server auth only, or its purposes are not reported.
+func (a Anchor) BeyondServerAuth() []Purpose {
+	var out []Purpose
+	for _, p := range a.Purposes {
+		if p != PurposeServerAuth {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Change reports what Install or Remove did (or, in a dry run, would do)
@@ -95,6 +127,9 @@ const (
 	ActionTrusted   = "trusted"
 	ActionRemoved   = "removed"
 	ActionUnchanged = "unchanged"
+	// Distruster actions.
+	ActionDistrusted   = "distrusted"   // the store now refuses the certificate
+	ActionUndistrusted = "undistrusted" // our distrust record was taken out
 )
 
 // Store is the contract every adapter implements. It fits file stores
@@ -195,6 +230,33 @@ var ErrNeedsMDM = errors.New("needs MDM: the platform allows this change only th
 // hold every CA they are given.
 type Selector interface {
 	Accepts(c *x509.Certificate) bool
+}
+
+// Distruster is implemented by stores that can actively distrust a CA:
+// Windows (the Disallowed store), NSS (explicit distrust trust flags),
+// the RHEL family (p11-kit blocklist), Debian ("!" in
+// ca-certificates.conf), macOS (deny trust settings). The agent
+// distrusts the policy's distrust targets in such a store and heals a
+// copy added back; a store without it has the CA removed instead
+// (Java, application bundles) and the difference reported.
+type Distruster interface {
+	// Distrust makes the store, as its consuming program reads it, refuse
+	// each certificate for every purpose — also when a copy is added back
+	// later or a server sends the certificate in its chain. It takes away
+	// every trust the store gives the certificate (removing or disabling
+	// the trusted entry where that is how the store grants trust, except
+	// an entry another manager owns that the distrust record overrides)
+	// and writes the store's distrust record. It is idempotent: a
+	// certificate already distrusted and trusted nowhere in the store is
+	// "unchanged"; otherwise the change is ActionDistrusted.
+	Distrust(ctx context.Context, certs []*x509.Certificate, opt Options) ([]Change, error)
+	// Undistrust takes out the distrust record of each listed SHA-256
+	// (lowercase hex); it adds no trust. Certificates the store does not
+	// distrust are "unchanged"; the agent only asks for records it wrote.
+	Undistrust(ctx context.Context, sha256s []string, opt Options) ([]Change, error)
+	// Distrusted lists what the store actively distrusts, as Anchors with
+	// TrustedServerAuth false (Cert set when the record holds it).
+	Distrusted(ctx context.Context) ([]Anchor, error)
 }
 
 // Select returns the certificates of certs that s holds.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -8,51 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // newCollectorHostCmd administers enrolled hosts: the flagged ones (a
 // machine id enrolled again without its host key), node key revocation,
-// merge and retire.
+// merge, retire and delete.
 func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
-	cmd := &cobra.Command{Use: "host", Short: "Administer enrolled hosts: flagged enrollments, node keys, merge, retire"}
-	var flagged bool
-	list := &cobra.Command{
-		Use: "list [--flagged]", Short: "List hosts (--flagged: possible clones or impersonations)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := dbf.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tHOSTNAME\tMACHINE ID\tKEY\tLAST SEEN\tCONFLICT OF")
-			f := store.HostFilter{Flagged: flagged, Limit: 1000}
-			for {
-				page, err := st.ListHosts(cmd.Context(), f)
-				if err != nil {
-					return err
-				}
-				for _, h := range page.Hosts {
-					key, of := "no", "-"
-					if h.KeyBound {
-						key = "bound"
-					}
-					if h.ConflictOf != 0 {
-						of = strconv.FormatInt(h.ConflictOf, 10)
-					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Hostname, h.MachineID, key, h.LastSeen.UTC().Format(time.RFC3339), of)
-				}
-				if page.NextCursor == "" {
-					return tw.Flush()
-				}
-				if f.AfterID, err = store.ParseCursor(page.NextCursor); err != nil {
-					return err
-				}
-			}
-		},
-	}
-	list.Flags().BoolVar(&flagged, "flagged", false, "only hosts flagged as a possible clone or impersonation")
+	cmd := &cobra.Command{Use: "host", Short: "Administer enrolled hosts: flagged enrollments, node keys, merge, retire, delete"}
 	hostAction := func(use, short string, fn func(cmd *cobra.Command, st *store.Store, id int64) error) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " ID", Short: short, Args: cobra.ExactArgs(1),
@@ -70,7 +35,7 @@ func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
 			},
 		}
 	}
-	cmd.AddCommand(list,
+	cmd.AddCommand(newCollectorHostListCmd(dbf),
 		hostAction("revoke-node-key", "Revoke a host's node key; its agent enrolls again with its host key",
 			func(cmd *cobra.Command, st *store.Store, id int64) error { return st.RevokeNodeKey(cmd.Context(), id) }),
 		hostAction("merge", "Merge a flagged host (a re-imaged machine) into the host it claims to be",
@@ -81,8 +46,81 @@ func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
 				}
 				return err
 			}),
-		hostAction("retire", "Remove a host (an impostor, a clone, a decommissioned machine) and its node key",
-			func(cmd *cobra.Command, st *store.Store, id int64) error { return st.DeleteHost(cmd.Context(), id) }),
+		hostAction("retire", "Retire a host (a decommissioned machine): it leaves every compliance figure, keeps its history, and is active again if it reports",
+			func(cmd *cobra.Command, st *store.Store, id int64) error {
+				err := st.RetireHost(cmd.Context(), id, "retired by an administrator (collector host retire)")
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "host %d retired\n", id)
+				}
+				return err
+			}),
+		hostAction("delete", "Delete a host (an impostor, a clone) with its history; its node key stops working",
+			func(cmd *cobra.Command, st *store.Store, id int64) error {
+				err := st.DeleteHost(cmd.Context(), id)
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "host %d deleted\n", id)
+				}
+				return err
+			}),
 	)
 	return cmd
+}
+
+func newCollectorHostListCmd(dbf *collectorDB) *cobra.Command {
+	var flagged, retired, all, asJSON bool
+	list := &cobra.Command{
+		Use: "list [--flagged] [--retired | --all] [--json]", Short: "List active hosts (--flagged: possible clones or impersonations; --retired, --all)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if retired && all {
+				return usageErr(fmt.Errorf("--retired and --all exclude each other"))
+			}
+			st, err := dbf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			f := store.HostFilter{Flagged: flagged, Limit: 1000}
+			switch {
+			case retired:
+				f.Retired = store.RetiredOnly
+			case all:
+				f.Retired = store.AnyRetired
+			}
+			hosts := []api.HostSummary{}
+			if err := st.EachHost(cmd.Context(), f, func(h api.HostSummary) error { hosts = append(hosts, h); return nil }); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(hosts)
+			}
+			printHosts(cmd, hosts)
+			return nil
+		},
+	}
+	list.Flags().BoolVar(&flagged, "flagged", false, "only hosts flagged as a possible clone or impersonation")
+	list.Flags().BoolVar(&retired, "retired", false, "only retired hosts")
+	list.Flags().BoolVar(&all, "all", false, "active and retired hosts")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return list
+}
+
+func printHosts(cmd *cobra.Command, hosts []api.HostSummary) {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tMACHINE ID\tKEY\tLAST SEEN\tCONFLICT OF\tRETIRED")
+	for _, h := range hosts {
+		key, of, ret := "no", "-", "-"
+		if h.KeyBound {
+			key = "bound"
+		}
+		if h.ConflictOf != 0 {
+			of = strconv.FormatInt(h.ConflictOf, 10)
+		}
+		if !h.RetiredAt.IsZero() {
+			ret = h.RetiredAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Hostname, h.MachineID, key, h.LastSeen.UTC().Format(time.RFC3339), of, ret)
+	}
+	tw.Flush()
 }

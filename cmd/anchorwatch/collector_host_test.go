@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ func TestCollectorHostCommands(t *testing.T) {
 		return runCLI(t, newRootCmd(), append([]string{"collector", "--db", db, "host"}, args...)...)
 	}
 	out, errOut, code := cli("list", "--flagged")
-	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "evil") || !strings.Contains(out, fmt.Sprintf("  %d\n", orig.HostID)) {
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "evil") || !strings.Contains(out, fmt.Sprintf("  %d  ", orig.HostID)) {
 		t.Fatalf("host list --flagged: %d\n%s%s", code, out, errOut)
 	}
 	if _, errOut, code := cli("merge", fmt.Sprint(orig.HostID)); code != 1 || !strings.Contains(errOut, "not flagged") {
@@ -44,8 +45,12 @@ func TestCollectorHostCommands(t *testing.T) {
 	if out, errOut, code := cli("merge", fmt.Sprint(img.HostID)); code != 0 || !strings.Contains(out, fmt.Sprintf("merged into host %d", orig.HostID)) {
 		t.Fatalf("merge: %d %s%s", code, out, errOut)
 	}
-	if _, errOut, code := cli("retire", fmt.Sprint(imp.HostID)); code != 0 {
-		t.Fatalf("retire: %d %s", code, errOut)
+	// Retire keeps the host, out of the active list; delete removes it.
+	if out, errOut, code := cli("retire", fmt.Sprint(imp.HostID)); code != 0 || !strings.Contains(out, "retired") {
+		t.Fatalf("retire: %d %s%s", code, out, errOut)
+	}
+	if _, errOut, code := cli("retire", fmt.Sprint(imp.HostID)); code != 1 || !strings.Contains(errOut, "retired already") {
+		t.Errorf("retire twice: %d %s", code, errOut)
 	}
 	if _, errOut, code := cli("retire", "x"); code != 2 {
 		t.Errorf("retire x: %d %s", code, errOut)
@@ -53,5 +58,19 @@ func TestCollectorHostCommands(t *testing.T) {
 	out, _, _ = cli("list")
 	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "bound") {
 		t.Errorf("host list after merge and retire:\n%s", out)
+	}
+	out, _, _ = cli("list", "--retired", "--json")
+	var retired []api.HostSummary
+	if err := json.Unmarshal([]byte(out), &retired); err != nil || len(retired) != 1 || retired[0].ID != imp.HostID || retired[0].RetiredAt.IsZero() {
+		t.Errorf("host list --retired --json: %v\n%s", err, out)
+	}
+	if _, errOut, code := cli("delete", fmt.Sprint(imp.HostID)); code != 0 {
+		t.Fatalf("delete: %d %s", code, errOut)
+	}
+	if out, _, _ = cli("list", "--all"); strings.Count(out, "\n") != 2 {
+		t.Errorf("host list --all after delete:\n%s", out)
+	}
+	if _, errOut, code := cli("delete", fmt.Sprint(imp.HostID)); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("delete twice: %d %s", code, errOut)
 	}
 }

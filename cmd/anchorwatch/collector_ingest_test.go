@@ -75,6 +75,9 @@ func TestCollectorIngestCLI(t *testing.T) {
 	cli := func(args ...string) (string, string, int) {
 		return runCLI(t, newRootCmd(), append([]string{"collector", "--db", db}, args...)...)
 	}
+	if out, errOut, code := cli("init"); code != 0 {
+		t.Fatalf("collector init: %d\n%s%s", code, out, errOut)
+	}
 	out, errOut, code := cli("ingest", "--format", "squid-access", log)
 	if code != 0 {
 		t.Fatalf("ingest: %d\n%s%s", code, out, errOut)

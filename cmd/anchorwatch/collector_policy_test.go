@@ -22,6 +22,9 @@ func TestCollectorPolicyUploadImportsExemptions(t *testing.T) {
 	if err := os.WriteFile(file, policytest.WithExemptions(t, 5, ex), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", db, "init"); code != 0 {
+		t.Fatalf("collector init: %d\n%s%s", code, out, errOut)
+	}
 	out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", db, "policy", "upload", file)
 	if code != 0 || !strings.Contains(out, "2 device exemptions imported") {
 		t.Fatalf("policy upload: %d\n%s%s", code, out, errOut)

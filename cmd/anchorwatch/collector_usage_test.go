@@ -11,6 +11,9 @@ import (
 func TestCollectorUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "collector.db")
+	if out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", db, "init"); code != 0 {
+		t.Fatalf("collector init: %d\n%s%s", code, out, errOut)
+	}
 	tests := []struct {
 		args []string
 		want string // in stderr

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/devices"
-	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
@@ -67,8 +64,82 @@ func (c *collectorDB) url() string {
 	return filepath.Join(c.dataDir, "collector.db")
 }
 
+// open opens the existing collector database; a missing or empty one is
+// refused with its path and what to do (only `collector init` and
+// `serve --init` create one: a mistyped --data-dir must not make a new,
+// empty collector that tokens and policies then silently go into).
 func (c *collectorDB) open(ctx context.Context) (*store.Store, error) {
+	st, err := store.OpenExisting(ctx, c.url())
+	var nd *store.NoDatabaseError
+	if errors.As(err, &nd) {
+		return nil, usageErr(fmt.Errorf("%w\ncreate it with: anchorwatch collector %s init (or serve --init)\nor name the existing database with --data-dir DIR, --db or $%s",
+			err, c.flagsForHelp(), envDB))
+	}
+	return st, err
+}
+
+// create opens the database, creating it (and its schema) if needed.
+func (c *collectorDB) create(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, c.url())
+}
+
+// flagsForHelp repeats the flags that name the database, for a hint.
+func (c *collectorDB) flagsForHelp() string {
+	switch {
+	case c.db != "" && !dbHasPassword(c.db):
+		return "--db " + shellQuote(c.db)
+	case c.db != "":
+		return "--db …"
+	case os.Getenv(envDB) != "":
+		return "(with $" + envDB + ")"
+	}
+	return "--data-dir " + shellQuote(c.dataDir)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@=,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func newCollectorInitCmd(dbf *collectorDB) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the collector database (SQLite file in --data-dir, or the schema in --db postgres://…)",
+		Long: `init creates the collector's database: the SQLite file DATA-DIR/collector.db (or the
+file --db names), or the schema in the PostgreSQL database --db names. It is the only
+command besides "serve --init" that creates one; every other command refuses a missing
+database. On an existing database it only brings the schema up to date.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			existing, err := store.OpenExisting(ctx, dbf.url())
+			var nd *store.NoDatabaseError
+			if err == nil {
+				existing.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "collector database %s exists already (schema version %d); nothing created\n", redactURL(dbf.url()), store.SchemaVersion())
+				return nil
+			}
+			if !errors.As(err, &nd) {
+				return err
+			}
+			if u := dbf.url(); !store.IsPostgresURL(u) {
+				if fi, err := os.Stat(nd.Where); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+					return usageErr(fmt.Errorf("%s is a SQLite file but not a collector database: init adds its tables only to a new file (pick another --data-dir or --db)", nd.Where))
+				}
+			}
+			st, err := dbf.create(ctx)
+			if err != nil {
+				return err
+			}
+			st.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "created collector database %s (schema version %d)\nnext: anchorwatch collector %s secret add NAME; token add NAME --role admin; serve\n",
+				redactURL(dbf.url()), store.SchemaVersion(), dbf.flagsForHelp())
+			return nil
+		},
+	}
 }
 
 func newCollectorCmd() *cobra.Command {
@@ -81,6 +152,7 @@ Its state lives in one SQLite file (default) or in PostgreSQL (--db postgres://�
 several collectors may share one PostgreSQL behind a load balancer.`,
 	}
 	dbf.flags(cmd)
+	cmd.AddCommand(newCollectorInitCmd(&dbf))
 	cmd.AddCommand(newCollectorServeCmd(&dbf), newCollectorSecretCmd(&dbf), newCollectorTokenCmd(&dbf),
 		newCollectorPolicyCmd(&dbf), newCollectorLoadgenCmd(&dbf))
 	cmd.AddCommand(newCollectorIngestCmd(&dbf), newCollectorExemptionCmd(&dbf)) // collector_ingest.go
@@ -91,9 +163,10 @@ several collectors may share one PostgreSQL behind a load balancer.`,
 
 func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	var listen, certFile, keyFile string
-	var insecure, metricsPublic bool
+	var insecure, metricsPublic, initDB bool
 	var hosts, proxies []string
 	var offline, sessionIdle, sessionMax, pkiEvery time.Duration
+	var life lifecycleFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the agent API, the dashboard API and /metrics",
@@ -111,7 +184,11 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := dbf.open(ctx)
+			open := dbf.open
+			if initDB {
+				open = dbf.create
+			}
+			st, err := open(ctx)
 			if err != nil {
 				return err
 			}
@@ -120,8 +197,10 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			lim := throttle.New(throttle.Options{})
 			ui := web.Handler(web.Options{Sessions: st, SessionIdle: sessionIdle, SessionMax: sessionMax, Limiter: lim,
 				TrustedProxies: trusted, Logger: log})
-			srv, err := server.New(server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline, PKIProbeInterval: pkiEvery,
-				UI: ui, Limiter: lim, TrustedProxies: trusted})
+			cfg := server.Config{Store: st, Logger: log, MetricsPublic: metricsPublic, OfflineAfter: offline, PKIProbeInterval: pkiEvery,
+				UI: ui, Limiter: lim, TrustedProxies: trusted}
+			life.apply(&cfg)
+			srv, err := server.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -192,6 +271,8 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	f.DurationVar(&sessionIdle, "session-idle", store.DefaultSessionIdle, "a dashboard session ends after this long without a request")
 	f.DurationVar(&sessionMax, "session-max", store.DefaultSessionMax, "a dashboard session ends this long after sign-in, however active")
 	f.StringArrayVar(&proxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are throttled per client address; repeatable)")
+	f.BoolVar(&initDB, "init", false, "create the database if it does not exist (as collector init does)")
+	life.register(cmd)
 	return cmd
 }
 
@@ -398,84 +479,5 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			return nil
 		},
 	})
-	return cmd
-}
-
-func newCollectorLoadgenCmd(dbf *collectorDB) *cobra.Command {
-	var cfg loadgen.Config
-	var seedHosts int
-	var caFile string
-	var insecureTLS bool
-	secret := secretFlags{name: "enroll-secret", what: "the enroll secret for the simulated hosts", env: envEnrollSecret}
-	cmd := &cobra.Command{
-		Use:   "loadgen",
-		Short: "Simulate a fleet of agents against a collector (or bulk-fill a database)",
-		Long: `loadgen enrolls --hosts simulated agents and sends reports at --rate for --duration
-(about ten stores per host; a --full-ratio share of reports carry drift, the rest are
-heartbeats), then prints throughput and latency percentiles.
-
-With --seed-hosts N it instead adds N hosts with full reports directly into the
-database given by --db/--data-dir (for query benchmarks over a large fleet).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if seedHosts > 0 {
-				st, err := dbf.open(ctx)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				start := time.Now()
-				err = loadgen.Seed(ctx, st, seedHosts, cfg.Stores, func(done int) {
-					if done%100000 == 0 || done == seedHosts {
-						fmt.Fprintf(cmd.ErrOrStderr(), "seeded %d/%d hosts (%v)\n", done, seedHosts, time.Since(start).Round(time.Second))
-					}
-				})
-				return err
-			}
-			var err error
-			if cfg.EnrollSecret, err = secret.get(cmd); err != nil {
-				return err
-			}
-			if cfg.URL == "" || cfg.EnrollSecret == "" {
-				return usageErr(errors.New("--url and an enroll secret (--enroll-secret-file FILE or " + envEnrollSecret + ") are required (or --seed-hosts)"))
-			}
-			tc := &tls.Config{InsecureSkipVerify: insecureTLS}
-			if caFile != "" {
-				data, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("read --ca-cert: %w", err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(data) {
-					return fmt.Errorf("--ca-cert %s: no PEM certificate", caFile)
-				}
-				tc.RootCAs = pool
-			}
-			cfg.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc,
-				MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096}}
-			res, err := loadgen.Run(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res)
-			if res.Errors > 0 {
-				return fmt.Errorf("%d reports failed; first: %s", res.Errors, res.FirstError)
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&cfg.URL, "url", "", "collector URL, e.g. https://127.0.0.1:8443")
-	secret.register(cmd, "")
-	f.IntVar(&cfg.Hosts, "hosts", 1000, "simulated hosts")
-	f.Float64Var(&cfg.Rate, "rate", 0, "reports per second in total (0: as fast as possible)")
-	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of the measured report phase")
-	f.IntVar(&cfg.Concurrency, "concurrency", 512, "requests in flight at most")
-	f.Float64Var(&cfg.FullRatio, "full-ratio", 0.1, "share of reports with drift (full); the rest are heartbeats")
-	f.IntVar(&cfg.Stores, "stores", 10, "stores per simulated host")
-	f.StringVar(&caFile, "ca-cert", "", "CA certificate (PEM) to trust for the collector")
-	f.BoolVar(&insecureTLS, "insecure-skip-verify", false, "do not verify the collector's certificate (loopback tests)")
-	f.IntVar(&seedHosts, "seed-hosts", 0, "bulk-fill the database with this many hosts instead of running a load")
 	return cmd
 }

@@ -25,6 +25,7 @@ func newPolicyCmd() *cobra.Command {
 		Short: "Write, sign, verify and show the signed policy agents enforce",
 	}
 	c.AddCommand(newPolicyInitCmd(), newPolicySignCmd(), newPolicyVerifyCmd(), newPolicyShowCmd())
+	c.AddCommand(newPolicyCosignCmd(), newPolicyRotateCmd()) // policy_keys.go
 	return c
 }
 
@@ -71,15 +72,15 @@ func newPolicyInitCmd() *cobra.Command {
 }
 
 func newPolicySignCmd() *cobra.Command {
-	var key, cert, out, validFor string
+	var keys keyFlags
+	var out, validFor string
 	c := &cobra.Command{
-		Use:   "sign --key KEY --cert CERT policy.json -o policy.p7m",
+		Use:   "sign --cert CERT (--key KEY | --pkcs11-module M --pkcs11-token T --pkcs11-key-label L) policy.json -o policy.p7m",
 		Short: "Check a policy and sign it as PKCS#7 SignedData (content attached)",
-		Args:  cobra.ExactArgs(1),
+		Long: "Signs with a PEM key file, or with a key that stays on a PKCS#11 token or HSM (the signing build:\n" +
+			"make signer). The token PIN comes from --pkcs11-pin-file or $" + pinEnv + ", never the command line.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if key == "" || cert == "" {
-				return usageErr(errors.New("--key and --cert are required"))
-			}
 			if out == "" {
 				return usageErr(errors.New("-o FILE is required (the signed policy is binary DER)"))
 			}
@@ -93,10 +94,11 @@ func newPolicySignCmd() *cobra.Command {
 					return usageErr(fmt.Errorf("--valid-for: %w", err))
 				}
 			}
-			c, k, err := loadSignerInput(cert, key)
+			c, k, done, err := keys.load()
 			if err != nil {
 				return err
 			}
+			defer done()
 			blob, err := policy.SignWith(doc, c, k, opt)
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
@@ -109,13 +111,13 @@ func newPolicySignCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "signed policy serial %d (%d anchors) by %q, valid until %s → %s\n", d.Serial, len(d.Anchors),
-				c.Subject.String(), d.NotAfter.UTC().Format(time.RFC3339), out)
+			warnPolicy(cmd.ErrOrStderr(), d)
+			fmt.Fprintf(cmd.ErrOrStderr(), "signed policy serial %d (%d anchors, %d distrusted) by %q, valid until %s → %s\n", d.Serial, len(d.Anchors),
+				len(d.Distrust), c.Subject.String(), d.NotAfter.UTC().Format(time.RFC3339), out)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&key, "key", "", "signer private key `FILE` (PEM)")
-	c.Flags().StringVar(&cert, "cert", "", "signer certificate `FILE` (the one agents pin)")
+	keys.register(c)
 	c.Flags().StringVarP(&out, "output", "o", "", "signed policy `FILE` (.p7m, DER)")
 	c.Flags().StringVar(&validFor, "valid-for", "90d", "set not_after this `DURATION` after now (e.g. 30d, 720h); agents refuse the policy after it")
 	return c
@@ -135,35 +137,52 @@ func parseDays(v string) (time.Duration, error) {
 }
 
 func newPolicyVerifyCmd() *cobra.Command {
-	var signer string
-	var held int64
+	var signer, held string
+	var heldSerial int64
+	var required int
 	c := &cobra.Command{
-		Use:   "verify --signer CERT policy.p7m",
+		Use:   "verify --signer CERTS policy.p7m",
 		Short: "Verify a signed policy as an agent would",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if signer == "" {
-				return usageErr(errors.New("--signer is required: the certificate agents pin"))
+				return usageErr(errors.New("--signer is required: the certificate(s) agents pin"))
 			}
-			s, err := loadCertInput(signer)
+			pins, err := policy.LoadCertificates(signer)
 			if err != nil {
-				return err
+				return usageErr(err)
+			}
+			opt := policy.VerifyOptions{Signers: pins, HeldSerial: heldSerial, Required: required}
+			if held != "" {
+				if opt.Held, err = readPolicyFile(cmd.ErrOrStderr(), held); err != nil {
+					return err
+				}
+				opt.NextSigners = opt.Held.NextSignerCerts()
+				opt.HeldSerial = max(opt.HeldSerial, opt.Held.Serial)
 			}
 			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
 			}
-			v, err := policy.Verify(blob, policy.VerifyOptions{Signer: s, HeldSerial: held})
+			v, err := policy.Verify(blob, opt)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "OK: serial %d, %d anchor(s), signed by %q at %s (%s), valid until %s\n", v.Document.Serial, len(v.Document.Anchors),
-				s.Subject.String(), v.SignedAt.UTC().Format(time.RFC3339), v.Digest, v.Document.NotAfter.UTC().Format(time.RFC3339))
+			var who []string
+			for _, s := range v.Signers {
+				who = append(who, fmt.Sprintf("%q", s.Subject.String()))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "OK: serial %d, %d anchor(s), %d distrusted, signed by %s at %s (%s), valid until %s\n", v.Document.Serial,
+				len(v.Document.Anchors), len(v.Document.Distrust), strings.Join(who, " and "), v.SignedAt.UTC().Format(time.RFC3339), v.Digest,
+				v.Document.NotAfter.UTC().Format(time.RFC3339))
+			warnPolicy(cmd.ErrOrStderr(), v.Document)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&signer, "signer", "", "pinned signer certificate `FILE`")
-	c.Flags().Int64Var(&held, "held-serial", 0, "refuse a serial not greater than `N` (as an agent holding N would)")
+	c.Flags().StringVar(&signer, "signer", "", "pinned signer certificate(s) `FILE` (a PEM bundle for m of n)")
+	c.Flags().Int64Var(&heldSerial, "held-serial", 0, "refuse a serial not greater than `N` (as an agent holding N would)")
+	c.Flags().IntVar(&required, "signatures-required", 1, "`M`: signatures a policy needs unless it changes only serial, validity and intervals")
+	c.Flags().StringVar(&held, "held", "", "the policy an agent holds (`FILE`): the m-of-n rule compares with it, and its next_signers count")
 	return c
 }
 
@@ -183,6 +202,19 @@ type policyView struct {
 	Heartbeat     string              `json:"heartbeat_interval"`
 	Rescan        string              `json:"rescan_interval"`
 	JavaKeystores []string            `json:"java_password_paths,omitempty"`
+	// The distrust section, the next signers and who signed.
+	Distrust         []distrustView `json:"distrust,omitempty"`
+	EnforceBlocklist bool           `json:"enforce_blocklist,omitempty"`
+	NextSigners      []string       `json:"next_signers,omitempty"`
+	Signatures       []string       `json:"signatures,omitempty"`
+}
+
+type distrustView struct {
+	Subject string     `json:"subject,omitempty"`
+	SHA256  string     `json:"sha256,omitempty"`
+	SPKI    string     `json:"spki_sha256,omitempty"`
+	After   *time.Time `json:"after,omitempty"`
+	Reason  string     `json:"reason"`
 }
 
 type anchorView struct {
@@ -209,16 +241,17 @@ func newPolicyShowCmd() *cobra.Command {
 			view := policyView{}
 			content := blob
 			if signer != "" {
-				s, err := loadCertInput(signer)
+				pins, err := policy.LoadCertificates(signer)
 				if err != nil {
-					return err
+					return usageErr(err)
 				}
-				// Show an expired policy too (what an agent holding it enforces).
-				v, err := policy.Verify(blob, policy.VerifyOptions{Signer: s, AllowExpired: true})
+				// Show an expired policy too (what an agent holding it
+				// enforces), with one valid signature.
+				v, err := policy.Verify(blob, policy.VerifyOptions{Signers: pins, AllowExpired: true})
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
-				content, view.Signed, view.Verified, view.Signer = v.Content, true, true, s.Subject.String()
+				content, view.Signed, view.Verified, view.Signer = v.Content, true, true, v.Signer.Subject.String()
 			} else if c, who, err := policy.Content(blob); err == nil {
 				content, view.Signed = c, true
 				if who != nil {
@@ -235,6 +268,7 @@ func newPolicyShowCmd() *cobra.Command {
 			for p := range d.JavaPasswords {
 				view.JavaKeystores = append(view.JavaKeystores, p) // never the passwords
 			}
+			fillKeysView(&view, d, blob)
 			for _, a := range d.Anchors {
 				view.Anchors = append(view.Anchors, anchorView{Subject: a.Cert.Subject.String(), SHA256: stores.SHA256(a.Cert),
 					NotAfter: a.Cert.NotAfter.UTC(), Role: a.Role, Stores: a.Stores, RemoveAfter: a.RemoveAfter})
@@ -245,7 +279,7 @@ func newPolicyShowCmd() *cobra.Command {
 			return printPolicy(cmd.OutOrStdout(), view)
 		},
 	}
-	c.Flags().StringVar(&signer, "signer", "", "verify against this pinned signer certificate `FILE`")
+	c.Flags().StringVar(&signer, "signer", "", "verify against the pinned signer certificate(s) in `FILE`")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -296,6 +330,7 @@ func printPolicy(w io.Writer, v policyView) error {
 	for _, e := range v.Exemptions {
 		fmt.Fprintf(w, "Exempt: hosts=%v subnets=%v macs=%v groups=%v (%s)\n", e.Hosts, e.Subnets, e.MACs, e.Groups, e.Reason)
 	}
+	printKeysView(w, v)
 	fmt.Fprintf(w, "Heartbeat %s, rescan %s\n", v.Heartbeat, v.Rescan)
 	if len(v.JavaKeystores) > 0 {
 		fmt.Fprintf(w, "Java keystore passwords for: %v\n", v.JavaKeystores)

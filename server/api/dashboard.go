@@ -53,6 +53,13 @@ type FleetSummary struct {
 	// Flagged counts hosts made by enrolling a known machine id without
 	// its host key (possible clones or impersonations; ?flagged=true).
 	Flagged int64 `json:"flagged_hosts"`
+	// Stale counts active hosts not seen for StaleAfter (e.g.
+	// "168h0m0s"); a stale host is retired after the collector's
+	// retire-after limit. Retired counts retired hosts, which are not in
+	// any other figure of the summary.
+	StaleAfter string `json:"stale_after"`
+	Stale      int64  `json:"stale"`
+	Retired    int64  `json:"retired"`
 }
 
 // HostSummary is one host in a list.
@@ -79,6 +86,11 @@ type HostSummary struct {
 	// enrolled, without that host's key: the id of that host, and why.
 	ConflictOf int64  `json:"conflict_of,omitempty"`
 	Conflict   string `json:"conflict,omitempty"`
+	// Stale: an active host not seen for the collector's stale-after
+	// time. RetiredAt: when the host was retired (absent while active);
+	// a retired host is in no compliance figure until it reports again.
+	Stale     bool      `json:"stale,omitempty"`
+	RetiredAt time.Time `json:"retired_at,omitzero"`
 }
 
 // HostMerged is the answer of POST /api/v1/hosts/{id}/merge (admin): the
@@ -160,16 +172,21 @@ type RootList struct {
 	Roots []RootSeen `json:"roots"`
 }
 
-// TrendPoint is the fleet's compliance at the start of one hour.
+// TrendPoint is the fleet's compliance at Time: a full hour (the
+// snapshot the collector recorded as that hour began, before any change
+// in it), or, for the last point (Current), now — the summary's figures.
+// Retired hosts are not counted.
 type TrendPoint struct {
 	Time         time.Time        `json:"time"`
 	Hosts        int64            `json:"hosts"`
 	Compliant    int64            `json:"compliant"`
 	CompliantPct float64          `json:"compliant_pct"`
 	ByStatus     map[string]int64 `json:"by_status"`
+	Current      bool             `json:"current,omitempty"`
 }
 
-// TrendList is the body of GET /api/v1/trend, oldest first.
+// TrendList is the body of GET /api/v1/trend, oldest first; the last
+// point is the current one.
 type TrendList struct {
 	Points []TrendPoint `json:"points"`
 }
@@ -178,6 +195,10 @@ type TrendList struct {
 type WhoAmI struct {
 	Name string `json:"name"`
 	Role string `json:"role"` // "admin" or "viewer"
+	// CSRF is the dashboard session's anti-forgery value (only when
+	// signed in with the session cookie): the page sends it in the
+	// X-Anchorwatch-CSRF header with an admin's host actions.
+	CSRF string `json:"csrf,omitempty"`
 }
 
 // CredentialInfo describes an enroll secret or API token (never its value).

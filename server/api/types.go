@@ -209,6 +209,10 @@ const (
 	ErrSecretInvalid = "enroll_secret_invalid"
 	ErrProofInvalid  = "enroll_proof_invalid" // host key proof missing, wrong, stale or replayed
 	ErrTooMany       = "too_many_requests"    // failed attempts from this source: wait Retry-After
+	// ErrUnavailable (503 with Retry-After): the collector is stopping or
+	// its database cannot commit for now (disk full, connection lost);
+	// send the same request again later.
+	ErrUnavailable = "unavailable"
 )
 
 // ErrorResponse is the body of every non-2xx answer.

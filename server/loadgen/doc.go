@@ -4,7 +4,11 @@
 // NSS, Java and Firefox kinds; a share of hosts drift, sending a full
 // report with removed/healed events; the rest send heartbeats). Run
 // measures acknowledged reports per second and ingest latency
-// percentiles. Seed bulk-fills a database with hosts for query benchmarks.
+// percentiles at an offered rate; Saturate measures capacity — the rate
+// rises step by step until p99 latency passes a bound, a report fails or
+// the rate is not reached — and reports the maximum sustained rate.
+// Config.Progress reports how a run goes. Seed bulk-fills a database
+// with hosts for query benchmarks.
 //
 // Loads go only to the URL given (tests and the CLI use 127.0.0.1), and
 // every run is bounded by its Duration and context.

@@ -32,6 +32,34 @@ type Config struct {
 	Stores    int // stores per host (default 10)
 	Client    *http.Client
 	Seed      uint64
+	// Progress, if set, is called about once a second with how the run
+	// is going (the CLI prints it).
+	Progress func(Progress)
+	// PhaseStart, if set, is called as each phase begins: "enroll",
+	// "warm-up", then "report" (once per step of a saturation run); a
+	// benchmark reads the collector's CPU time there.
+	PhaseStart func(phase string)
+}
+
+// Progress is a run's state, reported to Config.Progress.
+type Progress struct {
+	Phase   string // "enroll", "warm-up" (first full reports) or "report"
+	Done    int64  // hosts enrolled or warmed up; reports acknowledged
+	Total   int64  // hosts to enroll or warm up (0 in the report phase)
+	Errors  int64
+	Elapsed time.Duration // in this phase
+	Rate    float64       // acknowledged per second over the last interval
+	Offered float64       // the rate asked for (0: as fast as possible)
+}
+
+func (p Progress) String() string {
+	switch {
+	case p.Total > 0:
+		return fmt.Sprintf("%s: %d/%d hosts, %d errors (%v)", p.Phase, p.Done, p.Total, p.Errors, p.Elapsed.Round(time.Second))
+	case p.Offered > 0:
+		return fmt.Sprintf("%s at %.0f/s: %d acknowledged, %.0f/s now, %d errors (%v)", p.Phase, p.Offered, p.Done, p.Rate, p.Errors, p.Elapsed.Round(time.Second))
+	}
+	return fmt.Sprintf("%s: %d acknowledged, %.0f/s now, %d errors (%v)", p.Phase, p.Done, p.Rate, p.Errors, p.Elapsed.Round(time.Second))
 }
 
 // Result is what a run measured.
@@ -39,6 +67,7 @@ type Result struct {
 	Enrolled   int
 	EnrollTime time.Duration
 	WarmupTime time.Duration // every host's first full report
+	Offered    float64       // reports per second asked for (0: as fast as possible)
 	Sent       int64
 	Acked      int64
 	Full       int64
@@ -138,10 +167,9 @@ func (h *host) next(rng *rand.Rand, fullRatio float64, seq int64) *api.ReportReq
 	return r
 }
 
-// Run enrolls cfg.Hosts hosts and then reports at cfg.Rate for cfg.Duration.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+func (cfg *Config) defaults() error {
 	if cfg.URL == "" {
-		return nil, errors.New("loadgen: no collector URL")
+		return errors.New("loadgen: no collector URL")
 	}
 	if cfg.Hosts <= 0 {
 		cfg.Hosts = 1000
@@ -161,86 +189,178 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 30 * time.Second}
 	}
-	res := &Result{}
+	return nil
+}
+
+// Run enrolls cfg.Hosts hosts and then reports at cfg.Rate for cfg.Duration.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	f, err := prepare(ctx, &cfg)
+	if err != nil {
+		return f.res, err
+	}
+	ph := f.reportPhase(ctx, cfg.Rate, cfg.Duration)
+	ph.fill(f.res)
+	return f.res, nil
+}
+
+// fleet is a prepared run: enrolled hosts that sent their first report.
+type fleet struct {
+	cfg      Config
+	live     []*host
+	res      *Result
+	seq      atomic.Int64
+	firstErr atomic.Value
+}
+
+// prepare enrolls the hosts (Concurrency at a time), then has each send
+// its first, full report (not measured), so the measured phases are the
+// steady state of a fleet that is running.
+func prepare(ctx context.Context, cfg *Config) (*fleet, error) {
+	if err := cfg.defaults(); err != nil {
+		return &fleet{res: &Result{}}, err
+	}
+	f := &fleet{cfg: *cfg, res: &Result{}}
 	hosts := make([]*host, cfg.Hosts)
 	for i := range hosts {
 		hosts[i] = newHost(i, cfg.Stores)
 	}
-	// Enroll, Concurrency at a time.
 	start := time.Now()
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, cfg.Concurrency)
-	for i, h := range hosts {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, h *host) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			req := api.EnrollRequest{EnrollSecret: cfg.EnrollSecret, Host: api.HostFacts{
-				Hostname: fmt.Sprintf("lg-host-%06d.corp.example", i), MachineID: fmt.Sprintf("lg-%d-%06d", cfg.Seed, i),
-				OS: []string{"linux", "linux", "windows", "darwin"}[i%4], OSVersion: "Debian GNU/Linux 12 (bookworm)", Arch: "amd64", AgentVersion: "0.1.0",
-				IPs: []string{fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}, MACs: []string{fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", i>>24&255, i>>16&255, i>>8&255, i&255)}}}
-			var er api.EnrollResponse
-			if _, err := post(ctx, cfg.Client, cfg.URL+api.PathEnroll, req, &er); err != nil {
-				firstErr.CompareAndSwap(nil, err.Error())
-				return
-			}
-			h.key = er.NodeKey
-		}(i, h)
+	err := f.each(ctx, "enroll", hosts, func(i int, h *host) error {
+		var er api.EnrollResponse
+		_, err := post(ctx, cfg.Client, cfg.URL+api.PathEnroll, f.enrollRequest(i), &er)
+		h.key = er.NodeKey
+		return err
+	})
+	if err != nil {
+		return f, err
 	}
-	wg.Wait()
-	res.EnrollTime = time.Since(start)
-	var live []*host
+	f.res.EnrollTime = time.Since(start)
 	for _, h := range hosts {
 		if h.key != "" {
-			live = append(live, h)
+			f.live = append(f.live, h)
 		}
 	}
-	res.Enrolled = len(live)
-	if len(live) == 0 {
-		msg, _ := firstErr.Load().(string)
-		return res, fmt.Errorf("loadgen: no host could enroll: %s", msg)
+	f.res.Enrolled = len(f.live)
+	if len(f.live) == 0 {
+		msg, _ := f.firstErr.Load().(string)
+		return f, fmt.Errorf("loadgen: no host could enroll: %s", msg)
 	}
-
-	// Warm-up: every host sends its first, full report (not measured), so
-	// the measured phase is the steady state of a fleet that is running.
 	start = time.Now()
-	for i, h := range live {
+	err = f.each(ctx, "warm-up", f.live, func(i int, h *host) error {
+		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+		var rr api.ReportResponse
+		_, err := post(ctx, cfg.Client, cfg.URL+api.PathReport, h.next(rng, 1, int64(-1-i)), &rr)
+		return err
+	})
+	f.res.WarmupTime = time.Since(start)
+	return f, err
+}
+
+func (f *fleet) enrollRequest(i int) api.EnrollRequest {
+	return api.EnrollRequest{EnrollSecret: f.cfg.EnrollSecret, Host: api.HostFacts{
+		Hostname: fmt.Sprintf("lg-host-%06d.corp.example", i), MachineID: fmt.Sprintf("lg-%d-%06d", f.cfg.Seed, i),
+		OS: []string{"linux", "linux", "windows", "darwin"}[i%4], OSVersion: "Debian GNU/Linux 12 (bookworm)", Arch: "amd64", AgentVersion: "0.1.0",
+		IPs: []string{fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}, MACs: []string{fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", i>>24&255, i>>16&255, i>>8&255, i&255)}}}
+}
+
+// each runs fn for every host, Concurrency at a time, reporting progress
+// as phase; it returns ctx's error if the context ends.
+func (f *fleet) each(ctx context.Context, phase string, hosts []*host, fn func(i int, h *host) error) error {
+	if f.cfg.PhaseStart != nil {
+		f.cfg.PhaseStart(phase)
+	}
+	var wg sync.WaitGroup
+	var done, errs atomic.Int64
+	sem := make(chan struct{}, f.cfg.Concurrency)
+	stop := f.progress(phase, int64(len(hosts)), 0, &done, &errs)
+	defer stop()
+	for i, h := range hosts {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			wg.Wait()
+			return ctx.Err()
 		}
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(i int, h *host) {
+		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-			var rr api.ReportResponse
-			if _, err := post(ctx, cfg.Client, cfg.URL+api.PathReport, h.next(rng, 1, int64(-1-i)), &rr); err != nil {
-				firstErr.CompareAndSwap(nil, err.Error())
+			if err := fn(i, h); err != nil {
+				errs.Add(1)
+				f.firstErr.CompareAndSwap(nil, err.Error())
+				return
 			}
-		}(i, h)
+			done.Add(1)
+		}()
 	}
 	wg.Wait()
-	res.WarmupTime = time.Since(start)
+	return nil
+}
 
-	// Report phase.
-	rctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+// progress calls Config.Progress every second until the returned stop.
+func (f *fleet) progress(phase string, total int64, offered float64, done, errs *atomic.Int64) (stop func()) {
+	if f.cfg.Progress == nil {
+		return func() {}
+	}
+	quit, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		start, t := time.Now(), time.NewTicker(time.Second)
+		defer t.Stop()
+		last, lastAt := int64(0), start
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				d := done.Load()
+				f.cfg.Progress(Progress{Phase: phase, Done: d, Total: total, Errors: errs.Load(), Elapsed: now.Sub(start),
+					Rate: float64(d-last) / now.Sub(lastAt).Seconds(), Offered: offered})
+				last, lastAt = d, now
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
+
+// phaseResult is what one report phase measured.
+type phaseResult struct {
+	offered                       float64
+	sent, acked, full, dups, errs int64
+	firstErr                      string
+	elapsed                       time.Duration
+	perSecond                     float64
+	p50, p90, p99, max            time.Duration
+}
+
+func (p *phaseResult) fill(r *Result) {
+	r.Offered, r.Sent, r.Acked, r.Full, r.Duplicates, r.Errors = p.offered, p.sent, p.acked, p.full, p.dups, p.errs
+	r.Elapsed, r.PerSecond, r.P50, r.P90, r.P99, r.Max = p.elapsed, p.perSecond, p.p50, p.p90, p.p99, p.max
+	if r.FirstError == "" {
+		r.FirstError = p.firstErr
+	}
+}
+
+// reportPhase sends reports at rate (0: as fast as the workers go) for d
+// and measures acknowledged reports per second and their latency.
+func (f *fleet) reportPhase(ctx context.Context, rate float64, d time.Duration) *phaseResult {
+	if f.cfg.PhaseStart != nil {
+		f.cfg.PhaseStart("report")
+	}
+	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, 1<<16)
-	var seq, sent, acked, full, dups, errs atomic.Int64
-	work := make(chan struct{}, cfg.Concurrency)
-	start = time.Now()
-	for w := 0; w < cfg.Concurrency; w++ {
+	var sent, acked, full, dups, errs atomic.Int64
+	var firstErr atomic.Value
+	stop := f.progress("report", 0, rate, &acked, &errs)
+	work := make(chan struct{}, f.cfg.Concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < f.cfg.Concurrency; w++ {
 		wg.Add(1)
-		go func(w int) {
+		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
+			rng := rand.New(rand.NewPCG(f.cfg.Seed, uint64(w)+uint64(f.seq.Load())))
 			local := make([]time.Duration, 0, 4096)
 			defer func() {
 				mu.Lock()
@@ -248,13 +368,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				mu.Unlock()
 			}()
 			for range work {
-				n := seq.Add(1)
-				h := live[int(n)%len(live)]
-				rep := h.next(rng, cfg.FullRatio, n)
+				n := f.seq.Add(1)
+				h := f.live[int(n)%len(f.live)]
+				rep := h.next(rng, f.cfg.FullRatio, n)
 				t0 := time.Now()
 				sent.Add(1)
 				var rr api.ReportResponse
-				_, err := post(ctx, cfg.Client, cfg.URL+api.PathReport, rep, &rr)
+				_, err := post(ctx, f.cfg.Client, f.cfg.URL+api.PathReport, rep, &rr)
 				d := time.Since(t0)
 				if err != nil {
 					errs.Add(1)
@@ -270,44 +390,51 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				local = append(local, d)
 			}
-		}(w)
+		}()
 	}
+	dispatch(rctx, work, rate)
+	close(work)
+	wg.Wait()
+	stop()
+	p := &phaseResult{offered: rate, sent: sent.Load(), acked: acked.Load(), full: full.Load(), dups: dups.Load(), errs: errs.Load(),
+		elapsed: time.Since(start)}
+	if msg, ok := firstErr.Load().(string); ok {
+		p.firstErr = msg
+	}
+	p.perSecond = float64(p.acked) / p.elapsed.Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if n := len(lat); n > 0 {
+		p.p50, p.p90, p.p99, p.max = lat[n*50/100], lat[n*90/100], lat[n*99/100], lat[n-1]
+	}
+	return p
+}
+
+// dispatch hands out work at rate per second (0: as fast as it is taken)
+// until ctx ends. Past the workers' capacity it blocks: the rate
+// actually reached falls behind the one offered.
+func dispatch(ctx context.Context, work chan<- struct{}, rate float64) {
 	var interval time.Duration
-	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / cfg.Rate)
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) / rate)
 	}
 	next := time.Now()
-dispatch:
 	for {
 		if interval > 0 {
 			next = next.Add(interval)
 			if d := time.Until(next); d > 0 {
 				select {
-				case <-rctx.Done():
-					break dispatch
+				case <-ctx.Done():
+					return
 				case <-time.After(d):
 				}
 			}
 		}
 		select {
 		case work <- struct{}{}:
-		case <-rctx.Done():
-			break dispatch
+		case <-ctx.Done():
+			return
 		}
 	}
-	close(work)
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.Sent, res.Acked, res.Full, res.Duplicates, res.Errors = sent.Load(), acked.Load(), full.Load(), dups.Load(), errs.Load()
-	if msg, ok := firstErr.Load().(string); ok {
-		res.FirstError = msg
-	}
-	res.PerSecond = float64(res.Acked) / res.Elapsed.Seconds()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if n := len(lat); n > 0 {
-		res.P50, res.P90, res.P99, res.Max = lat[n*50/100], lat[n*90/100], lat[n*99/100], lat[n-1]
-	}
-	return res, nil
 }
 
 func post(ctx context.Context, c *http.Client, url string, body, out any) (int, error) {

@@ -30,6 +30,7 @@ type PostgresOptions struct {
 // PostgresCluster is a PostgreSQL server in a temporary directory.
 type PostgresCluster struct {
 	dir, bin, port string
+	opts           string // the server options pg_ctl starts it with
 	cred           *credential
 	admin          *sql.DB
 	n              atomic.Int64
@@ -107,6 +108,7 @@ func NewPostgresCluster(opts PostgresOptions) (*PostgresCluster, error) {
 	if !opts.Durable {
 		o += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
+	c.opts = o
 	if out, err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", o, "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
 		os.RemoveAll(dir)
@@ -147,6 +149,20 @@ func (c *PostgresCluster) NewDatabase(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("postgres test server: create database: %w", err)
 	}
 	return c.url(name), nil
+}
+
+// Restart stops the server (fast shutdown: every connection is closed,
+// open transactions roll back) and starts it again on the same port: a
+// database restart under the collectors' feet.
+func (c *PostgresCluster) Restart() error {
+	data := filepath.Join(c.dir, "data")
+	if out, err := c.run("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("postgres test server: pg_ctl stop: %w\n%s", err, out)
+	}
+	if out, err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "-o", c.opts, "start"); err != nil {
+		return fmt.Errorf("postgres test server: pg_ctl start: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // Stop stops the server and removes its directory.

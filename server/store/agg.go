@@ -27,7 +27,12 @@ type aggKey struct{ dim, key, status string }
 // deltas accumulates changes to fleet_agg within one transaction.
 type deltas map[aggKey]int64
 
+// host adds (sign +1) or removes (sign -1) host h's contribution; a
+// retired host has none.
 func (d deltas) host(h *hostRow, sign int64) {
+	if h.RetiredAt != 0 {
+		return
+	}
 	d[aggKey{DimHosts, "", h.Status}] += sign
 	d[aggKey{DimOS, h.OS, h.Status}] += sign
 	d[aggKey{DimSerial, strconv.FormatInt(h.PolicySerial, 10), h.Status}] += sign
@@ -92,16 +97,17 @@ func (s *Store) Aggregates(ctx context.Context) ([]AggRow, error) {
 	return s.readAgg(ctx, s.r, "SELECT dim, key, status, n FROM fleet_agg WHERE n <> 0 ORDER BY dim, key, status")
 }
 
-// RecountAggregates computes fleet_agg from the host tables, the slow way.
+// RecountAggregates computes fleet_agg from the host tables, the slow way
+// (active hosts only: retired hosts are not counted).
 // Tests compare it with Aggregates; Rebuild uses it to repair counters.
 func (s *Store) RecountAggregates(ctx context.Context) ([]AggRow, error) {
 	return s.readAgg(ctx, s.r, `
-SELECT 'hosts', '', status, COUNT(*) FROM hosts GROUP BY status
-UNION ALL SELECT 'os', os, status, COUNT(*) FROM hosts GROUP BY os, status
-UNION ALL SELECT 'serial', CAST(policy_serial AS TEXT), status, COUNT(*) FROM hosts GROUP BY policy_serial, status
-UNION ALL SELECT 'kind', kind, status, COUNT(*) FROM host_stores GROUP BY kind, status
-UNION ALL SELECT 'root', sha256, class, COUNT(*) FROM host_roots GROUP BY sha256, class
-UNION ALL SELECT 'ca', sha256, '', COUNT(*) FROM host_cas GROUP BY sha256
+SELECT 'hosts', '', status, COUNT(*) FROM hosts WHERE retired_at = 0 GROUP BY status
+UNION ALL SELECT 'os', os, status, COUNT(*) FROM hosts WHERE retired_at = 0 GROUP BY os, status
+UNION ALL SELECT 'serial', CAST(policy_serial AS TEXT), status, COUNT(*) FROM hosts WHERE retired_at = 0 GROUP BY policy_serial, status
+UNION ALL SELECT 'kind', kind, status, COUNT(*) FROM host_stores WHERE host_id IN (SELECT id FROM hosts WHERE retired_at = 0) GROUP BY kind, status
+UNION ALL SELECT 'root', sha256, class, COUNT(*) FROM host_roots WHERE host_id IN (SELECT id FROM hosts WHERE retired_at = 0) GROUP BY sha256, class
+UNION ALL SELECT 'ca', sha256, '', COUNT(*) FROM host_cas WHERE host_id IN (SELECT id FROM hosts WHERE retired_at = 0) GROUP BY sha256
 ORDER BY 1, 2, 3`)
 }
 
@@ -122,12 +128,12 @@ func (s *Store) RebuildAggregates(ctx context.Context) error {
 		return fmt.Errorf("rebuild aggregates: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO fleet_agg (dim, key, status, n)
-SELECT 'hosts', '', status, COUNT(*) FROM hosts GROUP BY status
-UNION ALL SELECT 'os', os, status, COUNT(*) FROM hosts GROUP BY os, status
-UNION ALL SELECT 'serial', CAST(policy_serial AS TEXT), status, COUNT(*) FROM hosts GROUP BY policy_serial, status
-UNION ALL SELECT 'kind', kind, status, COUNT(*) FROM host_stores GROUP BY kind, status
-UNION ALL SELECT 'root', sha256, class, COUNT(*) FROM host_roots GROUP BY sha256, class
-UNION ALL SELECT 'ca', sha256, '', COUNT(*) FROM host_cas GROUP BY sha256`)
+SELECT 'hosts', '', status, COUNT(*) FROM hosts WHERE retired_at = 0 GROUP BY status
+UNION ALL SELECT 'os', os, status, COUNT(*) FROM hosts WHERE retired_at = 0 GROUP BY os, status
+UNION ALL SELECT 'serial', CAST(policy_serial AS TEXT), status, COUNT(*) FROM hosts WHERE retired_at = 0 GROUP BY policy_serial, status
+UNION ALL SELECT 'kind', kind, status, COUNT(*) FROM host_stores WHERE host_id IN (SELECT id FROM hosts WHERE retired_at = 0) GROUP BY kind, status
+UNION ALL SELECT 'root', sha256, class, COUNT(*) FROM host_roots WHERE host_id IN (SELECT id FROM hosts WHERE retired_at = 0) GROUP BY sha256, class
+UNION ALL SELECT 'ca', sha256, '', COUNT(*) FROM host_cas WHERE host_id IN (SELECT id FROM hosts WHERE retired_at = 0) GROUP BY sha256`)
 	if err != nil {
 		return fmt.Errorf("rebuild aggregates: %w", err)
 	}

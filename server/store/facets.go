@@ -42,7 +42,7 @@ func facetsOf(stores []api.StoreStatus) map[string]bool {
 }
 
 // replaceFacets brings the facets of hosts ids from their stored stores
-// (as takeDetails read them before the report: prev) to the stores of
+// (as loadDetails read them before the report: prev) to the stores of
 // their new full reports; only the facets that change are written.
 func (s *Store) replaceFacets(ctx context.Context, tx *sql.Tx, prev map[int64]*hostDetail, full map[int64]*api.ReportRequest, ids []int64) error {
 	var add, del [][]any

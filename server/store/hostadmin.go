@@ -26,11 +26,11 @@ func (s *Store) RevokeNodeKey(ctx context.Context, id int64) error {
 	})
 }
 
-// DeleteHost removes a host (retire: a clone, an impostor, a machine
-// decommissioned) with its stores, roots, CAs, addresses, report ids and
-// events; its node key stops working. The fleet counters follow.
+// DeleteHost removes a host (a clone, an impostor) with its stores,
+// roots, CAs, addresses, report ids and events; its node key stops
+// working. The fleet counters follow. (RetireHost keeps the history.)
 func (s *Store) DeleteHost(ctx context.Context, id int64) error {
-	return s.adminTx(ctx, "retire host", func(tx *sql.Tx, d deltas) error {
+	return s.adminTx(ctx, "delete host", func(tx *sql.Tx, d deltas) error {
 		h, err := s.lockHost(ctx, tx, id)
 		if err != nil {
 			return err
@@ -111,15 +111,15 @@ ON CONFLICT (host_id, ip, mac) DO UPDATE SET last_seen = excluded.last_seen`), t
 
 // deleteHostTx deletes host h and everything stored about it.
 func (s *Store) deleteHostTx(ctx context.Context, tx *sql.Tx, h *hostRow, d deltas) error {
-	prev, err := s.takeDetails(ctx, tx, []int64{h.ID})
+	prev, err := s.loadDetails(ctx, tx, []int64{h.ID})
 	if err != nil {
 		return err
 	}
-	if p := prev[h.ID]; p != nil {
+	if p := prev[h.ID]; p != nil && h.RetiredAt == 0 {
 		d.detail(p, -1)
 	}
 	d.host(h, -1)
-	for _, table := range []string{"host_facets", "host_addresses", "reports", "events", "hosts"} {
+	for _, table := range []string{"host_stores", "host_roots", "host_cas", "host_facets", "host_addresses", "reports", "events", "hosts"} {
 		col := "host_id"
 		if table == "hosts" {
 			col = "id"
@@ -144,11 +144,21 @@ func (s *Store) lockHost(ctx context.Context, tx *sql.Tx, id int64) (*hostRow, e
 // adminTx runs fn in a write transaction and applies its fleet counter
 // deltas before committing.
 func (s *Store) adminTx(ctx context.Context, what string, fn func(*sql.Tx, deltas) error) error {
+	return s.adminTxAt(ctx, what, time.Now(), fn)
+}
+
+// adminTxAt is adminTx at time now: the hour's snapshot is recorded first
+// (closeHourTx), before fn changes the counters.
+func (s *Store) adminTxAt(ctx context.Context, what string, now time.Time, fn func(*sql.Tx, deltas) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer tx.Rollback()
+	bucket, err := s.closeHourTx(ctx, tx, now)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	d := deltas{}
 	if err := fn(tx, d); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -159,6 +169,7 @@ func (s *Store) adminTx(ctx context.Context, what string, fn func(*sql.Tx, delta
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", what, err)
 	}
+	s.committed(bucket)
 	return nil
 }
 

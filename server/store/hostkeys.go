@@ -118,14 +118,21 @@ func (s *Store) reenrollTx(ctx context.Context, tx *sql.Tx, m *sameMachine, e *E
 	if e.HostKey != "" {
 		key = e.HostKey
 	}
+	h.RetiredAt = 0 // a retired host that enrolls again is active again
 	_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET node_key_hash = ?, hostname = ?, machine_id = ?, os = ?, os_version = ?,
-  arch = ?, agent_version = ?, enroll_secret = ?, last_seen = ?, host_key = ? WHERE id = ?`),
+  arch = ?, agent_version = ?, enroll_secret = ?, last_seen = ?, host_key = ?, retired_at = 0 WHERE id = ?`),
 		h.NodeKeyHash, h.Hostname, h.MachineID, h.OS, h.OSVersion, h.Arch, h.AgentVersion, h.EnrollSecret, h.LastSeen, key, h.ID)
 	if err != nil {
 		return EnrollOut{}, fmt.Errorf("enroll: update host %d: %w", h.ID, err)
 	}
 	d.host(&old, -1)
 	d.host(&h, +1)
+	if old.RetiredAt != 0 {
+		err := s.reactivateTx(ctx, tx, map[int64]*hostRow{h.ID: &old}, map[int64]*hostRow{h.ID: &h}, []int64{h.ID}, nil, d)
+		if err != nil {
+			return EnrollOut{}, err
+		}
+	}
 	return EnrollOut{HostID: h.ID, Reenrolled: true, ConflictOf: m.conflictOf, Conflict: m.conflict}, nil
 }
 

@@ -41,6 +41,10 @@ func (s *Store) ImportHosts(ctx context.Context, hosts []ImportHost) error {
 			return fmt.Errorf("import hosts: %w", err)
 		}
 	}
+	bucket, err := s.closeHourTx(ctx, tx, time.Now())
+	if err != nil {
+		return fmt.Errorf("import hosts: %w", err)
+	}
 	var next int64
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) + 1 FROM hosts").Scan(&next); err != nil {
 		return fmt.Errorf("import hosts: %w", err)
@@ -107,5 +111,6 @@ func (s *Store) ImportHosts(ctx context.Context, hosts []ImportHost) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import hosts: commit: %w", err)
 	}
+	s.committed(bucket)
 	return nil
 }

@@ -167,6 +167,7 @@ CREATE TABLE policies (
 	{version: 4, name: "PKI health: CA checks, host reachability", sql: pkiSQL}, // pki.go
 	{version: 5, name: "host keys, enroll nonces, flagged hosts", sql: hostKeysSQL},
 	{version: 6, name: "dashboard sessions", sql: sessionsSQL},
+	{version: 7, name: "fleet lifecycle: retired hosts, retention indexes", sqlite: lifecycleSQL(SQLite), postgres: lifecycleSQL(Postgres)}, // lifecycle.go
 }
 
 // sessionsSQL holds the web dashboard's sign-in sessions: the SHA-256 of
@@ -248,12 +249,7 @@ func pgTrigramIndex(ctx context.Context, s *Store, tx Execer) error {
 // viewsSQL returns the documented views; only the timestamp conversion
 // differs between dialects.
 func viewsSQL(d Dialect) string {
-	ts := func(col string) string {
-		if d == Postgres {
-			return "CASE WHEN " + col + " = 0 THEN NULL ELSE to_timestamp(" + col + " / 1000.0) END"
-		}
-		return "CASE WHEN " + col + " = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', " + col + " / 1000.0, 'unixepoch') END"
-	}
+	ts := func(col string) string { return tsExpr(d, col) }
 	return `
 CREATE VIEW v_hosts AS
 SELECT id AS host_id, hostname, machine_id, os, os_version, arch, agent_version, status,
@@ -280,6 +276,15 @@ CREATE VIEW v_fleet_compliance AS
 SELECT dim, key, status, n FROM fleet_agg WHERE n > 0 AND dim IN ('hosts', 'os', 'serial', 'kind');
 CREATE VIEW v_compliance_history AS
 SELECT ` + ts("bucket") + ` AS time, dim, key, status, n FROM compliance_snapshots`
+}
+
+// tsExpr turns a column of Unix milliseconds (0: none) into a timestamp
+// in a view: PostgreSQL timestamptz, SQLite ISO 8601 text.
+func tsExpr(d Dialect, col string) string {
+	if d == Postgres {
+		return "CASE WHEN " + col + " = 0 THEN NULL ELSE to_timestamp(" + col + " / 1000.0) END"
+	}
+	return "CASE WHEN " + col + " = 0 THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', " + col + " / 1000.0, 'unixepoch') END"
 }
 
 func (s *Store) migrationSQL(m migration) string {

@@ -14,10 +14,34 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/api"
 )
 
-// Summary computes the fleet summary from the maintained aggregates; it
-// reads a few hundred rows whatever the fleet size, plus one index range
-// count for offline hosts.
+// DefaultStaleAfter is how long an active host goes unseen before the
+// summary counts it stale (SummaryOptions.StaleAfter's default).
+const DefaultStaleAfter = 7 * 24 * time.Hour
+
+// SummaryOptions are the thresholds of a fleet summary.
+type SummaryOptions struct {
+	OfflineAfter time.Duration // default 24h
+	StaleAfter   time.Duration // default DefaultStaleAfter
+}
+
+// Summary computes the fleet summary with offlineAfter and the default
+// stale threshold (SummaryWith).
 func (s *Store) Summary(ctx context.Context, now time.Time, offlineAfter time.Duration) (*api.FleetSummary, error) {
+	return s.SummaryWith(ctx, now, SummaryOptions{OfflineAfter: offlineAfter})
+}
+
+// SummaryWith computes the fleet summary of the active hosts from the
+// maintained aggregates; it reads a few hundred rows whatever the fleet
+// size, plus index range counts for offline, stale, retired and flagged
+// hosts.
+func (s *Store) SummaryWith(ctx context.Context, now time.Time, o SummaryOptions) (*api.FleetSummary, error) {
+	if o.OfflineAfter <= 0 {
+		o.OfflineAfter = 24 * time.Hour
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = DefaultStaleAfter
+	}
+	offlineAfter := o.OfflineAfter
 	aggs, err := s.readAgg(ctx, s.r, "SELECT dim, key, status, n FROM fleet_agg WHERE n <> 0 AND dim IN ('hosts', 'os', 'serial', 'kind', 'root')")
 	if err != nil {
 		return nil, err
@@ -56,17 +80,28 @@ func (s *Store) Summary(ctx context.Context, now time.Time, offlineAfter time.Du
 	sum.ByStoreKind = sortedGroups(groups[DimKind], false)
 	sum.UnknownRoots = int64(len(roots["unknown"]))
 	sum.BlockedRoots = int64(len(roots["blocked"]))
-	if err := s.r.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM hosts WHERE last_seen < ?"), ms(now.Add(-offlineAfter))).Scan(&sum.Offline); err != nil {
-		return nil, fmt.Errorf("fleet summary: count offline hosts: %w", err)
+	sum.StaleAfter = o.StaleAfter.String()
+	counts := []struct {
+		what  string
+		query string
+		args  []any
+		into  *int64
+	}{
+		{"offline", "SELECT COUNT(*) FROM hosts WHERE retired_at = 0 AND last_seen < ?", []any{ms(now.Add(-offlineAfter))}, &sum.Offline},
+		{"stale", "SELECT COUNT(*) FROM hosts WHERE retired_at = 0 AND last_seen < ?", []any{ms(now.Add(-o.StaleAfter))}, &sum.Stale},
+		{"retired", "SELECT COUNT(*) FROM hosts WHERE retired_at > 0", nil, &sum.Retired},
+		{"flagged", "SELECT COUNT(*) FROM hosts WHERE conflict_of <> 0 AND retired_at = 0", nil, &sum.Flagged},
+	}
+	for _, c := range counts {
+		if err := s.r.QueryRowContext(ctx, s.q(c.query), c.args...).Scan(c.into); err != nil {
+			return nil, fmt.Errorf("fleet summary: count %s hosts: %w", c.what, err)
+		}
 	}
 	serial, err := s.CurrentPolicySerial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sum.PolicySerial = serial
-	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM hosts WHERE conflict_of <> 0").Scan(&sum.Flagged); err != nil {
-		return nil, fmt.Errorf("fleet summary: count flagged hosts: %w", err)
-	}
 	return sum, nil
 }
 
@@ -109,11 +144,22 @@ type HostFilter struct {
 	StoreStatus  string // …or any store in this status (with StoreKind: a store of that kind in that status)
 	PolicySerial *int64
 	Flagged      bool      // only hosts flagged as a possible clone or impersonation
+	Retired      Retired   // active hosts (default), retired ones, or both
 	SeenBefore   time.Time // last seen before (offline)
 	SeenAfter    time.Time // last seen at or after
 	AfterID      int64     // cursor: ids greater than this
 	Limit        int       // default 100, at most 1000; 0 in ExportHosts means all
 }
+
+// Retired selects hosts by lifecycle in a HostFilter.
+type Retired int
+
+// HostFilter.Retired values.
+const (
+	ActiveOnly  Retired = iota // hosts that are not retired (the default)
+	RetiredOnly                // retired hosts only
+	AnyRetired                 // both
+)
 
 // ErrBadCursor is returned for a cursor the collector did not issue.
 var ErrBadCursor = errors.New("invalid cursor: pass next_cursor from the previous page unchanged")
@@ -130,16 +176,16 @@ func ParseCursor(c string) (int64, error) {
 	return v, nil
 }
 
-const summaryCols = "id, hostname, machine_id, os, os_version, arch, agent_version, status, policy_serial, stores_total, stores_compliant, unknown_roots, blocked_roots, enrolled_at, last_seen, last_report_at, host_key, conflict_of, conflict"
+const summaryCols = "id, hostname, machine_id, os, os_version, arch, agent_version, status, policy_serial, stores_total, stores_compliant, unknown_roots, blocked_roots, enrolled_at, last_seen, last_report_at, host_key, conflict_of, conflict, retired_at"
 
 func scanSummary(r interface{ Scan(...any) error }) (api.HostSummary, error) {
 	var h api.HostSummary
-	var enrolled, seen, reported int64
+	var enrolled, seen, reported, retired int64
 	var hostKey string
 	err := r.Scan(&h.ID, &h.Hostname, &h.MachineID, &h.OS, &h.OSVersion, &h.Arch, &h.AgentVersion, &h.Status,
 		&h.PolicySerial, &h.StoresTotal, &h.StoresCompliant, &h.UnknownRoots, &h.BlockedRoots, &enrolled, &seen, &reported,
-		&hostKey, &h.ConflictOf, &h.Conflict)
-	h.EnrolledAt, h.LastSeen, h.LastReportAt = fromMS(enrolled), fromMS(seen), fromMS(reported)
+		&hostKey, &h.ConflictOf, &h.Conflict, &retired)
+	h.EnrolledAt, h.LastSeen, h.LastReportAt, h.RetiredAt = fromMS(enrolled), fromMS(seen), fromMS(reported), fromMS(retired)
 	h.KeyBound = hostKey != ""
 	return h, err
 }
@@ -200,6 +246,12 @@ func (s *Store) hostQuery(ctx context.Context, f *HostFilter, limit int) (string
 	}
 	if f.Flagged {
 		conds = append(conds, "hosts.conflict_of <> 0")
+	}
+	switch f.Retired {
+	case ActiveOnly:
+		conds = append(conds, "hosts.retired_at = 0")
+	case RetiredOnly:
+		conds = append(conds, "hosts.retired_at > 0")
 	}
 	if !f.SeenBefore.IsZero() {
 		conds, args = append(conds, "hosts.last_seen < ?"), append(args, ms(f.SeenBefore))
@@ -387,9 +439,12 @@ type EventFilter struct {
 	HostID int64
 	Cursor string // from EventList.NextCursor
 	Limit  int    // default 100, at most 1000
+	// OldestFirst lists in (time, seq) order; the default is newest
+	// first. A cursor continues in the order it was issued for.
+	OldestFirst bool
 }
 
-// Events lists events in (time, seq) order.
+// Events lists events newest first (or OldestFirst), by (time, seq).
 func (s *Store) Events(ctx context.Context, f EventFilter) (*api.EventList, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -414,11 +469,20 @@ func (s *Store) Events(ctx context.Context, f EventFilter) (*api.EventList, erro
 		if !ok || err1 != nil || err2 != nil {
 			return nil, ErrBadCursor
 		}
-		conds, args = append(conds, "(e.time > ? OR (e.time = ? AND e.id > ?))"), append(args, tv, tv, sv)
+		if f.OldestFirst {
+			conds = append(conds, "(e.time > ? OR (e.time = ? AND e.id > ?))")
+		} else {
+			conds = append(conds, "(e.time < ? OR (e.time = ? AND e.id < ?))")
+		}
+		args = append(args, tv, tv, sv)
+	}
+	order := " ORDER BY e.time DESC, e.id DESC"
+	if f.OldestFirst {
+		order = " ORDER BY e.time, e.id"
 	}
 	out := &api.EventList{Events: []api.HostEvent{}}
 	err := s.each(ctx, "SELECT e.id, e.host_id, h.hostname, e.event_id, e.time, e.type, e.store_id, e.sha256, e.detail, e.received_at FROM events e JOIN hosts h ON h.id = e.host_id WHERE "+
-		strings.Join(conds, " AND ")+" ORDER BY e.time, e.id LIMIT "+strconv.Itoa(limit+1), args, func(r *sql.Rows) error {
+		strings.Join(conds, " AND ")+order+" LIMIT "+strconv.Itoa(limit+1), args, func(r *sql.Rows) error {
 		e, err := scanEvent(r)
 		out.Events = append(out.Events, e)
 		return err
@@ -478,8 +542,10 @@ func (s *Store) Roots(ctx context.Context, class string, limit int) (*api.RootLi
 	return out, nil
 }
 
-// Trend returns the hourly compliance snapshots since t.
-func (s *Store) Trend(ctx context.Context, since time.Time) (*api.TrendList, error) {
+// Trend returns the hourly compliance snapshots since t — each the fleet
+// at a full hour — and, last, the fleet now (from the counters the
+// summary reads, so it matches the summary's figures).
+func (s *Store) Trend(ctx context.Context, since, now time.Time) (*api.TrendList, error) {
 	pts := map[int64]*api.TrendPoint{}
 	var order []int64
 	err := s.each(ctx, "SELECT bucket, status, n FROM compliance_snapshots WHERE dim = 'hosts' AND bucket >= ? ORDER BY bucket", []any{ms(since)}, func(r *sql.Rows) error {
@@ -510,6 +576,20 @@ func (s *Store) Trend(ctx context.Context, since time.Time) (*api.TrendList, err
 		p.CompliantPct = pct(p.Compliant, p.Hosts)
 		out.Points = append(out.Points, *p)
 	}
+	aggs, err := s.readAgg(ctx, s.r, "SELECT dim, key, status, n FROM fleet_agg WHERE n <> 0 AND dim = 'hosts'")
+	if err != nil {
+		return nil, fmt.Errorf("compliance trend: %w", err)
+	}
+	cur := api.TrendPoint{Time: now.UTC(), ByStatus: map[string]int64{}, Current: true}
+	for _, a := range aggs {
+		cur.ByStatus[a.Status] += a.N
+		cur.Hosts += a.N
+		if a.Status == StatusCompliant {
+			cur.Compliant += a.N
+		}
+	}
+	cur.CompliantPct = pct(cur.Compliant, cur.Hosts)
+	out.Points = append(out.Points, cur)
 	return out, nil
 }
 

@@ -52,6 +52,15 @@ VALUES (?, ?, ?, ?, ?, ?)`), HashCredential(id), name, ms(now), ms(now), lim.Idl
 	return id, nil
 }
 
+// SessionCSRF returns the anti-forgery value of session id: what the
+// dashboard's script sends in a header with each change it asks for (it
+// learns the value from GET /api/v1/whoami; a cross-site page cannot read
+// that answer). It is derived from the secret id with SHA-256, so it
+// reveals nothing of the id and needs no storage.
+func SessionCSRF(id string) string {
+	return HashCredential("anchorwatch-csrf-v1\x00" + id)
+}
+
 // ErrSessionExpired wraps ErrNotFound for a session past its idle or
 // absolute expiry.
 var ErrSessionExpired = fmt.Errorf("dashboard session expired: sign in again: %w", ErrNotFound)

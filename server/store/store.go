@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ type Store struct {
 	// lastBucket is the hour whose compliance snapshot this process
 	// already wrote (an optimization only: the write is idempotent).
 	lastBucket atomic.Int64
+	// lastWrite is when this process last committed a write (Unix ms):
+	// the SQLite checkpointer truncates the WAL once writes pause.
+	lastWrite atomic.Int64
 	// cache holds the SQLite write connection's prepared statements.
 	cache stmtCache
 	// SQLite: the background checkpointer's connection and its stop.
@@ -58,6 +62,45 @@ func IsPostgresURL(u string) bool {
 // the schema migrations. dbURL is "postgres://…" for PostgreSQL, or a
 // SQLite file: "sqlite:PATH", "file:PATH" or a plain PATH.
 func Open(ctx context.Context, dbURL string) (*Store, error) {
+	return open(ctx, dbURL, true)
+}
+
+// OpenExisting opens a collector database that exists already — a
+// SQLite file holding the collector's schema, or a PostgreSQL database
+// into which Open created it — and brings its schema up to date. A
+// missing or empty file, or a database without the schema, is a
+// *NoDatabaseError: nothing is created (the CLI creates a database only
+// in `collector init` and `serve --init`).
+func OpenExisting(ctx context.Context, dbURL string) (*Store, error) {
+	if dbURL != "" && !IsPostgresURL(dbURL) {
+		path := sqlitePath(dbURL)
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, &NoDatabaseError{Where: path, Reason: "the file does not exist"}
+		case err != nil:
+			return nil, fmt.Errorf("store: SQLite database %s: %w", path, err)
+		case fi.IsDir():
+			return nil, &NoDatabaseError{Where: path, Reason: "it is a directory"}
+		case fi.Size() == 0:
+			return nil, &NoDatabaseError{Where: path, Reason: "the file is empty"}
+		}
+	}
+	return open(ctx, dbURL, false)
+}
+
+// NoDatabaseError says that a collector database does not exist where
+// OpenExisting looked.
+type NoDatabaseError struct {
+	Where  string // the SQLite path, or the PostgreSQL URL without its password
+	Reason string
+}
+
+func (e *NoDatabaseError) Error() string {
+	return "no collector database at " + e.Where + ": " + e.Reason
+}
+
+func open(ctx context.Context, dbURL string, create bool) (*Store, error) {
 	if dbURL == "" {
 		return nil, errors.New("store: empty database URL: pass --db postgres://… or a SQLite file path")
 	}
@@ -66,16 +109,41 @@ func Open(ctx context.Context, dbURL string) (*Store, error) {
 	if IsPostgresURL(dbURL) {
 		s, err = openPostgres(ctx, dbURL)
 	} else {
-		s, err = openSQLite(ctx, dbURL)
+		s, err = openSQLite(ctx, dbURL, create)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		if err := s.checkSchema(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkSchema makes sure the database holds the collector's schema
+// (its schema_migrations table).
+func (s *Store) checkSchema(ctx context.Context) error {
+	query := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	where := sqlitePath(s.dsn)
+	if s.dialect == Postgres {
+		query = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+		where = redact(s.dsn)
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, query).Scan(&n); err != nil {
+		return fmt.Errorf("store: read the schema of %s: %w (is it a collector database?)", where, err)
+	}
+	if n == 0 {
+		return &NoDatabaseError{Where: where, Reason: "it holds no collector schema"}
+	}
+	return nil
 }
 
 func sqlitePath(u string) string {
@@ -93,12 +161,12 @@ func sqlitePath(u string) string {
 	return u
 }
 
-func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
+func openSQLite(ctx context.Context, dbURL string, create bool) (*Store, error) {
 	path := sqlitePath(dbURL)
 	if path == "" {
 		return nil, fmt.Errorf("store: %q names no SQLite file", dbURL)
 	}
-	if dir := filepath.Dir(path); dir != "" {
+	if dir := filepath.Dir(path); dir != "" && create {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: create directory for SQLite database %s: %w", path, err)
 		}
@@ -114,6 +182,9 @@ func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
 	// Checkpoints run in the background (checkpointLoop), off the commit
 	// path; this is only the backstop if they fall behind (~160 MB).
 	q.Add("_pragma", "wal_autocheckpoint(40000)")
+	// A WAL that grew under a burst is cut back to 64 MiB when it is
+	// reset; checkpointLoop truncates it to nothing once writes pause.
+	q.Add("_pragma", "journal_size_limit(67108864)")
 	q.Add("_pragma", "mmap_size(1073741824)")
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
@@ -141,7 +212,9 @@ func openSQLite(ctx context.Context, dbURL string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	cq := url.Values{}
-	cq.Add("_pragma", "busy_timeout(10000)")
+	// Short: a TRUNCATE checkpoint holds the write lock while it waits
+	// for readers, so it gives up quickly and tries again later.
+	cq.Add("_pragma", "busy_timeout(100)")
 	cq.Add("_pragma", "synchronous(FULL)")
 	ck, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
 	if err != nil {
@@ -175,27 +248,52 @@ func pingSQLite(ctx context.Context, db *sql.DB) error {
 	}
 }
 
-func isSQLiteBusy(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
-}
-
 // checkpointLoop copies the WAL into the database file every 200 ms on its
-// own connection (a PASSIVE checkpoint: it never blocks the writer or the
-// readers), so that commits — and the requests waiting for them — do not
-// pay for checkpoints.
+// own connection while writes come in (a PASSIVE checkpoint: it never
+// blocks the writer or the readers), so that commits — and the requests
+// waiting for them — do not pay for checkpoints. Once writes have paused
+// for idleTruncate it runs one TRUNCATE checkpoint, which empties the WAL
+// file: a collector that took a burst does not keep a large WAL on disk
+// while serving (TRUNCATE waits at most the connection's 100 ms busy
+// timeout for readers, and is tried again on the next tick if it could
+// not finish).
 func (s *Store) checkpointLoop() {
 	defer close(s.ckDone)
+	const idleTruncate = time.Second
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	seen, truncated := int64(-1), false
 	for {
 		select {
 		case <-s.ckStop:
 			return
 		case <-t.C:
+		}
+		last := s.lastWrite.Load()
+		switch {
+		case last != seen:
+			seen, truncated = last, false
 			s.ckDB.Exec("PRAGMA wal_checkpoint(PASSIVE)") // best effort; the autocheckpoint is the backstop
+		case !truncated && time.Since(time.UnixMilli(last)) >= idleTruncate:
+			truncated = s.checkpoint("TRUNCATE") == nil
 		}
 	}
+}
+
+// errCheckpointBusy: a checkpoint could not finish (readers or a writer
+// held the WAL); it is tried again later.
+var errCheckpointBusy = errors.New("checkpoint could not finish: the database was busy")
+
+// checkpoint runs PRAGMA wal_checkpoint(mode) on the checkpoint connection.
+func (s *Store) checkpoint(mode string) error {
+	var busy, logFrames, done int
+	if err := s.ckDB.QueryRow("PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logFrames, &done); err != nil {
+		return err
+	}
+	if busy != 0 {
+		return errCheckpointBusy
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, dbURL string) (*Store, error) {
@@ -257,6 +355,18 @@ func (s *Store) Close() error {
 	}
 	return err
 }
+
+// committed notes a committed write transaction that recorded the
+// snapshot of hour bucket (0: none).
+func (s *Store) committed(bucket int64) {
+	if bucket != 0 {
+		s.lastBucket.Store(bucket)
+	}
+	s.touch()
+}
+
+// touch notes a committed write.
+func (s *Store) touch() { s.lastWrite.Store(time.Now().UnixMilli()) }
 
 // Ping checks the database is reachable.
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }

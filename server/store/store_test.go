@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -385,6 +386,13 @@ func TestAggregatesMatchRecount(t *testing.T) {
 				}
 			}
 			checkAggregates(t, s)
+			// Retire a host now and then (its next report brings it back).
+			if len(hosts) > 0 && rng.IntN(2) == 0 {
+				if err := s.RetireHost(context.Background(), hosts[rng.IntN(len(hosts))], "test"); err != nil && !errors.Is(err, store.ErrRetired) {
+					t.Fatal(err)
+				}
+				checkAggregates(t, s)
+			}
 		}
 		if err := s.RebuildAggregates(context.Background()); err != nil {
 			t.Fatal(err)
@@ -486,25 +494,39 @@ func TestEventsSinceAndCursor(t *testing.T) {
 			rep.Events = append(rep.Events, api.Event{ID: fmt.Sprint("e", i), Type: api.EventRemoved, Time: base.Add(time.Duration(i%5) * time.Minute)})
 		}
 		write(t, s, store.ReportIn{HostID: id, Report: rep})
-		var all []api.HostEvent
-		f := store.EventFilter{Since: base.Add(time.Minute), Limit: 3}
-		for i := 0; i < 10; i++ {
-			page, err := s.Events(ctx, f)
-			if err != nil {
-				t.Fatal(err)
+		// Newest first (the default), then oldest first: each page by
+		// the previous page's cursor, every event once, in order.
+		for _, oldest := range []bool{false, true} {
+			var all []api.HostEvent
+			f := store.EventFilter{Since: base.Add(time.Minute), Limit: 3, OldestFirst: oldest}
+			for i := 0; i < 10; i++ {
+				page, err := s.Events(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, page.Events...)
+				if page.NextCursor == "" {
+					break
+				}
+				f.Cursor = page.NextCursor
 			}
-			all = append(all, page.Events...)
-			if page.NextCursor == "" {
-				break
+			if len(all) != 8 {
+				t.Fatalf("oldest first %v: %d events since T, want 8", oldest, len(all))
 			}
-			f.Cursor = page.NextCursor
-		}
-		if len(all) != 8 {
-			t.Fatalf("%d events since T, want 8", len(all))
-		}
-		for i := 1; i < len(all); i++ {
-			if all[i].Time.Before(all[i-1].Time) {
-				t.Fatal("events not in time order")
+			seen := map[int64]bool{}
+			for i, e := range all {
+				if seen[e.Seq] {
+					t.Fatalf("oldest first %v: event %d listed twice", oldest, e.Seq)
+				}
+				seen[e.Seq] = true
+				if i == 0 {
+					continue
+				}
+				p := all[i-1]
+				before := e.Time.Before(p.Time) || e.Time.Equal(p.Time) && e.Seq < p.Seq
+				if before == oldest {
+					t.Fatalf("oldest first %v: events not in order at %d: %v #%d after %v #%d", oldest, i, e.Time, e.Seq, p.Time, p.Seq)
+				}
 			}
 		}
 		if _, err := s.Events(ctx, store.EventFilter{Cursor: "zz"}); err != store.ErrBadCursor {

@@ -97,7 +97,7 @@ type ReportOut struct {
 	Err      error
 }
 
-const hostCols = "id, node_key_hash, hostname, machine_id, os, os_version, arch, agent_version, enroll_secret, enrolled_at, last_seen, last_report_at, policy_serial, status, state_hash, stores_total, stores_compliant, unknown_roots, blocked_roots"
+const hostCols = "id, node_key_hash, hostname, machine_id, os, os_version, arch, agent_version, enroll_secret, enrolled_at, last_seen, last_report_at, policy_serial, status, state_hash, stores_total, stores_compliant, unknown_roots, blocked_roots, retired_at"
 
 type hostRow struct {
 	ID                                                       int64
@@ -106,18 +106,21 @@ type hostRow struct {
 	EnrolledAt, LastSeen, LastReportAt, PolicySerial         int64
 	Status, StateHash                                        string
 	StoresTotal, StoresCompliant, UnknownRoots, BlockedRoots int64
+	// RetiredAt is when the host was retired (lifecycle.go); 0 while it
+	// is active. A retired host is not in the fleet counters.
+	RetiredAt int64
 }
 
 func (h *hostRow) scanDest() []any {
 	return []any{&h.ID, &h.NodeKeyHash, &h.Hostname, &h.MachineID, &h.OS, &h.OSVersion, &h.Arch,
 		&h.AgentVersion, &h.EnrollSecret, &h.EnrolledAt, &h.LastSeen, &h.LastReportAt, &h.PolicySerial,
-		&h.Status, &h.StateHash, &h.StoresTotal, &h.StoresCompliant, &h.UnknownRoots, &h.BlockedRoots}
+		&h.Status, &h.StateHash, &h.StoresTotal, &h.StoresCompliant, &h.UnknownRoots, &h.BlockedRoots, &h.RetiredAt}
 }
 
 func (h *hostRow) values() []any {
 	return []any{h.ID, h.NodeKeyHash, h.Hostname, h.MachineID, h.OS, h.OSVersion, h.Arch,
 		h.AgentVersion, h.EnrollSecret, h.EnrolledAt, h.LastSeen, h.LastReportAt, h.PolicySerial,
-		h.Status, h.StateHash, h.StoresTotal, h.StoresCompliant, h.UnknownRoots, h.BlockedRoots}
+		h.Status, h.StateHash, h.StoresTotal, h.StoresCompliant, h.UnknownRoots, h.BlockedRoots, h.RetiredAt}
 }
 
 func (h *hostRow) setFacts(f *api.HostFacts) {
@@ -136,18 +139,12 @@ func (s *Store) WriteBatch(ctx context.Context, enrolls []EnrollIn, reports []Re
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		eo, ro, err = s.writeBatchOnce(ctx, enrolls, reports)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
+		if err == nil || !isRetryableConflict(err) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
 	return eo, ro, err
-}
-
-func retryable(err error) bool {
-	m := err.Error()
-	return strings.Contains(m, "SQLSTATE 40P01") || strings.Contains(m, "SQLSTATE 40001") ||
-		strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "database is locked")
 }
 
 func (s *Store) writeBatchOnce(ctx context.Context, enrolls []EnrollIn, reports []ReportIn) ([]EnrollOut, []ReportOut, error) {
@@ -156,6 +153,16 @@ func (s *Store) writeBatchOnce(ctx context.Context, enrolls []EnrollIn, reports 
 		return nil, nil, fmt.Errorf("begin write: %w", err)
 	}
 	defer tx.Rollback()
+	now := time.Now()
+	if len(reports) > 0 {
+		now = reports[0].Received
+	} else if len(enrolls) > 0 {
+		now = enrolls[0].Now
+	}
+	bucket, err := s.closeHourTx(ctx, tx, now)
+	if err != nil {
+		return nil, nil, err
+	}
 	d := deltas{}
 	eo := make([]EnrollOut, len(enrolls))
 	for i := range enrolls {
@@ -176,23 +183,11 @@ func (s *Store) writeBatchOnce(ctx context.Context, enrolls []EnrollIn, reports 
 	if err := s.flush(ctx, tx, def); err != nil {
 		return nil, nil, fmt.Errorf("write reports: %w", err)
 	}
-	now := time.Now()
-	if len(reports) > 0 {
-		now = reports[0].Received
-	} else if len(enrolls) > 0 {
-		now = enrolls[0].Now
-	}
-	bucket, err := s.snapshotTx(ctx, tx, now)
-	if err != nil {
-		return nil, nil, err
-	}
 	if err := tx.Commit(); err != nil {
 		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
 	s.prepareMissed(ctx)
-	if bucket != 0 {
-		s.lastBucket.Store(bucket)
-	}
+	s.committed(bucket)
 	return eo, ro, nil
 }
 
@@ -362,6 +357,7 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 		}
 		rep := r.Report
 		now := ms(r.Received)
+		h.RetiredAt = 0 // a retired host that reports is active again (lifecycle.go)
 		h.LastSeen = max(h.LastSeen, now)
 		h.PolicySerial = rep.PolicySerial
 		if rep.Host != nil {
@@ -419,50 +415,18 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			fids = append(fids, id)
 		}
 		sort.Slice(fids, func(i, j int) bool { return fids[i] < fids[j] })
-		// Delete the stored stores, roots and CAs, reading back (RETURNING)
-		// what the aggregates and facets need to forget.
-		prev, err := s.takeDetails(ctx, tx, fids)
+		// Write only the stores, roots and CAs that changed; the counters
+		// forget what was stored and count what was reported.
+		prev, err := s.replaceDetailsTx(ctx, tx, fids, full)
 		if err != nil {
 			return nil, err
 		}
-		var stRows, rtRows, caRows, riRows, ciRows [][]any
 		for _, id := range fids {
-			if p := prev[id]; p != nil {
+			if p := prev[id]; p != nil && old[id].RetiredAt == 0 {
 				d.detail(p, -1)
 			}
 			rep := full[id]
 			d.detail(&hostDetail{stores: rep.Stores, roots: rep.UnknownRoots, cas: rep.CAs}, +1)
-			for _, st := range rep.Stores {
-				stRows = append(stRows, []any{id, st.ID, st.Kind, st.Path, st.Format, st.Owner, st.Status, st.Detail})
-			}
-			for _, rt := range rep.UnknownRoots {
-				rtRows = append(rtRows, []any{id, rt.SHA256, rt.SPKI, rt.Subject, rt.Issuer, ms(rt.NotAfter), rt.Class, rt.Reason, strings.Join(rt.StoreIDs, "\n")})
-				riRows = append(riRows, []any{rt.SHA256, rt.Subject, rt.Issuer, rt.Class, ms(rt.NotAfter)})
-			}
-			for _, ca := range rep.CAs {
-				caRows = append(caRows, []any{id, ca.SHA256, ca.Subject, ms(ca.NotAfter)})
-				ciRows = append(ciRows, []any{ca.SHA256, ca.Subject, ms(ca.NotAfter)})
-			}
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", 8, stRows,
-			"ON CONFLICT (host_id, store_id) DO UPDATE SET kind = excluded.kind, path = excluded.path, format = excluded.format, owner = excluded.owner, status = excluded.status, detail = excluded.detail"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO host_roots (host_id, sha256, spki_sha256, subject, issuer, not_after, class, reason, store_ids)", 9, rtRows,
-			"ON CONFLICT (host_id, sha256) DO NOTHING"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO host_cas (host_id, sha256, subject, not_after)", 4, caRows,
-			"ON CONFLICT (host_id, sha256) DO NOTHING"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO root_info (sha256, subject, issuer, class, not_after)", 5, dedupFirst(riRows),
-			"ON CONFLICT (sha256) DO UPDATE SET class = excluded.class"); err != nil {
-			return nil, err
-		}
-		if err := s.bulkExec(ctx, tx, "INSERT INTO ca_info (sha256, subject, not_after)", 3, dedupFirst(ciRows),
-			"ON CONFLICT (sha256) DO NOTHING"); err != nil {
-			return nil, err
 		}
 		if err := s.replaceFacets(ctx, tx, prev, full, fids); err != nil {
 			return nil, err
@@ -476,11 +440,14 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 		cids = append(cids, id)
 	}
 	sort.Slice(cids, func(i, j int) bool { return cids[i] < cids[j] })
+	if err := s.reactivateTx(ctx, tx, old, cur, cids, full, d); err != nil {
+		return nil, err
+	}
 	hRows := make([][]any, 0, len(cids))
 	var seenRows [][]any
 	for _, id := range cids {
 		o, n := old[id], cur[id]
-		if o.Status != n.Status || o.OS != n.OS || o.PolicySerial != n.PolicySerial {
+		if o.Status != n.Status || o.OS != n.OS || o.PolicySerial != n.PolicySerial || o.RetiredAt != n.RetiredAt {
 			d.host(o, -1)
 			d.host(n, +1)
 		}
@@ -502,12 +469,13 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			return nil, fmt.Errorf("update last seen: %w", err)
 		}
 	}
-	if err := s.bulkExec(ctx, tx, "INSERT INTO hosts ("+hostCols+")", 19, hRows,
+	if err := s.bulkExec(ctx, tx, "INSERT INTO hosts ("+hostCols+")", 20, hRows,
 		`ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, machine_id = excluded.machine_id, os = excluded.os,
   os_version = excluded.os_version, arch = excluded.arch, agent_version = excluded.agent_version,
   last_seen = excluded.last_seen, last_report_at = excluded.last_report_at, policy_serial = excluded.policy_serial,
   status = excluded.status, state_hash = excluded.state_hash, stores_total = excluded.stores_total,
-  stores_compliant = excluded.stores_compliant, unknown_roots = excluded.unknown_roots, blocked_roots = excluded.blocked_roots`); err != nil {
+  stores_compliant = excluded.stores_compliant, unknown_roots = excluded.unknown_roots, blocked_roots = excluded.blocked_roots,
+  retired_at = excluded.retired_at`); err != nil {
 		return nil, err
 	}
 	if err := s.bulkExec(ctx, tx, "INSERT INTO events (host_id, event_id, time, type, store_id, sha256, detail, received_at)", 8, evRows,
@@ -524,98 +492,6 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 		}
 	}
 	return out, nil
-}
-
-// takeDetails deletes the stored stores, roots and CAs of hosts and
-// returns them (only the columns the aggregates and facets need).
-func (s *Store) takeDetails(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*hostDetail, error) {
-	out := map[int64]*hostDetail{}
-	get := func(id int64) *hostDetail {
-		if out[id] == nil {
-			out[id] = &hostDetail{}
-		}
-		return out[id]
-	}
-	{
-		in, arg := s.inSet("host_id", ids)
-		args := []any{arg}
-		for _, q := range []struct {
-			sql  string
-			scan func(*sql.Rows) error
-		}{
-			{"DELETE FROM host_stores WHERE " + in + " RETURNING host_id, kind, status", func(r *sql.Rows) error {
-				var id int64
-				var st api.StoreStatus
-				if err := r.Scan(&id, &st.Kind, &st.Status); err != nil {
-					return err
-				}
-				h := get(id)
-				h.stores = append(h.stores, st)
-				return nil
-			}},
-			{"DELETE FROM host_roots WHERE " + in + " RETURNING host_id, sha256, class", func(r *sql.Rows) error {
-				var id int64
-				var rt api.Root
-				if err := r.Scan(&id, &rt.SHA256, &rt.Class); err != nil {
-					return err
-				}
-				h := get(id)
-				h.roots = append(h.roots, rt)
-				return nil
-			}},
-			{"DELETE FROM host_cas WHERE " + in + " RETURNING host_id, sha256", func(r *sql.Rows) error {
-				var id int64
-				var ca api.CA
-				if err := r.Scan(&id, &ca.SHA256); err != nil {
-					return err
-				}
-				h := get(id)
-				h.cas = append(h.cas, ca)
-				return nil
-			}},
-		} {
-			rows, err := s.txQuery(ctx, tx, q.sql, args...)
-			if err != nil {
-				return nil, fmt.Errorf("replace host details: %w", err)
-			}
-			for rows.Next() {
-				if err := q.scan(rows); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("replace host details: %w", err)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("replace host details: %w", err)
-			}
-		}
-	}
-	return out, nil
-}
-
-// snapshotTx records the fleet aggregates once per hour (the trend chart);
-// idempotent across collectors.
-func (s *Store) snapshotTx(ctx context.Context, tx *sql.Tx, now time.Time) (int64, error) {
-	bucket := now.Truncate(time.Hour).UnixMilli()
-	if s.lastBucket.Load() == bucket {
-		return 0, nil
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO compliance_snapshots (bucket, dim, key, status, n)
-SELECT ?, dim, key, status, n FROM fleet_agg WHERE n > 0 AND dim IN ('hosts', 'os', 'kind', 'serial')
-ON CONFLICT (bucket, dim, key, status) DO NOTHING`), bucket); err != nil {
-		return 0, fmt.Errorf("record compliance snapshot: %w", err)
-	}
-	return bucket, nil
-}
-
-// PruneReports forgets report ids received before t: the idempotency
-// window. Events and host state are kept.
-func (s *Store) PruneReports(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, s.q("DELETE FROM reports WHERE received_at < ?"), ms(before))
-	if err != nil {
-		return 0, fmt.Errorf("prune report ids: %w", err)
-	}
-	return res.RowsAffected()
 }
 
 // dedupFirst keeps the first row for each value of column 0.

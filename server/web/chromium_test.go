@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/server/servertest"
 )
 
 // browser is headless Chromium driven over the DevTools protocol on a
@@ -28,7 +30,7 @@ type browser struct {
 	wait   map[int64]chan cdpMsg
 	events map[string][]cdpMsg // by session: exceptions and console/log errors
 	done   chan struct{}
-	stderr *lockedWriter
+	stderr *servertest.Buffer // Chromium's stderr, for error messages
 }
 
 type cdpMsg struct {
@@ -68,7 +70,7 @@ func startBrowser(t *testing.T) *browser {
 		"--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
 		"--force-device-scale-factor=1", "--window-size=1440,900", "--ignore-certificate-errors",
 		"--remote-debugging-pipe", "--user-data-dir="+t.TempDir(), "about:blank")
-	stderr := &lockedWriter{}
+	stderr := &servertest.Buffer{Max: 64 << 10}
 	cmd.Stderr = stderr
 	cmd.ExtraFiles = []*os.File{inR, outW} // fd 3: Chromium reads; fd 4: Chromium writes
 	if err := cmd.Start(); err != nil {
@@ -85,27 +87,6 @@ func startBrowser(t *testing.T) *browser {
 		outR.Close()
 	})
 	return b
-}
-
-// lockedWriter collects Chromium's stderr for error messages.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return l.buf.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func (b *browser) read(r io.Reader) {

@@ -7,10 +7,12 @@
 //	srv, _ := server.New(server.Config{Store: st, Limiter: lim, UI: web.Handler(web.Options{Sessions: st, Limiter: lim})})
 //
 // Pages: the fleet overview (compliance by host status, store kind, OS and
-// policy serial; the hourly compliance trend drawn as inline SVG), the
-// hosts table with the API's filters and cursor pagination (and a CSV
-// export), a host's stores, roots, CAs, addresses and events, fleet
-// events, unknown and blocked roots, CA expiry, unmanaged devices, and
+// policy serial; stale and retired hosts; the compliance trend at each
+// full hour and now, drawn as inline SVG), the hosts table with the API's
+// filters (lifecycle too) and cursor pagination (and a CSV export), a
+// host's stores, roots, CAs, addresses and events (and an admin's host
+// actions), fleet events newest first, unknown and blocked roots, CA
+// expiry, unmanaged devices, and
 // PKI health (the CA checks, and the subnets that cannot reach each CRL
 // distribution point and OCSP responder).
 // Every figure is read from the dashboard JSON API (server/api) by the
@@ -23,8 +25,12 @@
 // session (store.CreateSession: a random 256-bit id, stored hashed) and
 // sets only its id in an HttpOnly, SameSite=Strict cookie (Secure over
 // TLS) named api.SessionCookie, which the collector accepts for GET and
-// HEAD only: the page's script never holds a credential, and a cross-site
-// request cannot make a signed-in browser change anything. A session ends
+// HEAD — and, for an admin, for the host actions the host page offers
+// (retire, delete, merge), sent with the session's anti-forgery value
+// from GET /api/v1/whoami in the X-Anchorwatch-CSRF header, from the
+// dashboard's own origin only: the page's script never holds a
+// credential, and a cross-site request cannot make a signed-in browser
+// change anything. A session ends
 // after SessionIdle without a request, SessionMax after sign-in, at
 // sign-out (POST /logout), and when its token is revoked. Sign-in links
 // (/login#token=…) are not accepted: the login page removes such a token

@@ -208,10 +208,13 @@ func fillFleet(t *testing.T, c *servertest.Collector) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	db := c.Store.DB()
-	// History first, including this hour, as a collector running since
-	// then would hold it (the writer records each hour once).
+	// History first, up to the last hour, as a collector running since
+	// then would hold it; this hour's snapshot is recorded by the first
+	// enrollment below (the fleet as the hour began: what was backfilled
+	// for the last hour is what the collector holds then, an empty fleet
+	// here), and the trend ends with the fleet now.
 	cur := now.Truncate(time.Hour)
-	for h := 72; h >= 0; h-- {
+	for h := 72; h >= 1; h-- {
 		b := cur.Add(-time.Duration(h) * time.Hour).UnixMilli()
 		comp := 10 + (72-h)*17/72 // a rollout: 10 → 27 compliant hosts of 50
 		for status, n := range map[string]int{"compliant": comp, "noncompliant": 44 - comp, "error": 2, "pending": 4} {

@@ -209,22 +209,34 @@ func TestDashboardChromium(t *testing.T) {
 				t.Errorf("overview: %s rows %v, the API's order is %v", prefix, rows, order)
 			}
 		}
-		// The trend chart: one point per snapshot, the latest one labelled.
+		// The trend chart: one point per hourly snapshot and the current
+		// one, which is the cards' figures (the API's and the page's).
 		n := len(trend.Points)
 		if n < 70 {
-			t.Fatalf("trend has %d points, want the 73 hours generated", n)
+			t.Fatalf("trend has %d points, want the 72 hours generated and now", n)
 		}
 		got.want(t, "overview", "trend-points", strconv.Itoa(n))
 		last := trend.Points[n-1]
-		got.want(t, "overview", "trend-last-pct", fmtPct(last.CompliantPct))
-		got.want(t, "overview", "trend-last-compliant", fmtInt(last.Compliant))
-		got.want(t, "overview", "trend-last-hosts", fmtInt(last.Hosts))
+		if !last.Current || last.Hosts != sum.Hosts || last.Compliant != sum.Compliant || last.CompliantPct != sum.CompliantPct {
+			t.Errorf("trend's current point %+v does not match the summary: %d hosts, %d compliant (%.2f%%)", last, sum.Hosts, sum.Compliant, sum.CompliantPct)
+		}
+		got.want(t, "overview", "trend-last-pct", fmtPct(sum.CompliantPct))
+		got.want(t, "overview", "trend-last-compliant", fmtInt(sum.Compliant))
+		got.want(t, "overview", "trend-last-hosts", fmtInt(sum.Hosts))
+		got.want(t, "overview", "kpi-stale", fmtInt(sum.Stale))
+		got.want(t, "overview", "kpi-retired", fmtInt(sum.Retired))
 		var circles int
 		if err := p.eval(ctx, `document.querySelectorAll('[data-testid="trend-chart"] circle').length`, &circles); err != nil {
 			t.Fatal(err)
 		}
 		if circles != n {
 			t.Errorf("overview: the trend chart draws %d points, the API has %d", circles, n)
+		}
+		// This hour's snapshot is the fleet as the hour began (the
+		// backfilled history ends with an hour ago; nobody was enrolled
+		// then in this collector), not the fleet at its first write.
+		if prev := trend.Points[n-2]; prev.Current || prev.Time.After(time.Now()) || prev.Hosts == sum.Hosts && prev.Compliant == sum.Compliant {
+			t.Errorf("the point before the current one %+v should be an earlier hour's snapshot, not the fleet now", prev)
 		}
 		got.want(t, "overview", "whoami", "viewer · viewer")
 	})
@@ -371,6 +383,27 @@ func TestDashboardChromium(t *testing.T) {
 		if len(list.Events) < 20 {
 			t.Fatalf("only %d events generated", len(list.Events))
 		}
+		for i := 1; i < len(list.Events); i++ {
+			if list.Events[i].Time.After(list.Events[i-1].Time) {
+				t.Fatalf("the events API does not list newest first: %v after %v", list.Events[i].Time, list.Events[i-1].Time)
+			}
+		}
+		// since=7d (a duration, as the docs say) is the same list.
+		var byDuration api.EventList
+		getJSON(t, c, api.PathEvents+"?limit=50&since=7d", &byDuration)
+		if fmt.Sprint(seqs(byDuration)) != fmt.Sprint(seqs(list)) {
+			t.Errorf("since=7d lists %v, since=<RFC 3339 a week ago> %v", seqs(byDuration), seqs(list))
+		}
+		// Times to the second with the zone's offset: shown in a zone
+		// that is not UTC (the page uses the browser's).
+		if err := p.call(ctx, "Emulation.setTimezoneOverride", map[string]string{"timezoneId": "Asia/Kolkata"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer p.call(ctx, "Emulation.setTimezoneOverride", map[string]string{"timezoneId": ""}, nil)
+		kolkata, err := time.LoadLocation("Asia/Kolkata")
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := s.load("/events?since=7d", "events")
 		var want []string
 		for _, e := range list.Events {
@@ -378,6 +411,7 @@ func TestDashboardChromium(t *testing.T) {
 			want = append(want, k)
 			got.want(t, "events", k+":host", e.Hostname)
 			got.want(t, "events", k+":type", e.Type)
+			got.want(t, "events", k+":time", e.Time.In(kolkata).Format("2006-01-02 15:04:05 -07:00"))
 		}
 		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
 			t.Errorf("events: rows %v, the API lists %v", rows, want)
@@ -406,6 +440,18 @@ func TestDashboardChromium(t *testing.T) {
 		getJSON(t, c, api.PathEvents+"?type=heal-failed&since="+url.QueryEscape(time.Now().Add(-30*24*time.Hour).UTC().Format(time.RFC3339)), &typed)
 		got = s.load("/events?since=30d&type=heal-failed", "events-heal-failed")
 		got.want(t, "events-heal-failed", "events-count", strconv.Itoa(len(typed.Events)))
+		// since=1h: the last hour's events (the generated ones are older
+		// than an hour), as in the docs; and a window the menu lacks.
+		var hour api.EventList
+		getJSON(t, c, api.PathEvents+"?since=1h", &hour)
+		got = s.load("/events?since=1h", "events-1h")
+		got.want(t, "events-1h", "events-count", strconv.Itoa(len(hour.Events)))
+		var twoDays api.EventList
+		getJSON(t, c, api.PathEvents+"?limit=50&since=50h", &twoDays)
+		got = s.load("/events?since=50h", "events-50h")
+		if rows := got.rows(`^event:\d+$`); len(rows) != len(twoDays.Events) || len(rows) == 0 {
+			t.Errorf("events since=50h: %d rows, the API lists %d", len(rows), len(twoDays.Events))
+		}
 	})
 
 	t.Run("roots", func(t *testing.T) {
@@ -653,24 +699,13 @@ func TestDashboardChromium(t *testing.T) {
 
 	t.Run("empty collector", func(t *testing.T) {
 		empty := startDashboard(t)
-		ep, err := b.newPage(ctx, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ep.navigate(ctx, empty.URL+"/", "/login", "login"); err != nil {
-			t.Fatal(err)
-		}
-		if err := submitLogin(ctx, ep, empty.ViewerToken); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ep.waitState(ctx, "/", "ready"); err != nil {
-			t.Fatal(err)
-		}
+		ep := signedInPage(t, ctx, b, empty.URL, empty.ViewerToken, "/", "/")
 		es := &session{t: t, c: empty, p: ep, dir: s.dir, ctx: ctx, shot: 50}
 		got := es.load("/", "empty-overview")
 		got.want(t, "empty", "kpi-hosts", "0")
 		got.want(t, "empty", "kpi-compliant-pct", "0.0% of hosts")
-		got.want(t, "empty", "trend-points", "0")
+		got.want(t, "empty", "trend-points", "1") // the current point only
+		got.want(t, "empty", "trend-last-hosts", "0")
 		for _, path := range []string{"/hosts", "/events", "/roots", "/cas", "/devices", "/pki"} {
 			es.load(path, "empty"+strings.ReplaceAll(path, "/", "-"))
 		}
@@ -708,6 +743,66 @@ func TestDashboardChromium(t *testing.T) {
 		got.want(t, "flagged host", "host-key", "none (enrolled before host keys)")
 	})
 
+	t.Run("admin retires and deletes a host", func(t *testing.T) {
+		// The viewer's page offers no action.
+		var list api.HostList
+		getJSON(t, c, api.PathHosts+"?hostname=ws-010.", &list)
+		if len(list.Hosts) != 1 {
+			t.Fatalf("ws-010: %+v", list.Hosts)
+		}
+		id := list.Hosts[0].ID
+		got := s.load(fmt.Sprintf("/hosts/%d", id), "host-viewer")
+		if _, ok := got.text["host-actions"]; ok {
+			t.Error("a viewer's host page offers host actions")
+		}
+		ap := signedInPage(t, ctx, b, c.URL, c.AdminToken, fmt.Sprintf("/hosts/%d", id), "/hosts/")
+		as := &session{t: t, c: c, p: ap, dir: s.dir, ctx: ctx, shot: 70}
+		var before api.FleetSummary
+		getJSON(t, c, api.PathSummary, &before)
+		click := func(testid, wantPath string) {
+			t.Helper()
+			if err := ap.eval(ctx, `document.querySelector('[data-testid="`+testid+`"]').click(), true`, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := ap.eval(ctx, `document.body.setAttribute('data-state', 'navigating'), document.querySelector('[data-testid="`+testid+`-confirm"]').click(), true`, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ap.waitState(ctx, wantPath, "ready"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		as.load(fmt.Sprintf("/hosts/%d", id), "host-admin")
+		click("host-retire", fmt.Sprintf("/hosts/%d", id))
+		waitTestid(t, ctx, ap, "host-retired")
+		var after api.FleetSummary
+		getJSON(t, c, api.PathSummary, &after)
+		if after.Hosts != before.Hosts-1 || after.Retired != before.Retired+1 {
+			t.Errorf("retiring from the dashboard: hosts %d → %d, retired %d → %d", before.Hosts, after.Hosts, before.Retired, after.Retired)
+		}
+		ov := as.load("/", "overview-retired")
+		ov.want(t, "overview after retiring", "kpi-hosts", fmtInt(after.Hosts))
+		ov.want(t, "overview after retiring", "kpi-retired", fmtInt(after.Retired))
+		ov.want(t, "overview after retiring", "trend-last-hosts", fmtInt(after.Hosts))
+		ov.want(t, "overview after retiring", "trend-last-compliant", fmtInt(after.Compliant))
+		ret := as.load("/hosts?lifecycle=retired", "hosts-retired")
+		if rows := ret.rows(`^host:\d+$`); len(rows) != 1 || rows[0] != fmt.Sprintf("host:%d", id) {
+			t.Errorf("retired hosts listed: %v, want host:%d", rows, id)
+		}
+		ret.want(t, "retired hosts", fmt.Sprintf("host:%d:retired", id), "retired")
+		if active := as.load("/hosts?hostname=ws-010.", "hosts-active"); len(active.rows(`^host:\d+$`)) != 0 {
+			t.Error("the retired host is still listed among the active hosts")
+		}
+		as.load(fmt.Sprintf("/hosts/%d", id), "host-retired")
+		click("host-delete", "/hosts")
+		waitTestid(t, ctx, ap, "host-deleted")
+		if code, _ := c.Do(t, "GET", fmt.Sprintf("%s/%d", api.PathHosts, id), c.ViewerToken, nil); code != http.StatusNotFound {
+			t.Errorf("deleted host: API %d, want 404", code)
+		}
+		if pr := ap.problems(); len(pr) > 0 {
+			t.Errorf("admin page logged errors: %v", pr)
+		}
+	})
+
 	t.Run("sign out", func(t *testing.T) {
 		if err := p.eval(ctx, `document.querySelector('form[action="/logout"]').submit(), true`, nil); err != nil {
 			t.Fatal(err)
@@ -719,6 +814,34 @@ func TestDashboardChromium(t *testing.T) {
 			t.Fatalf("after sign-out /hosts: %v", err)
 		}
 	})
+}
+
+func seqs(l api.EventList) []int64 {
+	var out []int64
+	for _, e := range l.Events {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+// signedInPage opens a private page on path of the collector at base,
+// signs in with tok through the form and waits for the page at wantPath.
+func signedInPage(t *testing.T, ctx context.Context, b *browser, base, tok, path, wantPath string) *page {
+	t.Helper()
+	p, err := b.newPage(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.navigate(ctx, base+path, "/login", "login"); err != nil {
+		t.Fatal(err)
+	}
+	if err := submitLogin(ctx, p, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.waitState(ctx, wantPath, "ready"); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // submitLogin types tok into the login form and submits it, as a user

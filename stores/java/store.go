@@ -85,14 +85,32 @@ func openKeystore(hp string) (*os.File, os.FileInfo, error) {
 	return fsroot.Open(hp, keystoreWant)
 }
 
-// sniffFile reads the first bytes of the file at hp to name its format.
+// sniffFile reads the first bytes of the file at hp to name its format. A
+// file caught while a writer rewrites it in place (keytool truncates it,
+// then writes) is read again until it stops changing, for up to a second.
 func sniffFile(hp string) (format, note string) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		format, note, st := sniffOnce(hp)
+		if note == "" || st == nil || time.Now().After(deadline) {
+			return format, note
+		}
+		time.Sleep(50 * time.Millisecond)
+		if now, err := os.Stat(hp); err != nil || sameVersion(st, now) {
+			return format, note
+		}
+	}
+}
+
+// sniffOnce is one try of sniffFile; st is the file's stat when it was
+// opened.
+func sniffOnce(hp string) (format, note string, st os.FileInfo) {
 	if fi, err := os.Lstat(hp); err == nil && fi.IsDir() {
-		return FormatUnknown, "a directory, not a keystore"
+		return FormatUnknown, "a directory, not a keystore", nil
 	}
 	f, fi, err := openKeystore(hp)
 	if err != nil {
-		return FormatUnknown, fmt.Sprintf("cannot read keystore: %v", err)
+		return FormatUnknown, fmt.Sprintf("cannot read keystore: %v", err), nil
 	}
 	defer f.Close()
 	var head [16]byte
@@ -100,11 +118,11 @@ func sniffFile(hp string) (format, note string) {
 	format, found := sniff(head[:n], int(min(fi.Size(), maxKeystore)))
 	switch format {
 	case FormatJCEKS:
-		return format, "JCEKS keystore: not supported (convert it with keytool -importkeystore -deststoretype pkcs12)"
+		return format, "JCEKS keystore: not supported (convert it with keytool -importkeystore -deststoretype pkcs12)", nil
 	case FormatUnknown:
-		return format, "not a Java keystore: found " + found
+		return format, "not a Java keystore: found " + found, fi
 	}
-	return format, ""
+	return format, "", nil
 }
 
 // Info describes the store.

@@ -13,7 +13,11 @@
   var HOST_STATUSES = ['compliant', 'noncompliant', 'error', 'pending'];
   var STORE_STATUSES = ['compliant', 'missing', 'untrusted', 'blocked-present', 'needs-mdm', 'error'];
   var EVENT_TYPES = ['removed', 'healed', 'heal-failed', 'unknown-root-appeared', 'blocked-root-appeared',
-    'policy-applied', 'policy-rejected', 'installed', 'removed-by-policy'];
+    'policy-applied', 'policy-rejected', 'installed', 'removed-by-policy', 'policy-expiring', 'policy-expired',
+    'enroll-conflict', 'host-merged', 'node-key-revoked', 'host-retired', 'host-reactivated'];
+  // Who is signed in (GET /api/v1/whoami): an admin's page offers the
+  // host actions, sent with the session's anti-forgery value.
+  var me = { name: '', role: '', csrf: '' };
   var KIND_NAMES = { system: 'System store', nss: 'NSS (Firefox, Chromium)', java: 'Java keystores',
     firefox: 'Firefox policy', 'firefox-policy': 'Firefox policy', windows: 'Windows', macos: 'macOS keychain' };
   var OS_NAMES = { linux: 'Linux', windows: 'Windows', darwin: 'macOS' };
@@ -68,6 +72,15 @@
     if (isZeroTime(s)) { return '—'; }
     var d = new Date(s);
     return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+  }
+  // An event's time to the second, in the browser's zone, with its offset
+  // from UTC: "2025-05-01 12:00:05 +02:00".
+  function fmtTimeSec(s) {
+    if (isZeroTime(s)) { return '—'; }
+    var d = new Date(s);
+    var off = -d.getTimezoneOffset(), sign = off < 0 ? '-' : '+';
+    off = Math.abs(off);
+    return fmtTime(s) + ':' + pad(d.getSeconds()) + ' ' + sign + pad(Math.floor(off / 60)) + ':' + pad(off % 60);
   }
   function fmtDate(s) {
     if (isZeroTime(s)) { return '—'; }
@@ -125,6 +138,22 @@
           });
         }
         return r.json();
+      });
+  }
+
+  // send makes a change (an admin's host action) with the session cookie
+  // and the session's anti-forgery header.
+  function send(method, path) {
+    return fetch(path, { method: method, credentials: 'same-origin', cache: 'no-store',
+      headers: { Accept: 'application/json', 'X-Anchorwatch-CSRF': me.csrf } })
+      .then(function (r) {
+        if (r.status === 401) { signIn(); throw new Stop(); }
+        if (!r.ok) {
+          return r.json().catch(function () { return {}; }).then(function (b) {
+            throw new Error(method + ' ' + path + ': ' + r.status + ' ' + (b.detail || b.error || r.statusText));
+          });
+        }
+        return r.status === 204 ? {} : r.json();
       });
   }
 
@@ -209,6 +238,8 @@
         kpi('Errors', bs.error || 0, 'kpi-error', 'bad', 'a store unreadable', '/hosts?status=error'),
         kpi('Pending', bs.pending || 0, 'kpi-pending', 'grey', 'no report yet', '/hosts?status=pending'),
         kpi('Offline', sum.offline, 'kpi-offline', 'warn', 'not seen for ' + fmtGoDuration(sum.offline_after), hrefWith('/hosts', { offline_after: sum.offline_after })),
+        kpi('Stale', sum.stale, 'kpi-stale', 'warn', 'not seen for ' + fmtGoDuration(sum.stale_after), hrefWith('/hosts', { lifecycle: 'stale' })),
+        kpi('Retired', sum.retired, 'kpi-retired', 'grey', 'in no figure here', hrefWith('/hosts', { lifecycle: 'retired' })),
         kpi('Unknown roots', sum.unknown_roots, 'kpi-unknown-roots', 'warn', 'distinct, fleet-wide', '/roots?class=unknown'),
         kpi('Blocked roots', sum.blocked_roots, 'kpi-blocked-roots', 'bad', 'on the blocklist', '/roots?class=blocked'),
         kpi('Policy serial', sum.policy_serial, 'kpi-policy-serial', 'info', 'served to agents'),
@@ -291,7 +322,7 @@
     var wrap = el('div', null);
     var caption = el('p', { class: 'muted' });
     if (!points.length) {
-      wrap.appendChild(el('p', { class: 'empty', text: 'No snapshot yet: the collector records one each hour while agents report.' }));
+      wrap.appendChild(el('p', { class: 'empty', text: 'No snapshot yet: the collector records the fleet at each full hour.' }));
       append(caption, [el('span', { testid: 'trend-points', text: '0' }), ' hourly snapshots']);
       wrap.appendChild(caption);
       return wrap;
@@ -337,15 +368,19 @@
     chart.appendChild(svg('path', { class: 'line', d: line }));
     if (points.length <= 240) {
       points.forEach(function (p) {
-        chart.appendChild(svg('circle', { class: 'pt', cx: x(new Date(p.time).getTime()).toFixed(1), cy: y(p.compliant_pct).toFixed(1), r: points.length > 80 ? 2 : 3, 'data-testid': 'trend-pt' },
-          svg('title', { text: fmtTime(p.time) + ' — ' + fmtPct(p.compliant_pct) + ' compliant (' + p.compliant + ' of ' + p.hosts + ' hosts)' })));
+        var when = p.current ? 'now' : fmtTime(p.time);
+        chart.appendChild(svg('circle', { class: p.current ? 'pt now' : 'pt', cx: x(new Date(p.time).getTime()).toFixed(1), cy: y(p.compliant_pct).toFixed(1),
+          r: p.current ? 4 : points.length > 80 ? 2 : 3, 'data-testid': p.current ? 'trend-now' : 'trend-pt' },
+          svg('title', { text: when + ' — ' + fmtPct(p.compliant_pct) + ' compliant (' + p.compliant + ' of ' + p.hosts + ' hosts)' })));
       });
     }
+    // The last point is the fleet now (the cards above); the others are
+    // the fleet at each full hour.
     var last = points[points.length - 1];
-    append(caption, [el('span', { testid: 'trend-points', text: String(points.length) }), ' hourly snapshots; latest ',
+    append(caption, [el('span', { testid: 'trend-points', text: String(points.length) }), ' points (the fleet at each full hour, and now); now ',
       el('strong', { testid: 'trend-last-pct', text: fmtPct(last.compliant_pct) }), ' compliant (',
       el('span', { testid: 'trend-last-compliant', text: fmtInt(last.compliant) }), ' of ',
-      el('span', { testid: 'trend-last-hosts', text: fmtInt(last.hosts) }), ' hosts) at ', fmtTime(last.time), '.']);
+      el('span', { testid: 'trend-last-hosts', text: fmtInt(last.hosts) }), ' hosts), as of ', fmtTime(last.time), '.']);
     append(wrap, [chart, caption]);
     return wrap;
   }
@@ -353,6 +388,10 @@
   // Hosts: the API's filters, plus "seen" (a relative last-seen window the
   // page turns into seen_after or offline_after) and "page" (display only).
   var HOST_API_PARAMS = ['status', 'os', 'hostname', 'store_kind', 'store_status', 'policy_serial', 'seen_after', 'seen_before', 'offline_after', 'cursor', 'limit', 'flagged'];
+  // Lifecycle: active hosts (the default), the stale ones among them,
+  // retired hosts (in no compliance figure), or all.
+  var LIFECYCLE = [['', 'Active'], ['stale', 'Stale'], ['retired', 'Retired'], ['all', 'All, retired too']];
+  var LIFECYCLE_PARAMS = { stale: { stale: 'true' }, retired: { retired: 'true' }, all: { retired: 'all' } };
   var SEEN = [['', 'Any time'], ['1h', 'Seen in the last hour'], ['24h', 'Seen in the last 24 h'], ['7d', 'Seen in the last 7 days'],
     ['off24h', 'Not seen for 24 h'], ['off7d', 'Not seen for 7 days'], ['off30d', 'Not seen for 30 days']];
   var SEEN_MS = { '1h': 3600000, '24h': 86400000, '7d': 7 * 86400000 };
@@ -363,6 +402,7 @@
     var seen = q.get('seen') || '';
     if (SEEN_MS[seen]) { p.seen_after = new Date(Date.now() - SEEN_MS[seen]).toISOString().replace(/\.\d+Z$/, 'Z'); }
     if (seen.indexOf('off') === 0) { p.offline_after = seen.slice(3); }
+    Object.assign(p, LIFECYCLE_PARAMS[q.get('lifecycle')] || {});
     if (!p.limit) { p.limit = '25'; }
     return p;
   }
@@ -387,6 +427,8 @@
         return el('tr', { testid: k },
           el('td', null, el('a', { href: '/hosts/' + h.id, testid: k + ':hostname', class: 'wrap-anywhere', text: h.hostname || '(no hostname)' }),
             h.conflict_of ? [' ', el('span', { class: 'badge b-bad', testid: k + ':flagged', title: h.conflict, text: 'flagged' })] : null,
+            h.stale ? [' ', el('span', { class: 'badge b-warn', testid: k + ':stale', text: 'stale' })] : null,
+            isZeroTime(h.retired_at) ? null : [' ', el('span', { class: 'badge b-neutral', testid: k + ':retired', title: 'retired ' + fmtTime(h.retired_at), text: 'retired' })],
             el('div', { class: 'sub mono', text: h.machine_id })),
           el('td', null, badge(h.status, k + ':status')),
           el('td', null, osName(h.os), el('div', { class: 'sub', text: [h.os_version, h.arch].filter(Boolean).join(' · ') })),
@@ -406,6 +448,7 @@
         select('os', 'OS', keys(sum.by_os, osName), q.get('os')),
         select('policy_serial', 'Policy serial', keys(sum.by_policy_serial, String), q.get('policy_serial')),
         select('seen', 'Last seen', SEEN, q.get('seen')),
+        select('lifecycle', 'Lifecycle', LIFECYCLE, q.get('lifecycle')),
         select('limit', 'Per page', [['25', '25'], ['50', '50'], ['100', '100']], q.get('limit') || '25'),
         q.get('offline_after') ? el('input', { type: 'hidden', name: 'offline_after', value: q.get('offline_after') }) : null,
         el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
@@ -431,8 +474,10 @@
           el('a', { class: 'btn' + (page > 1 || q.get('cursor') ? '' : ' disabled'), href: hrefWith('/hosts', firstQ), testid: 'first-page' }, '« First'),
           el('a', { class: 'btn' + (list.next_cursor ? '' : ' disabled'), href: list.next_cursor ? hrefWith('/hosts', nextQ) : null, testid: 'next-page' }, 'Next »')));
 
+      var deleted = /^\d+$/.test(q.get('deleted') || '') ? q.get('deleted') : '';
       clear(main);
       append(main, [
+        deleted ? el('p', { class: 'notice', testid: 'host-deleted' }, 'Host ' + deleted + ' was deleted with its history.') : null,
         pageHead('Hosts', 'Every enrolled host, its compliance and when it last reported.',
           el('a', { class: 'btn', href: hrefWith('/api/v1/hosts.csv', csvParams), download: 'anchorwatch-hosts.csv', testid: 'csv-link' }, 'Export CSV')),
         form,
@@ -482,7 +527,7 @@
       });
       var events = (h.events || []).map(function (e) {
         return el('tr', { testid: 'event:' + e.seq },
-          el('td', { class: 'nowrap', text: fmtTime(e.time) }), el('td', null, badge(e.type, 'event:' + e.seq + ':type')),
+          el('td', { class: 'nowrap', testid: 'event:' + e.seq + ':time', text: fmtTimeSec(e.time) }), el('td', null, badge(e.type, 'event:' + e.seq + ':type')),
           el('td', { class: 'mono wrap-anywhere', text: e.store_id || '' }), el('td', { class: 'wrap-anywhere', text: e.detail || '' }));
       });
       function fact(label, value, testid) { return [el('dt', { text: label }), el('dd', { testid: testid }, value)]; }
@@ -493,6 +538,10 @@
         // A machine id enrolled again without its host key: say so first.
         h.conflict_of ? el('p', { class: 'alert', role: 'alert', testid: 'host-conflict' }, 'Flagged: ' + h.conflict + ' ',
           el('a', { href: '/hosts/' + h.conflict_of, text: 'Host ' + h.conflict_of + ' »' })) : null,
+        isZeroTime(h.retired_at) ? null : el('p', { class: 'notice', testid: 'host-retired' },
+          'Retired ' + fmtTimeSec(h.retired_at) + ': this host is in no compliance figure. It is active again when it reports.'),
+        h.stale ? el('p', { class: 'notice', testid: 'host-stale' }, 'Stale: not seen since ' + fmtTimeSec(h.last_seen) + '.') : null,
+        me.role === 'admin' ? hostActions(h) : null,
         panel('Host', 'host-facts', el('dl', { class: 'facts' },
           fact('Operating system', osName(h.os) + (h.os_version ? ' — ' + h.os_version : ''), 'host-os'),
           fact('Architecture', h.arch || '—'),
@@ -521,19 +570,52 @@
     });
   }
 
+  // hostActions: an admin retires a host (it leaves every figure, keeps
+  // its history, comes back when it reports), deletes it with its history
+  // (a clone, an impostor), or merges a flagged one. Each asks once more
+  // before it is sent.
+  function hostActions(h) {
+    var status = el('span', { class: 'muted', testid: 'host-action-status' });
+    function action(label, testid, question, method, path, then) {
+      var confirm = el('button', { type: 'button', class: 'btn btn-danger', testid: testid + '-confirm', hidden: true }, question);
+      var start = el('button', { type: 'button', class: 'btn', testid: testid }, label);
+      start.addEventListener('click', function () { start.hidden = true; confirm.hidden = false; });
+      confirm.addEventListener('click', function () {
+        confirm.disabled = true;
+        status.textContent = 'Working…';
+        send(method, path).then(then, function (err) {
+          if (err instanceof Stop) { return; }
+          status.textContent = err.message;
+          confirm.disabled = false;
+        });
+      });
+      return [start, confirm];
+    }
+    var base = '/api/v1/hosts/' + h.id;
+    return el('div', { class: 'actions', testid: 'host-actions' },
+      isZeroTime(h.retired_at) ? action('Retire…', 'host-retire', 'Retire ' + h.hostname + ': leave every figure, keep its history', 'POST', base + '/retire',
+        function () { location.reload(); }) : null,
+      h.conflict_of ? action('Merge…', 'host-merge', 'Merge into host ' + h.conflict_of + ' (a re-imaged machine)', 'POST', base + '/merge',
+        function (r) { location.href = '/hosts/' + r.merged_into; }) : null,
+      action('Delete…', 'host-delete', 'Delete ' + h.hostname + ' and its history for good', 'DELETE', base,
+        function () { location.href = '/hosts?deleted=' + h.id; }),
+      status);
+  }
+
+  // The events window: one of these, or whatever the API takes (a
+  // duration such as 90m or 2d, RFC 3339, Unix seconds).
   var SINCE = [['1h', 'Last hour'], ['24h', 'Last 24 h'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['365d', 'Last year']];
-  var SINCE_MS = { '1h': 3600000, '24h': 86400000, '7d': 7 * 86400000, '30d': 30 * 86400000, '365d': 365 * 86400000 };
 
   function events() {
     var q = query();
-    var since = SINCE_MS[q.get('since')] ? q.get('since') : '7d';
-    var params = { since: new Date(Date.now() - SINCE_MS[since]).toISOString().replace(/\.\d+Z$/, 'Z'),
-      type: q.get('type') || '', host_id: q.get('host_id') || '', cursor: q.get('cursor') || '', limit: 50 };
+    var since = q.get('since') || '7d';
+    var sinceOpts = SINCE.some(function (o) { return o[0] === since; }) ? SINCE : SINCE.concat([[since, 'Since ' + since]]);
+    var params = { since: since, type: q.get('type') || '', host_id: q.get('host_id') || '', cursor: q.get('cursor') || '', limit: 50 };
     return api('/api/v1/events', params).then(function (list) {
       var rows = (list.events || []).map(function (e) {
         var k = 'event:' + e.seq;
         return el('tr', { testid: k },
-          el('td', { class: 'nowrap', text: fmtTime(e.time) }),
+          el('td', { class: 'nowrap', testid: k + ':time', title: 'received ' + fmtTimeSec(e.received_at), text: fmtTimeSec(e.time) }),
           el('td', { class: 'nowrap' }, el('a', { href: '/hosts/' + e.host_id, testid: k + ':host', text: e.hostname })),
           el('td', null, badge(e.type, k + ':type')),
           el('td', { class: 'mono wrap-anywhere', text: e.store_id || '' }),
@@ -543,14 +625,14 @@
       q.forEach(function (v, k) { nextQ[k] = v; });
       nextQ.since = since; nextQ.cursor = list.next_cursor;
       var form = el('form', { class: 'filters panel', method: 'get', action: '/events' },
-        select('since', 'Window', SINCE, since),
+        select('since', 'Window', sinceOpts, since),
         select('type', 'Type', [['', 'All']].concat(EVENT_TYPES.map(function (t) { return [t, t]; })), q.get('type')),
         q.get('host_id') ? el('input', { type: 'hidden', name: 'host_id', value: q.get('host_id') }) : null,
         el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
         el('a', { class: 'btn', href: '/events' }, 'Reset'));
       clear(main);
       append(main, [
-        pageHead('Events', 'Drift and policy events reported by agents, oldest first within the window' +
+        pageHead('Events', 'Drift and policy events reported by agents, newest first; times to the second in your time zone' +
           (q.get('host_id') ? ' (one host)' : '') + '.'),
         form,
         panel(null, 'events-panel', table(['Time', 'Host', 'Type', 'Store', 'Detail'], rows, 'No event in this window.'),
@@ -796,6 +878,7 @@
 
   function whoami() {
     return api('/api/v1/whoami').then(function (w) {
+      me = { name: w.name, role: w.role, csrf: w.csrf || '' };
       document.getElementById('whoami').textContent = w.name + ' · ' + w.role;
     });
   }
@@ -822,7 +905,8 @@
     var r = route();
     var link = document.querySelector('[data-nav="' + r[0] + '"]');
     if (link) { link.classList.add('active'); link.setAttribute('aria-current', 'page'); }
-    Promise.all([r[1](), whoami()]).then(function () {
+    // Who is signed in first: an admin's pages offer actions.
+    whoami().then(r[1]).then(function () {
       document.body.setAttribute('data-state', 'ready');
     }, function (err) {
       if (err instanceof Stop) { return; }
