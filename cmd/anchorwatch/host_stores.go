@@ -22,8 +22,9 @@ func newStoresCmd(d hostDeps) *cobra.Command {
 		Use:   "stores",
 		Short: "List every trust store on the host",
 		Long: `List every trust store found on the host (or under --root): its kind, location,
-format, the user that owns it and whether it is writable. Stores that were found
-but cannot be handled are listed too, with the reason.
+format, the user that owns it and whether this user may write it ("needs root"
+when only root may). Stores that were found but cannot be handled are listed too,
+with the reason.
 
 Exit status: 0, or 1 when the discovery of some store kind failed.`,
 		Example: `  anchorwatch stores
@@ -36,7 +37,7 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 			found := d.find(cmd.Context(), env, kinds)
 			out := storesOutput{Root: env.Root, Stores: []stores.Info{}, Errors: found.failed}
 			for _, s := range found.stores {
-				out.Stores = append(out.Stores, s.Info())
+				out.Stores = append(out.Stores, stores.CheckAccess(env, s.Info()))
 			}
 			w := cmd.OutOrStdout()
 			if f.json {
@@ -58,7 +59,7 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 }
 
 func printStores(w io.Writer, l layout, out storesOutput) {
-	t := newTable(col("KIND"), idCol("PATH"), col("FORMAT"), col("OWNER"), idCol("APP"), col("WRITABLE"), textCol("NOTE"))
+	t := newTable(col("KIND"), idCol("PATH"), idCol("FORMAT"), col("OWNER"), idCol("APP"), col("WRITABLE"), textCol("NOTE"))
 	for _, i := range out.Stores {
 		t.row(string(i.Kind), i.Path, dash(i.Format), dash(i.Owner), dash(i.App), writableText(i), i.Note)
 	}

@@ -68,8 +68,23 @@ func (s *Store) Info() stores.Info {
 		Path:     s.cfg.Path,
 		Format:   "policies.json",
 		App:      "firefox",
-		Writable: true,
+		Writable: s.writable(),
 	}
+}
+
+// writable reports whether this process can write the policy where it
+// lives: a directory (or, while it is missing, the nearest parent) it
+// may write, that no more than one user controls (asWriter refuses
+// those). A native path (Windows) is left to its ACLs.
+func (s *Store) writable() bool {
+	if s.cfg.Native {
+		return true
+	}
+	dir := s.host(s.dir())
+	if _, err := fsroot.Controller(dir); err != nil {
+		return false
+	}
+	return fsroot.CanWrite(dir)
 }
 
 // host returns the host path of p (a path inside the root, or native).
