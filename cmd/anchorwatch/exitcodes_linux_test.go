@@ -53,6 +53,7 @@ type cliFixture struct {
 	dir, root                     string
 	ca, leaf, notPEM, missing     string
 	signer, signerKey, other      string
+	otherKey                      string
 	policyJSON, badPolicy, signed string
 	agentCfg, agentCfgNoState     string
 	packageCfg                    string // an agent config as a package carries it
@@ -81,13 +82,17 @@ func newCLIFixture(t *testing.T) *cliFixture {
 	f.leaf = testpki.WritePEM(t, p("leaf.pem"), ca.Leaf(t, "www.example.com").Leaf)
 	f.notPEM = write("not-a-cert.pem", []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"))
 	signer, key := testpki.SelfSigned(t, "Policy Signer")
-	other, _ := testpki.SelfSigned(t, "Another Signer")
+	other, otherKey := testpki.SelfSigned(t, "Another Signer")
 	f.signer, f.other = testpki.WritePEM(t, p("signer.pem"), signer), testpki.WritePEM(t, p("other.pem"), other)
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.signerKey = write("signer.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if der, err = x509.MarshalPKCS8PrivateKey(otherKey); err != nil {
+		t.Fatal(err)
+	}
+	f.otherKey = write("other.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	f.policyJSON = write("policy.json", policy.Example(ca.Cert))
 	f.badPolicy = write("bad-policy.json", []byte(`{"serial": 1, "anchors": [], "surprise": true}`))
 	blob, err := policy.Sign(policy.Example(ca.Cert), signer, key)
@@ -175,11 +180,21 @@ func (f *cliFixture) exitCases(bin string) []exitCase {
 		{"policy show: another signer", []string{"policy", "show", "--signer", f.other, f.signed}, 1},
 		{"policy show", []string{"policy", "show", "--signer", f.signer, f.signed}, 0},
 		{"policy show: unsigned document", []string{"policy", "show", f.policyJSON}, 0},
+		{"policy cosign: missing key", []string{"policy", "cosign", "--cert", f.other, "--key", f.missing, f.signed, "-o", out("cosigned.p7m")}, 2},
+		{"policy cosign: not signed", []string{"policy", "cosign", "--cert", f.other, "--key", f.otherKey, f.policyJSON, "-o", out("cosigned.p7m")}, 2},
+		{"policy cosign", []string{"policy", "cosign", "--cert", f.other, "--key", f.otherKey, f.signed, "-o", out("cosigned.p7m")}, 0},
+		{"policy rotate: missing CA file", []string{"policy", "rotate", "--from", f.missing, "--to", f.interCA, "--policy", f.policyJSON, "-o", out("rotated.json")}, 2},
+		{"policy rotate: leaf", []string{"policy", "rotate", "--from", f.ca, "--to", f.leaf, "--policy", f.policyJSON, "-o", out("rotated.json")}, 2},
+		{"policy rotate", []string{"policy", "rotate", "--from", f.ca, "--to", f.interCA, "--policy", f.signed, "--reason", "test", "-o", out("rotated.json")}, 0},
 
 		{"agent run: missing config", []string{"agent", "run", "--config", f.missing}, 2},
 		{"agent run: invalid config", []string{"agent", "run", "--config", f.policyJSON}, 2},
 		{"agent install: invalid config", []string{"agent", "install", "--config", f.policyJSON}, 2},
 		{"agent start: missing root", []string{"agent", "start", "--root", f.missing}, 2},
+		{"agent stop: missing root", []string{"agent", "stop", "--root", f.missing}, 2},
+		{"agent restart: missing root", []string{"agent", "restart", "--root", f.missing}, 2},
+		{"agent uninstall: missing root", []string{"agent", "uninstall", "--root", f.missing}, 2},
+		{"agent install: missing config", []string{"agent", "install", "--config", f.missing}, 2},
 		{"agent status: missing config", []string{"agent", "status", "--config", f.missing}, 2},
 		{"agent status: the agent never ran", []string{"agent", "status", "--config", f.agentCfgNoState}, 1},
 		{"agent status", []string{"agent", "status", "--config", f.agentCfg}, 0},
@@ -211,6 +226,9 @@ func (f *cliFixture) exitCases(bin string) []exitCase {
 		{"proxy bypass: another signer", []string{"proxy", "bypass", "--policy", f.signed, "--signer", f.other, "-o", out("bypass")}, 1},
 		{"proxy bypass", []string{"proxy", "bypass", "--policy", f.signed, "--signer", f.signer, "-o", out("bypass")}, 0},
 
+		{"collector init: database exists", coll("init"), 0},
+		{"collector init", []string{"collector", "--db", filepath.Join(f.dir, "out", "new.db"), "init"}, 0},
+		{"collector token list: no database", []string{"collector", "--db", filepath.Join(f.dir, "out", "none.db"), "token", "list"}, 2},
 		{"collector serve: missing certificate", coll("serve", "--listen", "127.0.0.1:0", "--tls-cert", f.missing, "--tls-key", f.missing), 2},
 		{"collector secret add", coll("secret", "add", "site-a"), 0},
 		{"collector secret list", coll("secret", "list"), 0},
@@ -231,6 +249,20 @@ func (f *cliFixture) exitCases(bin string) []exitCase {
 		{"collector exemption remove", coll("exemption", "remove", "subnet", "10.50.0.0/16"), 0},
 		{"collector host list", coll("host", "list"), 0},
 		{"collector host retire: not an id", coll("host", "retire", "web-1"), 2},
+		{"collector host retire: no such host", coll("host", "retire", "99"), 1},
+		{"collector host delete: not an id", coll("host", "delete", "web-1"), 2},
+		{"collector host delete: no such host", coll("host", "delete", "99"), 1},
+		{"collector host merge: two ids", coll("host", "merge", "1", "2"), 2},
+		{"collector host revoke-node-key: no such host", coll("host", "revoke-node-key", "99"), 1},
+		{"collector host list: flagged", coll("host", "list", "--flagged", "--json"), 0},
+
+		{"completion bash", []string{"completion", "bash"}, 0},
+		{"completion zsh", []string{"completion", "zsh"}, 0},
+		{"completion fish", []string{"completion", "fish"}, 0},
+		{"completion powershell", []string{"completion", "powershell"}, 0},
+		{"completion: unknown shell", []string{"completion", "tcsh"}, 2},
+		{"help", []string{"help", "install"}, 0},
+		{"help: unknown command", []string{"help", "no-such-command"}, 2},
 	}
 }
 
@@ -239,6 +271,7 @@ func (f *cliFixture) exitCases(bin string) []exitCase {
 // unknown flag on any command of the tree, and an unknown command under
 // any group, exit 2 with the same hint.
 func TestExitCodes(t *testing.T) {
+	rootOnlyTemp(t) // the sandbox's stores are written only where root alone can
 	bin := buildAnchorwatch(t)
 	f := newCLIFixture(t)
 	for _, tc := range f.exitCases(bin) {
@@ -250,6 +283,7 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("%s: exit %d without a word on stderr", tc.name, code)
 		}
 	}
+	cases := f.exitCases(bin)
 	var groups, leaves []*cobra.Command
 	walkCommands(newRootCmd(), func(c *cobra.Command) {
 		if c.HasSubCommands() {
@@ -259,6 +293,9 @@ func TestExitCodes(t *testing.T) {
 		}
 	})
 	for _, c := range leaves {
+		if !coveredBy(c, cases) {
+			t.Errorf("%s: no exit case runs it", c.CommandPath())
+		}
 		args := append(strings.Fields(c.CommandPath())[1:], "--no-such-flag")
 		_, stderr, code := runBin(t, bin, args...)
 		hint := "Run '" + c.CommandPath() + " --help' for usage."
@@ -277,6 +314,17 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("%s --help: exit %d", c.CommandPath(), code)
 		}
 	}
+}
+
+// coveredBy reports whether some case is named after the command c.
+func coveredBy(c *cobra.Command, cases []exitCase) bool {
+	name := strings.TrimPrefix(c.CommandPath(), "anchorwatch ")
+	for _, tc := range cases {
+		if tc.name == name || strings.HasPrefix(tc.name, name+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // walkCommands calls fn for every available command under root (not root

@@ -86,9 +86,12 @@ func newPolicyCosignCmd() *cobra.Command {
 			if out == "" {
 				return usageErr(errors.New("-o FILE is required"))
 			}
-			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
+			}
+			if _, _, err := policy.Content(blob); err != nil {
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			cert, key, done, err := keys.load()
 			if err != nil {
@@ -131,11 +134,11 @@ func newPolicyRotateCmd() *cobra.Command {
 			if from == "" || to == "" || out == "" {
 				return usageErr(errors.New("--from, --to and -o are required"))
 			}
-			oldCA, err := policy.LoadCertificate(from)
+			oldCA, err := loadCertInput(from)
 			if err != nil {
 				return err
 			}
-			newCA, err := policy.LoadCertificate(to)
+			newCA, err := loadCertInput(to)
 			if err != nil {
 				return err
 			}
