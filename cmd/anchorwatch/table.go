@@ -31,7 +31,7 @@ const (
 
 // Minimum widths a shortened column keeps.
 const (
-	minMiddle = 16
+	minMiddle = 12
 	minWrap   = 24
 	colGap    = 2
 )
