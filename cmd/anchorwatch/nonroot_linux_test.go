@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +82,7 @@ func TestNonRootNeedsRoot(t *testing.T) {
 			}
 		}
 	}
-	if after := snapshotDir(t, w.root); !sameSnapshot(before, after) {
+	if after := snapshotDir(t, w.root); !maps.Equal(before, after) {
 		t.Errorf("install as %s changed the sandbox", u.Name)
 	}
 
@@ -141,16 +142,4 @@ func openPath(t *testing.T, p string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func sameSnapshot(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
