@@ -65,3 +65,7 @@ func TestShortenMiddleAndWrap(t *testing.T) {
 		t.Errorf("wrapText lost or moved text: %q", lines)
 	}
 }
+
+// oneLine joins the lines of fitted output and collapses its spaces, for
+// tests that look for a phrase wherever the output wrapped it.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
