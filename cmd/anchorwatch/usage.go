@@ -61,7 +61,7 @@ func usageTree(cmd *cobra.Command) {
 				return usageErrFor(c, unknownCommand(c, args[0]))
 			}
 			fmt.Fprint(c.ErrOrStderr(), c.UsageString())
-			return usageErrFor(c, fmt.Errorf("%s needs a subcommand", c.CommandPath()))
+			return usageErrFor(c, fmt.Errorf("%s needs a subcommand", subPath(c)))
 		}
 		return
 	}
@@ -75,7 +75,7 @@ func usageTree(cmd *cobra.Command) {
 		if err == nil || errors.As(err, &ee) {
 			return err
 		}
-		return usageErrFor(c, fmt.Errorf("%s: %w (usage: %s)", c.CommandPath(), err, c.UseLine()))
+		return usageErrFor(c, fmt.Errorf("%s: %w (usage: %s)", subPath(c), err, c.UseLine()))
 	}
 }
 
@@ -104,6 +104,12 @@ func usageRoot(root *cobra.Command) {
 		}
 	}
 	usageTree(root)
+}
+
+// subPath is c's path without the program's name, which every error
+// message starts with already ("anchorwatch: collector secret add: …").
+func subPath(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 }
 
 // annotUsage marks a command usageTree has prepared.
