@@ -85,6 +85,7 @@ type Agent struct {
 	kickSend   chan struct{}
 	retryNow   chan struct{} // deliver now, even while backing off (SIGHUP)
 	policyHint chan struct{}
+	enrolledC  chan struct{} // a node key was obtained (policywait.go)
 }
 
 // New checks the configuration, opens the state directory and loads the
@@ -138,6 +139,7 @@ func New(opt Options) (*Agent, error) {
 		kickSend:   make(chan struct{}, 1),
 		retryNow:   make(chan struct{}, 1),
 		policyHint: make(chan struct{}, 1),
+		enrolledC:  make(chan struct{}, 1),
 	}
 	a.openJournal() // delivery.go
 	return a, nil
@@ -239,6 +241,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.sendLoop(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); a.reachLoop(ctx) }() // reach.go
+	if a.cfg.longPoll() {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.policyWaitLoop(ctx) }() // policywait.go
+	}
 	defer wg.Wait()
 	defer cancel()
 
@@ -819,5 +825,6 @@ func (a *Agent) ensureEnrolled(ctx context.Context) (string, error) {
 func (a *Agent) afterEnroll() {
 	_ = a.state.setHashes("", "")
 	signal(a.policyHint)
+	signal(a.enrolledC)
 	a.changed()
 }

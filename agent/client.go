@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // APIError is a non-2xx answer to a request to the collector. Collector
@@ -75,10 +75,19 @@ const NodeKeyHeader = "X-Anchorwatch-Node-Key"
 // the blob of the ETag given (304).
 var ErrNotModified = errors.New("the collector's policy has not changed")
 
+// ErrWaitUnsupported is returned by WaitPolicy when the collector has no
+// policy wait endpoint (an older collector: 404): the agent fetches the
+// policy at its heartbeat only.
+var ErrWaitUnsupported = errors.New("the collector has no policy wait endpoint (" + api.PathPolicyWait + ")")
+
 // Client talks to the collector API.
 type Client struct {
 	base string
 	http *http.Client
+	// wait is http with a deadline past a policy wait's hold; both share
+	// one transport, so over HTTP/2 the wait is a stream on the TLS
+	// connection the reports use.
+	wait *http.Client
 	// skew is the collector's clock minus ours (nanoseconds), from the
 	// Date header of its last answer: enroll proofs carry its time.
 	skew atomic.Int64
@@ -89,7 +98,7 @@ type Client struct {
 func NewClient(c *Config) (*Client, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CollectorCAFile != "" {
-		pemData, err := os.ReadFile(c.CollectorCAFile)
+		pemData, err := fsroot.ReadFile(c.CollectorCAFile, fsroot.Want{Max: maxCAFile, Follow: true})
 		if err != nil {
 			return nil, fmt.Errorf("collector CA: %w", err)
 		}
@@ -117,18 +126,62 @@ func NewClient(c *Config) (*Client, error) {
 			return verifyPinned(cs, fp, roots)
 		}
 	}
+	// No ResponseHeaderTimeout: a policy wait gets its answer only after
+	// up to a minute. Every request is bounded by its client's Timeout.
 	tr := &http.Transport{
-		TLSClientConfig:       tlsCfg,
-		Proxy:                 nil, // the collector is reached directly; an interception proxy would break pinning
-		MaxIdleConns:          2,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
+		TLSClientConfig:     tlsCfg,
+		Proxy:               nil, // the collector is reached directly; an interception proxy would break pinning
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        2,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &Client{
 		base: strings.TrimRight(c.CollectorURL, "/"),
 		http: &http.Client{Transport: tr, Timeout: 60 * time.Second},
+		wait: &http.Client{Transport: tr, Timeout: waitDeadline},
 	}, nil
+}
+
+// waitDeadline bounds a policy wait: the collector's longest hold (7/6
+// of api.PolicyWaitMax), its wake-up spread and a margin.
+const waitDeadline = api.PolicyWaitMax*7/6 + 45*time.Second
+
+// WaitPolicy holds a request open at the collector until it serves a
+// policy serial above held, and returns that serial; 0 (and no error)
+// when the collector's hold passed with none. A collector without the
+// endpoint answers ErrWaitUnsupported; one with too many waiters an
+// *APIError with RetryAfter.
+func (c *Client) WaitPolicy(ctx context.Context, nodeKey string, held int64) (int64, error) {
+	u := c.base + api.PathPolicyWait + "?serial=" + strconv.FormatInt(held, 10)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(NodeKeyHeader, nodeKey)
+	resp, err := c.wait.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("wait for a policy: %w", err)
+	}
+	defer resp.Body.Close()
+	c.noteDate(resp)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return 0, fmt.Errorf("wait for a policy: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNoContent:
+		return 0, nil
+	case resp.StatusCode == http.StatusNotFound:
+		return 0, ErrWaitUnsupported
+	case resp.StatusCode/100 != 2:
+		return 0, fmt.Errorf("wait for a policy: %w", apiError(resp, body))
+	}
+	var out api.PolicyWaitResponse
+	if err := json.Unmarshal(body, &out); err != nil {
+		return 0, fmt.Errorf("wait for a policy: bad answer: %w", err)
+	}
+	return out.PolicySerial, nil
 }
 
 // verifyPinned checks the server certificate of cs against the SHA-256

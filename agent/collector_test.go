@@ -100,7 +100,7 @@ func (c *collector) events() []api.Event {
 	var out []api.Event
 	cursor := ""
 	for {
-		q := url.Values{"limit": {"200"}}
+		q := url.Values{"limit": {"200"}, "order": {"asc"}} // in the order they happened
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}

@@ -68,7 +68,14 @@ type Config struct {
 	// points and OCSP responders of the policy's CAs (reach.go); default
 	// 1h, negative turns the probe off.
 	ReachInterval policy.Duration `json:"reach_interval,omitempty"`
+	// PolicyLongPoll keeps a policy wait open at the collector so a new
+	// policy applies within seconds (policywait.go); default true, false
+	// fetches the policy at heartbeats and rescans only.
+	PolicyLongPoll *bool `json:"policy_long_poll,omitempty"`
 }
+
+// longPoll reports whether the agent keeps a policy wait open.
+func (c *Config) longPoll() bool { return c.PolicyLongPoll == nil || *c.PolicyLongPoll }
 
 // maxConfig bounds the config file.
 const maxConfig = 1 << 20

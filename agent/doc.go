@@ -18,6 +18,8 @@
 //   - classify.go: unknown and blocked roots.
 //   - reach.go: probes of the CDPs and OCSP responders of the policy's
 //     CAs from the host's network position (docs/pki-health.md).
+//   - policywait.go: one policy wait held open at the collector, so a new
+//     policy is fetched within seconds of its upload.
 //   - agent.go: the loop tying them together.
 //   - service.go: install as a system service (kardianos/service).
 package agent

@@ -44,11 +44,12 @@ func (d drift) key() string { return d.Store + " " + d.SHA256 }
 func reportFailure(n int) bool { return n > 0 && n&(n-1) == 0 }
 
 // openHeals journals, before the store is written, the heals of the
-// certificates need (missing or untrusted in the store): a `removed` event
-// for each CA the agent had verified present (known) — once per removal,
+// certificates need (missing, untrusted or overtrusted in the store): a
+// `removed` event for each CA the agent had verified present (known) and
+// that is gone or untrusted (an overtrusted one is still there) — once per removal,
 // however often the heal is retried — and a drift for each, open until
 // the CA is back. It returns the open drifts of the store.
-func (w *worker) openHeals(need []string, known map[string]bool, untrusted []string) map[string]drift {
+func (w *worker) openHeals(need []string, known map[string]bool, res stores.Result) map[string]drift {
 	open := w.a.journal.storeDrifts(w.info.ID)
 	var b journalBatch
 	now := time.Now().UTC()
@@ -59,8 +60,10 @@ func (w *worker) openHeals(need []string, known map[string]bool, untrusted []str
 		d := drift{Store: w.info.ID, SHA256: fp, Action: driftInstall, DoneID: newID(), Since: now}
 		if known[fp] {
 			d.Action = driftHeal
+		}
+		if known[fp] && !contains(res.Overtrusted, fp) {
 			detail := "our CA is no longer in the store"
-			if contains(untrusted, fp) {
+			if contains(res.Untrusted, fp) {
 				detail = "our CA is no longer trusted for TLS server authentication"
 			}
 			b.Events = append(b.Events, w.a.event(api.EventRemoved, w.info.ID, fp, detail))
@@ -135,7 +138,7 @@ func (w *worker) closeDrifts(res stores.Result, anchors []stores.Anchor, wanted,
 				w.log.Info("the policy no longer installs this CA: its heal is closed", "sha256", short(fp))
 				break
 			}
-			if contains(res.Missing, fp) || contains(res.Untrusted, fp) {
+			if contains(res.Missing, fp) || contains(res.Untrusted, fp) || contains(res.Overtrusted, fp) {
 				continue
 			}
 			e := w.closing(d, done[fp])

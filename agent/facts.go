@@ -46,7 +46,7 @@ func machineID(root, stateDir string) string {
 	}
 	// No platform id: keep one of our own in the state directory.
 	p := filepath.Join(stateDir, "host-id")
-	if b, err := os.ReadFile(p); err == nil && len(bytes.TrimSpace(b)) > 0 {
+	if b, err := fsroot.ReadFile(p, fsroot.Want{Max: maxSmallFile}); err == nil && len(bytes.TrimSpace(b)) > 0 {
 		return string(bytes.TrimSpace(b))
 	}
 	buf := make([]byte, 16)

@@ -13,7 +13,7 @@ import (
 // platformMachineID is systemd's machine id (or D-Bus's) under root.
 func platformMachineID(root string) string {
 	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
-		if b, err := os.ReadFile(fsroot.Join(root, p)); err == nil {
+		if b, err := fsroot.ReadFileIn(root, p, fsroot.Want{Max: maxSmallFile}); err == nil {
 			if id := strings.TrimSpace(string(b)); id != "" {
 				return id
 			}

@@ -71,7 +71,7 @@ func openStateDir(dir string) (*stateDir, error) {
 func (s *stateDir) path(name string) string { return filepath.Join(s.dir, name) }
 
 func (s *stateDir) nodeKey() string {
-	b, err := os.ReadFile(s.path(fileNodeKey))
+	b, err := fsroot.ReadFile(s.path(fileNodeKey), fsroot.Want{Max: maxSmallFile})
 	if err != nil {
 		return ""
 	}
@@ -90,7 +90,7 @@ func (s *stateDir) setNodeKey(k string) error {
 }
 
 func (s *stateDir) policyBlob() ([]byte, error) {
-	b, err := os.ReadFile(s.path(filePolicy))
+	b, err := fsroot.ReadFile(s.path(filePolicy), fsroot.Want{Max: policyLimit})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -256,7 +256,7 @@ func (s *stateDir) writeStatus(st Status) error {
 // ReadStatus reads the status file the agent keeps in stateDir.
 func ReadStatus(stateDir string) (Status, error) {
 	var st Status
-	data, err := os.ReadFile(filepath.Join(stateDir, fileStatus))
+	data, err := fsroot.ReadFile(filepath.Join(stateDir, fileStatus), fsroot.Want{Max: maxStateFile})
 	if err != nil {
 		return st, fmt.Errorf("agent status: %w (is the agent running with state_dir %s?)", err, stateDir)
 	}

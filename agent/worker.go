@@ -185,7 +185,9 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	}
 	done := map[string]string{} // sha256 -> what our install did
 
-	if need := append(append([]string{}, res.Missing...), res.Untrusted...); len(need) > 0 {
+	// Overtrusted CAs are installed again: the adapter narrows their trust
+	// to TLS server authentication.
+	if need := append(append(append([]string{}, res.Missing...), res.Untrusted...), res.Overtrusted...); len(need) > 0 {
 		var stop bool
 		res, anchors, stop = w.heal(ctx, res, anchors, want, need, known, done, tList)
 		if stop {
@@ -219,14 +221,14 @@ func (w *worker) reconcile(ctx context.Context) (retry bool) {
 	return removeFailed || distrustRetry
 }
 
-// heal installs the certificates need (fingerprints of want missing or
-// untrusted in the store), journaling the heal before the store is
+// heal installs the certificates need (fingerprints of want missing,
+// untrusted or overtrusted in the store), journaling the heal before the store is
 // written (openHeals). It returns the store as it is afterwards; stop is
 // true when the heal failed (the result is set and the caller retries).
 func (w *worker) heal(ctx context.Context, res stores.Result, anchors []stores.Anchor, want []*x509.Certificate, need []string,
 	known map[string]bool, done map[string]string, tList time.Duration) (stores.Result, []stores.Anchor, bool) {
 	info := w.info
-	w.openHeals(need, known, res.Untrusted)
+	w.openHeals(need, known, res)
 	if !info.Writable {
 		w.log.Warn("store is missing our CA but is read-only", "missing", len(need))
 		return res, anchors, false

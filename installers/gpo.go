@@ -55,7 +55,7 @@ func GPOKit(cas []*x509.Certificate) (map[string][]byte, error) {
 			key = GPOCAKey
 		}
 		values = append(values, gpoValue{Key: `HKLM\` + key + `\` + SHA1Hex(c), SHA1: SHA1Hex(c),
-			Subject: c.Subject.String(), Blob: base64.StdEncoding.EncodeToString(gpoBlob(c))})
+			Subject: c.Subject.String(), Blob: base64.StdEncoding.EncodeToString(GPOBlob(c))})
 	}
 	var script, readme bytes.Buffer
 	d := struct {
@@ -81,10 +81,16 @@ func GPOKit(cas []*x509.Certificate) (map[string][]byte, error) {
 	return files, nil
 }
 
-// gpoBlob is the certificate element crypt32 reads from a policy key.
-func gpoBlob(c *x509.Certificate) []byte {
+// GPOBlob is the registry Blob Group Policy writes for c: the serialized
+// certificate element crypt32 reads, with the SHA-1 hash property, the
+// CERT_ENHKEY_USAGE_PROP_ID property (id 9) restricting the CA to TLS
+// server authentication, and the DER.
+func GPOBlob(c *x509.Certificate) []byte {
 	sum := sha1.Sum(c.Raw)
-	return windows.EncodeBlob(windows.Blob{DER: c.Raw, Props: map[uint32][]byte{windows.PropSHA1Hash: sum[:]}})
+	return windows.EncodeBlob(windows.Blob{DER: c.Raw, Props: map[uint32][]byte{
+		windows.PropSHA1Hash: sum[:],
+		windows.PropEKU:      windows.ServerAuthEKU(),
+	}})
 }
 
 // crlf gives Windows line ends.

@@ -26,7 +26,8 @@ const (
 // per certificate, the value Blob (REG_BINARY) under
 // GPORootKey\<SHA1> for a self-signed CA and GPOCAKey\<SHA1> for an
 // intermediate. The Blob is the serialized certificate element crypt32
-// reads (stores/windows.EncodeBlob): the SHA-1 hash property and the DER.
+// reads (GPOBlob): the SHA-1 hash property, the EKU property restricting
+// the CA to TLS server authentication, and the DER.
 func RegistryPol(cas []*x509.Certificate) ([]byte, error) {
 	if err := checkCAs(cas); err != nil {
 		return nil, fmt.Errorf("registry.pol: %w", err)
@@ -38,7 +39,7 @@ func RegistryPol(cas []*x509.Certificate) ([]byte, error) {
 		if !IsRoot(c) {
 			key = GPOCAKey
 		}
-		out = appendPRegEntry(out, key+`\`+SHA1Hex(c), "Blob", RegBinary, gpoBlob(c))
+		out = appendPRegEntry(out, key+`\`+SHA1Hex(c), "Blob", RegBinary, GPOBlob(c))
 	}
 	return out, nil
 }

@@ -146,6 +146,16 @@ func TestRegistryPol(t *testing.T) {
 		if !bytes.Equal(blob.Props[windows.PropSHA1Hash], sum[:]) {
 			t.Errorf("entry %d: SHA-1 property %x", i, blob.Props[windows.PropSHA1Hash])
 		}
+		// The property records read without stores/windows: id 9
+		// (CERT_ENHKEY_USAGE_PROP_ID) holds the DER of the EKU sequence
+		// {serverAuth} and nothing more.
+		props := blobRecords(t, e.data)
+		if want := []byte{0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01}; !bytes.Equal(props[9], want) {
+			t.Errorf("entry %d: property 9 = % x, want the serverAuth EKU % x", i, props[9], want)
+		}
+		if !bytes.Equal(props[32], tc.cert.Raw) || len(props) != 3 {
+			t.Errorf("entry %d: properties %v, want 3 with the DER as 32", i, len(props))
+		}
 	}
 	// A truncated file must not parse (the test parser can fail).
 	if _, err := parsePReg(pol[:len(pol)-3]); err == nil {
@@ -218,4 +228,24 @@ func TestGPOKit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// blobRecords splits a certificate Blob into its property records
+// ({id u32, encoding u32, length u32, value}, little-endian), written
+// from the format description, not from stores/windows.
+func blobRecords(t *testing.T, b []byte) map[uint32][]byte {
+	t.Helper()
+	out := map[uint32][]byte{}
+	for len(b) > 0 {
+		if len(b) < 12 {
+			t.Fatalf("truncated record header: % x", b)
+		}
+		id, n := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[8:])
+		if int(n) > len(b)-12 {
+			t.Fatalf("record %d: length %d past the end", id, n)
+		}
+		out[id] = b[12 : 12+n]
+		b = b[12+n:]
+	}
+	return out
 }

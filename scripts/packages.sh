@@ -65,6 +65,7 @@ q ec "$D/collector/collector" "/O=Example Corp/CN=anchorwatch collector $HOST" \
 mv "$D/collector/collector.pem" "$D/collector/collector-cert.pem"
 mv "$D/collector/collector.key" "$D/collector/collector-key.pem"
 chmod 600 "$D"/*.key "$D/collector/collector-key.pem"
+"$AW" collector --data-dir "$D/collector" init >/dev/null
 "$AW" collector --data-dir "$D/collector" secret add packages > "$D/enroll-secret"
 chmod 600 "$D/enroll-secret"
 "$AW" policy init --ca "$D/demo-ca.pem" -o "$D/policy.json" >/dev/null

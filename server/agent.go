@@ -148,6 +148,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.reports.WithLabelValues(req.Kind, result).Inc()
 	s.m.ingest.WithLabelValues(req.Kind).Observe(time.Since(start).Seconds())
+	s.pub.noteReport(req.Kind, req.PolicySerial) // paces policy wake-ups (policywait.go)
 	writeJSON(w, http.StatusOK, api.ReportResponse{Status: "ok", Duplicate: res.ro.Duplicate, NeedFull: res.ro.NeedFull,
 		PolicySerial: s.currentSerial(r.Context())})
 }
@@ -211,22 +212,30 @@ func (s *Server) handlePolicyPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) servePolicyToNode(w http.ResponseWriter, r *http.Request, key string) {
+	if s.checkNode(w, r, key) {
+		s.servePolicy(w, r)
+	}
+}
+
+// checkNode answers 401 (or 503) and false unless key is a node key the
+// database holds.
+func (s *Server) checkNode(w http.ResponseWriter, r *http.Request, key string) bool {
 	if key == "" || len(key) > 256 {
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is required: enroll first")
-		return
+		return false
 	}
 	if !store.IsNodeKey(key) {
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "not a node key (they start with "+store.PrefixNodeKey+"): enroll first")
-		return
+		return false
 	}
 	if _, err := s.st.CheckNodeKey(r.Context(), key); errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "unknown or revoked node key: enroll again")
-		return
+		return false
 	} else if err != nil {
 		s.internal(w, "check node key", err)
-		return
+		return false
 	}
-	s.servePolicy(w, r)
+	return true
 }
 
 func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
@@ -281,6 +290,7 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serialAt.Store(0)
+	s.pub.publish(serial) // wakes this collector's waiters at once (policywait.go)
 	out := map[string]any{"status": "ok", "serial": serial}
 	if warning != "" {
 		out["warning"] = warning

@@ -13,6 +13,8 @@
 //	POST /api/v1/enroll        enroll secret → node key          (agents)
 //	POST /api/v1/report        node key in the body; idempotent   (agents)
 //	GET  /api/v1/policy        signed policy blob                 (agents: node key header; tokens)
+//	GET  /api/v1/policy/wait   long poll for a newer serial       (agents; policywait.go)
+//	GET  /api/v1/policy/rollout  the served serial's rollout      (viewer or admin token; rollout.go)
 //	GET  /api/v1/summary …     dashboard JSON API                 (viewer or admin token)
 //	PUT  /api/v1/policy, /api/v1/admin/… writes                   (admin token)
 //	POST /api/v1/hosts/{id}/retire, DELETE …  the fleet lifecycle  (admin token or session; lifecycle.go)

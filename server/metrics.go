@@ -29,6 +29,10 @@ type metrics struct {
 	// storeUnavailable is 1 while the last write failed as unavailable.
 	storeErrors      *prometheus.CounterVec
 	storeUnavailable prometheus.Gauge
+	// policyWakes counts policy waits by how they ended (policywait.go).
+	policyWakes *prometheus.CounterVec
+	// policyWakeHeld counts pauses of the wake-ups while the writer is behind.
+	policyWakeHeld prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -67,6 +71,21 @@ func newMetrics(s *Server) *metrics {
 			Name: "anchorwatch_store_unavailable", Help: "1 while the last write failed because the database could not commit (disk full, I/O error, connection lost).",
 		}),
 	}
+	m.policyWakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "anchorwatch_policy_waits_total",
+		Help: "Agents' policy waits, by how they ended: new_serial (woken by a newer policy), timeout (204), refused (503: over the waiter cap).",
+	}, []string{"result"})
+	for _, r := range []string{"new_serial", "timeout", "refused"} {
+		m.policyWakes.WithLabelValues(r)
+	}
+	waiters := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "anchorwatch_policy_waiters", Help: "Agents holding a policy wait open on this collector.",
+	}, func() float64 { return float64(s.pub.waiters.Load()) })
+	m.policyWakeHeld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "anchorwatch_policy_wake_pauses_total",
+		Help: "10 ms pauses of the policy wake-ups while the writer was behind (back-pressure: reports first).",
+	})
+	m.reg.MustRegister(m.policyWakes, m.policyWakeHeld, waiters)
 	m.storeErrors.WithLabelValues("write", "unavailable")
 	m.storeErrors.WithLabelValues("write", "other")
 	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests, m.storeErrors, m.storeUnavailable,

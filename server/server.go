@@ -77,6 +77,22 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client, for throttling by source address.
 	TrustedProxies []netip.Prefix
+	// MaxPolicyWaiters caps the agents holding a policy wait open at
+	// once (default 20000); past it they are answered 503 with
+	// Retry-After and fetch the policy at their heartbeat.
+	MaxPolicyWaiters int
+	// PolicyWakeRate paces the wake-ups of a publish: at most this many
+	// waiters a second go fetch the policy (default 2000), and none while
+	// the writer is behind (policywait.go).
+	PolicyWakeRate float64
+	// PolicyPollInterval is how often the served serial is read from the
+	// database, so a publish on another collector wakes this one's
+	// waiters (default 1s).
+	PolicyPollInterval time.Duration
+	// PolicyWaitHold is about how long a policy wait is held without a
+	// newer serial before its 204 (default api.PolicyWaitMax; each is
+	// held 5/6 to 7/6 of it).
+	PolicyWaitHold time.Duration
 }
 
 // Server is the collector's HTTP handler. It is safe for concurrent use.
@@ -89,7 +105,10 @@ type Server struct {
 	w    *writer
 	lim  *throttle.Limiter
 	mux  *http.ServeMux
-	dev  *deviceAPI // the unmanaged-device endpoints (devices.go)
+	dev  *deviceAPI    // the unmanaged-device endpoints (devices.go)
+	pub  *publisher    // the served serial, to policy waits (policywait.go)
+	roll rollout       // the served serial's rollout (rollout.go)
+	wake chan struct{} // a woken waiter's turn (paceWakes)
 
 	serialAt atomic.Int64 // unix ms of the cached serial below
 	serial   atomic.Int64
@@ -97,6 +116,8 @@ type Server struct {
 	// the group-commit writer is not starved of CPU by a crowd of decoders.
 	busy      chan struct{}
 	closeOnce sync.Once
+	drainOnce sync.Once
+	draining  chan struct{} // closed by Drain (policywait.go)
 	stop      chan struct{}
 	bg        sync.WaitGroup
 }
@@ -128,13 +149,28 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Limiter == nil {
 		cfg.Limiter = throttle.New(throttle.Options{})
 	}
+	if cfg.MaxPolicyWaiters <= 0 {
+		cfg.MaxPolicyWaiters = 20000
+	}
+	if cfg.PolicyWakeRate <= 0 {
+		cfg.PolicyWakeRate = 2000
+	}
+	if cfg.PolicyWaitHold <= 0 || cfg.PolicyWaitHold > api.PolicyWaitMax {
+		cfg.PolicyWaitHold = api.PolicyWaitMax
+	}
+	if cfg.PolicyPollInterval <= 0 {
+		cfg.PolicyPollInterval = time.Second
+	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, errs: newErrLog(cfg.Logger, cfg.ErrorLogInterval), stop: make(chan struct{}),
-		lim: cfg.Limiter, busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+		lim: cfg.Limiter, busy: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), pub: newPublisher(),
+		wake: make(chan struct{}), draining: make(chan struct{})}
 	s.m = newMetrics(s)
 	s.w = newWriter(s.st, s.errs, s.m, cfg.MaxBatch, cfg.BatchWait)
 	s.routes()
-	s.bg.Add(1)
+	s.bg.Add(3)
 	go s.housekeeping()
+	go s.watchPolicy() // policywait.go
+	go s.paceWakes()
 	return s, nil
 }
 
@@ -142,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 // background work. It does not close the store.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.Drain()
 		close(s.stop)
 		s.w.close()
 		s.bg.Wait()
@@ -160,6 +197,8 @@ func (s *Server) routes() {
 	h("GET "+api.PathPolicy, "policy", s.handlePolicyGet)
 	h("POST "+api.PathPolicy, "policy", s.handlePolicyPost)
 	h("PUT "+api.PathPolicy, "policy_upload", s.role(store.RoleAdmin, s.handlePolicyPut))
+	h("GET "+api.PathPolicyWait, "policy_wait", s.handlePolicyWait)
+	h("GET "+api.PathRollout, "rollout", s.role(store.RoleViewer, s.handleRollout))
 	// Dashboard API.
 	h("GET "+api.PathWhoAmI, "whoami", s.role(store.RoleViewer, s.handleWhoAmI))
 	h("GET "+api.PathSummary, "summary", s.role(store.RoleViewer, s.handleSummary))

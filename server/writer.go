@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/server/store"
@@ -36,6 +37,9 @@ type writer struct {
 	dead     chan struct{}
 	maxBatch int
 	wait     time.Duration
+	// pending counts jobs submitted and not yet answered (queued or in
+	// the transaction under way): the backlog policy wake-ups yield to.
+	pending atomic.Int64
 }
 
 func newWriter(st *store.Store, errs *errLog, m *metrics, maxBatch int, wait time.Duration) *writer {
@@ -47,6 +51,8 @@ func newWriter(st *store.Store, errs *errLog, m *metrics, maxBatch int, wait tim
 
 // submit queues j and waits until it is committed (or failed).
 func (w *writer) submit(ctx context.Context, j *job) jobResult {
+	w.pending.Add(1)
+	defer w.pending.Add(-1)
 	j.done = make(chan jobResult, 1)
 	select {
 	case w.q <- j:

@@ -43,6 +43,12 @@ type Result struct {
 	// Missing and Untrusted list SHA-256s of the wanted CAs in that state.
 	Missing   []string `json:"missing,omitempty"`
 	Untrusted []string `json:"untrusted,omitempty"`
+	// Overtrusted lists the SHA-256s of wanted CAs the store trusts for
+	// more than TLS server authentication (and can restrict).
+	Overtrusted []string `json:"overtrusted,omitempty"`
+	// Purposes maps the SHA-256 of each wanted CA the store trusts to the
+	// purposes it trusts it for, where the adapter reports them.
+	Purposes map[string][]Purpose `json:"purposes,omitempty"`
 	// Anchors is the store's content when it was read; nil on error.
 	Anchors []Anchor `json:"-"`
 }
@@ -69,6 +75,7 @@ func Check(info Info, anchors []Anchor, want []*x509.Certificate) Result {
 			r.Untrusted = append(r.Untrusted, fp)
 		}
 	}
+	r.checkPurposes(idx, want)
 	switch {
 	case len(r.Missing) > 0:
 		r.Status = StatusMissing
@@ -76,15 +83,20 @@ func Check(info Info, anchors []Anchor, want []*x509.Certificate) Result {
 		if len(r.Untrusted) > 0 {
 			r.Detail += "; " + describe("present but not trusted for TLS server auth", r.Untrusted, want)
 		}
+		r.Detail += r.overtrustNote(want, "; ")
 	case len(r.Untrusted) > 0:
 		r.Status = StatusUntrusted
 		r.Detail = describe("present but not trusted for TLS server auth", r.Untrusted, want)
+		r.Detail += r.overtrustNote(want, "; ")
+	case len(r.Overtrusted) > 0:
+		r.Status = StatusOvertrusted
+		r.Detail = r.overtrustNote(want, "")
 	case len(want) == 0:
 		r.Status = StatusCompliant
 		r.Detail = "none of the CAs belongs in this store"
 	default:
 		r.Status = StatusCompliant
-		r.Detail = fmt.Sprintf("%d of %d CA(s) present and trusted", len(want), len(want))
+		r.Detail = r.compliantDetail(len(want))
 	}
 	return r
 }

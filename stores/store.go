@@ -54,6 +54,12 @@ type Info struct {
 	// Note carries a reason the store cannot be handled (legacy format,
 	// missing tool). A store with a Note is still listed, never skipped.
 	Note string `json:"note,omitempty"`
+	// CannotRestrict is set for stores that cannot restrict what a CA is
+	// trusted for (Java keystores and Debian's PEM bundle trust every CA
+	// for every purpose; Firefox's Certificates.Install policy always
+	// imports with TLS, client and S/MIME trust). Check never calls such a
+	// store overtrusted; it says so in the detail instead.
+	CannotRestrict bool `json:"cannot_restrict,omitempty"`
 }
 
 // Anchor is one certificate a store holds.
@@ -165,6 +171,11 @@ type Options struct {
 	// itself (the agent), so an adapter may skip lingering after a write
 	// to catch a racing writer (the Java adapter's settle watch).
 	Watched bool
+	// Certs are the certificates of the fingerprints given to Remove,
+	// when the caller has them. A store may need the certificate itself
+	// to take out a record that outlived it (an NSS >= 3.114 trust object
+	// left without its certificate by an older certutil).
+	Certs []*x509.Certificate
 }
 
 // WatchSpec names what to watch for changes to a store. File stores give

@@ -126,6 +126,7 @@ a re-run after an interruption sends each batch exactly once. See docs/unmanaged
 				return err
 			}
 			defer st.Close()
+			boundIngestCache(ctx, st, log)
 			if follow {
 				return followFiles(ctx, cmd, d, format, files, evidence.FollowOptions{IngestOptions: opt, Poll: poll, Logger: log})
 			}
@@ -144,6 +145,23 @@ a re-run after an interruption sends each batch exactly once. See docs/unmanaged
 	f.StringVar(&tz, "timezone", "", "time zone of local timestamps (Squid cache.log, dhcpd local times); default this machine's")
 	f.IntVar(&maxLine, "max-line-bytes", evidence.DefaultMaxLineBytes, "longer lines are skipped and counted")
 	return cmd
+}
+
+// ingestCacheKiB is the SQLite page cache of `collector ingest`. The
+// server's cache (256 MiB, for its readers and bursts) would only grow the
+// memory of a one-shot ingest, which writes batch after batch.
+const ingestCacheKiB = 8 << 10
+
+// boundIngestCache shrinks the page cache of the database's one writing
+// connection for this process. It is an optimisation: on failure, or on
+// PostgreSQL, the ingest goes on as it is.
+func boundIngestCache(ctx context.Context, st *store.Store, log *slog.Logger) {
+	if st.Dialect() != store.SQLite {
+		return
+	}
+	if _, err := st.DB().ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", ingestCacheKiB)); err != nil {
+		log.Warn("could not bound the database page cache; ingest goes on with the default", "err", err)
+	}
 }
 
 func ingestFiles(ctx context.Context, cmd *cobra.Command, d evidence.Store, format string, files []string, opt evidence.IngestOptions) error {

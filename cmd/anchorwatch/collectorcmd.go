@@ -208,6 +208,7 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 			hs := &http.Server{Addr: listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 				WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			hs.RegisterOnShutdown(srv.Drain) // agents' policy waits end at once
 			if !insecure {
 				if certFile == "" {
 					var created bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ func newAuditCmd(d hostDeps) *cobra.Command {
 		f        hostFlags
 		cas      []string
 		probeURL string
+		allow    string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit --ca FILE [--ca FILE…]",
@@ -41,8 +43,12 @@ func newAuditCmd(d hostDeps) *cobra.Command {
 and trusted for TLS server authentication. Read-only.
 
 Each store gets one status: compliant, missing (a CA is absent), untrusted (present
-but not trusted for TLS server auth) or error (the store could not be read; the
-reason is given).
+but not trusted for TLS server auth), overtrusted (trusted for more than TLS server
+auth, e.g. S/MIME or code signing: install again to narrow it) or error (the store
+could not be read; the reason is given). PURPOSES (JSON: purposes) is what each
+store trusts the CA for; stores that cannot restrict it (Java keystores, Debian's
+bundle, Firefox's Certificates.Install) say so in the detail and are not
+overtrusted. --allow-purposes accepts more than TLS for admins who want it.
 
 With --probe https://HOST, each TLS client found on this host (every Python
 environment, Node, git, curl, wget) is run against the URL with the environment a
@@ -62,6 +68,10 @@ store found, or none could be read).`,
 			if len(cas) == 0 {
 				return probeOnly(cmd, f, probeURL)
 			}
+			allowed, err := stores.ParsePurposes(allow)
+			if err != nil {
+				return usageErr(fmt.Errorf("--allow-purposes: %w", err))
+			}
 			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
@@ -79,7 +89,7 @@ store found, or none could be read).`,
 			found := d.find(ctx, env, kinds)
 			results := make([]stores.Result, len(found.stores))
 			parallel(ctx, found.stores, func(ctx context.Context, i int, s stores.Store) {
-				results[i] = stores.Audit(ctx, s, certs)
+				results[i] = stores.AllowPurposes(stores.Audit(ctx, s, certs), allowed)
 			})
 			results = append(results, found.failed...)
 			out := auditOutput{Compliant: true, Root: env.Root, Stores: results}
@@ -123,6 +133,7 @@ store found, or none could be read).`,
 	}
 	f.register(cmd, true)
 	cmd.Flags().StringArrayVar(&cas, "ca", nil, "CA certificate `FILE` to check for (PEM, DER, .p7b/.p7c; repeatable)")
+	cmd.Flags().StringVar(&allow, "allow-purposes", "", "also accept the CA trusted for these `PURPOSES` (comma-separated: clientAuth,codeSigning,emailProtection,timeStamping,any)")
 	cmd.Flags().StringVar(&probeURL, "probe", "", "run this host's TLS clients (Python, Node, git, curl, wget) against `URL` and report which reject it")
 	return cmd
 }
@@ -131,13 +142,13 @@ func printAudit(w io.Writer, l layout, out auditOutput, caFiles []string) {
 	if out.Probe != nil {
 		defer printProbe(w, l, out.Probe)
 	}
-	t := newTable(idCol("STORE"), col("STATUS"), textCol("DETAIL"))
+	t := newTable(idCol("STORE"), col("STATUS"), col("PURPOSES"), textCol("DETAIL"))
 	bad := 0
 	for _, r := range out.Stores {
 		if r.Status != stores.StatusCompliant {
 			bad++
 		}
-		t.row(r.ID, string(r.Status), r.Detail)
+		t.row(r.ID, string(r.Status), resultPurposes(r), r.Detail)
 	}
 	t.render(w, l)
 	switch {
@@ -156,4 +167,17 @@ func printAudit(w io.Writer, l layout, out auditOutput, caFiles []string) {
 		printWrapped(w, l, 2, fmt.Sprintf("NOT compliant: %d of %s need attention; to fix:", bad, plural(len(out.Stores), "store", "stores")))
 		printCommand(w, l, fix)
 	}
+}
+
+// resultPurposes renders what a store trusts the CAs for ("-" when the
+// store does not say): every CA's purposes, merged.
+func resultPurposes(r stores.Result) string {
+	var all []stores.Purpose
+	for _, ps := range r.Purposes {
+		all = append(all, ps...)
+	}
+	if len(all) == 0 {
+		return "-"
+	}
+	return strings.ReplaceAll(stores.JoinPurposes(stores.SortPurposes(all)), " ", "")
 }

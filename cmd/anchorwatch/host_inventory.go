@@ -48,7 +48,9 @@ func newInventoryCmd(d hostDeps) *cobra.Command {
   managed  one of ours: given with --ca, or written by Anchorwatch
   vendor   shipped with the OS, JDK or NSS bundle
 
-A certificate held by several stores is listed once, with every store.
+A certificate held by several stores is listed once, with every store. PURPOSES
+is what the stores trust it for, where they say (--json: per store, the
+purposes of each location; "any" is every purpose).
 
 Exit status: 0; 1 when a blocked root is present in any store; 2 on a usage
 error or when no store could be read.`,
@@ -132,7 +134,7 @@ func printInventory(w, errw io.Writer, l layout, out inventoryOutput, total int)
 			printWrapped(errw, l, 2, fmt.Sprintf("warning: %s: %s", s.ID, s.Detail))
 		}
 	}
-	t := newTable(col("CLASS"), idCol("SUBJECT"), idCol("SHA256"), col("NOT AFTER"), idCol("STORES"))
+	t := newTable(col("CLASS"), idCol("SUBJECT"), idCol("SHA256"), col("NOT AFTER"), idCol("STORES"), col("PURPOSES"))
 	for _, e := range out.Anchors {
 		where := e.Stores[0].ID
 		if len(e.Stores) > 1 {
@@ -146,7 +148,7 @@ func printInventory(w, errw io.Writer, l layout, out inventoryOutput, total int)
 		if !l.wide {
 			fp = shortenMiddle(fp, 17)
 		}
-		t.row(string(e.Class), dash(e.Subject), fp, na, where)
+		t.row(string(e.Class), dash(e.Subject), fp, na, where, anchorPurposes(e))
 	}
 	t.render(w, l)
 	for _, e := range out.Anchors {
@@ -168,4 +170,17 @@ func printInventory(w, errw io.Writer, l layout, out inventoryOutput, total int)
 	printWrapped(w, l, 2, fmt.Sprintf("%s in %s: %d blocked, %d unknown, %d managed, %d vendor",
 		plural(total, "anchor", "anchors"), plural(ok, "store", "stores"),
 		n[inventory.Blocked], n[inventory.Unknown], n[inventory.Managed], n[inventory.Vendor]))
+}
+
+// anchorPurposes renders what the stores holding e trust it for ("-" when
+// none says).
+func anchorPurposes(e inventory.Entry) string {
+	var ps []stores.Purpose
+	for _, l := range e.Stores {
+		ps = append(ps, l.Purposes...)
+	}
+	if len(ps) == 0 {
+		return "-"
+	}
+	return strings.ReplaceAll(stores.JoinPurposes(stores.SortPurposes(ps)), " ", "")
 }

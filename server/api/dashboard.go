@@ -5,14 +5,15 @@ import "time"
 // Paths of the dashboard API (Authorization: Bearer <token>; viewer
 // tokens read, admin tokens also write). See docs/collector.md.
 const (
-	PathSummary  = "/api/v1/summary"   // GET FleetSummary
-	PathHosts    = "/api/v1/hosts"     // GET HostList; /api/v1/hosts/{id} GET HostDetail
-	PathHostsCSV = "/api/v1/hosts.csv" // GET, same filters as PathHosts
-	PathEvents   = "/api/v1/events"    // GET EventList
-	PathCAs      = "/api/v1/cas"       // GET CAExpiryList
-	PathRoots    = "/api/v1/roots"     // GET RootList: unknown and blocked roots seen
-	PathTrend    = "/api/v1/trend"     // GET TrendList: hourly compliance snapshots
-	PathWhoAmI   = "/api/v1/whoami"    // GET WhoAmI
+	PathSummary  = "/api/v1/summary"        // GET FleetSummary
+	PathHosts    = "/api/v1/hosts"          // GET HostList; /api/v1/hosts/{id} GET HostDetail
+	PathHostsCSV = "/api/v1/hosts.csv"      // GET, same filters as PathHosts
+	PathEvents   = "/api/v1/events"         // GET EventList
+	PathCAs      = "/api/v1/cas"            // GET CAExpiryList
+	PathRoots    = "/api/v1/roots"          // GET RootList: unknown and blocked roots seen
+	PathTrend    = "/api/v1/trend"          // GET TrendList: hourly compliance snapshots
+	PathRollout  = "/api/v1/policy/rollout" // GET Rollout: the served serial reaching the fleet
+	PathWhoAmI   = "/api/v1/whoami"         // GET WhoAmI
 	PathSecrets  = "/api/v1/admin/secrets"
 	PathTokens   = "/api/v1/admin/tokens"
 )
@@ -138,7 +139,8 @@ type HostEvent struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
-// EventList is the body of GET /api/v1/events, oldest first.
+// EventList is the body of GET /api/v1/events: newest first, or oldest
+// first with order=asc.
 type EventList struct {
 	Events     []HostEvent `json:"events"`
 	NextCursor string      `json:"next_cursor,omitempty"`
@@ -185,7 +187,7 @@ type TrendPoint struct {
 	Current      bool             `json:"current,omitempty"`
 }
 
-// TrendList is the body of GET /api/v1/trend, oldest first; the last
+// TrendList is the body of GET /api/v1/trend, newest first; the last
 // point is the current one.
 type TrendList struct {
 	Points []TrendPoint `json:"points"`
@@ -221,4 +223,23 @@ type CredentialCreated struct {
 	Name  string `json:"name"`
 	Role  string `json:"role,omitempty"`
 	Value string `json:"value"`
+}
+
+// Rollout is how far the served policy serial has reached the fleet:
+// the active hosts on it, on older serials (seen since the upload) and
+// silent (not seen since the upload), now and sampled over time since
+// the upload (Points, kept by the collector answering, from its start).
+type Rollout struct {
+	Serial     int64          `json:"serial"` // 0: no policy served
+	UploadedAt time.Time      `json:"uploaded_at"`
+	Now        RolloutPoint   `json:"now"`
+	Points     []RolloutPoint `json:"points"`
+}
+
+// RolloutPoint counts hosts Seconds after the upload.
+type RolloutPoint struct {
+	Seconds float64 `json:"seconds"`
+	On      int64   `json:"on"`
+	Older   int64   `json:"older"`
+	Silent  int64   `json:"silent"`
 }

@@ -11,9 +11,14 @@ const SessionCookie = "anchorwatch_session"
 
 // Paths of the agent API.
 const (
-	PathEnroll       = "/api/v1/enroll"
-	PathReport       = "/api/v1/report"
-	PathPolicy       = "/api/v1/policy"
+	PathEnroll = "/api/v1/enroll"
+	PathReport = "/api/v1/report"
+	PathPolicy = "/api/v1/policy"
+	// PathPolicyWait is the agents' long poll: GET ?serial=N answers
+	// PolicyWaitResponse as soon as the served serial is above N, 204
+	// when it held the request PolicyWaitMax without one, 503 with
+	// Retry-After when too many agents wait already.
+	PathPolicyWait   = "/api/v1/policy/wait"
 	PathObservations = "/api/v1/observations"
 )
 
@@ -220,3 +225,15 @@ type ErrorResponse struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail,omitempty"`
 }
+
+// PolicyWaitResponse answers GET PathPolicyWait when a newer policy is
+// served: the agent fetches it from PathPolicy.
+type PolicyWaitResponse struct {
+	PolicySerial int64 `json:"policy_serial"`
+}
+
+// PolicyWaitMax is about how long the collector holds a policy wait at
+// most (each is held between 5/6 and 7/6 of its hold, so the fleet's
+// polls do not line up), plus the spread of a wake-up; an agent's own
+// deadline must exceed 7/6 of it plus that spread.
+const PolicyWaitMax = 55 * time.Second

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +177,60 @@ func TestConcurrentMigrate(t *testing.T) {
 	var rows int
 	if err := dbs[0].QueryRow("SELECT COUNT(*) FROM devices_schema").Scan(&rows); err != nil || rows != schemaVersion {
 		t.Errorf("devices_schema has %d rows (%v), want %d", rows, err, schemaVersion)
+	}
+}
+
+// TestDHCPDBatchesKeepNewestLease: a dhcpd.leases journal is committed in
+// several batches, and 10.3.0.7 moves from a phone to a laptop in a later
+// batch than its first lease. The store keeps both leases; a proxy
+// sighting of the bare address after the move goes to the laptop (the
+// newest lease), one before it to the phone (the sightings are a day
+// apart: the store aggregates a source's sightings of an address by day).
+// Ingesting the file again changes nothing.
+func TestDHCPDBatchesKeepNewestLease(t *testing.T) {
+	_, d := openTest(t)
+	ctx := context.Background()
+	var b strings.Builder
+	lease := func(ip, mac, host string, at time.Time) {
+		ts := at.Format("2006/01/02 15:04:05")
+		fmt.Fprintf(&b, "lease %s {\n  starts 3 %s;\n  ends 3 %s;\n  cltt 3 %s;\n  binding state active;\n  hardware ethernet %s;\n  client-hostname %q;\n}\n",
+			ip, ts, at.Add(time.Hour).Format("2006/01/02 15:04:05"), ts, mac, host)
+	}
+	lease("10.3.0.7", "02:00:00:00:00:01", "phone", t0)
+	for i := 0; i < 10; i++ { // other leases: batches of 4 split the file
+		lease(fmt.Sprintf("10.3.1.%d", i), fmt.Sprintf("02:00:00:00:01:%02x", i), "", t0.Add(time.Duration(i)*time.Minute))
+	}
+	lease("10.3.0.7", "02:00:00:00:00:02", "laptop", t0.Add(26*time.Hour))
+	path := filepath.Join(t.TempDir(), "dhcpd.leases")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opt := evidence.IngestOptions{Options: evidence.Options{BatchObservations: 4}}
+	for i := 0; i < 2; i++ {
+		if _, err := evidence.IngestFile(ctx, d, evidence.SourceDHCPD, path, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := d.AddObservations(ctx, []evidence.Observation{
+		obs(evidence.SourceSquidAccess, "10.3.0.7", "", "", t0.Add(30*time.Minute), ""),
+		obs(evidence.SourceSquidAccess, "10.3.0.7", "", "", t0.Add(26*time.Hour+30*time.Minute), ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := d.List(ctx, Filter{Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byKey(all)
+	phone, laptop := m["mac:02:00:00:00:00:01"], m["mac:02:00:00:00:00:02"]
+	if phone.Sightings != 2 || !contains(phone.Sources, evidence.SourceSquidAccess) || !phone.LastSeen.Equal(t0.Add(30*time.Minute)) {
+		t.Errorf("phone (first lease, and the sighting while it held the address): %+v", phone)
+	}
+	if laptop.Sightings != 2 || !contains(laptop.Sources, evidence.SourceSquidAccess) || !laptop.LastSeen.Equal(t0.Add(26*time.Hour+30*time.Minute)) {
+		t.Errorf("laptop (newest lease, and the sighting after the move): %+v", laptop)
+	}
+	if len(all) != 12 {
+		t.Errorf("%d devices, want 12 (one per MAC, no bare address): %+v", len(all), all)
 	}
 }

@@ -142,6 +142,8 @@ func (p *csvFormat) line(b []byte) lineResult {
 	return lineParsed
 }
 
+func (p *csvFormat) pending() int { return len(p.aggs) }
+
 func (p *csvFormat) flush(dst []Observation, _ bool) ([]Observation, bool) {
 	dst = append(dst, p.aggs...)
 	p.aggs = p.aggs[:0]

@@ -9,8 +9,12 @@ import (
 )
 
 // dhcpd parses ISC dhcpd.leases. The file is a journal: a lease is written
-// again each time it changes, so the last block for an address wins; blocks
-// are gathered over the whole input and emitted once it ends.
+// again each time it changes. It is read in batches like a log, so memory
+// stays bounded however many leases the file holds: within a batch the last
+// block for an address wins, and a batch ends only between blocks. An
+// address written again in a later batch is a later observation of it,
+// exactly as if the file had grown between two ingests; the store keeps
+// both, and the newest lease wins where an address is matched to a MAC.
 //
 //	lease 192.168.1.100 {
 //	  starts 3 2024/01/10 08:00:00;
@@ -142,9 +146,11 @@ func (p *dhcpd) line(b []byte) lineResult {
 	return lineIgnored
 }
 
-func (p *dhcpd) flush(dst []Observation, atEOF bool) ([]Observation, bool) {
-	if !atEOF || p.depth > 0 {
-		return dst, false
+func (p *dhcpd) pending() int { return len(p.order) }
+
+func (p *dhcpd) flush(dst []Observation, _ bool) ([]Observation, bool) {
+	if p.depth > 0 {
+		return dst, false // inside a block: the batch ends after it
 	}
 	for _, ip := range p.order {
 		lb := p.last[ip]

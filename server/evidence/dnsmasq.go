@@ -72,6 +72,8 @@ func (p *dnsmasq) line(b []byte) lineResult {
 	return lineParsed
 }
 
+func (p *dnsmasq) pending() int { return len(p.aggs) }
+
 func (p *dnsmasq) flush(dst []Observation, _ bool) ([]Observation, bool) {
 	dst = append(dst, p.aggs...)
 	p.aggs = p.aggs[:0]

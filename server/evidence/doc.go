@@ -20,15 +20,18 @@
 // no protocol version or cipher with the proxy (an old client, which may
 // trust the CA), went away or timed out, or the log does not say (Squid
 // 5's cache.log). Only the first is evidence of a device without the CA.
-//   - dhcpd: ISC dhcpd.leases (the last block for an address wins).
+//   - dhcpd: ISC dhcpd.leases, streamed in batches (within a batch the last
+//     block for an address wins; a block written again in a later batch
+//     is a later sighting, which the store keeps beside the earlier one).
 //   - kea: Kea lease CSV (v4 or v6, columns found by header).
 //   - dnsmasq: dnsmasq.leases.
 //   - csv: a plain CSV of ip, mac, hostname, seen_at, source.
 //
-// Every parser streams: it reads lines through a bounded buffer, so memory
-// does not grow with file size, and it never fails on bad input: malformed,
-// partial and over-long lines are counted in Stats and skipped. Batches carry
-// the byte offset of the last line they cover, so an ingest can checkpoint
-// (see Checkpoint) and resume without duplicates; Follow tails a growing file
-// across log rotation.
+// Every parser streams: it reads lines through a bounded buffer and emits a
+// batch every BatchLines lines or BatchObservations distinct devices, so
+// memory does not grow with file size or device count, and it never fails
+// on bad input: malformed, partial and over-long lines are counted in Stats
+// and skipped. Batches carry the byte offset of the last line they cover,
+// so an ingest can checkpoint (see Checkpoint) and resume without
+// duplicates; Follow tails a growing file across log rotation.
 package evidence

@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,51 @@ func FuzzSquidCache(f *testing.F) {
 
 func FuzzDHCPD(f *testing.F) {
 	f.Add(fixture(f, "dhcpd.leases"))
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, SourceDHCPD, data) })
+	f.Add(dhcpdJournal(12, 5))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzParse(t, SourceDHCPD, data)
+		fuzzDHCPDBatches(t, data)
+	})
+}
+
+// fuzzDHCPDBatches: read in batches of a few lines, a lease journal
+// yields the same stats as read whole, and for every address the last
+// observation emitted is the one the whole read keeps.
+func fuzzDHCPDBatches(t *testing.T, data []byte) {
+	opt := Options{Location: time.UTC}
+	whole := map[netip.Addr]Observation{}
+	opt.BatchLines = 1 << 30
+	wst, err := Parse(context.Background(), SourceDHCPD, bytes.NewReader(data), opt, func(b Batch) error {
+		for _, o := range b.Observations {
+			whole[o.IP] = o
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[netip.Addr]Observation{}
+	opt.BatchLines = 2
+	st, err := Parse(context.Background(), SourceDHCPD, bytes.NewReader(data), opt, func(b Batch) error {
+		for _, o := range b.Observations {
+			last[o.IP] = o
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != wst {
+		t.Fatalf("stats in batches %+v, read whole %+v", st, wst)
+	}
+	if len(last) != len(whole) {
+		t.Fatalf("%d addresses in batches, %d read whole", len(last), len(whole))
+	}
+	for ip, w := range whole {
+		if last[ip] != w {
+			t.Fatalf("%s: newest in batches %+v, read whole %+v", ip, last[ip], w)
+		}
+	}
 }
 
 func FuzzKea(f *testing.F) {

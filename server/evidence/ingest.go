@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -117,11 +118,8 @@ func (cp Checkpoint) matches(f *os.File, size int64) (bool, error) {
 }
 
 func hashPrefix(f *os.File, n int64) (string, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, n)); err != nil {
-		return "", fmt.Errorf("reading the first %d bytes: %w", n, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	p := prefixHasher{f: f, h: sha256.New()}
+	return p.sum(n)
 }
 
 // ingestFrom parses f from start and commits batch by batch; it returns
@@ -141,9 +139,7 @@ func ingestFrom(ctx context.Context, st Store, f *os.File, size int64, formatNam
 		cp.Path = abs
 	}
 	snapshot := Snapshot(formatName)
-	// The hash of a log's first 4 KiB is computed once it is complete.
-	var fixedLen int64 = -1
-	var fixedHash string
+	prefix := prefixHasher{f: f, h: sha256.New()}
 	emit := func(b Batch) error {
 		n := int64(logPrefixLen)
 		if snapshot {
@@ -155,18 +151,11 @@ func ingestFrom(ctx context.Context, st Store, f *os.File, size int64, formatNam
 		if n > b.Offset {
 			n = b.Offset
 		}
-		if n != fixedLen {
-			sum, err := hashPrefix(f, n)
-			if err != nil {
-				return err
-			}
-			if n == logPrefixLen {
-				fixedLen, fixedHash = n, sum
-			}
-			cp.PrefixHash = sum
-		} else {
-			cp.PrefixHash = fixedHash
+		sum, err := prefix.sum(n)
+		if err != nil {
+			return err
 		}
+		cp.PrefixHash = sum
 		cp.PrefixLen, cp.Offset = n, b.Offset
 		if err := st.Commit(ctx, b.Observations, cp); err != nil {
 			return &commitError{err}
@@ -182,6 +171,28 @@ func ingestFrom(ctx context.Context, st Store, f *os.File, size int64, formatNam
 		return cp, stats, fmt.Errorf("storing observations: %w", ce.err)
 	}
 	return cp, stats, err
+}
+
+// prefixHasher hashes a growing prefix of a file, reading each byte once:
+// a lease snapshot committed in many batches is hashed up to each batch's
+// offset, which hashing from the start every time would make quadratic.
+type prefixHasher struct {
+	f *os.File
+	h hash.Hash
+	n int64 // bytes of f in h
+}
+
+// sum returns the hex SHA-256 of the first n bytes of the file.
+func (p *prefixHasher) sum(n int64) (string, error) {
+	if n < p.n {
+		p.h.Reset()
+		p.n = 0
+	}
+	if _, err := io.Copy(p.h, io.NewSectionReader(p.f, p.n, n-p.n)); err != nil {
+		return "", fmt.Errorf("reading the first %d bytes: %w", n, err)
+	}
+	p.n = n
+	return hex.EncodeToString(p.h.Sum(nil)), nil
 }
 
 type commitError struct{ err error }

@@ -95,6 +95,8 @@ func (p *kea) line(b []byte) lineResult {
 	return lineParsed
 }
 
+func (p *kea) pending() int { return len(p.aggs) }
+
 func (p *kea) flush(dst []Observation, _ bool) ([]Observation, bool) {
 	dst = append(dst, p.aggs...)
 	p.aggs = p.aggs[:0]

@@ -15,7 +15,10 @@ import (
 const (
 	DefaultMaxLineBytes = 64 << 10 // a line longer than this is skipped and counted as TooLong
 	DefaultBatchLines   = 1 << 18  // lines aggregated before a batch is emitted
-	minReadBuffer       = 256 << 10
+	// DefaultBatchObservations bounds the observations a batch holds: a
+	// lease file has one device per record, which lines do not bound.
+	DefaultBatchObservations = 1 << 14
+	minReadBuffer            = 256 << 10
 )
 
 // Options tune a parse. The zero value is usable.
@@ -25,6 +28,10 @@ type Options struct {
 	// BatchLines is how many lines are aggregated before a Batch is
 	// emitted (a batch is also emitted at end of input).
 	BatchLines int
+	// BatchObservations bounds the distinct observations aggregated
+	// before a Batch is emitted, which bounds memory however many
+	// devices the input names.
+	BatchObservations int
 	// Location is the time zone of timestamps written in local time
 	// (Squid's cache.log, ISC dhcpd's "local" format). Default time.Local.
 	Location *time.Location
@@ -48,6 +55,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BatchLines <= 0 {
 		o.BatchLines = DefaultBatchLines
+	}
+	if o.BatchObservations <= 0 {
+		o.BatchObservations = DefaultBatchObservations
 	}
 	if o.Location == nil {
 		o.Location = time.Local
@@ -78,6 +88,8 @@ type format interface {
 	// the format is inside a multi-line record (or must see the whole
 	// input) and cannot be checkpointed yet; then dst is returned as is.
 	flush(dst []Observation, atEOF bool) (out []Observation, ok bool)
+	// pending is how many observations flush would hand out now.
+	pending() int
 	// snapshot is true for files rewritten whole (lease databases): an
 	// unterminated last line is a complete record, not a line in progress.
 	snapshot() bool
@@ -164,7 +176,7 @@ func Parse(ctx context.Context, formatName string, r io.Reader, opt Options, emi
 		return emit(Batch{Observations: batch, Offset: opt.BaseOffset + safeOff, Stats: committed})
 	}
 	for {
-		if pending >= opt.BatchLines {
+		if pending >= opt.BatchLines || f.pending() >= opt.BatchObservations {
 			if err := ctx.Err(); err != nil {
 				return committed, err
 			}

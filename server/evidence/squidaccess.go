@@ -177,6 +177,8 @@ func (a *accessAgg) see(ns int64) {
 	a.count++
 }
 
+func (p *squidAccess) pending() int { return len(p.aggs) + len(p.evObs) }
+
 func (p *squidAccess) flush(dst []Observation, _ bool) ([]Observation, bool) {
 	for _, a := range p.aggs {
 		dst = append(dst, Observation{Source: SourceSquidAccess, IP: a.ip, Hostname: a.name,

@@ -98,6 +98,8 @@ func (p *squidCache) line(b []byte) lineResult {
 	return lineParsed
 }
 
+func (p *squidCache) pending() int { return len(p.aggs) }
+
 func (p *squidCache) flush(dst []Observation, _ bool) ([]Observation, bool) {
 	dst = append(dst, p.aggs...)
 	p.aggs = p.aggs[:0]

@@ -95,6 +95,7 @@ type host struct {
 	cas     []api.CA
 	hash    string
 	sentOne bool
+	serial  int64 // the policy serial it holds (converge.go)
 }
 
 var kinds = []struct{ kind, path, format string }{
@@ -113,7 +114,7 @@ var kinds = []struct{ kind, path, format string }{
 }
 
 func newHost(i, stores int) *host {
-	h := &host{}
+	h := &host{serial: 1}
 	for j := 0; j < stores; j++ {
 		k := kinds[j%len(kinds)]
 		id := fmt.Sprintf("%s:%s", k.kind, k.path)
@@ -139,7 +140,7 @@ func (h *host) rehash() {
 func (h *host) next(rng *rand.Rand, fullRatio float64, seq int64) *api.ReportRequest {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := &api.ReportRequest{NodeKey: h.key, ReportID: fmt.Sprintf("lg-%d-%d", seq, rng.Uint32()), GeneratedAt: time.Now(), PolicySerial: 1}
+	r := &api.ReportRequest{NodeKey: h.key, ReportID: fmt.Sprintf("lg-%d-%d", seq, rng.Uint32()), GeneratedAt: time.Now(), PolicySerial: h.serial}
 	if !h.sentOne || rng.Float64() < fullRatio {
 		var events []api.Event
 		if h.sentOne {
@@ -165,6 +166,19 @@ func (h *host) next(rng *rand.Rand, fullRatio float64, seq int64) *api.ReportReq
 	r.Kind = api.ReportHeartbeat
 	r.StateHash = h.hash
 	return r
+}
+
+// applied builds the report of a host that applied a new policy serial,
+// as the agent sends it: full (its state hash covers the serial), the
+// stores unchanged, one policy_applied event.
+func (h *host) applied(rng *rand.Rand, serial, seq int64) *api.ReportRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.serial = serial
+	h.rehash()
+	return &api.ReportRequest{NodeKey: h.key, ReportID: fmt.Sprintf("lg-%d-%d", seq, rng.Uint32()), GeneratedAt: time.Now(), PolicySerial: serial,
+		Kind: api.ReportFull, StateHash: h.hash, Stores: append([]api.StoreStatus(nil), h.stores...), CAs: h.cas,
+		Events: []api.Event{{ID: fmt.Sprintf("pa-%d-%d", seq, rng.Uint64()), Time: time.Now(), Type: api.EventPolicyApplied, Detail: fmt.Sprintf("serial %d", serial)}}}
 }
 
 func (cfg *Config) defaults() error {
@@ -198,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return f.res, err
 	}
-	ph := f.reportPhase(ctx, cfg.Rate, cfg.Duration)
+	ph := f.reportPhase(ctx, cfg.Rate, cfg.Duration, nil)
 	ph.fill(f.res)
 	return f.res, nil
 }
@@ -340,19 +354,29 @@ func (p *phaseResult) fill(r *Result) {
 	}
 }
 
-// reportPhase sends reports at rate (0: as fast as the workers go) for d
-// and measures acknowledged reports per second and their latency.
-func (f *fleet) reportPhase(ctx context.Context, rate float64, d time.Duration) *phaseResult {
+// reportPhase sends reports at rate (0: as fast as the workers go) for d,
+// or until stop is closed, and measures acknowledged reports per second
+// and their latency.
+func (f *fleet) reportPhase(ctx context.Context, rate float64, d time.Duration, stop <-chan struct{}) *phaseResult {
 	if f.cfg.PhaseStart != nil {
 		f.cfg.PhaseStart("report")
 	}
 	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	if stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-rctx.Done():
+			}
+		}()
+	}
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, 1<<16)
 	var sent, acked, full, dups, errs atomic.Int64
 	var firstErr atomic.Value
-	stop := f.progress("report", 0, rate, &acked, &errs)
+	stopProgress := f.progress("report", 0, rate, &acked, &errs)
 	work := make(chan struct{}, f.cfg.Concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -395,7 +419,7 @@ func (f *fleet) reportPhase(ctx context.Context, rate float64, d time.Duration) 
 	dispatch(rctx, work, rate)
 	close(work)
 	wg.Wait()
-	stop()
+	stopProgress()
 	p := &phaseResult{offered: rate, sent: sent.Load(), acked: acked.Load(), full: full.Load(), dups: dups.Load(), errs: errs.Load(),
 		elapsed: time.Since(start)}
 	if msg, ok := firstErr.Load().(string); ok {

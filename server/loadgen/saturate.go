@@ -103,7 +103,7 @@ func Saturate(ctx context.Context, cfg SaturateConfig) (*Saturation, error) {
 	}
 	out := &Saturation{Enrolled: f.res.Enrolled}
 	step := func(rate float64) Step {
-		p := f.reportPhase(ctx, rate, cfg.StepDuration)
+		p := f.reportPhase(ctx, rate, cfg.StepDuration, nil)
 		out.Acked += p.acked
 		s := Step{Offered: rate, Achieved: p.perSecond, P50: p.p50, P99: p.p99, Errors: p.errs}
 		switch {

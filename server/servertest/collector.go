@@ -28,6 +28,8 @@ type Options struct {
 	DBURL string
 	// InsecureHTTP serves plain HTTP instead of TLS.
 	InsecureHTTP bool
+	// HTTP2 offers HTTP/2 over TLS, as the collector's own server does.
+	HTTP2 bool
 	// Config is passed to server.New; its Store is set by StartCollector.
 	Config server.Config
 }
@@ -93,6 +95,7 @@ func StartCollector(t testing.TB, opts Options) *Collector {
 			t.Fatal(err)
 		}
 		hs.TLS = tc
+		hs.EnableHTTP2 = opts.HTTP2
 		hs.StartTLS()
 		c.CertFile = certFile
 		if c.Fingerprint, err = server.CertFingerprint(certFile); err != nil {

@@ -66,3 +66,39 @@ func (s *Store) CurrentPolicySerial(ctx context.Context) (int64, error) {
 	}
 	return serial, nil
 }
+
+// RolloutCounts are the active hosts by where they stand on one serial.
+type RolloutCounts struct {
+	On     int64 // report the serial
+	Older  int64 // reported since it was uploaded, on another serial
+	Silent int64 // not on it and not seen since it was uploaded
+}
+
+// PolicyRollout counts the active hosts on serial, on other serials and
+// seen since uploaded, and not seen since uploaded (one scan of hosts).
+func (s *Store) PolicyRollout(ctx context.Context, serial int64, uploaded time.Time) (RolloutCounts, error) {
+	var c RolloutCounts
+	up := uploaded.UnixMilli()
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT
+  COALESCE(SUM(CASE WHEN policy_serial = ? THEN 1 ELSE 0 END), 0),
+  COALESCE(SUM(CASE WHEN policy_serial <> ? AND last_seen >= ? THEN 1 ELSE 0 END), 0),
+  COALESCE(SUM(CASE WHEN policy_serial <> ? AND last_seen < ? THEN 1 ELSE 0 END), 0)
+FROM hosts WHERE retired_at = 0`), serial, serial, up, serial, up).Scan(&c.On, &c.Older, &c.Silent)
+	if err != nil {
+		return c, fmt.Errorf("count the rollout of policy serial %d: %w", serial, err)
+	}
+	return c, nil
+}
+
+// PolicyUploadedAt returns when serial was uploaded, or ErrNotFound.
+func (s *Store) PolicyUploadedAt(ctx context.Context, serial int64) (time.Time, error) {
+	var up int64
+	err := s.r.QueryRowContext(ctx, s.q("SELECT uploaded_at FROM policies WHERE serial = ?"), serial).Scan(&up)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read policy serial %d: %w", serial, err)
+	}
+	return fromMS(up), nil
+}

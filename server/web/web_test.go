@@ -197,6 +197,15 @@ func TestDashboardChromium(t *testing.T) {
 			got.want(t, "overview", "storestatus:"+st, fmtInt(storeTotals[st]))
 		}
 		got.want(t, "overview", "stores-total", fmtInt(stores))
+		var ro api.Rollout
+		getJSON(t, c, api.PathRollout, &ro)
+		if ro.Serial != sum.PolicySerial || ro.Now.On+ro.Now.Older+ro.Now.Silent != sum.Hosts || ro.Now.On == 0 || ro.Now.On == sum.Hosts {
+			t.Errorf("rollout %+v: want serial %d, %d hosts, some on it and some not", ro, sum.PolicySerial, sum.Hosts)
+		}
+		got.want(t, "overview", "rollout-serial", strconv.FormatInt(ro.Serial, 10))
+		got.want(t, "overview", "rollout-on", fmtInt(ro.Now.On))
+		got.want(t, "overview", "rollout-older", fmtInt(ro.Now.Older))
+		got.want(t, "overview", "rollout-silent", fmtInt(ro.Now.Silent))
 		for prefix, groups := range map[string][]api.GroupCount{"os": sum.ByOS, "serial": sum.ByPolicySerial} {
 			var order []string
 			for _, g := range groups {

@@ -20,9 +20,27 @@ var installDirs = []string{
 // linuxSearchDirs are where Firefox looks up a bare Install file name.
 var linuxSearchDirs = []string{"/usr/lib/mozilla/certificates", "/usr/lib64/mozilla/certificates"}
 
-// discover returns /etc/firefox/policies/policies.json when a Firefox is
-// installed or /etc/firefox exists, and the distribution/policies.json of
-// each installed Firefox (by its application.ini), ids by resolved path.
+// snapFirefox is where the Firefox snap lives; it reads only
+// /etc/firefox/policies/policies.json (its distribution folder is in the
+// read-only snap).
+const snapFirefox = "/snap/firefox"
+
+// discover returns the policies.json files Firefox actually reads. Linux
+// Firefox reads /etc/firefox/policies/policies.json when it exists and
+// then ignores <install>/distribution/policies.json altogether; only
+// when it is absent does each installation read its own distribution
+// file. So:
+//
+//   - /etc/firefox/policies/policies.json exists: it is the one store (the
+//     distribution files are shadowed, and writing them would change
+//     nothing Firefox reads);
+//   - it does not, and Firefox installations are found (by their
+//     application.ini): the distribution/policies.json of each, never
+//     the /etc file, whose creation would silently switch off every
+//     policy an administrator set in a distribution file;
+//   - neither, but /etc/firefox or the Firefox snap exists: the /etc file.
+//
+// Ids are by resolved path.
 func discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	env = env.Normalize()
 	var out []stores.Store
@@ -43,12 +61,22 @@ func discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 			installs = append(installs, d)
 		}
 	}
-	_, etcErr := os.Stat(fsroot.Join(env.Root, "/etc/firefox"))
-	if len(installs) > 0 || etcErr == nil {
-		add(SystemPolicyPath)
+	exists := func(p string) bool {
+		_, err := os.Lstat(fsroot.Join(env.Root, p))
+		return err == nil
 	}
-	for _, d := range installs {
-		add(path.Join(d, "distribution", "policies.json"))
+	switch {
+	case exists(SystemPolicyPath):
+		add(SystemPolicyPath)
+		if len(installs) > 0 {
+			env.Log.Debug("firefox: /etc/firefox/policies/policies.json exists; distribution/policies.json files are not read by Firefox", "installs", installs)
+		}
+	case len(installs) > 0:
+		for _, d := range installs {
+			add(path.Join(d, "distribution", "policies.json"))
+		}
+	case exists("/etc/firefox") || exists(snapFirefox):
+		add(SystemPolicyPath)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ package firefox
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,12 +24,31 @@ func TestDiscoverLinux(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for _, st := range s {
-		ids = append(ids, st.Info().ID)
+	ids := func(ss []stores.Store) string {
+		var out []string
+		for _, st := range ss {
+			out = append(out, st.Info().ID)
+		}
+		return fmt.Sprint(out)
 	}
-	want := "[firefox:/etc/firefox/policies/policies.json firefox:/usr/lib/firefox-esr/distribution/policies.json firefox:/opt/firefox/distribution/policies.json]"
-	if fmt.Sprint(ids) != want {
-		t.Fatalf("ids %v\nwant %s", ids, want)
+	// No /etc/firefox/policies/policies.json: each installation reads its
+	// own distribution file, and the /etc file must not be created.
+	if want := "[firefox:/usr/lib/firefox-esr/distribution/policies.json firefox:/opt/firefox/distribution/policies.json]"; ids(s) != want {
+		t.Fatalf("ids %v\nwant %s", ids(s), want)
+	}
+	// With it, Firefox reads that one only.
+	writeFile(t, filepath.Join(root, "etc/firefox/policies/policies.json"), []byte(`{"policies": {}}`))
+	s, _ = discover(context.Background(), stores.Env{Root: root})
+	if want := "[firefox:/etc/firefox/policies/policies.json]"; ids(s) != want {
+		t.Fatalf("with the /etc file: ids %v\nwant %s", ids(s), want)
+	}
+	// No installation found (the snap), /etc/firefox there: the /etc file.
+	root = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc/firefox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = discover(context.Background(), stores.Env{Root: root})
+	if want := "[firefox:/etc/firefox/policies/policies.json]"; ids(s) != want {
+		t.Fatalf("snap: ids %v\nwant %s", ids(s), want)
 	}
 }

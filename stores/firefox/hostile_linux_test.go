@@ -30,18 +30,11 @@ func TestUserOwnedFirefox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dist, system stores.Store
-	for _, s := range ss {
-		switch s.Info().Path {
-		case "/opt/firefox/distribution/policies.json":
-			dist = s
-		case SystemPolicyPath:
-			system = s
-		}
-	}
-	if dist == nil || system == nil {
+	if len(ss) != 1 || ss[0].Info().Path != "/opt/firefox/distribution/policies.json" {
 		t.Fatalf("stores %v", ss)
 	}
+	dist := ss[0]
+	system := New(Config{Path: SystemPolicyPath, Mode: ModeInstall}, stores.Env{Root: root})
 	ca := testpki.NewCA(t, "Corp CA").Cert
 	ctx := context.Background()
 	for _, s := range []stores.Store{dist, system} {

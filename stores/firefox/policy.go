@@ -125,6 +125,7 @@ func (p *Policies) AddInstall(path string) bool {
 }
 
 // RemoveInstall removes path from Certificates.Install; false if absent.
+// The key goes when the list becomes empty.
 func (p *Policies) RemoveInstall(path string) bool {
 	out := p.install[:0:0]
 	for _, x := range p.install {
@@ -134,6 +135,9 @@ func (p *Policies) RemoveInstall(path string) bool {
 	}
 	changed := len(out) != len(p.install)
 	p.install = out
+	if changed && len(out) == 0 {
+		p.install = nil // an empty Install list means nothing: drop the key
+	}
 	return changed
 }
 
@@ -193,4 +197,15 @@ func (p *Policies) Marshal() ([]byte, error) {
 	}
 	out.WriteByte('\n')
 	return out.Bytes(), nil
+}
+
+// Empty reports whether the document holds nothing: no key besides an
+// empty "policies" object.
+func (p *Policies) Empty() (bool, error) {
+	b, err := p.Marshal()
+	if err != nil {
+		return false, err
+	}
+	same, err := sameJSON(b, []byte(`{"policies":{}}`))
+	return same, err
 }

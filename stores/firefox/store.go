@@ -69,8 +69,17 @@ func (s *Store) Info() stores.Info {
 		Format:   "policies.json",
 		App:      "firefox",
 		Writable: s.writable(),
+		// Firefox imports every Certificates.Install CA with "CT,CT,":
+		// TLS server and client auth and S/MIME, nothing narrower.
+		CannotRestrict: s.cfg.Mode == ModeInstall,
 	}
 }
+
+// installPurposes are what Firefox's Certificates.Install trusts a CA
+// for: it imports it with NSS trust "CT,CT," (Policies.sys.mjs of
+// Firefox ESR 153). The NSS adapter narrows the profile's copy to "C,,"
+// afterwards; Firefox leaves a CA it already trusts for TLS alone.
+var installPurposes = []stores.Purpose{stores.PurposeServerAuth, stores.PurposeClientAuth, stores.PurposeEmailProtection}
 
 // writable reports whether this process can write the policy where it
 // lives: a directory (or, while it is missing, the nearest parent) it
@@ -161,6 +170,8 @@ func (s *Store) asReader(fn func() error) error {
 	return fsroot.AsUser(ctl.UID, ctl.GID, fn)
 }
 
+// read returns the parsed policies.json and its bytes; nil bytes when the
+// file does not exist.
 func (s *Store) read() (*Policies, []byte, error) {
 	var b []byte
 	err := s.asReader(func() (err error) {
@@ -170,6 +181,9 @@ func (s *Store) read() (*Policies, []byte, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		p, _ := ParsePolicies(nil)
 		return p, nil, nil
+	}
+	if b == nil {
+		b = []byte{}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
@@ -282,7 +296,9 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 			continue
 		}
 		for _, c := range certs {
-			add(stores.NewAnchor(c, e, true))
+			a := stores.NewAnchor(c, e, true)
+			a.Purposes = installPurposes
+			add(a)
 		}
 	}
 	if s.cfg.Mode == ModeEnterpriseRoots && s.cfg.OS != nil {
@@ -300,6 +316,7 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 			}
 			a.TrustedServerAuth = on
 			a.Label = "enterprise root: " + a.Label
+			a.Purposes = []stores.Purpose{stores.PurposeServerAuth} // Firefox uses enterprise roots for TLS only
 			add(a)
 		}
 	}
@@ -328,7 +345,7 @@ func (s *Store) write(p *Policies) error {
 // registry (Group Policy) value turns it off, that is an error: we do not
 // fight Group Policy.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
-	p, _, err := s.read()
+	p, raw, err := s.read()
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +363,11 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 		return changes, err
 	}
 	err = s.asWriter(func() error {
+		if dirty {
+			if err := s.remember(raw, raw != nil); err != nil {
+				return err
+			}
+		}
 		for hp, data := range files {
 			if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
 				return fmt.Errorf("firefox policy %s: %w", s.cfg.Path, err)
@@ -429,10 +451,13 @@ func (s *Store) planInstall(p *Policies, certs []*x509.Certificate) ([]stores.Ch
 
 // Remove implements stores.Store: it takes every Certificates.Install
 // entry holding a listed certificate out of the policy, and deletes the
-// PEM files Anchorwatch wrote (never an administrator's). Trust that comes
-// from ImportEnterpriseRoots is removed in the OS store, not here.
+// PEM files Anchorwatch wrote (never an administrator's). When nothing of
+// ours is left, the place is left as Install found it (pristine.go): the
+// administrator's original bytes put back, or a policies.json Install
+// created deleted with its directories. Trust that comes from
+// ImportEnterpriseRoots is removed in the OS store, not here.
 func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
-	p, _, err := s.read()
+	p, raw, err := s.read()
 	if err != nil {
 		return nil, err
 	}
@@ -486,22 +511,42 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 		}
 		changes = append(changes, stores.Change{SHA256: fp, Action: a})
 	}
-	if opt.DryRun || len(removed) == 0 {
+	if opt.DryRun {
 		return changes, nil
 	}
-	err = s.asWriter(func() error {
-		if err := s.write(p); err != nil {
-			return err
+	if len(removed) == 0 {
+		if string(raw) == legacyEmpty {
+			// The emptied file an earlier Anchorwatch left: it shadows
+			// every distribution/policies.json.
+			err = s.asWriter(func() error { return s.restore(p, raw, false) })
 		}
+		return changes, err
+	}
+	err = s.asWriter(func() error {
 		for _, hp := range ours {
 			if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				s.env.Log.Warn("firefox policy: could not delete CA file", "file", hp, "err", err)
 			}
 		}
-		return nil
+		return s.restore(p, raw, s.oursLeft(p))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return changes, nil
+}
+
+// oursLeft reports whether p still lists a CA file Anchorwatch wrote
+// beside the policy.
+func (s *Store) oursLeft(p *Policies) bool {
+	for _, e := range p.Install() {
+		ip, ok := s.resolveInstall(e)
+		if !ok {
+			continue
+		}
+		if parentDir(ip, s.cfg.Native) == s.dir() && strings.HasPrefix(filepath.Base(ip), stores.LabelPrefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -49,6 +49,9 @@ type Location struct {
 	Label   string `json:"label,omitempty"`
 	Trusted bool   `json:"trusted"` // trusted for TLS server auth in this store
 	Vendor  bool   `json:"vendor,omitempty"`
+	// Purposes are what this store trusts the certificate for, where the
+	// adapter reports them ("any": every purpose).
+	Purposes []stores.Purpose `json:"purposes,omitempty"`
 }
 
 // Entry is one distinct certificate and every store that holds it.
@@ -94,7 +97,7 @@ func Classify(in []StoreAnchors, opt Options) []Entry {
 				e.Issuer = a.Cert.Issuer.String()
 				e.NotAfter = a.Cert.NotAfter.UTC()
 			}
-			e.Stores = append(e.Stores, Location{ID: s.Store.ID, Label: a.Label, Trusted: a.TrustedServerAuth, Vendor: a.Vendor})
+			e.Stores = append(e.Stores, Location{ID: s.Store.ID, Label: a.Label, Trusted: a.TrustedServerAuth, Vendor: a.Vendor, Purposes: a.Purposes})
 			if a.Label != "" {
 				labels[fp] = append(labels[fp], a.Label)
 			}

@@ -34,10 +34,12 @@ func TestClassify(t *testing.T) {
 	}
 	gpoAnchor := anchor(gpo, "", true, false)
 	gpoAnchor.ManagedBy = "gpo"
+	oursWide := anchor(ours, "anchorwatch-0123456789abcdef.crt", true, false)
+	oursWide.Purposes = []stores.Purpose{stores.PurposeServerAuth, stores.PurposeEmailProtection}
 	in := []StoreAnchors{
 		{Store: stores.Info{ID: "system:/etc/ssl/certs/ca-certificates.crt"}, Anchors: []stores.Anchor{
 			anchor(vendorCA, "mozilla/Vendor_Root.crt", true, true),
-			anchor(ours, "anchorwatch-0123456789abcdef.crt", true, false),
+			oursWide,
 			anchor(evil, "evil.crt", true, true), // even "shipped": blocked wins
 		}},
 		{Store: stores.Info{ID: "nss:/home/alice/.pki/nssdb"}, Anchors: []stores.Anchor{
@@ -72,6 +74,21 @@ func TestClassify(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d entries, want %d: %+v", len(got), len(want), got)
+	}
+	// Each store's purposes travel with its location.
+	for _, e := range got {
+		if e.SHA256 != stores.SHA256(ours) {
+			continue
+		}
+		for _, l := range e.Stores {
+			want := "nothing" // NSS here: untrusted, no purposes reported
+			if strings.HasPrefix(l.ID, "system:") {
+				want = "serverAuth, emailProtection"
+			}
+			if stores.JoinPurposes(l.Purposes) != want {
+				t.Errorf("purposes of our CA in %s: %v, want %s", l.ID, l.Purposes, want)
+			}
+		}
 	}
 	for _, e := range got {
 		w, ok := want[e.SHA256]

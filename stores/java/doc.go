@@ -36,7 +36,12 @@
 // carries Java's trusted-usage attribute (2.16.840.1.113894.746875.1.1) is
 // a trust anchor for JSSE. PKCS12 certificate bags without that attribute
 // and the certificates of private-key entries are listed with
-// TrustedServerAuth false. Aliases ending in " [jdk]" (the JDK's own
+// TrustedServerAuth false. A keystore cannot restrict purposes: JSSE
+// trusts an anchor for everything (the PKCS12 attribute's usage OID is not
+// enforced), so trusted entries are reported with purpose "any" and the
+// store with Info.CannotRestrict (never overtrusted; the audit detail says
+// so). Distrust in Java is removal: the store is no stores.Distruster, and
+// the agent takes every copy of a distrusted CA out. Aliases ending in " [jdk]" (the JDK's own
 // cacerts) and starting with "debian:" (Debian's ca-certificates-java) are
 // Vendor.
 //

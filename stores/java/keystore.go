@@ -66,6 +66,11 @@ func (kf *keystoreFile) anchors() []stores.Anchor {
 		for _, c := range e.certs {
 			a := stores.NewAnchor(c, e.alias, e.kind == kindTrusted)
 			a.Vendor = isVendorAlias(e.alias)
+			if a.TrustedServerAuth {
+				// JSSE trusts an anchor for every purpose: nothing in a
+				// keystore entry narrows it.
+				a.Purposes = []stores.Purpose{stores.PurposeAny}
+			}
 			out = append(out, a)
 		}
 	}

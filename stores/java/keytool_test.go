@@ -126,6 +126,12 @@ func TestWeReadKeytoolWrites(t *testing.T) {
 				if len(res.Anchors) != c.anchors || a.Vendor != c.vendor || !strings.HasPrefix(a.Label, "corp-ca") {
 					t.Errorf("%s: %d anchors, CA %+v", c.file, len(res.Anchors), a)
 				}
+				// keytool's trusted entries trust for everything and
+				// nothing narrows them: compliant, never overtrusted, and
+				// the detail says so.
+				if stores.JoinPurposes(res.Purposes[stores.SHA256(ca.Cert)]) != "any" || !strings.Contains(res.Detail, "cannot restrict purposes") {
+					t.Errorf("%s: purposes %v, detail %q", c.file, res.Purposes, res.Detail)
+				}
 			}
 			// the JKS with a private key: install keeps the key usable
 			s, _ := Open(env, "/opt/app/k.jks")

@@ -67,6 +67,8 @@ func newStore(env stores.Env, resolved string) *Store {
 			ID:   string(stores.KindJava) + ":" + resolved,
 			Kind: stores.KindJava,
 			Path: resolved,
+			// A keystore cannot say what a CA is trusted for.
+			CannotRestrict: true,
 		},
 	}
 	s.info.Format, s.info.Note = sniffFile(s.host)

@@ -2,10 +2,13 @@ package macos
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 func TestParseFindCertificateRejects(t *testing.T) {
@@ -95,7 +98,7 @@ func TestParseTrustSettingsDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, ok := ts["AB12"]; !ok || got != tc.want {
+			if got, ok := ts["AB12"]; !ok || got.SSL != tc.want {
 				t.Fatalf("trusted %v (present %v), want %v", got, ok, tc.want)
 			}
 		})
@@ -119,10 +122,64 @@ func FuzzParseFindCertificate(f *testing.F) {
 }
 
 func FuzzParseTrustSettings(f *testing.F) {
-	b, _ := os.ReadFile(filepath.Join("testdata", "trust-settings-export-d.plist"))
-	f.Add(b)
+	for _, name := range []string{"trust-settings-export-d.plist", "trust-settings-export-ssl-deny.plist"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", name))
+		f.Add(b)
+	}
 	f.Add([]byte(`<plist><dict><key>trustList</key><dict/></dict></plist>`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = ParseTrustSettings(in) // must not panic or hang
+		ts, err := ParseTrustSettings(in) // must not panic or hang
+		if err != nil {
+			return
+		}
+		for sha1, tr := range ts {
+			// Denied for every policy is never trusted for anything.
+			if tr.Denied && (tr.SSL || len(tr.Purposes) > 0) {
+				t.Fatalf("%s: denied yet %+v", sha1, tr)
+			}
+		}
 	})
+}
+
+// TestParseTrustSettingsPurposes: what the settings trust a certificate
+// for, policy by policy (the first constraint for a policy decides; one
+// without a policy decides the rest).
+func TestParseTrustSettingsPurposes(t *testing.T) {
+	wrap := func(settings string) []byte {
+		return []byte(`<?xml version="1.0"?><plist version="1.0"><dict><key>trustList</key><dict><key>ab12</key><dict><key>trustSettings</key><array>` + settings + `</array></dict></dict></dict></plist>`)
+	}
+	pol := func(last string, result int) string { // last: base64 of the OID's DER content
+		return fmt.Sprintf(`<dict><key>kSecTrustSettingsPolicy</key><data>%s</data><key>kSecTrustSettingsResult</key><integer>%d</integer></dict>`, last, result)
+	}
+	const ssl, smime, basic, codeSign, ocsp = "KoZIhvdjZAED", "KoZIhvdjZAEI", "KoZIhvdjZAEC", "KoZIhvdjZAEQ", "KoZIhvdjZAEH"
+	tests := []struct {
+		name     string
+		settings string
+		ssl      bool
+		purposes string
+		denied   bool
+	}{
+		{"add-trusted-cert -p ssl", pol(ssl, 1), true, "serverAuth", false},
+		{"every policy", ``, true, "any", false},
+		{"ssl and basic X.509", pol(ssl, 1) + pol(basic, 1), true, "serverAuth, any", false},
+		{"ssl and S/MIME", pol(ssl, 1) + pol(smime, 1), true, "serverAuth, emailProtection", false},
+		{"code signing only", pol(codeSign, 1), false, "codeSigning", false},
+		{"OCSP trusts for nothing", pol(ssl, 1) + pol(ocsp, 1), true, "serverAuth", false},
+		{"ssl denied, then every other policy", pol(ssl, 3) + `<dict><key>kSecTrustSettingsResult</key><integer>1</integer></dict>`, false, "any", false},
+		{"ssl first wins over a later deny", pol(ssl, 1) + pol(ssl, 3), true, "serverAuth", false},
+		{"add-trusted-cert -r deny", `<dict><key>kSecTrustSettingsResult</key><integer>3</integer></dict>`, false, "nothing", true},
+		{"ssl trusted, then deny the rest", pol(ssl, 1) + `<dict><key>kSecTrustSettingsResult</key><integer>3</integer></dict>`, true, "serverAuth", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, err := ParseTrustSettings(wrap(tc.settings))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ts["AB12"]
+			if got.SSL != tc.ssl || stores.JoinPurposes(got.Purposes) != tc.purposes || got.Denied != tc.denied {
+				t.Fatalf("ssl %v purposes %q denied %v; want %v %q %v", got.SSL, stores.JoinPurposes(got.Purposes), got.Denied, tc.ssl, tc.purposes, tc.denied)
+			}
+		})
+	}
 }

@@ -28,6 +28,10 @@ const (
 // Callers report it as stores.StatusNeedsMDM.
 var ErrNeedsMDM = stores.ErrNeedsMDM
 
+// errDistrusted is wrapped by Install for a certificate the admin trust
+// settings deny for every policy.
+var errDistrusted = errors.New("is distrusted (the admin trust settings deny it for every policy)")
+
 // Store is the System keychain with the admin trust settings.
 type Store struct {
 	run  Runner
@@ -141,7 +145,9 @@ func anchors(certs []KeychainCert, ts TrustSettings) []stores.Anchor {
 	out := make([]stores.Anchor, 0, len(certs))
 	seen := map[string]bool{}
 	for _, kc := range certs {
-		a := stores.NewAnchor(kc.Cert, kc.Cert.Subject.CommonName, ts[kc.SHA1])
+		t := ts[kc.SHA1]
+		a := stores.NewAnchor(kc.Cert, kc.Cert.Subject.CommonName, t.SSL)
+		a.Purposes = t.Purposes
 		if seen[a.SHA256] {
 			continue
 		}
@@ -162,7 +168,11 @@ func writePEM(dir string, c *x509.Certificate) (string, error) {
 
 // Install implements stores.Store. A root is added with
 // `-r trustRoot`, an intermediate with `-r trustAsRoot` (the result type
-// security allows for a non-root). If macOS refuses for lack of
+// security allows for a non-root), both with `-p ssl`: the admin trust
+// settings trust it for the SSL policy only. A copy present but trusted
+// for more (an empty settings array: every policy) is given the SSL-only
+// settings again (security replaces the certificate's settings), action
+// "trusted"; a copy the settings deny (distrusted) is an error. If macOS refuses for lack of
 // authorization, the error wraps ErrNeedsMDM; the certificate may then
 // be in the keychain without trust, which List reports as untrusted.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
@@ -186,8 +196,11 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 			continue
 		}
 		seen[fp] = true
+		t := ts[strings.ToUpper(stores.SHA1(c))]
 		switch {
-		case have[fp] && ts[strings.ToUpper(stores.SHA1(c))]:
+		case have[fp] && t.Denied:
+			return nil, fmt.Errorf("macos store: %q %w: run anchorwatch undistrust first if it is to be trusted again", c.Subject.CommonName, errDistrusted)
+		case have[fp] && t.SSL && len(t.Purposes) == 1 && t.Purposes[0] == stores.PurposeServerAuth:
 			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
 		case have[fp]:
 			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionTrusted})
@@ -225,7 +238,7 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 		if !stores.IsSelfSigned(c) {
 			result = "trustAsRoot"
 		}
-		if _, err := s.security(ctx, "add-trusted-cert", "-d", "-r", result, "-k", SystemKeychain, p); err != nil {
+		if _, err := s.security(ctx, "add-trusted-cert", "-d", "-r", result, "-p", "ssl", "-k", SystemKeychain, p); err != nil {
 			if needsMDM(err) {
 				return done, fmt.Errorf("macos store: trust %q: %w; deploy the signed .mobileconfig through MDM (see docs/macos.md): %v", c.Subject.CommonName, ErrNeedsMDM, err)
 			}

@@ -40,7 +40,7 @@ type recorder struct {
 	n     int
 }
 
-var tmpPath = regexp.MustCompile(`/\S*/anchorwatch-(trust|install|remove)-[^/\s]+/`)
+var tmpPath = regexp.MustCompile(`/\S*/anchorwatch-(trust|install|remove|distrust|undistrust)-[^/\s]+/`)
 
 func (r *recorder) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	r.t.Helper()
@@ -106,6 +106,10 @@ const (
 var (
 	stepFind   = step{cmd: cmdFind, stdout: "find-certificate-a-Z-p-System.keychain.txt"}
 	stepExport = step{cmd: cmdExport, writeTo: "trust-settings-export-d.plist"}
+	// stepExportSSLDeny: root-ssl as `add-trusted-cert -p ssl` leaves it
+	// (SSL only), root-deny as `add-trusted-cert -r deny` does (every
+	// policy denied).
+	stepExportSSLDeny = step{cmd: cmdExport, writeTo: "trust-settings-export-ssl-deny.plist"}
 )
 
 func newStore(t *testing.T, steps ...step) (*Store, *recorder) {
@@ -162,9 +166,32 @@ func TestListTellsTrustedFromUntrusted(t *testing.T) {
 	if res.Status != stores.StatusUntrusted {
 		t.Errorf("audit of an untrusted keychain certificate: %s, want %s", res.Status, stores.StatusUntrusted)
 	}
+	// Purposes: the fixture's root-ssl is trusted for SSL and basic X.509
+	// (any program asking for basic validation), root-always for every
+	// policy: both overtrusted.
+	purposes := map[string]string{"root-always": "any", "root-ssl": "serverAuth, any", "root-smime": "emailProtection", "root-deny": "nothing", "root-untrusted": "nothing"}
+	for _, a := range as {
+		for name, want := range purposes {
+			if a.SHA256 == stores.SHA256(cert(t, name)) && stores.JoinPurposes(a.Purposes) != want {
+				t.Errorf("%s: purposes %q, want %q", name, stores.JoinPurposes(a.Purposes), want)
+			}
+		}
+	}
+	for _, name := range []string{"root-ssl", "root-always"} {
+		res = stores.Check(s.Info(), as, []*x509.Certificate{cert(t, name)})
+		if res.Status != stores.StatusOvertrusted || !strings.Contains(res.Detail, "beyond TLS server auth") {
+			t.Errorf("audit of %s: %s %q, want %s", name, res.Status, res.Detail, stores.StatusOvertrusted)
+		}
+	}
+	// As `add-trusted-cert -p ssl` leaves it: compliant.
+	s, r = newStore(t, stepFind, stepExportSSLDeny)
+	if as, err = s.List(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.done()
 	res = stores.Check(s.Info(), as, []*x509.Certificate{cert(t, "root-ssl")})
-	if res.Status != stores.StatusCompliant {
-		t.Errorf("audit of a trusted certificate: %s, want %s", res.Status, stores.StatusCompliant)
+	if res.Status != stores.StatusCompliant || stores.JoinPurposes(res.Purposes[stores.SHA256(cert(t, "root-ssl"))]) != "serverAuth" {
+		t.Errorf("audit of an SSL-only certificate: %s %v, want %s", res.Status, res.Purposes, stores.StatusCompliant)
 	}
 }
 
@@ -184,7 +211,10 @@ func TestListWithoutAdminTrustSettings(t *testing.T) {
 
 func TestInstall(t *testing.T) {
 	root, inter := cert(t, "root-new"), cert(t, "intermediate")
-	addRoot := "/usr/bin/security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain TMP/" + stores.Label(root) + ".pem"
+	addRoot := "/usr/bin/security add-trusted-cert -d -r trustRoot -p ssl -k /Library/Keychains/System.keychain TMP/" + stores.Label(root) + ".pem"
+	add := func(name string) string {
+		return "/usr/bin/security add-trusted-cert -d -r trustRoot -p ssl -k /Library/Keychains/System.keychain TMP/" + stores.Label(cert(t, name)) + ".pem"
+	}
 	tests := []struct {
 		name    string
 		certs   []*x509.Certificate
@@ -200,22 +230,30 @@ func TestInstall(t *testing.T) {
 		name:  "intermediate is trustAsRoot",
 		certs: []*x509.Certificate{inter},
 		steps: []step{stepFind, stepExport, {
-			cmd:   "/usr/bin/security add-trusted-cert -d -r trustAsRoot -k /Library/Keychains/System.keychain TMP/" + stores.Label(inter) + ".pem",
+			cmd:   "/usr/bin/security add-trusted-cert -d -r trustAsRoot -p ssl -k /Library/Keychains/System.keychain TMP/" + stores.Label(inter) + ".pem",
 			check: pemOf(inter),
 		}},
 		actions: []string{stores.ActionAdded},
 	}, {
-		name:    "present and trusted is unchanged",
-		certs:   []*x509.Certificate{cert(t, "root-ssl"), cert(t, "root-always")},
-		steps:   []step{stepFind, stepExport},
-		actions: []string{stores.ActionUnchanged, stores.ActionUnchanged},
+		name:    "present and trusted for SSL only is unchanged",
+		certs:   []*x509.Certificate{cert(t, "root-ssl")},
+		steps:   []step{stepFind, stepExportSSLDeny},
+		actions: []string{stores.ActionUnchanged},
 	}, {
-		name:  "present but untrusted gets trust",
-		certs: []*x509.Certificate{cert(t, "root-untrusted")},
-		steps: []step{stepFind, stepExport, {
-			cmd: "/usr/bin/security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain TMP/" + stores.Label(cert(t, "root-untrusted")) + ".pem",
-		}},
+		name:    "trusted for every policy, or SSL and basic X.509, is narrowed to SSL",
+		certs:   []*x509.Certificate{cert(t, "root-ssl"), cert(t, "root-always")},
+		steps:   []step{stepFind, stepExport, {cmd: add("root-ssl"), check: pemOf(cert(t, "root-ssl"))}, {cmd: add("root-always")}},
+		actions: []string{stores.ActionTrusted, stores.ActionTrusted},
+	}, {
+		name:    "present but untrusted gets trust",
+		certs:   []*x509.Certificate{cert(t, "root-untrusted")},
+		steps:   []step{stepFind, stepExport, {cmd: add("root-untrusted")}},
 		actions: []string{stores.ActionTrusted},
+	}, {
+		name:    "distrusted (denied for every policy) is an error",
+		certs:   []*x509.Certificate{cert(t, "root-deny")},
+		steps:   []step{stepFind, stepExportSSLDeny},
+		wantErr: errDistrusted,
 	}, {
 		name:    "macOS 11 headless refuses: needs MDM",
 		certs:   []*x509.Certificate{root},
@@ -235,7 +273,7 @@ func TestInstall(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("error %v, want one wrapping %v", err, tc.wantErr)
 				}
-				if !strings.Contains(err.Error(), ".mobileconfig") {
+				if tc.wantErr == ErrNeedsMDM && !strings.Contains(err.Error(), ".mobileconfig") {
 					t.Errorf("needs-mdm error does not point to the .mobileconfig route: %v", err)
 				}
 				r.done()

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // PKCS#11 object classes and attributes as NSS stores them in the
@@ -25,6 +28,8 @@ import (
 //   - PKCS#11 3.2 trust objects, used by NSS >= 3.114 (pkcs11n.h: "we'll
 //     expect ... CKA_PKCS_TRUST attributes in CKO_TRUST objects"): OASIS
 //     PKCS#11 3.2 pkcs11t.h, CKO_TRUST 0x0B, CKA_TRUST_SERVER_AUTH 0x62C,
+//     CKA_TRUST_CLIENT_AUTH 0x62D, CKA_TRUST_CODE_SIGNING 0x62E,
+//     CKA_TRUST_EMAIL_PROTECTION 0x62F,
 //     CKA_HASH_OF_CERTIFICATE 0x635, CKA_NAME_HASH_ALGORITHM 0x8C,
 //     CKT_TRUST_UNKNOWN 0, CKT_TRUSTED 1, CKT_TRUST_ANCHOR 2,
 //     CKT_NOT_TRUSTED 3, CKT_TRUST_MUST_VERIFY_TRUST 4.
@@ -66,6 +71,9 @@ const (
 	ckaNSSTrustEmail       = 0xce53635b
 	ckaNSSCertSHA1         = 0xce5363b4
 	ckaTrustServerAuth     = 0x0000062c
+	ckaTrustClientAuth     = 0x0000062d
+	ckaTrustCodeSigning    = 0x0000062e
+	ckaTrustEmail          = 0x0000062f
 	ckaHashOfCertificate   = 0x00000635
 	ckaNameHashAlgorithm   = 0x0000008c
 )
@@ -84,6 +92,9 @@ const (
 	colNSSEmail       = "ace53635b" // CKA_NSS_TRUST_EMAIL_PROTECTION
 	colNSSCertSHA1    = "ace5363b4" // CKA_NSS_CERT_SHA1_HASH
 	colPKCSServerAuth = "a62c"      // CKA_TRUST_SERVER_AUTH (3.2)
+	colPKCSClientAuth = "a62d"      // CKA_TRUST_CLIENT_AUTH (3.2)
+	colPKCSCodeSign   = "a62e"      // CKA_TRUST_CODE_SIGNING (3.2)
+	colPKCSEmail      = "a62f"      // CKA_TRUST_EMAIL_PROTECTION (3.2)
 	colPKCSCertHash   = "a635"      // CKA_HASH_OF_CERTIFICATE (3.2)
 	colPKCSHashAlg    = "a8c"       // CKA_NAME_HASH_ALGORITHM
 	nssPublicTable    = "nssPublic" // the table of public objects in cert9.db
@@ -189,4 +200,46 @@ func checkClass(b []byte) (uint32, error) {
 		return 0, fmt.Errorf("object class is %d bytes, want 4", len(b))
 	}
 	return v, nil
+}
+
+// purposes returns what the flags trust the certificate for as a CA:
+// "C" in the SSL field is TLS server auth, "T" client auth, "C" in the
+// S/MIME field e-mail protection, "C" in the JAR/XPI field code signing.
+func (t trustFlags) purposes() []stores.Purpose {
+	var out []stores.Purpose
+	if strings.Contains(t.SSL, "C") {
+		out = append(out, stores.PurposeServerAuth)
+	}
+	if strings.Contains(t.SSL, "T") {
+		out = append(out, stores.PurposeClientAuth)
+	}
+	if strings.Contains(t.Email, "C") {
+		out = append(out, stores.PurposeEmailProtection)
+	}
+	if strings.Contains(t.ObjSign, "C") {
+		out = append(out, stores.PurposeCodeSigning)
+	}
+	return out
+}
+
+// distrusted reports whether the SSL field refuses the certificate ("p").
+func (t trustFlags) distrusted() bool { return strings.Contains(t.SSL, "p") }
+
+// pkcsTrust builds the trust flags of a CKO_TRUST row from its
+// CK_TRUST values (nil: absent or not authenticated).
+func pkcsTrust(server, client, email, code []byte) trustFlags {
+	var t trustFlags
+	if v, ok := decodeULong(server); ok {
+		t.SSL = pkcsTrustLetter(v)
+	}
+	if v, ok := decodeULong(client); ok && v == cktTrustAnchor {
+		t.SSL += "T"
+	}
+	if v, ok := decodeULong(email); ok {
+		t.Email = pkcsTrustLetter(v)
+	}
+	if v, ok := decodeULong(code); ok {
+		t.ObjSign = pkcsTrustLetter(v)
+	}
+	return t
 }

@@ -58,6 +58,7 @@ type runner struct {
 	saved map[string]fs.FileInfo
 	copy  *workCopy // the private copy, when certutil works on one
 	log   *slog.Logger
+	libs  nssLibs // the NSS generations certutil can run on
 }
 
 // runner checks the database and prepares certutil. The caller must call
@@ -71,7 +72,7 @@ func (s *Store) runner(ctx context.Context) (*runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nss database %s: %w", s.dir, err)
 	}
-	r := &runner{bin: bin, dir: d, view: d.hp, saved: map[string]fs.FileInfo{}, log: s.log}
+	r := &runner{bin: bin, dir: d, view: d.hp, saved: map[string]fs.FileInfo{}, log: s.log, libs: findLibs()}
 	if err := r.whom(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("nss database %s: %w", s.dir, err)
@@ -179,28 +180,47 @@ func (r *runner) checkPassword(ctx context.Context) error {
 	return nil
 }
 
-// add imports der with the given nickname and trust ("C,,"). On an
-// existing certificate it changes the trust and keeps the nickname.
-func (r *runner) add(ctx context.Context, der []byte, nick, trust string) error {
+// add imports der with the given nickname and trust ("C,,") through lib.
+// On an existing certificate it changes the trust and keeps the
+// nickname.
+func (r *runner) add(ctx context.Context, lib nssLib, der []byte, nick, trust string) error {
 	if nick == "" {
 		return errors.New("certificate has no nickname")
 	}
 	in := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if out, err := r.run(ctx, in, "-A", "-d", "sql:"+r.view, "-n", nick, "-t", trust, "-a", "-f", os.DevNull); err != nil {
-		return fmt.Errorf("certutil -A -n %s -t %s: %w: %s", nick, trust, err, firstLines(out))
+	if out, err := r.runOn(ctx, lib, in, "-A", "-d", "sql:"+r.view, "-n", nick, "-t", trust, "-a", "-f", os.DevNull); err != nil {
+		return fmt.Errorf("certutil -A -n %s -t %s on %s: %w: %s", nick, trust, lib, err, firstLines(out))
 	}
 	return nil
 }
 
-// delete removes the certificate named nick.
-func (r *runner) delete(ctx context.Context, nick string) error {
+// delete removes the certificate named nick, and the trust object lib
+// finds for it, through lib.
+func (r *runner) delete(ctx context.Context, lib nssLib, nick string) error {
 	if nick == "" {
 		return errors.New("certificate has no nickname; delete it with a tool that takes a certificate handle")
 	}
-	if out, err := r.run(ctx, nil, "-D", "-d", "sql:"+r.view, "-n", nick, "-f", os.DevNull); err != nil {
-		return fmt.Errorf("certutil -D -n %s: %w: %s", nick, err, firstLines(out))
+	if out, err := r.runOn(ctx, lib, nil, "-D", "-d", "sql:"+r.view, "-n", nick, "-f", os.DevNull); err != nil {
+		return fmt.Errorf("certutil -D -n %s on %s: %w: %s", nick, lib, err, firstLines(out))
 	}
 	return nil
+}
+
+// legacyLib returns the NSS that writes legacy trust objects, or the
+// modern one when the system NSS is itself >= 3.114.
+func (r *runner) legacyLib() nssLib {
+	if l, ok := r.libs.legacy(); ok {
+		return l
+	}
+	return *r.libs.modern
+}
+
+// modernLib returns an NSS >= 3.114, or ErrNoModernNSS.
+func (r *runner) modernLib() (nssLib, error) {
+	if r.libs.modern == nil {
+		return nssLib{}, ErrNoModernNSS
+	}
+	return *r.libs.modern, nil
 }
 
 // entries reads the database certutil works on.
@@ -208,13 +228,23 @@ func (r *runner) entries(ctx context.Context) ([]entry, error) {
 	return readEntries(ctx, r.view)
 }
 
-// run runs certutil in a session of its own (no terminal to prompt on),
-// as r.user, with a minimal environment and a deadline.
+// run runs certutil on the system NSS (see runOn).
 func (r *runner) run(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
+	return r.runOn(ctx, r.libs.system, stdin, args...)
+}
+
+// runOn runs certutil in a session of its own (no terminal to prompt
+// on), as r.user, with a minimal environment and a deadline, on the NSS
+// libraries of lib (a directory only root controls, see findLibs).
+func (r *runner) runOn(ctx context.Context, lib nssLib, stdin []byte, args ...string) ([]byte, error) {
+	env := []string{"LANG=C", "LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + r.view}
+	if lib.dir != "" {
+		env = append(env, "LD_LIBRARY_PATH="+lib.dir)
+	}
 	return fsroot.Tool{
 		Path:  r.bin,
 		Args:  args,
-		Env:   []string{"LANG=C", "LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + r.view},
+		Env:   env,
 		Dir:   "/",
 		Stdin: stdin,
 		User:  r.user,

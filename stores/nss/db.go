@@ -14,22 +14,98 @@ import (
 	"strings"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // entry is one certificate object of a cert9.db with the trust NSS would
-// find for it.
+// find for it, or a trust object left without its certificate (Cert nil).
+//
+// A database can hold two trust objects for one certificate: the legacy
+// CKO_NSS_TRUST, the only one NSS < 3.114 reads (Debian 12's certutil and
+// Chromium), and the PKCS#11 3.2 CKO_TRUST that NSS >= 3.114 (Firefox
+// ESR 153 ships 3.125) writes and prefers whenever it exists.
 type entry struct {
-	Cert     *x509.Certificate
-	DER      []byte
-	SHA256   string
-	Label    string     // CKA_LABEL: the nickname certutil -L shows
-	Trust    trustFlags // zero when HasTrust is false
-	HasTrust bool       // a trust object matched the certificate
+	Cert   *x509.Certificate // nil: a trust object whose certificate is gone
+	DER    []byte
+	SHA256 string // "" for a leftover trust object that names its certificate by SHA-1 only
+	Label  string // CKA_LABEL: the nickname certutil -L shows
+	// Legacy is the CKO_NSS_TRUST trust (HasLegacy: there is one), PKCS
+	// the CKO_TRUST trust (HasPKCS).
+	Legacy, PKCS       trustFlags
+	HasLegacy, HasPKCS bool
+	// Issuer and Serial name the certificate of a leftover trust object.
+	Issuer, Serial []byte
+}
+
+// orphan reports whether e is a trust object without its certificate:
+// NSS applies it to that certificate whenever a server sends it.
+func (e entry) orphan() bool { return e.Cert == nil }
+
+// current is the trust NSS >= 3.114 finds: the CKO_TRUST object when
+// there is one, else the legacy one.
+func (e entry) current() (trustFlags, bool) {
+	if e.HasPKCS {
+		return e.PKCS, true
+	}
+	return e.Legacy, e.HasLegacy
+}
+
+// views returns the trust each NSS generation finds: the current one,
+// and the legacy object when it exists and the current one is not it.
+func (e entry) views() []trustFlags {
+	cur, ok := e.current()
+	if !ok {
+		return nil
+	}
+	if e.HasPKCS && e.HasLegacy {
+		return []trustFlags{cur, e.Legacy}
+	}
+	return []trustFlags{cur}
 }
 
 // trusted reports whether NSS trusts the certificate as a CA for TLS
-// server authentication.
-func (e entry) trusted() bool { return e.HasTrust && e.Trust.serverAuthAnchor() }
+// server authentication: the current trust says so, and so does a
+// legacy object an older NSS would read instead.
+func (e entry) trusted() bool {
+	vs := e.views()
+	for _, v := range vs {
+		if !v.serverAuthAnchor() {
+			return false
+		}
+	}
+	return len(vs) > 0 && !e.orphan()
+}
+
+// distrusted reports whether every trust object of e refuses it ("p"
+// in the SSL field): what Distrust writes.
+func (e entry) distrusted() bool {
+	vs := e.views()
+	for _, v := range vs {
+		if !v.distrusted() {
+			return false
+		}
+	}
+	return len(vs) > 0
+}
+
+// purposes returns what any NSS generation trusts e for as a CA.
+func (e entry) purposes() []stores.Purpose {
+	var out []stores.Purpose
+	for _, v := range e.views() {
+		out = append(out, v.purposes()...)
+	}
+	return stores.SortPurposes(out)
+}
+
+// trust returns the trust string to put back for e ("C,,"), ",," when it
+// has none.
+func (e entry) trust() string {
+	if cur, ok := e.current(); ok {
+		return cur.String()
+	}
+	return ",,"
+}
 
 // sqliteMagic starts every SQLite 3 database file.
 var sqliteMagic = []byte("SQLite format 3\x00")
@@ -166,6 +242,9 @@ func readObjects(ctx context.Context, c *sql.Conn, where string) ([]object, erro
 			NSSEmail:   get(colNSSEmail),
 			NSSSHA1:    get(colNSSCertSHA1),
 			PKCSServer: get(colPKCSServerAuth),
+			PKCSClient: get(colPKCSClientAuth),
+			PKCSCode:   get(colPKCSCodeSign),
+			PKCSEmail:  get(colPKCSEmail),
 			PKCSHash:   get(colPKCSCertHash),
 			PKCSHashAl: get(colPKCSHashAlg),
 		})
@@ -202,11 +281,12 @@ func sniff(data []byte, where string) error {
 
 // object is one row of nssPublic, reduced to the attributes we read.
 type object struct {
-	ID                                      uint32 // row id: the NSS object id the MACs name
-	Class, Label, Value, Issuer, Serial     []byte
-	NSSServer, NSSClient, NSSCode, NSSEmail []byte
-	NSSSHA1                                 []byte
-	PKCSServer, PKCSHash, PKCSHashAl        []byte
+	ID                                          uint32 // row id: the NSS object id the MACs name
+	Class, Label, Value, Issuer, Serial         []byte
+	NSSServer, NSSClient, NSSCode, NSSEmail     []byte
+	NSSSHA1                                     []byte
+	PKCSServer, PKCSClient, PKCSCode, PKCSEmail []byte
+	PKCSHash, PKCSHashAl                        []byte
 }
 
 // trustKey identifies the certificate a trust object applies to: NSS
@@ -222,6 +302,8 @@ type trustObj struct {
 	hash   []byte // CKA_HASH_OF_CERTIFICATE
 	hashAl uint32 // CKA_NAME_HASH_ALGORITHM; 0 = absent (SHA-1 default)
 	legacy bool
+	// issuer and serial name the certificate the object applies to.
+	issuer, serial []byte
 }
 
 // trustOf turns a trust row into a trustObj, keeping only the attributes
@@ -250,9 +332,8 @@ func trustOf(o object, class uint32, mac *macCheck) (trustObj, bool) {
 		return trustObj{}, false
 	}
 	t := trustObj{hash: attrBytes(o.PKCSHash)}
-	if v, ok := decodeULong(attr(ckaTrustServerAuth, o.PKCSServer)); ok {
-		t.flags.SSL = pkcsTrustLetter(v)
-	}
+	t.flags = pkcsTrust(attr(ckaTrustServerAuth, o.PKCSServer), attr(ckaTrustClientAuth, o.PKCSClient),
+		attr(ckaTrustEmail, o.PKCSEmail), attr(ckaTrustCodeSigning, o.PKCSCode))
 	if v, ok := decodeULong(o.PKCSHashAl); ok {
 		t.hashAl = v
 	}
@@ -280,9 +361,11 @@ func (t trustObj) matches(sha1sum, sha256sum []byte) bool {
 // buildEntries joins certificate objects with their trust objects. A
 // trust object whose certificate hash does not match the certificate is
 // ignored, as NSS ignores it; so are trust attributes whose MAC does not
-// verify.
+// verify. Trust objects no certificate claims come last, as entries
+// without a certificate (orphans).
 func buildEntries(objs []object, mac *macCheck) ([]entry, error) {
 	trust := map[string][]trustObj{}
+	var keys []string // trust keys in database order
 	var certs []object
 	for _, o := range objs {
 		class, err := checkClass(o.Class)
@@ -294,12 +377,17 @@ func buildEntries(objs []object, mac *macCheck) ([]entry, error) {
 			certs = append(certs, o)
 		case ckoNSSTrust, ckoTrust:
 			if t, ok := trustOf(o, class, mac); ok {
-				k := trustKey(attrBytes(o.Issuer), attrBytes(o.Serial))
+				t.issuer, t.serial = attrBytes(o.Issuer), attrBytes(o.Serial)
+				k := trustKey(t.issuer, t.serial)
+				if _, seen := trust[k]; !seen {
+					keys = append(keys, k)
+				}
 				trust[k] = append(trust[k], t)
 			}
 		}
 	}
 	out := make([]entry, 0, len(certs))
+	claimed := map[*trustObj]bool{}
 	for _, o := range certs {
 		der := attrBytes(o.Value)
 		if len(der) == 0 {
@@ -319,21 +407,59 @@ func buildEntries(objs []object, mac *macCheck) ([]entry, error) {
 		if len(issuer) == 0 {
 			issuer = c.RawIssuer
 		}
-		for _, t := range trust[trustKey(issuer, serial)] {
-			if !t.matches(sha1sum[:], sum[:]) {
+		ts := trust[trustKey(issuer, serial)]
+		for i := range ts {
+			if !ts[i].matches(sha1sum[:], sum[:]) {
 				continue
 			}
-			e.Trust = mergeTrust(e.Trust, t.flags, e.HasTrust)
-			e.HasTrust = true
+			claimed[&ts[i]] = true
+			e.addTrust(ts[i])
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return append(out, orphans(trust, keys, claimed)...), nil
 }
 
-// mergeTrust combines two trust objects for one certificate (a database
-// migrated to PKCS#11 3.2 trust may hold both kinds). Distrust wins over
-// trust, trust over nothing.
+// addTrust records one trust object of e. Two objects of one kind (not
+// something NSS writes) merge with distrust winning.
+func (e *entry) addTrust(t trustObj) {
+	if t.legacy {
+		e.Legacy = mergeTrust(e.Legacy, t.flags, e.HasLegacy)
+		e.HasLegacy = true
+		return
+	}
+	e.PKCS = mergeTrust(e.PKCS, t.flags, e.HasPKCS)
+	e.HasPKCS = true
+}
+
+// orphans returns the trust objects no certificate claimed, one entry per
+// certificate they name. A CKO_TRUST object hashed with SHA-256 (what NSS
+// >= 3.114 writes) names the certificate's fingerprint.
+func orphans(trust map[string][]trustObj, keys []string, claimed map[*trustObj]bool) []entry {
+	var out []entry
+	for _, k := range keys {
+		ts := trust[k]
+		var e entry
+		for i := range ts {
+			t := ts[i]
+			if claimed[&ts[i]] {
+				continue
+			}
+			e.Issuer, e.Serial = t.issuer, t.serial
+			if !t.legacy && t.hashAl == ckmSHA256 && len(t.hash) == sha256.Size {
+				e.SHA256 = hex.EncodeToString(t.hash)
+			}
+			e.addTrust(t)
+		}
+		if e.HasLegacy || e.HasPKCS {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// mergeTrust combines two trust objects of one kind for one certificate.
+// Distrust wins over trust, trust over nothing.
 func mergeTrust(have, add trustFlags, haveAny bool) trustFlags {
 	if !haveAny {
 		return add

@@ -42,9 +42,13 @@ func FuzzEntries(f *testing.F) {
 			return
 		}
 		for _, e := range es {
-			if e.Cert == nil || len(e.SHA256) != 64 {
+			switch {
+			case e.Cert != nil && len(e.SHA256) != 64:
 				t.Fatalf("bad entry %+v", e)
+			case e.Cert == nil && (!e.HasLegacy && !e.HasPKCS || len(e.SHA256) != 0 && len(e.SHA256) != 64):
+				t.Fatalf("bad leftover trust entry %+v", e)
 			}
+			_ = e.purposes()
 		}
 		if v, ok := decodeULong(trust); ok != (len(attrBytes(trust)) == 4) || (!ok && v != 0) {
 			t.Fatalf("decodeULong(%x) = %d, %v", trust, v, ok)
@@ -81,6 +85,18 @@ func FuzzMAC(f *testing.F) {
 		_ = pbeIterations(sig)
 		if verifyPBMAC1(sig, passwordKey([]byte("a salt of twenty by"), ""), 1, ckaNSSTrustServerAuth, value) {
 			t.Fatalf("signature %x verified for an object it was never made for", sig)
+		}
+	})
+}
+
+// FuzzNSSVersion reads arbitrary bytes as an NSS library: a version or
+// an error, never a panic.
+func FuzzNSSVersion(f *testing.F) {
+	f.Add([]byte("\x00Version: NSS 3.125.1 Basic ECC\x00"))
+	f.Add([]byte("Version: NSS 3."))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if m, err := parseNSSVersion(data); err == nil && (m < 0 || m > 9999) {
+			t.Fatalf("minor %d", m)
 		}
 	})
 }

@@ -93,7 +93,7 @@ func nullTrust(typ uint32, value []byte) bool {
 	switch typ {
 	case ckaNSSTrustServerAuth, ckaNSSTrustClientAuth, ckaNSSTrustEmail, ckaNSSTrustCodeSigning:
 		return v == cktNSSTrustUnknown
-	case ckaTrustServerAuth:
+	case ckaTrustServerAuth, ckaTrustClientAuth, ckaTrustCodeSigning, ckaTrustEmail:
 		return v == cktTrustUnknown
 	}
 	return false

@@ -1,8 +1,10 @@
 package nss
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"log/slog"
 	"path"
@@ -85,7 +87,10 @@ func (s *Store) Dir() string { return fsroot.Join(s.root, s.dir) }
 func (s *Store) dbFile() string { return path.Join(s.Dir(), FormatCert9) }
 
 // List returns every certificate in the database with its TLS
-// server-auth trust, read straight from cert9.db.
+// server-auth trust and the purposes NSS trusts it for, read straight
+// from cert9.db. A trust object left without its certificate is listed
+// too (Cert nil, untrusted, with its purposes): NSS applies it to the
+// certificate whenever a server sends it.
 func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 	es, err := s.entries(ctx)
 	if err != nil {
@@ -93,10 +98,28 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 	}
 	out := make([]stores.Anchor, 0, len(es))
 	for _, e := range es {
-		a := stores.NewAnchor(e.Cert, e.Label, e.trusted())
-		out = append(out, a)
+		if a, ok := e.anchor(); ok {
+			out = append(out, a)
+		}
 	}
 	return out, nil
+}
+
+// leftoverLabel is the label of a trust object without its certificate.
+const leftoverLabel = "leftover trust object without its certificate"
+
+// anchor is e as List reports it; ok is false for a leftover trust
+// object that does not name its certificate's SHA-256.
+func (e entry) anchor() (stores.Anchor, bool) {
+	if e.orphan() {
+		if e.SHA256 == "" {
+			return stores.Anchor{}, false
+		}
+		return stores.Anchor{SHA256: e.SHA256, Label: leftoverLabel, Purposes: e.purposes()}, true
+	}
+	a := stores.NewAnchor(e.Cert, e.Label, e.trusted())
+	a.Purposes = e.purposes()
+	return a, true
 }
 
 func (s *Store) entries(ctx context.Context) ([]entry, error) {
@@ -117,9 +140,12 @@ func (s *Store) Watch() stores.WatchSpec {
 	return stores.WatchSpec{Paths: []string{s.Dir(), s.dbFile(), path.Join(s.Dir(), "key4.db")}}
 }
 
-// Install adds each certificate as a trusted CA ("C,,") with certutil,
-// or fixes its trust when it is present but not trusted. Certificates
-// already present and trusted are left alone: no certutil run.
+// Install adds each certificate as a trusted CA for TLS server
+// authentication only ("C,,"), or fixes its trust when it is present but
+// not trusted, or trusted for more (S/MIME, code signing, client auth:
+// what Firefox's Certificates.Install writes). Both trust objects an NSS
+// generation may read are set (see setTrust). Certificates already
+// present and trusted for TLS only are left alone: no certutil run.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
 	if s.info.Format != FormatCert9 {
 		return nil, fmt.Errorf("nss database %s: %s: %w", s.dir, legacyNote, stores.ErrNotSupported)
@@ -133,36 +159,24 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	for _, c := range certs {
 		fp := stores.SHA256(c)
 		action, nick := stores.ActionAdded, stores.Label(c)
-		for _, e := range before {
-			if e.SHA256 != fp {
-				continue
-			}
-			if e.trusted() {
-				action = stores.ActionUnchanged
-				break
-			}
+		if e, ok := certEntry(before, fp); ok {
 			action = stores.ActionTrusted
+			if e.trusted() && tlsOnly(e.purposes()) {
+				action = stores.ActionUnchanged
+			}
 			if e.Label != "" {
 				nick = e.Label // certutil -A keeps an existing nickname anyway
 			}
 		}
 		changes = append(changes, stores.Change{SHA256: fp, Action: action})
 		if action != stores.ActionUnchanged {
-			todo = append(todo, installStep{cert: c, nick: nick, trust: "C,,"})
+			todo = append(todo, installStep{cert: c, nick: nick, trust: trustServerAuth})
 		}
 	}
 	if opt.DryRun || len(todo) == 0 {
 		return changes, nil
 	}
-	r, err := s.runner(ctx)
-	if err != nil {
-		return nil, err
-	}
-	err = s.installAll(ctx, r, before, todo)
-	if ferr := r.finish(err == nil); err == nil {
-		err = ferr
-	}
-	if err != nil {
+	if err := s.write(ctx, func(r *runner) error { return s.installAll(ctx, r, before, todo) }); err != nil {
 		return nil, err
 	}
 	after, err := s.entries(ctx)
@@ -170,18 +184,47 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 		return nil, fmt.Errorf("nss database %s: re-read after certutil: %w", s.dir, err)
 	}
 	for _, st := range todo {
-		if !hasTrusted(after, stores.SHA256(st.cert)) {
-			return nil, fmt.Errorf("nss database %s: certutil reported success but %q is not trusted for TLS server auth afterwards", s.dir, st.cert.Subject.CommonName)
+		if e, ok := certEntry(after, stores.SHA256(st.cert)); !ok || !e.trusted() || !tlsOnly(e.purposes()) {
+			return nil, fmt.Errorf("nss database %s: certutil reported success but %q is not trusted for TLS server auth only afterwards (%s)", s.dir, st.cert.Subject.CommonName, e.trust())
 		}
 	}
 	return changes, nil
 }
 
-// installAll runs certutil -A for every step; on a failure it undoes
-// what was done, so the database holds what it held.
+// Trust strings Anchorwatch writes (certutil's SSL,S/MIME,JAR/XPI).
+const (
+	trustServerAuth = "C,,"   // a trusted CA for TLS server auth only
+	trustDistrusted = "p,p,p" // refused for every purpose
+	trustNone       = ",,"
+)
+
+// tlsOnly reports whether ps trusts for TLS server auth and nothing more.
+func tlsOnly(ps []stores.Purpose) bool {
+	return len(ps) == 1 && ps[0] == stores.PurposeServerAuth
+}
+
+// write runs fn with a runner on the database and finishes it (moving a
+// private copy back, restoring modes) only when fn succeeded.
+func (s *Store) write(ctx context.Context, fn func(r *runner) error) error {
+	r, err := s.runner(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(r)
+	if err != nil {
+		err = fmt.Errorf("nss database %s: %w", s.dir, err)
+	}
+	if ferr := r.finish(err == nil); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// installAll sets the trust of every step; on a failure it undoes what
+// was done, so the database holds what it held.
 func (s *Store) installAll(ctx context.Context, r *runner, before []entry, todo []installStep) error {
 	for _, st := range todo {
-		if err := r.add(ctx, st.cert.Raw, st.nick, st.trust); err != nil {
+		if err := s.setTrust(ctx, r, st.cert.Raw, st.nick, st.trust); err != nil {
 			s.rollbackAdds(ctx, r, before, todo)
 			return err
 		}
@@ -196,7 +239,7 @@ type installStep struct {
 }
 
 // rollbackAdds undoes what a failed Install did: certificates that were
-// absent before are deleted again, so the store holds what it held.
+// absent before are deleted again and the others put back as they were.
 func (s *Store) rollbackAdds(ctx context.Context, r *runner, before []entry, todo []installStep) {
 	now, err := r.entries(ctx)
 	if err != nil {
@@ -204,23 +247,24 @@ func (s *Store) rollbackAdds(ctx context.Context, r *runner, before []entry, tod
 	}
 	for _, st := range todo {
 		fp := stores.SHA256(st.cert)
-		if has(before, fp) || !has(now, fp) {
+		if _, had := certEntry(before, fp); had {
 			continue
 		}
-		for _, e := range now {
-			if e.SHA256 == fp {
-				_ = r.delete(ctx, e.Label)
-			}
+		if _, has := certEntry(now, fp); has {
+			_ = s.purge(ctx, r, before, fp, st.cert.Raw, map[string]bool{fp: true})
 		}
 	}
-	s.restoreCollateral(ctx, r, before, nil)
+	_ = s.restoreCollateral(ctx, r, before, nil)
 }
 
 // Remove deletes every certificate whose SHA-256 is listed, whatever its
-// nickname. certutil deletes by nickname, and NSS resolves a nickname to
-// every certificate with the same subject, so after each deletion the
-// database is re-read and any other certificate that lost its object or
-// its trust is put back as it was.
+// nickname, with every trust object NSS keeps for it (see purge). A
+// trust object left without its certificate is taken out too when the
+// caller gives the certificate (Options.Certs); without it, Remove says
+// so. certutil deletes by nickname, and NSS resolves a nickname to every
+// certificate with the same subject, so after each deletion the database
+// is re-read and any other certificate that lost its object or its trust
+// is put back as it was.
 func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
 	if s.info.Format != FormatCert9 {
 		return nil, fmt.Errorf("nss database %s: %s: %w", s.dir, legacyNote, stores.ErrNotSupported)
@@ -229,7 +273,12 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
+	given := map[string][]byte{}
+	for _, c := range opt.Certs {
+		given[stores.SHA256(c)] = c.Raw
+	}
+	want := map[string][]byte{}
+	var order []string
 	var changes []stores.Change
 	for _, fp := range sha256s {
 		n, ok := stores.NormalizeSHA256(fp)
@@ -237,106 +286,93 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 			return nil, fmt.Errorf("nss database %s: remove: %q is not a SHA-256 fingerprint", s.dir, fp)
 		}
 		action := stores.ActionUnchanged
-		if has(before, n) {
+		if der, present := holds(before, n, given[n]); present {
+			if der == nil {
+				return nil, fmt.Errorf("nss database %s: %w", s.dir, leftoverError(n))
+			}
 			action = stores.ActionRemoved
-			want[n] = true
+			want[n] = der
+			order = append(order, n)
 		}
 		changes = append(changes, stores.Change{SHA256: n, Action: action})
 	}
 	if opt.DryRun || len(want) == 0 {
 		return changes, nil
 	}
-	r, err := s.runner(ctx)
-	if err != nil {
-		return nil, err
+	gone := map[string]bool{}
+	for fp := range want {
+		gone[fp] = true
 	}
-	err = s.removeAll(ctx, r, before, want)
-	if ferr := r.finish(err == nil); err == nil {
-		err = ferr
-	}
+	err = s.write(ctx, func(r *runner) error {
+		for _, fp := range order {
+			if err := s.purge(ctx, r, before, fp, want[fp], gone); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	return changes, nil
 }
 
-// removeAll deletes, one certutil -D at a time, every certificate listed
-// in want, putting back after each deletion whatever else certutil took.
-func (s *Store) removeAll(ctx context.Context, r *runner, before []entry, want map[string]bool) error {
-	// Each round deletes one certificate; bound the rounds so a tool that
-	// reports success without deleting cannot loop us forever.
-	for round := 0; round < 2*len(before)+2; round++ {
-		now, err := r.entries(ctx)
-		if err != nil {
-			return err
-		}
-		var target *entry
-		for i := range now {
-			if want[now[i].SHA256] {
-				target = &now[i]
-				break
-			}
-		}
-		if target == nil {
-			return nil
-		}
-		if err := r.delete(ctx, target.Label); err != nil {
-			s.restoreCollateral(ctx, r, before, want)
-			return err
-		}
-		if err := s.restoreCollateral(ctx, r, before, want); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("nss database %s: certutil -D did not remove the certificate(s); check the database with certutil -L -d sql:%s", s.dir, s.Dir())
+// leftoverError explains a trust object left without its certificate
+// that Remove cannot take out without the certificate.
+func leftoverError(fp string) error {
+	return fmt.Errorf("a trust object for sha256 %s… remains without its certificate (an NSS older than 3.114 deleted only the certificate): Firefox trusts that CA whenever a server sends it; take it out with the certificate: anchorwatch remove --ca FILE", fp[:16])
 }
 
-// restoreCollateral puts back every certificate of before that is not
-// listed in gone but is now missing or lost its trust.
-func (s *Store) restoreCollateral(ctx context.Context, r *runner, before []entry, gone map[string]bool) error {
-	now, err := r.entries(ctx)
-	if err != nil {
-		return err
+// holds reports whether the database holds anything of certificate fp —
+// the certificate, or a trust object left without it — and the DER to
+// remove it with (the certificate's, or given when only a leftover trust
+// object names it; nil when it is not known).
+func holds(es []entry, fp string, given []byte) ([]byte, bool) {
+	if e, ok := certEntry(es, fp); ok {
+		return e.DER, true
 	}
-	cur := map[string]entry{}
-	for _, e := range now {
-		cur[e.SHA256] = e
+	if len(leftovers(es, fp, given)) > 0 {
+		return given, true
 	}
-	for _, e := range before {
-		if gone[e.SHA256] {
+	return nil, false
+}
+
+// certEntry returns the certificate entry of fp.
+func certEntry(es []entry, fp string) (entry, bool) {
+	for _, e := range es {
+		if !e.orphan() && e.SHA256 == fp {
+			return e, true
+		}
+	}
+	return entry{}, false
+}
+
+// leftovers returns the trust objects without a certificate that apply
+// to certificate fp: named by its SHA-256, or (when der is known) by its
+// issuer, serial number and SHA-1.
+func leftovers(es []entry, fp string, der []byte) []entry {
+	var c *x509.Certificate
+	if der != nil {
+		c, _ = x509.ParseCertificate(der)
+	}
+	var out []entry
+	for _, e := range es {
+		if !e.orphan() {
 			continue
 		}
-		c, ok := cur[e.SHA256]
-		if ok && c.HasTrust == e.HasTrust && c.Trust == e.Trust {
-			continue
-		}
-		trust := ",,"
-		if e.HasTrust {
-			trust = e.Trust.String()
-		}
-		s.log.Warn("nss: certutil touched a certificate sharing the subject; restoring it",
-			"db", s.dir, "nickname", e.Label, "sha256", e.SHA256, "trust", trust)
-		if err := r.add(ctx, e.DER, e.Label, trust); err != nil {
-			return fmt.Errorf("nss database %s: restore %q after certutil changed it: %w", s.dir, e.Label, err)
+		if e.SHA256 == fp || (c != nil && e.appliesTo(c)) {
+			out = append(out, e)
 		}
 	}
-	return nil
+	return out
 }
 
-func has(es []entry, fp string) bool {
-	for _, e := range es {
-		if e.SHA256 == fp {
-			return true
-		}
+// appliesTo reports whether the leftover trust object e names c (issuer
+// and serial number, and its certificate hash when it has one).
+func (e entry) appliesTo(c *x509.Certificate) bool {
+	serial, err := asn1.Marshal(c.SerialNumber)
+	if err != nil || !bytes.Equal(e.Issuer, c.RawIssuer) || !bytes.Equal(e.Serial, serial) {
+		return false
 	}
-	return false
-}
-
-func hasTrusted(es []entry, fp string) bool {
-	for _, e := range es {
-		if e.SHA256 == fp && e.trusted() {
-			return true
-		}
-	}
-	return false
+	return e.SHA256 == "" || e.SHA256 == stores.SHA256(c)
 }

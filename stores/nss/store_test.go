@@ -79,20 +79,22 @@ func TestListReadsCertutilTrust(t *testing.T) {
 	root := t.TempDir()
 	db := nsstest.NewDB(t, root, "/etc/pki/nssdb")
 	cases := []struct {
-		trust   string
-		trusted bool
-		status  stores.Status
+		trust    string
+		trusted  bool
+		status   stores.Status
+		purposes string
 	}{
-		{"C,,", true, stores.StatusCompliant},
-		{",,", false, stores.StatusUntrusted},
-		{"CT,C,C", true, stores.StatusCompliant},
-		{"C,C,C", true, stores.StatusCompliant},
-		{"c,,", false, stores.StatusUntrusted},
-		{"p,,", false, stores.StatusUntrusted},
-		{"P,,", false, stores.StatusUntrusted},
-		{"T,,", false, stores.StatusUntrusted},
-		{",C,", false, stores.StatusUntrusted},
-		{"T,c,c", false, stores.StatusUntrusted},
+		{"C,,", true, stores.StatusCompliant, "serverAuth"},
+		{",,", false, stores.StatusUntrusted, "nothing"},
+		{"CT,C,C", true, stores.StatusOvertrusted, "serverAuth, clientAuth, codeSigning, emailProtection"},
+		{"C,C,C", true, stores.StatusOvertrusted, "serverAuth, codeSigning, emailProtection"},
+		{"CT,C,", true, stores.StatusOvertrusted, "serverAuth, clientAuth, emailProtection"}, // Firefox's Certificates.Install "CT,CT," as NSS 3.87 stores it
+		{"c,,", false, stores.StatusUntrusted, "nothing"},
+		{"p,,", false, stores.StatusUntrusted, "nothing"},
+		{"P,,", false, stores.StatusUntrusted, "nothing"},
+		{"T,,", false, stores.StatusUntrusted, "clientAuth"},
+		{",C,", false, stores.StatusUntrusted, "emailProtection"},
+		{"T,c,c", false, stores.StatusUntrusted, "clientAuth"},
 	}
 	cas := make([]*testpki.CA, len(cases))
 	for i, tc := range cases {
@@ -115,6 +117,9 @@ func TestListReadsCertutilTrust(t *testing.T) {
 		}
 		if a.TrustedServerAuth != tc.trusted {
 			t.Errorf("trust %q: TrustedServerAuth = %v, want %v", tc.trust, a.TrustedServerAuth, tc.trusted)
+		}
+		if got := stores.JoinPurposes(a.Purposes); got != tc.purposes {
+			t.Errorf("trust %q: purposes %s, want %s", tc.trust, got, tc.purposes)
 		}
 		if a.Label != "nick "+tc.trust {
 			t.Errorf("trust %q: label %q, want %q", tc.trust, a.Label, "nick "+tc.trust)

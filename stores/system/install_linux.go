@@ -71,29 +71,30 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 			ops = append(ops, op{p: blockedBy, del: true})
 		}
 		name := path.Join(s.fam.AnchorsDir, stores.Label(c)+".crt")
-		want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		want := s.anchorPEM(c)
 		_, inBundle := st.inBundle[fp]
 		trusted := inBundle && blockedBy == ""
-		same, held := false, false
+		same, ours, held := false, false, false
 		for _, f := range st.files {
-			if f.Path == name && bytes.Equal(f.Data, want) {
-				same = true
-			}
-			if f.Ignored == "" && f.holds(fp) {
-				held = true
+			switch {
+			case f.Path == name:
+				same = bytes.Equal(f.Data, want)
+				ours = f.holds(fp)
+			case f.Ignored == "" && f.holds(fp):
+				held = true // an administrator's anchor: left as it is
 			}
 		}
-		if trusted && (same || held) {
+		if trusted && (same || held && !ours) {
 			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
 			continue
 		}
-		if !same && !held {
-			ops = append(ops, op{p: name, data: want})
+		if !same && (!held || ours) {
+			ops = append(ops, op{p: name, data: want}) // new, or ours in an older form (trusted for every purpose)
 		}
 		refresh = true
 		action := stores.ActionAdded
-		if _, listed := st.reasons[fp]; listed {
-			action = stores.ActionTrusted // present in the sources, trust fixed
+		if _, listed := st.reasons[fp]; listed || inBundle {
+			action = stores.ActionTrusted // present, trust fixed or narrowed
 		}
 		changes = append(changes, stores.Change{SHA256: fp, Action: action})
 	}
@@ -133,13 +134,13 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	}
 	defer done(false)
 	var (
-		ops      []op
-		changes  []stores.Change
-		refresh  bool
-		gone     []string
-		seen     = map[string]bool{}
-		rewrites = map[string][]entry{} // anchors file → what it keeps
-		confDrop = map[string]bool{}    // conf lines to deselect
+		ops     []op
+		changes []stores.Change
+		refresh bool
+		gone    []string
+		seen    = map[string]bool{}
+		drop    = map[string]bool{}
+		conf    = confEdit{deselect: map[string]bool{}} // conf lines to deselect
 	)
 	for _, raw := range sha256s {
 		fp, ok := stores.NormalizeSHA256(raw)
@@ -151,27 +152,11 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 		}
 		seen[fp] = true
 		idx, inBundle := st.inBundle[fp]
-		present := inBundle
-		for _, f := range st.files {
-			if !f.holds(fp) {
-				continue
-			}
-			present = true
-			keep, ok := rewrites[f.Path]
-			if !ok {
-				keep = f.Certs
-			}
-			var rest []entry
-			for _, e := range keep {
-				if e.sha256() != fp {
-					rest = append(rest, e)
-				}
-			}
-			rewrites[f.Path] = rest
-		}
+		present := inBundle || st.heldLocally(fp)
+		drop[fp] = true
 		for _, line := range st.confSel[fp] {
 			present = true
-			confDrop[line] = true
+			conf.deselect[line] = true
 		}
 		if inBundle && st.vendor[fp] && s.fam.P11Kit && st.blocked[fp] == "" {
 			c := st.certs[idx]
@@ -188,32 +173,11 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 		}
 		changes = append(changes, stores.Change{SHA256: fp, Action: action})
 	}
-	for _, f := range st.files {
-		rest, ok := rewrites[f.Path]
-		switch {
-		case !ok:
-		case len(rest) == 0:
-			ops = append(ops, op{p: f.Path, del: true})
-		default:
-			var b bytes.Buffer
-			for _, e := range rest {
-				_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: e.DER})
-			}
-			ops = append(ops, op{p: f.Path, data: b.Bytes()})
-		}
-	}
-	if len(confDrop) > 0 {
-		conf, err := s.readFile(s.fam.CertsConf)
-		if err != nil {
-			return nil, fmt.Errorf("%s store: %w", s.fam.Name, err)
-		}
-		lines := strings.SplitAfter(string(conf), "\n")
-		for i, l := range lines {
-			if confDrop[strings.TrimSpace(l)] {
-				lines[i] = "!" + strings.TrimLeft(l, " \t")
-			}
-		}
-		ops = append(ops, op{p: s.fam.CertsConf, data: []byte(strings.Join(lines, ""))})
+	ops = append(ops, anchorOps(st, drop)...)
+	if cop, ok, err := s.confOp(conf); err != nil {
+		return nil, err
+	} else if ok {
+		ops = append(ops, cop)
 	}
 	if opt.DryRun || !refresh {
 		return changes, nil
@@ -460,4 +424,17 @@ func hint(err error) string {
 		return " (the store is read-only here: check the mount, `lsattr -d` for the immutable flag, and the privileges Anchorwatch runs with)"
 	}
 	return ""
+}
+
+// anchorPEM is the anchor file Anchorwatch writes for c: for p11-kit
+// families an OpenSSL TRUSTED CERTIFICATE trusted for TLS server
+// authentication only (p11-kit extracts it into the TLS bundles and the
+// OpenSSL trust bundle with that restriction, never into the e-mail or
+// code-signing ones); a plain certificate for Debian's tool, whose
+// bundle cannot restrict purposes.
+func (s *Store) anchorPEM(c *x509.Certificate) []byte {
+	if s.fam.P11Kit {
+		return trustedCertPEM(c.Raw, stores.Label(c))
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }

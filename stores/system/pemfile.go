@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // maxFile bounds every file this package reads: a full Mozilla bundle is
@@ -24,6 +26,9 @@ type entry struct {
 	Line int
 	// Distrusted is set for p11-kit objects marked "x-distrusted: true".
 	Distrusted bool
+	// Purposes are what a TRUSTED CERTIFICATE's trust settings trust it
+	// for; nil for a plain certificate (no restriction).
+	Purposes []stores.Purpose
 }
 
 func (e entry) sha256() string {
@@ -102,7 +107,13 @@ func scanPEM(data []byte, strict bool) (parsed, error) {
 			if err != nil {
 				return out, fmt.Errorf("line %d: TRUSTED CERTIFICATE block: %w", line, err)
 			}
-			out.Certs = append(out.Certs, newEntry(der, line, distrusted))
+			e := newEntry(der, line, distrusted)
+			if aux := b.Bytes[len(der):]; len(aux) > 0 {
+				if e.Purposes, err = auxPurposes(aux); err != nil {
+					return out, fmt.Errorf("line %d: TRUSTED CERTIFICATE block: %w", line, err)
+				}
+			}
+			out.Certs = append(out.Certs, e)
 		case "PUBLIC KEY":
 			out.PublicKeys = append(out.PublicKeys, b.Bytes)
 		default:

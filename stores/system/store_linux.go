@@ -149,6 +149,9 @@ func (s *Store) Info() stores.Info {
 		Kind:   stores.KindSystem,
 		Path:   s.fam.Bundle,
 		Format: s.fam.Name,
+		// A PEM bundle trusts every CA in it for every purpose; p11-kit
+		// families keep purposes (OpenSSL trust settings, blocklists).
+		CannotRestrict: !s.fam.P11Kit,
 	}
 	if s.unknown != nil {
 		info.ID = "system:unknown"
@@ -219,7 +222,7 @@ func (s *Store) ListExplained(ctx context.Context) ([]stores.Anchor, map[string]
 	if st.bundleErr != nil {
 		return nil, nil, st.bundleErr
 	}
-	return st.anchors(), st.reasons, nil
+	return st.anchors(s.fam.P11Kit), st.reasons, nil
 }
 
 // Audit is stores.Audit with the reason for every untrusted CA in the
@@ -255,15 +258,20 @@ type state struct {
 	bundleErr error // the bundle is missing (wraps fs.ErrNotExist)
 	bundle    []entry
 	certs     []*x509.Certificate
-	inBundle  map[string]int      // sha256 → index in bundle
-	vendor    map[string]bool     // sha256 of the distribution's own CAs
-	source    map[string]string   // sha256 → file it comes from (label)
-	blocked   map[string]string   // sha256 → blocklist file
-	blockSPKI map[string]string   // SPKI sha256 → blocklist file
-	files     []anchorFile        // the anchors directory
-	confSel   map[string][]string // sha256 → ca-certificates.conf lines selecting it
-	extra     []extraCert         // sources not in the bundle, first reason wins
-	reasons   map[string]string
+	inBundle  map[string]int              // sha256 → index in bundle
+	vendor    map[string]bool             // sha256 of the distribution's own CAs
+	source    map[string]string           // sha256 → file it comes from (label)
+	blocked   map[string]string           // sha256 → blocklist file
+	blockSPKI map[string]string           // SPKI sha256 → blocklist file
+	files     []anchorFile                // the anchors directory
+	confSel   map[string][]string         // sha256 → ca-certificates.conf lines selecting it
+	purposes  map[string][]stores.Purpose // sha256 → what an anchors-directory file trusts it for (p11-kit)
+	// distrusted holds every certificate the sources refuse: in a p11-kit
+	// blocklist, or deselected with "!" in ca-certificates.conf; where
+	// names the blocklist file or the conf line.
+	distrusted map[string]distrustRecord
+	extra      []extraCert // sources not in the bundle, first reason wins
+	reasons    map[string]string
 }
 
 // anchorFile is one file of the anchors directory.
@@ -290,13 +298,15 @@ func sum256(b []byte) string {
 // it.
 func (s *Store) read(ctx context.Context) (*state, error) {
 	st := &state{
-		inBundle:  map[string]int{},
-		vendor:    map[string]bool{},
-		source:    map[string]string{},
-		blocked:   map[string]string{},
-		blockSPKI: map[string]string{},
-		reasons:   map[string]string{},
-		confSel:   map[string][]string{},
+		inBundle:   map[string]int{},
+		vendor:     map[string]bool{},
+		source:     map[string]string{},
+		blocked:    map[string]string{},
+		blockSPKI:  map[string]string{},
+		reasons:    map[string]string{},
+		confSel:    map[string][]string{},
+		purposes:   map[string][]stores.Purpose{},
+		distrusted: map[string]distrustRecord{},
 	}
 	// The trust sources are read while the bundle is parsed: on a 2-core
 	// host that halves List's wall time.
@@ -359,6 +369,9 @@ func (s *Store) readAnchors(st *state) error {
 			fp := e.sha256()
 			if _, ok := st.source[fp]; !ok {
 				st.source[fp] = p
+			}
+			if s.fam.P11Kit && af.Ignored == "" {
+				st.addPurposes(fp, e.Purposes)
 			}
 			var reason string
 			switch {
@@ -425,6 +438,7 @@ func (s *Store) readCertsConf(st *state, c collected) {
 		for _, e := range ents {
 			fp := e.sha256()
 			if deselected {
+				st.noteDistrust(e, line)
 				st.addExtra(e, p, fmt.Sprintf("deselected in %s (line %q)", s.fam.CertsConf, line))
 				continue
 			}
@@ -458,6 +472,7 @@ func (s *Store) readP11Kit(st *state, c collected) {
 			if _, ok := st.blocked[e.sha256()]; !ok {
 				st.blocked[e.sha256()] = f.p
 			}
+			st.noteDistrust(e, f.p)
 		}
 		for _, k := range f.pr.PublicKeys {
 			st.blockSPKI[sum256(k)] = f.p
@@ -606,8 +621,10 @@ func spkiOf(der []byte) string {
 	return sum256(c.RawSubjectPublicKeyInfo)
 }
 
-// anchors turns a state into List's answer.
-func (st *state) anchors() []stores.Anchor {
+// anchors turns a state into List's answer. p11kit says whether the
+// family keeps purposes (else every CA of the bundle is trusted for
+// every purpose).
+func (st *state) anchors(p11kit bool) []stores.Anchor {
 	out := make([]stores.Anchor, 0, len(st.certs)+len(st.extra))
 	seen := make(map[string]bool, len(st.certs))
 	for i, c := range st.certs {
@@ -620,7 +637,7 @@ func (st *state) anchors() []stores.Anchor {
 		if label == "" {
 			label = c.Subject.CommonName
 		}
-		a := stores.Anchor{Cert: c, SHA256: fp, Label: label, TrustedServerAuth: true, Vendor: st.vendor[fp]}
+		a := stores.Anchor{Cert: c, SHA256: fp, Label: label, TrustedServerAuth: true, Vendor: st.vendor[fp], Purposes: st.purposesOf(fp, p11kit)}
 		if b := st.blocked[fp]; b != "" {
 			a.TrustedServerAuth = false
 			st.reasons[fp] = fmt.Sprintf("blocklisted in %s but the bundle still holds it (not refreshed)", b)
@@ -659,4 +676,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// addPurposes records what an anchors-directory file trusts fp for (nil:
+// a plain certificate, every purpose). Two files holding one CA trust it
+// for the union.
+func (st *state) addPurposes(fp string, ps []stores.Purpose) {
+	if ps == nil {
+		ps = []stores.Purpose{stores.PurposeAny}
+	}
+	st.purposes[fp] = stores.SortPurposes(append(st.purposes[fp], ps...))
+}
+
+// purposesOf returns what the store trusts fp for: every purpose in a
+// bundle without trust settings (Debian, Alpine), what its anchors files
+// say in a p11-kit family (nil when it comes from elsewhere, the
+// distribution's own set).
+func (st *state) purposesOf(fp string, p11kit bool) []stores.Purpose {
+	if !p11kit {
+		return []stores.Purpose{stores.PurposeAny}
+	}
+	return st.purposes[fp]
 }

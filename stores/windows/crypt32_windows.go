@@ -19,6 +19,7 @@ var (
 	modcrypt32                           = windows.NewLazySystemDLL("crypt32.dll")
 	procCertAddEncodedCertificateToStore = modcrypt32.NewProc("CertAddEncodedCertificateToStore")
 	procCertGetCertificateContextProp    = modcrypt32.NewProc("CertGetCertificateContextProperty")
+	procCertSetCertificateContextProp    = modcrypt32.NewProc("CertSetCertificateContextProperty")
 )
 
 const encoding = windows.X509_ASN_ENCODING | windows.PKCS_7_ASN_ENCODING
@@ -118,15 +119,29 @@ func readSystem(name string) ([]Entry, error) {
 // readMachineRegistry returns the SHA-256s in the writable registry
 // physical store of name.
 func readMachineRegistry(name string) (map[string]bool, error) {
+	es, err := machineEntries(name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, e := range es {
+		sum := sha256.Sum256(e.DER)
+		out[hex.EncodeToString(sum[:])] = true
+	}
+	return out, nil
+}
+
+// machineEntries returns the certificates of the writable registry
+// physical store of name.
+func machineEntries(name string) ([]Entry, error) {
 	h, err := openSystem(name, true)
 	if err != nil {
 		return nil, err
 	}
 	defer windows.CertCloseStore(h, 0)
-	out := map[string]bool{}
+	var out []Entry
 	err = enumerate(h, func(c *windows.CertContext) error {
-		sum := sha256.Sum256(derOf(c))
-		out[hex.EncodeToString(sum[:])] = true
+		out = append(out, Entry{DER: derOf(c), Source: SourceMachine})
 		return nil
 	})
 	return out, err
@@ -168,12 +183,25 @@ func readRegistryStore(key string, src Source) ([]Entry, error) {
 	return out, nil
 }
 
-// addEncoded adds (or replaces) der in the registry physical store h.
-func addEncoded(h windows.Handle, der []byte) error {
+// addEncoded adds (or replaces) der in the registry physical store h and,
+// when eku is not nil, sets its CERT_ENHKEY_USAGE_PROP_ID property to eku
+// (stored with the certificate: Windows then trusts it for those
+// purposes only).
+func addEncoded(h windows.Handle, der, eku []byte) error {
+	var ctx *windows.CertContext
 	r, _, err := procCertAddEncodedCertificateToStore.Call(uintptr(h), encoding,
-		uintptr(unsafe.Pointer(&der[0])), uintptr(len(der)), windows.CERT_STORE_ADD_REPLACE_EXISTING, 0)
+		uintptr(unsafe.Pointer(&der[0])), uintptr(len(der)), windows.CERT_STORE_ADD_REPLACE_EXISTING, uintptr(unsafe.Pointer(&ctx)))
 	if r == 0 {
 		return fmt.Errorf("CertAddEncodedCertificateToStore: %w", err)
+	}
+	defer windows.CertFreeCertificateContext(ctx)
+	if eku == nil {
+		return nil
+	}
+	blob := windows.CryptDataBlob{Size: uint32(len(eku)), Data: &eku[0]}
+	r, _, err = procCertSetCertificateContextProp.Call(uintptr(unsafe.Pointer(ctx)), PropEKU, 0, uintptr(unsafe.Pointer(&blob)))
+	if r == 0 {
+		return fmt.Errorf("CertSetCertificateContextProperty(CERT_ENHKEY_USAGE_PROP_ID): %w", err)
 	}
 	return nil
 }

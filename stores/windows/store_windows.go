@@ -71,7 +71,7 @@ func (s *Store) read(ctx context.Context) (entries []Entry, disallowed map[strin
 		}
 		entries = append(entries, es...)
 	}
-	dis, err := readSystem("Disallowed")
+	dis, err := readSystem(StoreDisallowed)
 	if err != nil {
 		return nil, nil, fmt.Errorf(`windows store %s: LocalMachine\Disallowed: %w`, ID(s.name), err)
 	}
@@ -97,7 +97,9 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 }
 
 // Install implements stores.Store: it adds to the LocalMachine registry
-// physical store only, and leaves certificates Group Policy delivers alone.
+// physical store only, each CA with the CERT_ENHKEY_USAGE_PROP_ID
+// property set to serverAuth (trusted for TLS server authentication
+// only), and leaves certificates Group Policy delivers alone.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
 	if s.note != "" {
 		return nil, fmt.Errorf("windows store %s: %s: %w", ID(s.name), s.note, stores.ErrNotSupported)
@@ -131,9 +133,10 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	for _, ch := range plan.Changes {
 		c := byFP[ch.SHA256]
 		if ch.Action == stores.ActionTrusted {
-			// A copy restricted by an EKU property: delete it and add a
-			// clean one. (CERT_STORE_ADD_REPLACE_EXISTING keeps the
-			// property under Wine.)
+			// A copy restricted otherwise, or trusted for more: delete it
+			// and add it again with the TLS-only property.
+			// (CERT_STORE_ADD_REPLACE_EXISTING keeps the old property
+			// under Wine.)
 			if inMachine == nil {
 				if inMachine, err = readMachineRegistry(s.name); err != nil {
 					return done, fmt.Errorf("windows store %s: %w", ID(s.name), err)
@@ -146,7 +149,7 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 			}
 		}
 		if c != nil {
-			if err := addEncoded(h, c.Raw); err != nil {
+			if err := addEncoded(h, c.Raw, ServerAuthEKU()); err != nil {
 				return done, fmt.Errorf("windows store %s: add %q: %w", ID(s.name), c.Subject.CommonName, err)
 			}
 		}

@@ -37,6 +37,84 @@ var (
 	oidAnyEKU     = asn1.ObjectIdentifier{2, 5, 29, 37, 0}
 )
 
+// ekuPurposes maps extended key usage OIDs to purposes.
+var ekuPurposes = []struct {
+	oid asn1.ObjectIdentifier
+	p   stores.Purpose
+}{
+	{oidServerAuth, stores.PurposeServerAuth},
+	{asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}, stores.PurposeClientAuth},
+	{asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 3}, stores.PurposeCodeSigning},
+	{asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 4}, stores.PurposeEmailProtection},
+	{asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}, stores.PurposeTimeStamping},
+	{oidAnyEKU, stores.PurposeAny},
+}
+
+// ServerAuthEKU is the CERT_ENHKEY_USAGE_PROP_ID value Anchorwatch sets
+// on every CA it installs: trusted for TLS server authentication only.
+func ServerAuthEKU() []byte { return EncodeEKU(oidServerAuth) }
+
+// purposes returns what Windows trusts c for as a CA from one store
+// entry: the EKU property when set (certlm.msc's "Enable only the
+// following purposes"), else the certificate's own EKU extension, else
+// every purpose. An OID without a purpose name counts as one beyond TLS
+// (stores.PurposeAny): Windows would trust it for that.
+func purposes(c *x509.Certificate, props map[uint32][]byte) []stores.Purpose {
+	var oids []asn1.ObjectIdentifier
+	if p, ok := props[PropEKU]; ok {
+		if _, err := asn1.Unmarshal(p, &oids); err != nil {
+			return nil
+		}
+	} else if len(c.ExtKeyUsage) > 0 || len(c.UnknownExtKeyUsage) > 0 {
+		oids = ekuOIDs(c)
+	} else {
+		return []stores.Purpose{stores.PurposeAny}
+	}
+	out := []stores.Purpose{}
+	for _, o := range oids {
+		named := false
+		for _, e := range ekuPurposes {
+			if o.Equal(e.oid) {
+				out = append(out, e.p)
+				named = true
+			}
+		}
+		if !named {
+			out = append(out, stores.PurposeAny)
+		}
+	}
+	return stores.SortPurposes(out)
+}
+
+// ekuOIDs returns the OIDs of c's extended key usage extension.
+func ekuOIDs(c *x509.Certificate) []asn1.ObjectIdentifier {
+	out := append([]asn1.ObjectIdentifier(nil), c.UnknownExtKeyUsage...)
+	for _, u := range c.ExtKeyUsage {
+		switch u {
+		case x509.ExtKeyUsageAny:
+			out = append(out, oidAnyEKU)
+		case x509.ExtKeyUsageServerAuth:
+			out = append(out, oidServerAuth)
+		case x509.ExtKeyUsageClientAuth:
+			out = append(out, ekuPurposes[1].oid)
+		case x509.ExtKeyUsageCodeSigning:
+			out = append(out, ekuPurposes[2].oid)
+		case x509.ExtKeyUsageEmailProtection:
+			out = append(out, ekuPurposes[3].oid)
+		case x509.ExtKeyUsageTimeStamping:
+			out = append(out, ekuPurposes[4].oid)
+		default:
+			out = append(out, asn1.ObjectIdentifier{0}) // a usage without a name here: beyond TLS
+		}
+	}
+	return out
+}
+
+// tlsOnly reports whether ps trusts for TLS server auth and nothing else.
+func tlsOnly(ps []stores.Purpose) bool {
+	return len(ps) == 1 && ps[0] == stores.PurposeServerAuth
+}
+
 // ekuAllowsServerAuth reads a CERT_ENHKEY_USAGE_PROP_ID value (DER
 // SEQUENCE OF OBJECT IDENTIFIER). An empty sequence disables the
 // certificate for every purpose, which is what certlm.msc's "Disable all
@@ -131,6 +209,7 @@ func Anchors(entries []Entry, disallowed map[string]bool) ([]stores.Anchor, []er
 		}
 		if trusted(c, e.Props, disallowed[fp]) {
 			a.TrustedServerAuth = true
+			a.Purposes = stores.SortPurposes(append(a.Purposes, purposes(c, e.Props)...))
 		}
 		switch {
 		case e.Source == SourceGPO:
@@ -162,11 +241,11 @@ type Plan struct {
 
 // PlanInstall decides what Install does. current is the result of
 // Anchors; inMachine holds the SHA-256s present in the writable machine
-// physical store. A certificate present and trusted (from any physical
-// store, Group Policy included) is unchanged; one present but untrusted
-// in the machine store is re-added without its restricting property
-// ("trusted"); one in Disallowed is an error, since an administrator
-// distrusted it explicitly.
+// physical store. A certificate present and trusted for TLS server auth
+// only is unchanged, and so is one Group Policy delivers; one present but
+// untrusted, or trusted for more than TLS, in the machine store is added
+// again with the TLS-only EKU property ("trusted"); one in Disallowed is
+// an error, since an administrator distrusted it explicitly.
 func PlanInstall(current []stores.Anchor, disallowed map[string]bool, certs []*x509.Certificate) (Plan, error) {
 	idx := map[string]stores.Anchor{}
 	for _, a := range current {
@@ -185,7 +264,7 @@ func PlanInstall(current []stores.Anchor, disallowed map[string]bool, certs []*x
 		}
 		a, ok := idx[fp]
 		switch {
-		case ok && a.TrustedServerAuth:
+		case ok && a.TrustedServerAuth && (a.ManagedBy != "" || tlsOnly(a.Purposes)):
 			p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
 			if a.ManagedBy != "" {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s already delivered by %s; not adding a machine copy", fp, a.ManagedBy))
@@ -234,4 +313,55 @@ func PlanRemove(current []stores.Anchor, inMachine map[string]bool, sha256s []st
 		p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
 	}
 	return p, nil
+}
+
+// StoreDisallowed is the LocalMachine system store Windows refuses every
+// certificate of ("Untrusted Certificates" in certlm.msc): a CA there is
+// not trusted whichever store, Group Policy included, holds it.
+const StoreDisallowed = "Disallowed"
+
+// DistrustPlan is what Distrust does.
+type DistrustPlan struct {
+	Changes []stores.Change
+	// Delete are the machine copies of this store (ROOT or CA) to take
+	// out; Disallow the certificates to add to LocalMachine\Disallowed.
+	Delete   []string
+	Disallow []*x509.Certificate
+	// Warnings name copies another manager (Group Policy) keeps: the
+	// Disallowed entry overrides them.
+	Warnings []string
+}
+
+// PlanDistrust decides what Distrust does for one system store. current
+// is the result of Anchors, inMachine the SHA-256s of this store's
+// machine physical store, disallowed those in Disallowed. A certificate
+// in Disallowed with no machine copy left here is unchanged.
+func PlanDistrust(current []stores.Anchor, inMachine, disallowed map[string]bool, certs []*x509.Certificate) DistrustPlan {
+	idx := map[string]stores.Anchor{}
+	for _, a := range current {
+		idx[a.SHA256] = a
+	}
+	var p DistrustPlan
+	seen := map[string]bool{}
+	for _, c := range certs {
+		fp := stores.SHA256(c)
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		if a, ok := idx[fp]; ok && a.ManagedBy != "" {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is delivered by %s; LocalMachine\\Disallowed overrides it, remove it in the %s too", fp, a.ManagedBy, strings.ToUpper(a.ManagedBy)))
+		}
+		action := stores.ActionUnchanged
+		if inMachine[fp] {
+			p.Delete = append(p.Delete, fp)
+			action = stores.ActionDistrusted
+		}
+		if !disallowed[fp] {
+			p.Disallow = append(p.Disallow, c)
+			action = stores.ActionDistrusted
+		}
+		p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: action})
+	}
+	return p
 }

@@ -145,20 +145,22 @@ func TestAnchorsTrustAndOwnership(t *testing.T) {
 
 func TestPlanInstall(t *testing.T) {
 	fresh, ok, untrusted, gpo, gpoRestricted, dis := testCert(t, "fresh"), testCert(t, "ok"), testCert(t, "untrusted"), testCert(t, "gpo"), testCert(t, "gpo restricted"), testCert(t, "disallowed")
+	every := testCert(t, "every purpose")
 	current := []stores.Anchor{
-		{SHA256: stores.SHA256(ok), TrustedServerAuth: true},
+		{SHA256: stores.SHA256(ok), TrustedServerAuth: true, Purposes: []stores.Purpose{stores.PurposeServerAuth}},
 		{SHA256: stores.SHA256(untrusted)},
-		{SHA256: stores.SHA256(gpo), TrustedServerAuth: true, ManagedBy: "gpo"},
+		{SHA256: stores.SHA256(gpo), TrustedServerAuth: true, ManagedBy: "gpo", Purposes: []stores.Purpose{stores.PurposeAny}},
 		{SHA256: stores.SHA256(gpoRestricted), ManagedBy: "gpo"},
+		{SHA256: stores.SHA256(every), TrustedServerAuth: true, Purposes: []stores.Purpose{stores.PurposeAny}},
 	}
-	p, err := PlanInstall(current, nil, []*x509.Certificate{fresh, ok, untrusted, gpo, fresh})
+	p, err := PlanInstall(current, nil, []*x509.Certificate{fresh, ok, untrusted, gpo, fresh, every})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(actions(p.Changes)); got != "[added unchanged trusted unchanged]" {
+	if got := fmt.Sprint(actions(p.Changes)); got != "[added unchanged trusted unchanged trusted]" {
 		t.Fatalf("changes %s", got)
 	}
-	if len(p.Add) != 2 || len(p.Warnings) != 1 {
+	if len(p.Add) != 3 || len(p.Warnings) != 1 {
 		t.Fatalf("add %d warnings %v", len(p.Add), p.Warnings)
 	}
 	if _, err := PlanInstall(current, nil, []*x509.Certificate{gpoRestricted}); err == nil || !strings.Contains(err.Error(), "gpo") {
@@ -226,6 +228,28 @@ func FuzzDecodeBlob(f *testing.F) {
 	})
 }
 
+// FuzzEKUPurposes: whatever bytes a registry entry holds as its
+// CERT_ENHKEY_USAGE_PROP_ID, purposes never panics and never reports TLS
+// server auth alone for a value that names another usage too.
+func FuzzEKUPurposes(f *testing.F) {
+	f.Add(ServerAuthEKU())
+	f.Add(EncodeEKU(oidServerAuth, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 3}))
+	f.Add([]byte{0x30, 0x00})
+	f.Add([]byte{0x30, 0x03, 0x06, 0x01})
+	c := testCert(f, "fuzz")
+	f.Fuzz(func(t *testing.T, prop []byte) {
+		ps := purposes(c, map[uint32][]byte{PropEKU: prop})
+		var oids []asn1.ObjectIdentifier
+		if _, err := asn1.Unmarshal(prop, &oids); err == nil && len(oids) > 1 && tlsOnly(ps) {
+			for _, o := range oids {
+				if !o.Equal(oidServerAuth) {
+					t.Fatalf("%x: %v reported TLS only", prop, oids)
+				}
+			}
+		}
+	})
+}
+
 func BenchmarkAnchors(b *testing.B) {
 	var entries []Entry
 	for i := 0; i < 300; i++ {
@@ -245,5 +269,32 @@ func TestIsHostRoot(t *testing.T) {
 		if got := IsHostRoot(root); got != want {
 			t.Errorf("IsHostRoot(%q) = %v, want %v", root, got, want)
 		}
+	}
+}
+
+// The purposes Windows trusts a CA for: the EKU property, else the
+// certificate's EKU extension, else everything.
+func TestPurposes(t *testing.T) {
+	plain, tls, email := testCert(t, "plain"), testCert(t, "tls", x509.ExtKeyUsageServerAuth), testCert(t, "email", x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageServerAuth)
+	cases := []struct {
+		c     *x509.Certificate
+		props map[uint32][]byte
+		want  string
+	}{
+		{plain, nil, "any"},
+		{plain, map[uint32][]byte{PropEKU: ServerAuthEKU()}, "serverAuth"},
+		{plain, map[uint32][]byte{PropEKU: EncodeEKU(asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 3})}, "serverAuth, codeSigning"},
+		{plain, map[uint32][]byte{PropEKU: EncodeEKU(asn1.ObjectIdentifier{1, 2, 3})}, "any"},
+		{tls, nil, "serverAuth"},
+		{email, nil, "serverAuth, emailProtection"},
+	}
+	for i, tc := range cases {
+		if got := stores.JoinPurposes(purposes(tc.c, tc.props)); got != tc.want {
+			t.Errorf("case %d: %s, want %s", i, got, tc.want)
+		}
+	}
+	as, _ := Anchors([]Entry{{DER: plain.Raw, Source: SourceMachine, Props: map[uint32][]byte{PropEKU: ServerAuthEKU()}}}, nil)
+	if len(as) != 1 || stores.JoinPurposes(as[0].Purposes) != "serverAuth" {
+		t.Fatalf("Anchors: %+v", as)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/installers"
 	"github.com/anchorwatch/anchorwatch/stores"
 	winstore "github.com/anchorwatch/anchorwatch/stores/windows"
 	"github.com/anchorwatch/anchorwatch/stores/windows/winebed"
@@ -427,4 +428,251 @@ func TestWineAnchorwatchBinary(t *testing.T) {
 	if !invRoot[fp] {
 		t.Fatal("installed root not in the inventory")
 	}
+}
+
+// ekuReport is wintest eku/blobeku: what crypt32 itself reads.
+type ekuReport struct {
+	Found      bool     `json:"found"`
+	PropOIDs   []string `json:"prop_oids"`
+	Prop       string   `json:"prop"`
+	AllOIDs    []string `json:"all_oids"`
+	Restricted bool     `json:"restricted"`
+}
+
+const serverAuthOID = "1.3.6.1.5.5.7.3.1"
+
+// Install sets CERT_ENHKEY_USAGE_PROP_ID to serverAuth: Wine's crypt32
+// reads it back (CertGetEnhancedKeyUsage, CertGetCertificateContextProperty),
+// the registry blob carries it, List reports TLS only, and audit of the
+// real anchorwatch.exe is compliant. A copy without it (trusted for every
+// purpose) is overtrusted, and install narrows it.
+func TestWineInstallServerAuthOnly(t *testing.T) {
+	b := setupWine(t)
+	ca := newCA(t, "Wine TLS-only Root", nil)
+	fp := stores.SHA256(ca.cert)
+	if got := actions(t, b, "install", "ROOT", ca.file); strings.Join(got, ",") != "added" {
+		t.Fatalf("install: %v", got)
+	}
+	t.Cleanup(func() { actions(t, b, "remove", "ROOT", fp) })
+	checkServerAuthOnly(t, b, ca)
+	if a := b.listed(t, "ROOT", fp); stores.JoinPurposes(a.Purposes) != "serverAuth" || !a.Trusted {
+		t.Fatalf("List: %+v", a)
+	}
+	if st := b.auditStatus(t, ca); st != "compliant" {
+		t.Fatalf("anchorwatch audit: %s", st)
+	}
+
+	// What an older version (or certlm.msc's "Enable all purposes") left:
+	// no property, every purpose.
+	key := machineKey("ROOT", ca.cert)
+	plain := winstore.EncodeBlob(winstore.Blob{DER: ca.cert.Raw, Props: map[uint32][]byte{winstore.PropSHA1Hash: mustHex(stores.SHA1(ca.cert))}})
+	if _, err := b.run(t, "reg", "add", key, "/v", "Blob", "/t", "REG_BINARY", "/d", hex.EncodeToString(plain), "/f"); err != nil {
+		t.Fatal(err)
+	}
+	var r ekuReport
+	b.wintest(t, &r, "eku", "ROOT", ca.file)
+	if r.PropOIDs != nil || r.Restricted {
+		t.Fatalf("crypt32 after the plain blob: %+v, want no property and every usage", r)
+	}
+	if a := b.listed(t, "ROOT", fp); stores.JoinPurposes(a.Purposes) != "any" {
+		t.Fatalf("List of the plain copy: %+v", a)
+	}
+	if st := b.auditStatus(t, ca); st != "overtrusted" {
+		t.Fatalf("anchorwatch audit of the plain copy: %s, want overtrusted", st)
+	}
+	if got := actions(t, b, "install", "ROOT", ca.file); strings.Join(got, ",") != "trusted" {
+		t.Fatalf("install over the plain copy: %v, want [trusted]", got)
+	}
+	checkServerAuthOnly(t, b, ca)
+}
+
+func checkServerAuthOnly(t *testing.T, b *wineBed, ca testCA) {
+	t.Helper()
+	var r ekuReport
+	b.wintest(t, &r, "eku", "ROOT", ca.file)
+	if !r.Found || strings.Join(r.PropOIDs, ",") != serverAuthOID || r.Prop != "300a06082b06010505070301" ||
+		!r.Restricted || strings.Join(r.AllOIDs, ",") != serverAuthOID {
+		t.Fatalf("crypt32 reads %+v, want the EKU property serverAuth only", r)
+	}
+	blob, _ := b.regBlob(t, machineKey("ROOT", ca.cert))
+	if !strings.Contains(blob, "09000000010000000C000000300A06082B06010505070301") {
+		t.Fatalf("the registry blob lacks property 9 = serverAuth: %.120s…", blob)
+	}
+}
+
+// The Group Policy Blob of installers (GPO kit and Registry.pol) carries
+// the same property: Wine's crypt32 deserializes it with serverAuth only,
+// and List reports the GPO copy as TLS only.
+func TestWineGPOBlobServerAuthOnly(t *testing.T) {
+	b := setupWine(t)
+	ca := newCA(t, "Wine GPO TLS Root", nil)
+	blob := installers.GPOBlob(ca.cert)
+	var r ekuReport
+	b.wintest(t, &r, "blobeku", hex.EncodeToString(blob))
+	if !r.Found || strings.Join(r.PropOIDs, ",") != serverAuthOID || strings.Join(r.AllOIDs, ",") != serverAuthOID {
+		t.Fatalf("crypt32 reads the GPO blob as %+v", r)
+	}
+	gpoKey := `HKLM\` + winstore.GPOKey("ROOT") + `\Certificates\` + strings.ToUpper(stores.SHA1(ca.cert))
+	if _, err := b.run(t, "reg", "add", gpoKey, "/v", "Blob", "/t", "REG_BINARY", "/d", hex.EncodeToString(blob), "/f"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.run(t, "reg", "delete", gpoKey, "/f") })
+	if a := b.listed(t, "ROOT", stores.SHA256(ca.cert)); !a.Trusted || a.ManagedBy != "gpo" || stores.JoinPurposes(a.Purposes) != "serverAuth" {
+		t.Fatalf("List of the GPO copy: %+v", a)
+	}
+}
+
+// Distrust puts the CA in LocalMachine\Disallowed and takes the ROOT copy
+// out; a copy added back to ROOT is untrusted (Disallowed wins) and
+// distrust takes it out again; undistrust empties Disallowed of it and
+// adds nothing.
+func TestWineDistrustDisallowed(t *testing.T) {
+	b := setupWine(t)
+	ca := newCA(t, "Wine Leaked Root", nil)
+	fp := stores.SHA256(ca.cert)
+	disKey := machineKey("Disallowed", ca.cert)
+	actions(t, b, "install", "ROOT", ca.file)
+	t.Cleanup(func() {
+		actions(t, b, "undistrust", "ROOT", fp)
+		actions(t, b, "remove", "ROOT", fp)
+	})
+	if got := actions(t, b, "distrust", "ROOT", ca.file); strings.Join(got, ",") != "distrusted" {
+		t.Fatalf("distrust: %v", got)
+	}
+	if blob, ok := b.regBlob(t, disKey); !ok || !strings.Contains(blob, strings.ToUpper(hex.EncodeToString(ca.cert.Raw))) {
+		t.Fatal(`reg query: the CA is not in HKLM\...\SystemCertificates\Disallowed`)
+	}
+	if _, ok := b.regBlob(t, machineKey("ROOT", ca.cert)); ok {
+		t.Fatal("the ROOT copy is still there")
+	}
+	var dis []listed
+	b.wintest(t, &dis, "distrusted", "ROOT")
+	if !containsFP(dis, fp) {
+		t.Fatalf("Distrusted: %v", dis)
+	}
+	if got := actions(t, b, "distrust", "ROOT", ca.file); strings.Join(got, ",") != "unchanged" {
+		t.Fatalf("second distrust: %v", got)
+	}
+	// A program adds it back to ROOT with crypt32's registry layout.
+	plain := winstore.EncodeBlob(winstore.Blob{DER: ca.cert.Raw, Props: map[uint32][]byte{winstore.PropSHA1Hash: mustHex(stores.SHA1(ca.cert))}})
+	if _, err := b.run(t, "reg", "add", machineKey("ROOT", ca.cert), "/v", "Blob", "/t", "REG_BINARY", "/d", hex.EncodeToString(plain), "/f"); err != nil {
+		t.Fatal(err)
+	}
+	if a := b.listed(t, "ROOT", fp); a.SHA256 != fp || a.Trusted {
+		t.Fatalf("the copy back in ROOT: %+v, want listed and untrusted (Disallowed)", a)
+	}
+	if got := actions(t, b, "distrust", "ROOT", ca.file); strings.Join(got, ",") != "distrusted" {
+		t.Fatalf("distrust of the copy back: %v", got)
+	}
+	if _, ok := b.regBlob(t, machineKey("ROOT", ca.cert)); ok {
+		t.Fatal("the copy added back is still in ROOT")
+	}
+	if got := actions(t, b, "undistrust", "ROOT", fp); strings.Join(got, ",") != "undistrusted" {
+		t.Fatalf("undistrust: %v", got)
+	}
+	if _, ok := b.regBlob(t, disKey); ok {
+		t.Fatal("undistrust left the Disallowed entry")
+	}
+	if _, ok := b.list(t, "ROOT")[fp]; ok {
+		t.Fatal("undistrust added the CA to ROOT")
+	}
+}
+
+func containsFP(as []listed, fp string) bool {
+	for _, a := range as {
+		if a.SHA256 == fp {
+			return true
+		}
+	}
+	return false
+}
+
+// listed returns one anchor of List with its purposes.
+func (b *wineBed) listed(t *testing.T, name, fp string) listedPurposes {
+	t.Helper()
+	var as []listedPurposes
+	b.wintest(t, &as, "list", name)
+	for _, a := range as {
+		if a.SHA256 == fp {
+			return a
+		}
+	}
+	return listedPurposes{}
+}
+
+type listedPurposes struct {
+	listed
+	Purposes []stores.Purpose `json:"purposes"`
+}
+
+// auditStatus runs the real anchorwatch.exe audit for ca and returns the
+// ROOT store's status.
+func (b *wineBed) auditStatus(t *testing.T, ca testCA) string {
+	t.Helper()
+	out, _ := b.run(t, b.cli, "audit", "--ca", ca.file, "--stores", "windows", "--json")
+	var audit struct {
+		Stores []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"stores"`
+	}
+	if err := json.Unmarshal([]byte(out), &audit); err != nil {
+		t.Fatalf("audit --json: %v\n%s", err, out)
+	}
+	for _, s := range audit.Stores {
+		if s.ID == winstore.ID("ROOT") {
+			return s.Status
+		}
+	}
+	return ""
+}
+
+// Wine's own chain engine (CertGetCertificateChain for a leaf of the CA)
+// trusts the leaf after install and no longer after distrust (the ROOT
+// copy is gone). Wine 8 enforces neither the EKU property (a chain asked
+// for code signing is trusted too) nor Disallowed (a copy put back
+// in ROOT is trusted): Windows does (CERT_TRUST_IS_NOT_VALID_FOR_USAGE,
+// CERT_TRUST_IS_EXPLICIT_DISTRUST); docs/windows.md lists both as what
+// Wine cannot prove. They are logged, not asserted.
+func TestWineChainAfterDistrust(t *testing.T) {
+	b := setupWine(t)
+	ca := newCA(t, "Wine Chain Root", nil)
+	fp := stores.SHA256(ca.cert)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "leaf.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"leaf.example"}}, ca.cert, &ca.key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := filepath.Join(t.TempDir(), "leaf.pem")
+	if err := os.WriteFile(lp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leaf := winebed.WinPath(lp)
+	type report struct {
+		ErrorStatus uint32 `json:"error_status"`
+		Elements    int    `json:"elements"`
+	}
+	chain := func(usage string) report {
+		var r report
+		b.wintest(t, &r, "chain", "ROOT", leaf, usage)
+		return r
+	}
+	if r := chain(serverAuthOID); r.ErrorStatus == 0 {
+		t.Fatalf("before install crypt32 trusts the leaf: %+v", r)
+	}
+	actions(t, b, "install", "ROOT", ca.file)
+	t.Cleanup(func() { actions(t, b, "undistrust", "ROOT", fp); actions(t, b, "remove", "ROOT", fp) })
+	if r := chain(serverAuthOID); r.ErrorStatus != 0 || r.Elements != 2 {
+		t.Fatalf("after install crypt32 does not trust the leaf for TLS: %+v", r)
+	}
+	t.Logf("Wine: chain for code signing with the TLS-only property: %+v (Windows: CERT_TRUST_IS_NOT_VALID_FOR_USAGE)", chain("1.3.6.1.5.5.7.3.3"))
+	actions(t, b, "distrust", "ROOT", ca.file)
+	if r := chain(serverAuthOID); r.ErrorStatus == 0 {
+		t.Fatalf("after distrust crypt32 trusts the leaf: %+v", r)
+	}
+	plain := winstore.EncodeBlob(winstore.Blob{DER: ca.cert.Raw, Props: map[uint32][]byte{winstore.PropSHA1Hash: mustHex(stores.SHA1(ca.cert))}})
+	if _, err := b.run(t, "reg", "add", machineKey("ROOT", ca.cert), "/v", "Blob", "/t", "REG_BINARY", "/d", hex.EncodeToString(plain), "/f"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Wine: chain with a copy back in ROOT while in Disallowed: %+v (Windows: CERT_TRUST_IS_EXPLICIT_DISTRUST)", chain(serverAuthOID))
 }

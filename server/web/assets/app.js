@@ -228,8 +228,12 @@
       if (err instanceof Stop || (err.status !== 404 && err.status !== 405)) { throw err; }
       return null;
     });
-    return Promise.all([api('/api/v1/summary'), api('/api/v1/trend'), devSum]).then(function (res) {
-      var sum = res[0], trend = res[1], dsum = res[2];
+    var rollout = api('/api/v1/policy/rollout').catch(function (err) {
+      if (err instanceof Stop || (err.status !== 404 && err.status !== 405)) { throw err; }
+      return null;
+    });
+    return Promise.all([api('/api/v1/summary'), api('/api/v1/trend'), devSum, rollout]).then(function (res) {
+      var sum = res[0], trend = res[1], dsum = res[2], ro = res[3];
       var bs = sum.by_status || {};
       var kpis = el('div', { class: 'kpis' },
         kpi('Hosts', sum.hosts, 'kpi-hosts', 'info', 'enrolled', '/hosts'),
@@ -311,10 +315,75 @@
             el('p', { class: 'muted' }, el('span', { testid: 'stores-total', text: fmtInt(storeAll) }), ' stores reported'))),
         el('div', { class: 'grid grid-2' },
           panel('By operating system', 'os-panel', groupTable(sum.by_os, 'os', 'OS', osName, function (k) { return hrefWith('/hosts', { os: k }); })),
-          panel('By policy serial', 'serial-panel', groupTable(sum.by_policy_serial, 'serial', 'Serial', function (k) { return k === '0' ? 'none yet' : 'serial ' + k; }, function (k) { return hrefWith('/hosts', { policy_serial: k }); })))
+          panel('By policy serial', 'serial-panel', groupTable(sum.by_policy_serial, 'serial', 'Serial', function (k) { return k === '0' ? 'none yet' : 'serial ' + k; }, function (k) { return hrefWith('/hosts', { policy_serial: k }); }))),
+        ro ? panel('Rollout of the served policy', 'rollout-panel', rolloutView(ro)) : null
       ]);
       setGenerated(sum.generated_at);
     });
+  }
+
+  // ROLLOUT: where the active hosts stand on the served serial: on it,
+  // on an older one (seen since the upload), silent since the upload.
+  var ROLLOUT = [['on', 'on the serial', 's-compliant'], ['older', 'older serial', 's-missing'], ['silent', 'not seen since the upload', 's-pending']];
+
+  function rolloutView(ro) {
+    var wrap = el('div', null);
+    if (!ro.serial) {
+      wrap.appendChild(el('p', { class: 'empty', text: 'No policy uploaded yet.' }));
+      return wrap;
+    }
+    var now = ro.now, total = now.on + now.older + now.silent;
+    var bar = el('div', { class: 'bar', role: 'img', 'aria-label': ROLLOUT.map(function (r) { return r[1] + ' ' + now[r[0]]; }).join(', ') });
+    ROLLOUT.forEach(function (r) {
+      if (now[r[0]] && total) { bar.appendChild(el('span', { class: r[2], 'width%': (100 * now[r[0]] / total).toFixed(3), title: r[1] + ': ' + fmtInt(now[r[0]]) })); }
+    });
+    append(wrap, [
+      el('p', null, 'Serial ', el('strong', { testid: 'rollout-serial', text: String(ro.serial) }), ' uploaded ',
+        el('span', { title: new Date(ro.uploaded_at).toString(), text: fmtTimeSec(ro.uploaded_at) }), ' (', ago(ro.uploaded_at), '): ',
+        el('strong', { testid: 'rollout-pct', text: total ? fmtPct(100 * now.on / total) : '—' }), ' of active hosts on it.'),
+      bar,
+      el('div', { class: 'bars' }, ROLLOUT.map(function (r) {
+        return [el('span', null, el('i', { class: 'swatch ' + r[2] }), ' ' + r[1]),
+          el('span', { class: 'muted', text: total ? fmtPct(100 * now[r[0]] / total) : '—' }),
+          el('span', { class: 'num', testid: 'rollout-' + r[0], text: fmtInt(now[r[0]]) })];
+      })),
+      rolloutChart(ro.points || [], now)]);
+    return wrap;
+  }
+
+  // rolloutChart draws the share of hosts on the serial (and on older
+  // serials) against the time since the upload, from the collector's
+  // samples and now.
+  function rolloutChart(points, now) {
+    var W = 760, H = 200, L = 46, R = 18, T = 14, B = 30;
+    var pts = points.concat([now]);
+    var tEnd = Math.max(pts[pts.length - 1].seconds, 1);
+    function x(t) { return L + (W - L - R) * Math.max(t, 0) / tEnd; }
+    function y(p) { return T + (H - T - B) * (1 - p / 100); }
+    function pct(p, k) { var n = p.on + p.older + p.silent; return n ? 100 * p[k] / n : 0; }
+    var chart = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'Share of hosts on the served serial since its upload', testid: 'rollout-chart' });
+    [0, 50, 100].forEach(function (p) {
+      chart.appendChild(svg('line', { class: 'grid-line', x1: L, x2: W - R, y1: y(p), y2: y(p) }));
+      chart.appendChild(svg('text', { class: 'axis-label', x: L - 8, y: y(p) + 4, 'text-anchor': 'end', text: p + '%' }));
+    });
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
+      var t = f * tEnd;
+      chart.appendChild(svg('text', { class: 'axis-label', x: x(t), y: H - 8, 'text-anchor': 'middle', text: fmtSpan(t) }));
+    });
+    ['on', 'older'].forEach(function (k) {
+      var d = '';
+      pts.forEach(function (p, i) { d += (i ? 'L' : 'M') + x(p.seconds).toFixed(1) + ' ' + y(pct(p, k)).toFixed(1); });
+      chart.appendChild(svg('path', { class: k === 'on' ? 'line' : 'line-hosts', d: d }));
+    });
+    return el('div', null, chart, el('p', { class: 'muted' }, 'Solid: on the serial; dashed: on an older serial; over the time since the upload (',
+      el('span', { testid: 'rollout-points', text: String(points.length) }), ' samples by this collector, and now).'));
+  }
+
+  // fmtSpan: seconds as "45 s", "12 min", "3 h".
+  function fmtSpan(sec) {
+    if (sec < 120) { return Math.round(sec) + ' s'; }
+    if (sec < 7200) { return Math.round(sec / 60) + ' min'; }
+    return Math.round(sec / 3600) + ' h';
   }
 
   function trendChart(points) {

@@ -16,6 +16,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -155,8 +156,14 @@ func certsIn(p string, deep bool) [][]byte {
 			if b == nil {
 				break
 			}
-			if b.Type == "CERTIFICATE" {
+			switch b.Type {
+			case "CERTIFICATE":
 				out = append(out, b.Bytes)
+			case "TRUSTED CERTIFICATE": // the certificate, then its OpenSSL trust settings
+				var raw asn1.RawValue
+				if _, err := asn1.Unmarshal(b.Bytes, &raw); err == nil {
+					out = append(out, raw.FullBytes)
+				}
 			}
 		}
 		return nil

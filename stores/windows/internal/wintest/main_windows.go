@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -72,6 +73,62 @@ func run(args []string) error {
 			return err
 		}
 		return out(ch)
+	case "distrust":
+		f, err := arg()
+		if err != nil {
+			return err
+		}
+		certs, err := policy.LoadCAFile(f)
+		if err != nil {
+			return err
+		}
+		ch, err := s.Distrust(ctx, certs, stores.Options{})
+		if err != nil {
+			return err
+		}
+		return out(ch)
+	case "undistrust":
+		fp, err := arg()
+		if err != nil {
+			return err
+		}
+		ch, err := s.Undistrust(ctx, []string{fp}, stores.Options{})
+		if err != nil {
+			return err
+		}
+		return out(ch)
+	case "distrusted":
+		as, err := s.Distrusted(ctx)
+		if err != nil {
+			return err
+		}
+		return out(as)
+	case "eku", "chain":
+		f, err := arg()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return fmt.Errorf("%s: not PEM", f)
+		}
+		if cmd == "chain" {
+			if len(args) < 4 {
+				return errors.New("chain needs FILE USAGE")
+			}
+			return chainCheck(blk.Bytes, args[3])
+		}
+		return storeEKU(name, blk.Bytes)
+	case "blobeku":
+		blob, err := hex.DecodeString(name)
+		if err != nil {
+			return err
+		}
+		return blobEKU(blob)
 	case "notify":
 		f, err := arg()
 		if err != nil {
