@@ -87,18 +87,18 @@ func (f AgentFiles) read(l Layout) (*inputs, error) {
 	} {
 		if x.path == "" {
 			if x.required {
-				return nil, fmt.Errorf("%s FILE is required", x.flag)
+				return nil, inputErr(fmt.Errorf("%s FILE is required", x.flag))
 			}
 			continue
 		}
 		b, err := readInput(x.path, x.max)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", x.flag, err)
+			return nil, inputErr(fmt.Errorf("%s: %w", x.flag, err))
 		}
 		*x.dst = b
 	}
 	if err := f.checkConfig(&in, l); err != nil {
-		return nil, err
+		return nil, inputErr(err)
 	}
 	return &in, nil
 }
@@ -125,6 +125,23 @@ func readInput(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is over %d bytes", path, max)
 	}
 	return b, nil
+}
+
+// InputError is a bad input of a package build: a file that is missing,
+// unreadable or not what it should be (a config the agent would refuse,
+// a binary for another platform), or a flag value out of range. The
+// command line reports it as a usage error.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// inputErr marks err as an InputError (nil stays nil).
+func inputErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Err: err}
 }
 
 // ErrConfigMismatch: the config names a file somewhere the package does

@@ -86,14 +86,14 @@ func BuildLinuxPackage(ctx context.Context, p LinuxPackage, w io.Writer) (string
 		return "", fmt.Errorf("package format %q: want deb or rpm", p.Format)
 	}
 	if err := p.check(); err != nil {
-		return "", fmt.Errorf("%s: %w", p.Format, err)
+		return "", inputErr(fmt.Errorf("%s: %w", p.Format, err))
 	}
 	arch, err := elfArch(p.Binary)
 	if err != nil {
-		return "", fmt.Errorf("%s: --binary %s: %w", p.Format, p.Binary, err)
+		return "", inputErr(fmt.Errorf("%s: --binary %s: %w", p.Format, p.Binary, err))
 	}
 	if p.Arch != "" && p.Arch != arch {
-		return "", fmt.Errorf("%s: --binary %s is built for %s, not %s: build it with GOOS=linux GOARCH=%s", p.Format, p.Binary, arch, p.Arch, p.Arch)
+		return "", inputErr(fmt.Errorf("%s: --binary %s is built for %s, not %s: build it with GOOS=linux GOARCH=%s", p.Format, p.Binary, arch, p.Arch, p.Arch))
 	}
 	if _, err := p.read(LinuxLayout()); err != nil {
 		return "", fmt.Errorf("%s: %w", p.Format, err)

@@ -96,7 +96,7 @@ func (p MacPackage) binary(first []byte) ([]byte, []string, error) {
 	for _, f := range p.MoreBinaries {
 		b, err := readInput(f, maxBinaryInput)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--binary: %w", err)
+			return nil, nil, inputErr(fmt.Errorf("--binary: %w", err))
 		}
 		bins = append(bins, b)
 	}
@@ -109,7 +109,7 @@ func (p MacPackage) binary(first []byte) ([]byte, []string, error) {
 	}
 	archs, err := machoArchs(bin)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--binary %s: %w", p.Binary, err)
+		return nil, nil, inputErr(fmt.Errorf("--binary %s: %w", p.Binary, err))
 	}
 	return bin, archs, nil
 }

@@ -101,11 +101,11 @@ func msiVersion(v string) (string, error) {
 func BuildMSI(ctx context.Context, p MSIPackage) (name string, msi []byte, err error) {
 	version, err := msiVersion(p.Version)
 	if err != nil {
-		return "", nil, fmt.Errorf("msi: %w", err)
+		return "", nil, inputErr(fmt.Errorf("msi: %w", err))
 	}
 	arch, err := peArch(p.Binary)
 	if err != nil {
-		return "", nil, fmt.Errorf("msi: --binary %s: %w", p.Binary, err)
+		return "", nil, inputErr(fmt.Errorf("msi: --binary %s: %w", p.Binary, err))
 	}
 	if (p.SignCert == "") != (p.SignKey == "") {
 		return "", nil, errors.New("msi: give --sign-cert and --sign-key together")

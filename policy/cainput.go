@@ -51,10 +51,13 @@ func ParseCAs(data []byte) ([]*x509.Certificate, error) {
 	if len(data) > MaxCAInput {
 		return nil, fmt.Errorf("%d bytes is over the %d byte limit", len(data), MaxCAInput)
 	}
+	if err := checkTextEncoding(data); err != nil {
+		return nil, err
+	}
 	var certs []*x509.Certificate
 	switch {
 	case bytes.Contains(data, []byte("-----BEGIN")):
-		rest := data
+		rest := stripBOMs(data)
 		n := 0
 		for {
 			var b *pem.Block
@@ -113,13 +116,75 @@ func ParseCAs(data []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// CheckCA refuses a certificate that cannot act as a CA.
+// CheckCA refuses a certificate that cannot act as a CA. A legacy X.509
+// v1 certificate (no extensions, so no basicConstraints) passes only when
+// it is self-signed and its signature verifies: a v1 root, as older PKIs
+// made them; LegacyV1Root says so, and the commands warn about it.
 func CheckCA(c *x509.Certificate) error {
+	if c.Version == 1 {
+		if err := checkV1Root(c); err != nil {
+			return fmt.Errorf("%q: %w: %w", c.Subject.String(), ErrNotCA, err)
+		}
+		return nil
+	}
 	if !c.BasicConstraintsValid || !c.IsCA {
 		return fmt.Errorf("%q: %w (basicConstraints cA is not set): give the issuing CA, not a server certificate", c.Subject.String(), ErrNotCA)
 	}
 	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return fmt.Errorf("%q: %w (keyUsage lacks keyCertSign)", c.Subject.String(), ErrNotCA)
+	}
+	return nil
+}
+
+// LegacyV1Root reports whether c is an X.509 v1 certificate CheckCA
+// accepts (self-signed, its signature verifying).
+func LegacyV1Root(c *x509.Certificate) bool {
+	return c.Version == 1 && checkV1Root(c) == nil
+}
+
+// CAWarnings says what a user should know about a CA that CheckCA
+// accepts: today, that it is a legacy v1 root. Commands print each line.
+func CAWarnings(c *x509.Certificate) []string {
+	if !LegacyV1Root(c) {
+		return nil
+	}
+	return []string{fmt.Sprintf("%q is a legacy X.509 v1 root (no extensions: no basicConstraints, key usage or name constraints); "+
+		"accepted because it is self-signed and its signature verifies. Reissue it as a v3 CA when you can (docs/pki-health.md)", c.Subject.String())}
+}
+
+// checkV1Root accepts a v1 certificate only as a self-signed root: its
+// issuer is its subject and its own key verifies its signature. A v1
+// certificate another key signed is a leaf (what `openssl x509 -req`
+// makes without extensions), never a CA.
+func checkV1Root(c *x509.Certificate) error {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return errors.New("a legacy X.509 v1 certificate issued by another CA (no basicConstraints): give the issuing CA, not a server certificate")
+	}
+	if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err != nil {
+		return fmt.Errorf("a legacy X.509 v1 certificate whose self-signature does not verify (%v)", err)
+	}
+	return nil
+}
+
+// utf8BOM is the byte-order mark Notepad and other Windows editors put
+// at the start of a UTF-8 file; openssl reads PEM past it.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// stripBOMs removes UTF-8 byte-order marks from PEM text: at its start,
+// and at the start of a file concatenated into it.
+func stripBOMs(data []byte) []byte {
+	if !bytes.Contains(data, utf8BOM) {
+		return data
+	}
+	return bytes.ReplaceAll(data, utf8BOM, nil)
+}
+
+// checkTextEncoding refuses PEM saved as UTF-16 (Notepad's "Unicode"),
+// which no tool reads, with what to do instead.
+func checkTextEncoding(data []byte) error {
+	if len(data) >= 4 && (bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF})) &&
+		bytes.Contains(bytes.ReplaceAll(data[2:], []byte{0}, nil), []byte("-----BEGIN")) {
+		return errors.New("the file is UTF-16 text (Notepad's \"Unicode\"): save it again as UTF-8 or ANSI")
 	}
 	return nil
 }

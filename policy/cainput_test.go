@@ -2,7 +2,9 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -42,8 +44,20 @@ func opensslInputs(t testing.TB) map[string]string {
 	run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=www.example.com")
 	run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
 		"-days", "30", "-out", "leaf.pem")
+	// A legacy v1 root: `openssl x509 -req -signkey` adds no extensions.
+	run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "v1.key",
+		"-out", "v1.csr", "-subj", "/O=Old Corp/CN=Old Corp Legacy Root")
+	run("x509", "-req", "-in", "v1.csr", "-signkey", "v1.key", "-days", "30", "-out", "v1root.pem")
 	a, _ := os.ReadFile(p("ca.pem"))
 	b, _ := os.ReadFile(p("ca2.pem"))
+	// As Notepad saves them: a UTF-8 byte-order mark, CRLF line ends;
+	// and two such files concatenated.
+	bom := append([]byte{0xEF, 0xBB, 0xBF}, bytes.ReplaceAll(a, []byte("\n"), []byte("\r\n"))...)
+	bom2 := append([]byte{0xEF, 0xBB, 0xBF}, bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))...)
+	writeFile(t, p("bom-crlf.pem"), bom)
+	writeFile(t, p("crlf.pem"), bytes.ReplaceAll(a, []byte("\n"), []byte("\r\n")))
+	writeFile(t, p("bom-bundle.pem"), append(append([]byte{}, bom...), bom2...))
+	writeFile(t, p("utf16.pem"), utf16LE(a))
 	if err := os.WriteFile(p("bundle.pem"), append(append(a, b...), a...), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +66,8 @@ func opensslInputs(t testing.TB) map[string]string {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, n := range []string{"ca.pem", "ca2.pem", "ca.der", "bundle.p7b", "ca.p7c.pem", "leaf.pem", "ca.key", "bundle.pem", "ca+leaf.pem"} {
+	for _, n := range []string{"ca.pem", "ca2.pem", "ca.der", "bundle.p7b", "ca.p7c.pem", "leaf.pem", "ca.key", "bundle.pem", "ca+leaf.pem",
+		"v1root.pem", "bom-crlf.pem", "crlf.pem", "bom-bundle.pem", "utf16.pem"} {
 		out[n] = p(n)
 	}
 	return out
@@ -74,6 +89,11 @@ func TestParseCAsOpenSSL(t *testing.T) {
 		{file: "leaf.pem", wantErr: "not a CA certificate", notCA: true},
 		{file: "ca+leaf.pem", wantErr: "www.example.com", notCA: true},
 		{file: "ca.key", wantErr: "private key"},
+		{file: "v1root.pem", wantCNs: []string{"Old Corp Legacy Root"}},
+		{file: "bom-crlf.pem", wantCNs: []string{"Example Corp Interception CA"}},
+		{file: "crlf.pem", wantCNs: []string{"Example Corp Interception CA"}},
+		{file: "bom-bundle.pem", wantCNs: []string{"Example Corp Interception CA", "Example Corp Second CA"}},
+		{file: "utf16.pem", wantErr: "UTF-16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -101,6 +121,82 @@ func TestParseCAsOpenSSL(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tt.wantCNs)
 			}
 		})
+	}
+}
+
+func writeFile(t testing.TB, p string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// utf16LE encodes ASCII text as Notepad's "Unicode" does: UTF-16LE with
+// a byte-order mark.
+func utf16LE(ascii []byte) []byte {
+	out := []byte{0xFF, 0xFE}
+	for _, c := range ascii {
+		out = append(out, c, 0)
+	}
+	return out
+}
+
+// TestParseCAsAsOpenSSLReads: every input the real openssl reads as a
+// certificate we accept too (v1 root, BOM, CRLF), and what we accept is
+// the certificate openssl sees (same SHA-256 fingerprint).
+func TestParseCAsAsOpenSSLReads(t *testing.T) {
+	in := opensslInputs(t)
+	for _, n := range []string{"v1root.pem", "bom-crlf.pem", "crlf.pem"} {
+		out, err := exec.Command("openssl", "x509", "-in", in[n], "-noout", "-fingerprint", "-sha256").CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl x509 -in %s: %v\n%s", n, err, out)
+		}
+		certs, err := LoadCAFile(in[n])
+		if err != nil {
+			t.Fatalf("%s: openssl reads it, we refuse it: %v", n, err)
+		}
+		sum := sha256.Sum256(certs[0].Raw)
+		want := strings.ToUpper(hex.EncodeToString(sum[:]))
+		if got := strings.ReplaceAll(strings.TrimSpace(string(out[strings.Index(string(out), "=")+1:])), ":", ""); got != want {
+			t.Errorf("%s: openssl sees %s, we parsed %s", n, got, want)
+		}
+	}
+}
+
+// TestLegacyV1Root: a v1 certificate passes only as a self-signed root
+// whose signature verifies, and is the one CA that earns a warning.
+func TestLegacyV1Root(t *testing.T) {
+	in := opensslInputs(t)
+	v1, err := LoadCAFile(in["v1root.pem"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1[0].Version != 1 {
+		t.Fatalf("openssl x509 -req made a v%d certificate, want v1 (this test needs an openssl that adds no extensions)", v1[0].Version)
+	}
+	if !LegacyV1Root(v1[0]) || len(CAWarnings(v1[0])) != 1 || !strings.Contains(CAWarnings(v1[0])[0], "legacy X.509 v1 root") {
+		t.Errorf("v1 root: LegacyV1Root %v, warnings %q", LegacyV1Root(v1[0]), CAWarnings(v1[0]))
+	}
+	v3, err := LoadCAFile(in["ca.pem"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if LegacyV1Root(v3[0]) || CAWarnings(v3[0]) != nil {
+		t.Errorf("v3 CA: LegacyV1Root %v, warnings %q", LegacyV1Root(v3[0]), CAWarnings(v3[0]))
+	}
+	// openssl x509 -req -CA makes a v1 leaf: issued by another CA, refused.
+	leaf, err := os.ReadFile(in["leaf.pem"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseCAs(leaf); !errors.Is(err, ErrNotCA) || !strings.Contains(err.Error(), "issued by another CA") {
+		t.Errorf("v1 leaf: %v", err)
+	}
+	// A self-signed v1 certificate whose signature does not verify.
+	bad := bytes.Clone(v1[0].Raw)
+	bad[len(bad)-3] ^= 0x55
+	if _, err := ParseCAs(bad); !errors.Is(err, ErrNotCA) || !strings.Contains(err.Error(), "does not verify") {
+		t.Errorf("v1 root with a broken signature: %v", err)
 	}
 }
 
@@ -159,7 +255,11 @@ func FuzzParseCAs(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, c := range certs {
-			if !c.IsCA || !c.BasicConstraintsValid {
+			if c.Version == 1 {
+				if !bytes.Equal(c.RawIssuer, c.RawSubject) || c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) != nil {
+					t.Fatalf("v1 certificate %q accepted that is not a self-signed root", c.Subject)
+				}
+			} else if !c.IsCA || !c.BasicConstraintsValid {
 				t.Fatalf("non-CA %q accepted", c.Subject)
 			}
 			if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {

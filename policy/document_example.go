@@ -34,10 +34,8 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
   "//remove": "Certificates to remove from every store, by SHA-256 of the DER (colons allowed). after (optional, RFC 3339) delays the removal: publish the new CA in anchors and the old one here with after = end of the overlap.",
   "remove": [],
 
-  "//blocklist": "Known-bad roots added to the built-in blocklist (Superfish, eDellRoot, ...). Name each by sha256 (certificate) or spki_sha256 (key, catches reissues); reason is required. A blocked root in a store makes it blocked-present.",
-  "blocklist": [
-    {"sha256": "0000000000000000000000000000000000000000000000000000000000000000", "reason": "example entry: replace or delete"}
-  ],
+  "//blocklist": "Known-bad roots added to the built-in blocklist (Superfish, eDellRoot, ...). Name each by sha256 (certificate) or spki_sha256 (key, catches reissues); reason is required. A blocked root in a store makes it blocked-present. Example entries: docs/policy.md, Examples.",
+  "blocklist": [],
 
   "//distrust": "CAs every agent actively distrusts (a leaked or retired CA): distrusted where the store can say so (Windows Disallowed, NSS, p11-kit, Debian, macOS), removed elsewhere, healed when a copy comes back. Give pem (the certificate: needed to refuse it in advance) and/or sha256, spki_sha256 (the key: every certificate of a leaked key); reason is required; after (optional, RFC 3339) starts it later. anchorwatch policy rotate writes this for you.",
   "distrust": [],
@@ -48,15 +46,11 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
   "//report_unknown_roots": "true: agents report every root that is neither shipped by the OS/JDK/NSS vendor nor managed by this policy.",
   "report_unknown_roots": true,
 
-  "//exemptions": "Devices deliberately left unmanaged, so the collector does not flag them: hosts (hostnames, *.suffix allowed), subnets (CIDR), macs, groups. reason is required; expires (optional, RFC 3339) ends the exemption.",
-  "exemptions": [
-    {"subnets": ["192.0.2.0/24"], "reason": "example: guest Wi-Fi", "expires": "2030-01-01T00:00:00Z"}
-  ],
+  "//exemptions": "Devices deliberately left unmanaged, so the collector does not flag them: hosts (hostnames, *.suffix allowed), subnets (CIDR), macs, groups. reason is required; expires (optional, RFC 3339) ends the exemption. Example entries: docs/policy.md, Examples.",
+  "exemptions": [],
 
-  "//do_not_decrypt": "Traffic the interception proxy must pass through unopened: destinations (host names, *.domain, IPs, CIDR) and/or clients (IPs, CIDR: a works council, a doctor, servers). Both in one entry: those clients to those destinations. reason and expires (RFC 3339) are required. Export for the proxy: anchorwatch proxy bypass.",
-  "do_not_decrypt": [
-    {"destinations": ["*.bank.example"], "reason": "example: online banking", "expires": "2030-01-01T00:00:00Z"}
-  ],
+  "//do_not_decrypt": "Traffic the interception proxy must pass through unopened: destinations (host names, *.domain, IPs, CIDR) and/or clients (IPs, CIDR: a works council, a doctor, servers). Both in one entry: those clients to those destinations. reason and expires (RFC 3339) are required. Export for the proxy: anchorwatch proxy bypass. Example entries: docs/policy.md, Examples.",
+  "do_not_decrypt": [],
 
   "//heartbeat_interval": "How often an agent with unchanged state checks in (Go duration, 10s..24h). Default 5m.",
   "heartbeat_interval": "5m",
@@ -73,7 +67,9 @@ var exampleTemplate = template.Must(template.New("policy").Parse(`{
 `))
 
 // Example returns an example policy with every field documented in "//"
-// comments. When ca is nil the anchor holds a placeholder to replace
+// comments. Lists it does not fill (blocklist, exemptions, do_not_decrypt)
+// are empty: an example entry signed unnoticed would be enforced, so the
+// examples live in docs/policy.md. When ca is nil the anchor holds a placeholder to replace
 // (and the document does not validate until it is replaced).
 func Example(ca *x509.Certificate) []byte {
 	pemText, role := placeholderPEM, RoleRoot

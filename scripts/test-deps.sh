@@ -4,7 +4,9 @@
 # prints the exact command to run and fails.
 set -euo pipefail
 
-# command-or-path  Debian package
+# command-or-path  Debian package  [# used: what in the repository uses a
+# package checked by one of its files] — every entry is used by something
+# (cmd/anchorwatch TestTestDepsAreUsed).
 checks=(
   "openssl openssl"
   "/usr/sbin/update-ca-certificates ca-certificates"
@@ -25,7 +27,7 @@ checks=(
   "git git"
   "node nodejs"
   "npm npm"
-  "/usr/share/python-wheels python3-venv"
+  "/usr/share/python-wheels python3-venv"  # used: "-m", "venv"
   "/usr/lib/python3/dist-packages/requests python3-requests"
   "wget wget"
   "plistutil libplist-utils"
@@ -37,7 +39,7 @@ checks=(
   "cpio cpio"
   "file file"
   "readelf binutils"
-  "/usr/include/stdio.h libc6-dev"
+  "/usr/include/stdio.h libc6-dev"  # used: #include <stdio.h>
   "make make"
   "/usr/bin/python3 python3"
   "bsdtar libarchive-tools"

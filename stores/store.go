@@ -48,6 +48,9 @@ type Info struct {
 	Owner    string `json:"owner,omitempty"` // user that owns the store; empty for system-wide stores
 	App      string `json:"app,omitempty"`   // application that reads it, e.g. "firefox", "chromium", "jdk-17"
 	Writable bool   `json:"writable"`
+	// NeedsRoot is set when Writable is false only because this process
+	// may not write the store: root (or Owner, for a user's store) may.
+	NeedsRoot bool `json:"needs_root,omitempty"`
 	// Note carries a reason the store cannot be handled (legacy format,
 	// missing tool). A store with a Note is still listed, never skipped.
 	Note string `json:"note,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/agent"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // newAgentCmd groups the agent: run in the foreground, or install and
@@ -50,7 +51,7 @@ func newAgentCmd() *cobra.Command {
 	}
 	c.AddCommand(&cobra.Command{
 		Use:   "status --config FILE",
-		Short: "Show the service state and what the agent last saw",
+		Short: "Show the service state and what the agent last saw (JSON); exit 1 when it reports a problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return agentStatus(cmd, cfgPath, root)
@@ -63,7 +64,11 @@ func loadAgentConfig(cfgPath string) (*agent.Config, error) {
 	if cfgPath == "" {
 		return nil, usageErr(errors.New("--config FILE is required"))
 	}
-	return agent.LoadConfig(cfgPath)
+	cfg, err := agent.LoadConfig(cfgPath)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return cfg, nil
 }
 
 func checkRoot(root string) (string, error) {
@@ -203,7 +208,38 @@ func agentStatus(cmd *cobra.Command, cfgPath, root string) error {
 	} else {
 		out.Error = serr.Error()
 	}
-	return printJSON(cmd.OutOrStdout(), out)
+	if err := printJSON(cmd.OutOrStdout(), out); err != nil {
+		return err
+	}
+	if problem := statusProblem(out.Error, st); problem != "" {
+		return &exitError{code: exitFailed, err: errors.New("agent status: " + problem)}
+	}
+	return nil
+}
+
+// statusProblem names what makes `agent status` exit 1: its status could
+// not be read, or what the agent last saw is not in order (an error, a
+// policy problem or an expired policy, a store that is not compliant).
+func statusProblem(readErr string, st agent.Status) string {
+	var bad []string
+	for _, s := range st.Stores {
+		if s.Status != string(stores.StatusCompliant) {
+			bad = append(bad, s.ID+" "+s.Status)
+		}
+	}
+	switch {
+	case readErr != "":
+		return readErr
+	case st.LastError != "":
+		return "last error: " + st.LastError
+	case st.PolicyProblem != "":
+		return "policy: " + st.PolicyProblem
+	case st.PolicyState == "expired":
+		return "the policy in force has expired"
+	case len(bad) > 0:
+		return fmt.Sprintf("%s not compliant: %s", plural(len(bad), "store", "stores"), strings.Join(bad, ", "))
+	}
+	return ""
 }
 
 // isAgentProcess reports whether pid runs "anchorwatch agent run" (Linux:

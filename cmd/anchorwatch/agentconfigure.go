@@ -154,11 +154,11 @@ func loadMSIProperties(path string) (msiProperties, error) {
 func mergeAgentConfig(packageConfig string, p msiProperties, secretPath string) ([]byte, error) {
 	data, err := readLimitedFile(packageConfig, 1<<20)
 	if err != nil {
-		return nil, fmt.Errorf("agent configure: --package-config: %w", err)
+		return nil, usageErr(fmt.Errorf("agent configure: --package-config: %w", err))
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil || doc == nil {
-		return nil, fmt.Errorf("agent configure: --package-config %s: not a JSON object (%v)", packageConfig, err)
+		return nil, usageErr(fmt.Errorf("agent configure: --package-config %s: not a JSON object (%v)", packageConfig, err))
 	}
 	set := func(key, value string) {
 		b, _ := json.Marshal(value)

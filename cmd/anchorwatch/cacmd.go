@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,13 +60,13 @@ Exit status: 0 when nothing fails; 1 when any finding is an error or a warning;
 			if len(cas) == 0 {
 				return usageErr(errors.New("ca check: give the CA with --ca FILE"))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
 			var iss []*x509.Certificate
 			if len(issuers) > 0 {
-				if iss, err = loadCAs(issuers); err != nil {
+				if iss, err = loadCAs(cmd.ErrOrStderr(), issuers); err != nil {
 					return err
 				}
 			}
@@ -92,7 +91,7 @@ Exit status: 0 when nothing fails; 1 when any finding is an error or a warning;
 					return err
 				}
 			} else {
-				printCACheck(cmd.OutOrStdout(), out)
+				printCACheck(cmd.OutOrStdout(), termLayout(cmd), out)
 			}
 			if !out.Passed {
 				return &exitError{code: 1}
@@ -104,30 +103,30 @@ Exit status: 0 when nothing fails; 1 when any finding is an error or a warning;
 	c.Flags().StringArrayVar(&issuers, "issuer", nil, "issuer certificate `FILE` of the CA (repeatable)")
 	c.Flags().StringVar(&leaf, "leaf", "", "a sample leaf `FILE` the CA issued (a certificate the proxy minted): its CRL and OCSP are checked too")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addWideFlag(c)
 	c.Flags().BoolVar(&offline, "offline", false, "lint only: fetch no CRL, OCSP answer or issuer")
 	c.Flags().DurationVar(&margin, "crl-margin", 0, "warn when a CRL's nextUpdate is closer than `DURATION` (default: a quarter of the CRL's period)")
 	c.Flags().DurationVar(&timeout, "timeout", pki.DefaultTimeout, "bound each fetch by `DURATION`")
 	return c
 }
 
-func printCACheck(w io.Writer, out caCheckOutput) {
+func printCACheck(w io.Writer, l layout, out caCheckOutput) {
 	for i, r := range out.Reports {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "CA %q (%s, %s…), expires %s (%d days left)\n", r.CA.Subject, r.Role, r.CA.SHA256[:16], r.CA.NotAfter.Format("2006-01-02"), r.CA.DaysLeft)
+		printWrapped(w, l, 2, fmt.Sprintf("CA %q (%s, %s…), expires %s (%d days left)", r.CA.Subject, r.Role, r.CA.SHA256[:16], r.CA.NotAfter.Format("2006-01-02"), r.CA.DaysLeft))
 		if r.Issuer != nil && r.Issuer.SHA256 != r.CA.SHA256 {
-			fmt.Fprintf(w, "issuer %q\n", r.Issuer.Subject)
+			printWrapped(w, l, 2, fmt.Sprintf("issuer %q", r.Issuer.Subject))
 		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tCHECK\tSUBJECT\tFINDING")
+		t := newTable(col("SEVERITY"), idCol("CHECK"), idCol("SUBJECT"), textCol("FINDING"))
 		for _, f := range r.Findings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Check, f.Subject, f.Message)
+			t.row(string(f.Severity), f.Check, f.Subject, f.Message)
 			if f.Fix != "" && f.Severity.Fails() {
-				fmt.Fprintf(tw, "\t\t\t  → %s\n", f.Fix)
+				t.row("", "", "", "→ "+f.Fix)
 			}
 		}
-		tw.Flush()
+		t.render(w, l)
 		errs, warns := r.Count(pki.SevError), r.Count(pki.SevWarn)
 		if r.Failed() {
 			fmt.Fprintf(w, "FAIL: %s, %s\n", plural(errs, "error", "errors"), plural(warns, "warning", "warnings"))

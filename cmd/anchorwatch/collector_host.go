@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -95,7 +94,7 @@ func newCollectorHostListCmd(dbf *collectorDB) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(hosts)
 			}
-			printHosts(cmd, hosts)
+			printHosts(cmd, hosts, retired || all)
 			return nil
 		},
 	}
@@ -103,12 +102,18 @@ func newCollectorHostListCmd(dbf *collectorDB) *cobra.Command {
 	list.Flags().BoolVar(&retired, "retired", false, "only retired hosts")
 	list.Flags().BoolVar(&all, "all", false, "active and retired hosts")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addWideFlag(list)
 	return list
 }
 
-func printHosts(cmd *cobra.Command, hosts []api.HostSummary) {
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOSTNAME\tMACHINE ID\tKEY\tLAST SEEN\tCONFLICT OF\tRETIRED")
+// printHosts prints the hosts; the RETIRED column only when retired hosts
+// are listed.
+func printHosts(cmd *cobra.Command, hosts []api.HostSummary, withRetired bool) {
+	cols := []column{col("ID"), idCol("HOSTNAME"), idCol("MACHINE ID"), col("KEY"), col("LAST SEEN"), col("CLONE OF")}
+	if withRetired {
+		cols = append(cols, col("RETIRED"))
+	}
+	t := newTable(cols...)
 	for _, h := range hosts {
 		key, of, ret := "no", "-", "-"
 		if h.KeyBound {
@@ -118,9 +123,9 @@ func printHosts(cmd *cobra.Command, hosts []api.HostSummary) {
 			of = strconv.FormatInt(h.ConflictOf, 10)
 		}
 		if !h.RetiredAt.IsZero() {
-			ret = h.RetiredAt.UTC().Format(time.RFC3339)
+			ret = h.RetiredAt.UTC().Format(time.DateOnly)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Hostname, h.MachineID, key, h.LastSeen.UTC().Format(time.RFC3339), of, ret)
+		t.row(strconv.FormatInt(h.ID, 10), h.Hostname, h.MachineID, key, h.LastSeen.UTC().Format("2006-01-02T15:04Z"), of, ret)
 	}
-	tw.Flush()
+	t.render(cmd.OutOrStdout(), termLayout(cmd))
 }

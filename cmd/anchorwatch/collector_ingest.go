@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -169,6 +169,7 @@ func ingestFiles(ctx context.Context, cmd *cobra.Command, d evidence.Store, form
 	var total evidence.Stats
 	var elapsed time.Duration
 	var failed []string
+	unopened := 0
 	for _, path := range files {
 		bar := newProgressBar(cmd.ErrOrStderr(), filepath.Base(path))
 		o := opt
@@ -188,6 +189,9 @@ func ingestFiles(ctx context.Context, cmd *cobra.Command, d evidence.Store, form
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: %v\n", err)
 			failed = append(failed, path)
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) && pe.Op == "open" {
+				unopened++ // a file named on the command line that is not there: an input error
+			}
 			continue
 		}
 		printStats(out, path, stats, took)
@@ -196,7 +200,11 @@ func ingestFiles(ctx context.Context, cmd *cobra.Command, d evidence.Store, form
 		printStats(out, fmt.Sprintf("total (%d files)", len(files)), total, elapsed)
 	}
 	if len(failed) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d files could not be ingested: %s", len(failed), len(files), strings.Join(failed, ", "))}
+		code := exitFailed
+		if unopened == len(failed) {
+			code = exitUsage
+		}
+		return &exitError{code: code, err: fmt.Errorf("%d of %d files could not be ingested: %s", len(failed), len(files), strings.Join(failed, ", "))}
 	}
 	return nil
 }
@@ -387,9 +395,11 @@ with source "policy" and replaced when a new policy is uploaded.`,
 			if err != nil {
 				return err
 			}
+			if jsonFlag(cmd) {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
 			now := time.Now()
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KIND\tVALUE\tSOURCE\tEXPIRES\tREASON")
+			t := newTable(col("KIND"), idCol("VALUE"), col("SOURCE"), col("EXPIRES"), textCol("REASON"))
 			for _, e := range list {
 				exp := "never"
 				if !e.ExpiresAt.IsZero() {
@@ -398,11 +408,12 @@ with source "policy" and replaced when a new policy is uploaded.`,
 						exp += " (expired)"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Kind, e.Value, e.Source, exp, e.Reason)
+				t.row(e.Kind, e.Value, e.Source, exp, e.Reason)
 			}
-			return tw.Flush()
+			return t.render(cmd.OutOrStdout(), termLayout(cmd))
 		},
 	}
+	addListFlags(list) // table.go
 	remove := &cobra.Command{
 		Use: "remove subnet|mac|hostname VALUE", Short: "Remove an exemption", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

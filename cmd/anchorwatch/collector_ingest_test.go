@@ -108,11 +108,12 @@ func TestCollectorIngestCLI(t *testing.T) {
 		t.Errorf("after the new lines: %d sightings of %d devices, want 1002 of 5", n, len(devs))
 	}
 
-	// Several files, one missing: the others are ingested, exit 1.
+	// Several files, one missing: the others are ingested; a file named on
+	// the command line that is missing is an input error, exit 2.
 	lease := filepath.Join(dir, "dnsmasq.leases")
 	appendFile(t, lease, fmt.Sprintf("%d aa:bb:cc:dd:ee:01 10.30.0.1 phone-1 *\n", time.Now().Add(time.Hour).Unix()))
 	out, errOut, code = cli("ingest", "--format", "dnsmasq", lease, filepath.Join(dir, "missing.leases"))
-	if code != 1 || !strings.Contains(out, "1 parsed") || !strings.Contains(errOut, "missing.leases") || !strings.Contains(out, "total (2 files)") {
+	if code != 2 || !strings.Contains(out, "1 parsed") || !strings.Contains(errOut, "missing.leases") || !strings.Contains(out, "total (2 files)") {
 		t.Errorf("ingest with a missing file: %d\n%s%s", code, out, errOut)
 	}
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -228,7 +227,7 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s self-signed certificate %s\nSHA-256 fingerprint (pin it in agents): %s\n", verb, certFile, fp)
 				}
 				if hs.TLSConfig, err = server.TLSConfig(certFile, keyFile); err != nil {
-					return err
+					return usageErr(err)
 				}
 			} else {
 				log.Warn("serving plain HTTP (--insecure-http): node keys and tokens travel in clear; for local tests only")
@@ -315,12 +314,13 @@ func redactURL(u string) string {
 	return pu.String()
 }
 
-func printCreds(cmd *cobra.Command, cs []store.Credential, roles bool) {
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+func printCreds(cmd *cobra.Command, cs []store.Credential, roles bool) error {
+	if jsonFlag(cmd) {
+		return printJSON(cmd.OutOrStdout(), credViews(cs))
+	}
+	t := newTable(idCol("NAME"), col("CREATED"), col("REVOKED"))
 	if roles {
-		fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tREVOKED")
-	} else {
-		fmt.Fprintln(tw, "NAME\tCREATED\tREVOKED")
+		t = newTable(idCol("NAME"), col("ROLE"), col("CREATED"), col("REVOKED"))
 	}
 	for _, c := range cs {
 		rev := "-"
@@ -328,12 +328,12 @@ func printCreds(cmd *cobra.Command, cs []store.Credential, roles bool) {
 			rev = c.RevokedAt.Format(time.RFC3339)
 		}
 		if roles {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Role, c.CreatedAt.Format(time.RFC3339), rev)
+			t.row(c.Name, c.Role, c.CreatedAt.Format(time.RFC3339), rev)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, c.CreatedAt.Format(time.RFC3339), rev)
+			t.row(c.Name, c.CreatedAt.Format(time.RFC3339), rev)
 		}
 	}
-	tw.Flush()
+	return t.render(cmd.OutOrStdout(), termLayout(cmd))
 }
 
 func newCollectorSecretCmd(dbf *collectorDB) *cobra.Command {
@@ -365,8 +365,7 @@ func newCollectorSecretCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printCreds(cmd, cs, false)
-			return nil
+			return printCreds(cmd, cs, false)
 		},
 	}, &cobra.Command{
 		Use: "revoke NAME", Short: "Revoke an enroll secret at once (enrolled hosts keep working)", Args: cobra.ExactArgs(1),
@@ -379,6 +378,7 @@ func newCollectorSecretCmd(dbf *collectorDB) *cobra.Command {
 			return st.RevokeSecret(cmd.Context(), args[0])
 		},
 	})
+	addListFlags(cmd, "list") // table.go
 	return cmd
 }
 
@@ -417,8 +417,7 @@ func newCollectorTokenCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printCreds(cmd, cs, true)
-			return nil
+			return printCreds(cmd, cs, true)
 		},
 	}, &cobra.Command{
 		Use: "revoke NAME", Short: "Revoke an API token at once", Args: cobra.ExactArgs(1),
@@ -431,6 +430,7 @@ func newCollectorTokenCmd(dbf *collectorDB) *cobra.Command {
 			return st.RevokeToken(cmd.Context(), args[0])
 		},
 	})
+	addListFlags(cmd, "list") // table.go
 	return cmd
 }
 
@@ -441,17 +441,17 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 		Short: "Store a signed policy blob (PKCS#7); the collector serves it unchanged",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			blob, err := os.ReadFile(args[0])
+			blob, err := readSignedPolicyFile(args[0])
 			if err != nil {
-				return fmt.Errorf("read policy: %w", err)
+				return err
 			}
 			info, err := server.ReadPolicyInfo(blob)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			warning, err := info.CheckUpload(time.Now())
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			if warning != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], warning)

@@ -79,13 +79,14 @@ func (f *hostFlags) register(cmd *cobra.Command, withKinds bool) {
 	fl.StringArrayVar(&f.javaPasswords, "java-password", nil, "password of a Java keystore, `PATH=PASS` with PATH as seen inside the root (repeatable; visible to other users in ps: prefer --java-password-file)")
 	fl.StringVar(&f.javaPwFile, "java-password-file", "", "read Java keystore passwords from `FILE`: PATH=PASS lines, # comments (mode 0600)")
 	fl.BoolVar(&f.json, "json", false, "print machine-readable JSON")
+	addWideFlag(cmd)
 	fl.BoolVar(&f.verbose, "verbose", false, "log what the adapters do to stderr")
 	cmd.Args = noArgs
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageErr(fmt.Errorf("%s takes no arguments, got %q (CA files go after --ca)", cmd.CommandPath(), args))
+		return usageErrFor(cmd, fmt.Errorf("%s takes no arguments, got %q (CA files go after --ca)", cmd.CommandPath(), args))
 	}
 	return nil
 }
@@ -171,15 +172,14 @@ func parseJavaPasswords(vals []string) (map[string]string, error) {
 	return m, nil
 }
 
-// loadCAs reads every --ca file. A file that cannot be read or holds
-// anything but CA certificates is a usage error naming the file.
-func loadCAs(paths []string) ([]*x509.Certificate, error) {
+// loadCAs reads every --ca file (see loadCAFile), each certificate once.
+func loadCAs(warn io.Writer, paths []string) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	seen := map[string]bool{}
 	for _, p := range paths {
-		certs, err := policy.LoadCAFile(p)
+		certs, err := loadCAFile(warn, p)
 		if err != nil {
-			return nil, usageErr(err)
+			return nil, err
 		}
 		for _, c := range certs {
 			fp := stores.SHA256(c)
@@ -190,6 +190,23 @@ func loadCAs(paths []string) ([]*x509.Certificate, error) {
 		}
 	}
 	return out, nil
+}
+
+// loadCAFile reads a CA file given on the command line. A file that
+// cannot be read or holds anything but CA certificates is an input
+// error (exit 2) naming the file; what the user should know about a CA
+// it accepts (a legacy v1 root) is written to warn.
+func loadCAFile(warn io.Writer, path string) ([]*x509.Certificate, error) {
+	certs, err := policy.LoadCAFile(path)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	for _, c := range certs {
+		for _, w := range policy.CAWarnings(c) {
+			fmt.Fprintf(warn, "warning: %s: %s\n", path, w)
+		}
+	}
+	return certs, nil
 }
 
 // discovered is the result of discovery: the stores found and, for every

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,7 +72,7 @@ store found, or none could be read).`,
 			if err != nil {
 				return usageErr(fmt.Errorf("--allow-purposes: %w", err))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -119,7 +118,7 @@ store found, or none could be read).`,
 					return err
 				}
 			} else {
-				printAudit(w, out, cas)
+				printAudit(w, termLayout(cmd), out, cas)
 			}
 			switch {
 			case len(results) == 0:
@@ -139,36 +138,34 @@ store found, or none could be read).`,
 	return cmd
 }
 
-func printAudit(w io.Writer, out auditOutput, caFiles []string) {
+func printAudit(w io.Writer, l layout, out auditOutput, caFiles []string) {
 	if out.Probe != nil {
-		defer printProbe(w, out.Probe)
+		defer printProbe(w, l, out.Probe)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tSTATUS\tPURPOSES\tDETAIL")
+	t := newTable(idCol("STORE"), col("STATUS"), col("PURPOSES"), textCol("DETAIL"))
 	bad := 0
 	for _, r := range out.Stores {
 		if r.Status != stores.StatusCompliant {
 			bad++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Status, resultPurposes(r), r.Detail)
+		t.row(r.ID, string(r.Status), resultPurposes(r), r.Detail)
 	}
-	tw.Flush()
+	t.render(w, l)
 	switch {
 	case len(out.Stores) == 0:
 		fmt.Fprintln(w, "no trust store found: nothing was checked")
 	case out.Compliant:
-		fmt.Fprintf(w, "compliant: %s checked, every one holds the CA, trusted\n", plural(len(out.Stores), "store", "stores"))
+		printWrapped(w, l, 2, fmt.Sprintf("compliant: %s checked, every one holds the CA, trusted", plural(len(out.Stores), "store", "stores")))
 	default:
-		var fix []string
+		fix := []string{"anchorwatch", "install"}
 		for _, f := range caFiles {
-			fix = append(fix, "--ca "+f)
+			fix = append(fix, "--ca", f)
 		}
-		fmt.Fprintf(w, "NOT compliant: %d of %s need attention; to fix: anchorwatch install %s",
-			bad, plural(len(out.Stores), "store", "stores"), strings.Join(fix, " "))
 		if out.Root != "/" {
-			fmt.Fprintf(w, " --root %s", out.Root)
+			fix = append(fix, "--root", out.Root)
 		}
-		fmt.Fprintln(w)
+		printWrapped(w, l, 2, fmt.Sprintf("NOT compliant: %d of %s need attention; to fix:", bad, plural(len(out.Stores), "store", "stores")))
+		printCommand(w, l, fix)
 	}
 }
 

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,9 @@ const (
 	outcomeChanged   = "changed"
 	outcomeUnchanged = "unchanged"
 	outcomeError     = "error"
+	// outcomeNeedsRoot: the store would change, and this user may not
+	// change it (stores.ErrNeedsRoot).
+	outcomeNeedsRoot = "needs-root"
 )
 
 // changeResult is what install or remove did to one store.
@@ -26,19 +30,20 @@ type changeResult struct {
 	ID      string          `json:"id"`
 	Kind    stores.Kind     `json:"kind"`
 	Path    string          `json:"path"`
-	Status  string          `json:"status"` // changed, unchanged, error
+	Status  string          `json:"status"` // changed, unchanged, needs-root, error
 	Detail  string          `json:"detail"`
 	Changes []stores.Change `json:"changes,omitempty"`
 }
 
 // changeOutput is the JSON of install and remove.
 type changeOutput struct {
-	Action  string         `json:"action"` // install, remove
-	DryRun  bool           `json:"dry_run"`
-	Root    string         `json:"root"`
-	Changed int            `json:"changed"`
-	Failed  int            `json:"failed"`
-	Stores  []changeResult `json:"stores"`
+	Action    string         `json:"action"` // install, remove
+	DryRun    bool           `json:"dry_run"`
+	Root      string         `json:"root"`
+	Changed   int            `json:"changed"`
+	Failed    int            `json:"failed"`
+	NeedsRoot int            `json:"needs_root"`
+	Stores    []changeResult `json:"stores"`
 }
 
 func newInstallCmd(d hostDeps) *cobra.Command {
@@ -66,7 +71,7 @@ Exit status: 0 when every store has the CAs; 1 when some store failed;
 			if len(cas) == 0 {
 				return usageErr(errors.New("install: give the CA with --ca FILE"))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -74,8 +79,7 @@ Exit status: 0 when every store has the CAs; 1 when some store failed;
 			if err != nil {
 				return err
 			}
-			opt := stores.Options{DryRun: dryRun}
-			return runChange(cmd, d, f, env, kinds, "install", dryRun, certs, func(ctx context.Context, s stores.Store) ([]stores.Change, error) {
+			return runChange(cmd, d, f, env, kinds, "install", dryRun, certs, func(ctx context.Context, s stores.Store, opt stores.Options) ([]stores.Change, error) {
 				return s.Install(ctx, stores.Select(s, certs), opt)
 			})
 		},
@@ -109,7 +113,7 @@ Exit status: 0 when no store holds the CAs any more; 1 when some store failed;
 			if len(cas) == 0 && len(hashes) == 0 {
 				return usageErr(errors.New("remove: name the CA with --ca FILE or --sha256 HEX"))
 			}
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -135,8 +139,7 @@ Exit status: 0 when no store holds the CAs any more; 1 when some store failed;
 			if err != nil {
 				return err
 			}
-			opt := stores.Options{DryRun: dryRun}
-			return runChange(cmd, d, f, env, kinds, "remove", dryRun, certs, func(ctx context.Context, s stores.Store) ([]stores.Change, error) {
+			return runChange(cmd, d, f, env, kinds, "remove", dryRun, certs, func(ctx context.Context, s stores.Store, opt stores.Options) ([]stores.Change, error) {
 				return s.Remove(ctx, fps, opt)
 			})
 		},
@@ -148,36 +151,17 @@ Exit status: 0 when no store holds the CAs any more; 1 when some store failed;
 	return cmd
 }
 
+// changeOp is install or remove on one store.
+type changeOp func(context.Context, stores.Store, stores.Options) ([]stores.Change, error)
+
 // runChange applies op to every store concurrently and reports.
 func runChange(cmd *cobra.Command, d hostDeps, f hostFlags, env stores.Env, kinds []stores.Kind, action string, dryRun bool,
-	certs []*x509.Certificate, op func(context.Context, stores.Store) ([]stores.Change, error)) error {
+	certs []*x509.Certificate, op changeOp) error {
 	ctx := cmd.Context()
 	found := d.find(ctx, env, kinds)
 	results := make([]changeResult, len(found.stores))
 	parallel(ctx, found.stores, func(ctx context.Context, i int, s stores.Store) {
-		info := s.Info()
-		r := changeResult{ID: info.ID, Kind: info.Kind, Path: info.Path}
-		if info.Note != "" {
-			r.Status, r.Detail = outcomeError, info.Note
-			results[i] = r
-			return
-		}
-		changes, err := op(ctx, s)
-		r.Changes = changes
-		switch {
-		case err != nil:
-			r.Status, r.Detail = outcomeError, err.Error()
-		case stores.Changed(changes):
-			r.Status, r.Detail = outcomeChanged, describeChanges(changes, certs, dryRun)
-		default:
-			r.Status = outcomeUnchanged
-			if action == "install" {
-				r.Detail = "already in place"
-			} else {
-				r.Detail = "not present"
-			}
-		}
-		results[i] = r
+		results[i] = changeStore(ctx, env, s, action, dryRun, certs, op)
 	})
 	for _, fr := range found.failed {
 		results = append(results, changeResult{ID: fr.ID, Kind: fr.Kind, Path: fr.Path, Status: outcomeError, Detail: fr.Detail})
@@ -189,6 +173,8 @@ func runChange(cmd *cobra.Command, d hostDeps, f hostFlags, env stores.Env, kind
 			out.Changed++
 		case outcomeError:
 			out.Failed++
+		case outcomeNeedsRoot:
+			out.NeedsRoot++
 		}
 	}
 	w := cmd.OutOrStdout()
@@ -197,17 +183,51 @@ func runChange(cmd *cobra.Command, d hostDeps, f hostFlags, env stores.Env, kind
 			return err
 		}
 	} else {
-		printChange(w, out, len(certs))
+		printChange(w, termLayout(cmd), out, len(certs))
 	}
 	switch {
 	case len(found.stores) == 0 && out.Failed == 0:
 		return &exitError{code: 2, err: fmt.Errorf("%s: no trust store found under %s%s", action, env.Root, kindsHint(f.kinds))}
 	case len(found.stores) == 0:
 		return &exitError{code: 2}
-	case out.Failed > 0:
+	case out.Failed > 0 || out.NeedsRoot > 0:
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// changeStore applies op to one store. A store this user may not write
+// (stores.CheckAccess) is only looked at, as a dry run: when it would
+// change, it needs root; a write refused with "permission denied" is
+// reported the same way.
+func changeStore(ctx context.Context, env stores.Env, s stores.Store, action string, dryRun bool, certs []*x509.Certificate, op changeOp) changeResult {
+	info := stores.CheckAccess(env, s.Info())
+	r := changeResult{ID: info.ID, Kind: info.Kind, Path: info.Path}
+	if info.Note != "" {
+		r.Status, r.Detail = outcomeError, info.Note
+		return r
+	}
+	changes, err := op(ctx, s, stores.Options{DryRun: dryRun || info.NeedsRoot})
+	r.Changes = changes
+	switch {
+	case err != nil && errors.Is(err, fs.ErrPermission) && os.Geteuid() > 0:
+		r.Status, r.Detail = outcomeNeedsRoot, "not writable by this user: "+stores.NeedsRoot(info).Hint()
+	case err != nil:
+		r.Status, r.Detail = outcomeError, err.Error()
+	case stores.Changed(changes) && info.NeedsRoot:
+		r.Status = outcomeNeedsRoot
+		r.Detail = describeChanges(changes, certs, true) + "; " + stores.NeedsRoot(info).Hint()
+	case stores.Changed(changes):
+		r.Status, r.Detail = outcomeChanged, describeChanges(changes, certs, dryRun)
+	default:
+		r.Status = outcomeUnchanged
+		if action == "install" {
+			r.Detail = "already in place"
+		} else {
+			r.Detail = "not present"
+		}
+	}
+	return r
 }
 
 func kindsHint(kinds string) string {
@@ -217,18 +237,20 @@ func kindsHint(kinds string) string {
 	return " of kind " + kinds
 }
 
-func printChange(w io.Writer, out changeOutput, ncerts int) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tRESULT")
+func printChange(w io.Writer, l layout, out changeOutput, ncerts int) {
+	t := newTable(idCol("STORE"), textCol("RESULT"))
 	for _, r := range out.Stores {
 		detail := r.Detail
-		if r.Status == outcomeError {
+		switch r.Status {
+		case outcomeError:
 			detail = "error: " + detail
+		case outcomeNeedsRoot:
+			detail = "needs root: " + detail
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", r.ID, detail)
+		t.row(r.ID, detail)
 	}
-	tw.Flush()
-	unchanged := len(out.Stores) - out.Changed - out.Failed
+	t.render(w, l)
+	unchanged := len(out.Stores) - out.Changed - out.Failed - out.NeedsRoot
 	verb := "changed"
 	if out.DryRun {
 		verb = "would change (dry run: nothing was written)"
@@ -237,12 +259,12 @@ func printChange(w io.Writer, out changeOutput, ncerts int) {
 	switch {
 	case len(out.Stores) == 0:
 		summary = "no trust store found"
-	case out.Changed == 0 && out.Failed == 0 && out.Action == "install":
+	case out.Changed == 0 && out.Failed == 0 && out.NeedsRoot == 0 && out.Action == "install":
 		summary = "nothing to do: every store already has the CA"
 		if ncerts > 1 {
 			summary = "nothing to do: every store already has the CAs"
 		}
-	case out.Changed == 0 && out.Failed == 0:
+	case out.Changed == 0 && out.Failed == 0 && out.NeedsRoot == 0:
 		summary = "nothing to do: no store holds the CA"
 		if ncerts > 1 {
 			summary = "nothing to do: no store holds the CAs"
@@ -256,12 +278,15 @@ func printChange(w io.Writer, out changeOutput, ncerts int) {
 			}
 			parts = append(parts, fmt.Sprintf("%d %s", unchanged, word))
 		}
+		if out.NeedsRoot > 0 {
+			parts = append(parts, fmt.Sprintf("%s root (run as root: sudo anchorwatch %s …)", plural(out.NeedsRoot, "store needs", "stores need"), out.Action))
+		}
 		if out.Failed > 0 {
 			parts = append(parts, fmt.Sprintf("%d failed", out.Failed))
 		}
 		summary = strings.Join(parts, ", ")
 	}
-	fmt.Fprintln(w, summary)
+	printWrapped(w, l, 2, summary)
 }
 
 // describeChanges says what happened to each certificate, e.g.

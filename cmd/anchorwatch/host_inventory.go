@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -58,7 +57,7 @@ error or when no store could be read.`,
 		Example: `  anchorwatch inventory --ca corp-ca.pem --class unknown,blocked
   anchorwatch inventory --json | jq '.anchors[] | select(.class == "unknown")'`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			certs, err := loadCAs(cas)
+			certs, err := loadCAs(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -112,7 +111,7 @@ error or when no store could be read.`,
 					return err
 				}
 			} else {
-				printInventory(w, cmd.ErrOrStderr(), out, len(all))
+				printInventory(w, cmd.ErrOrStderr(), termLayout(cmd), out, len(all))
 			}
 			switch {
 			case read == 0:
@@ -129,14 +128,13 @@ error or when no store could be read.`,
 	return cmd
 }
 
-func printInventory(w, errw io.Writer, out inventoryOutput, total int) {
+func printInventory(w, errw io.Writer, l layout, out inventoryOutput, total int) {
 	for _, s := range out.Stores {
 		if s.Status != "ok" {
-			fmt.Fprintf(errw, "warning: %s: %s\n", s.ID, s.Detail)
+			printWrapped(errw, l, 2, fmt.Sprintf("warning: %s: %s", s.ID, s.Detail))
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLASS\tSUBJECT\tSHA256\tNOT AFTER\tSTORES\tPURPOSES")
+	t := newTable(col("CLASS"), idCol("SUBJECT"), idCol("SHA256"), col("NOT AFTER"), idCol("STORES"), col("PURPOSES"))
 	for _, e := range out.Anchors {
 		where := e.Stores[0].ID
 		if len(e.Stores) > 1 {
@@ -146,24 +144,20 @@ func printInventory(w, errw io.Writer, out inventoryOutput, total int) {
 		if !e.NotAfter.IsZero() {
 			na = e.NotAfter.Format("2006-01-02")
 		}
-		var ps []stores.Purpose
-		for _, l := range e.Stores {
-			ps = append(ps, l.Purposes...)
+		fp := e.SHA256
+		if !l.wide {
+			fp = shortenMiddle(fp, 17)
 		}
-		purposes := "-"
-		if len(ps) > 0 {
-			purposes = strings.ReplaceAll(stores.JoinPurposes(stores.SortPurposes(ps)), " ", "")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Class, trim(dash(e.Subject), 60), trim(e.SHA256, 17), na, where, purposes)
+		t.row(string(e.Class), dash(e.Subject), fp, na, where, anchorPurposes(e))
 	}
-	tw.Flush()
+	t.render(w, l)
 	for _, e := range out.Anchors {
 		if e.Class == inventory.Blocked || e.Class == inventory.Unknown {
 			ids := make([]string, len(e.Stores))
 			for i, l := range e.Stores {
 				ids[i] = l.ID
 			}
-			fmt.Fprintf(w, "%s %s: %s; in %s\n", e.Class, dash(e.Subject), e.Reason, strings.Join(ids, ", "))
+			printWrapped(w, l, 2, fmt.Sprintf("%s %s: %s; in %s", e.Class, dash(e.Subject), e.Reason, strings.Join(ids, ", ")))
 		}
 	}
 	ok := 0
@@ -173,15 +167,20 @@ func printInventory(w, errw io.Writer, out inventoryOutput, total int) {
 		}
 	}
 	n := out.Summary
-	fmt.Fprintf(w, "%s in %s: %d blocked, %d unknown, %d managed, %d vendor\n",
+	printWrapped(w, l, 2, fmt.Sprintf("%s in %s: %d blocked, %d unknown, %d managed, %d vendor",
 		plural(total, "anchor", "anchors"), plural(ok, "store", "stores"),
-		n[inventory.Blocked], n[inventory.Unknown], n[inventory.Managed], n[inventory.Vendor])
+		n[inventory.Blocked], n[inventory.Unknown], n[inventory.Managed], n[inventory.Vendor]))
 }
 
-func trim(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// anchorPurposes renders what the stores holding e trust it for ("-" when
+// none says).
+func anchorPurposes(e inventory.Entry) string {
+	var ps []stores.Purpose
+	for _, l := range e.Stores {
+		ps = append(ps, l.Purposes...)
 	}
-	return string(r[:n-1]) + "…"
+	if len(ps) == 0 {
+		return "-"
+	}
+	return strings.ReplaceAll(stores.JoinPurposes(stores.SortPurposes(ps)), " ", "")
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -48,9 +47,8 @@ func runProbe(ctx context.Context, env stores.Env, raw string) *probeOutput {
 	return out
 }
 
-func printProbe(w io.Writer, po *probeOutput) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUNTIME\tPATH\tOWNER\tRESULT\tDETAIL")
+func printProbe(w io.Writer, l layout, po *probeOutput) {
+	t := newTable(col("RUNTIME"), idCol("PATH"), col("OWNER"), col("RESULT"), textCol("DETAIL"))
 	bad := 0
 	for _, r := range po.Results {
 		if r.Outcome != probe.Trusted {
@@ -60,17 +58,17 @@ func printProbe(w io.Writer, po *probeOutput) {
 		if owner == "" {
 			owner = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Path, owner, r.Outcome, r.Detail)
+		t.row(r.Name, r.Path, owner, string(r.Outcome), r.Detail)
 	}
-	tw.Flush()
+	t.render(w, l)
 	switch {
 	case len(po.Results) == 0:
-		fmt.Fprintf(w, "probe %s: no TLS client found on this host\n", po.URL)
+		printWrapped(w, l, 2, fmt.Sprintf("probe %s: no TLS client found on this host", po.URL))
 	case bad == 0:
-		fmt.Fprintf(w, "probe %s: every one of %s trusts it\n", po.URL, plural(len(po.Results), "runtime", "runtimes"))
+		printWrapped(w, l, 2, fmt.Sprintf("probe %s: every one of %s trusts it", po.URL, plural(len(po.Results), "runtime", "runtimes")))
 	default:
-		fmt.Fprintf(w, "probe %s: %d of %s do NOT complete a verified handshake (result untrusted: the CA is missing from that runtime's store)\n",
-			po.URL, bad, plural(len(po.Results), "runtime", "runtimes"))
+		printWrapped(w, l, 2, fmt.Sprintf("probe %s: %d of %s do NOT complete a verified handshake (result untrusted: the CA is missing from that runtime's store)",
+			po.URL, bad, plural(len(po.Results), "runtime", "runtimes")))
 	}
 }
 
@@ -92,7 +90,7 @@ func probeOnly(cmd *cobra.Command, f hostFlags, raw string) error {
 			return err
 		}
 	} else {
-		printProbe(w, po)
+		printProbe(w, termLayout(cmd), po)
 	}
 	if !po.OK {
 		return &exitError{code: 1}

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -22,8 +22,9 @@ func newStoresCmd(d hostDeps) *cobra.Command {
 		Use:   "stores",
 		Short: "List every trust store on the host",
 		Long: `List every trust store found on the host (or under --root): its kind, location,
-format, the user that owns it and whether it is writable. Stores that were found
-but cannot be handled are listed too, with the reason.
+format, the user that owns it and whether this user may write it ("needs root"
+when only root may). Stores that were found but cannot be handled are listed too,
+with the reason.
 
 Exit status: 0, or 1 when the discovery of some store kind failed.`,
 		Example: `  anchorwatch stores
@@ -36,7 +37,7 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 			found := d.find(cmd.Context(), env, kinds)
 			out := storesOutput{Root: env.Root, Stores: []stores.Info{}, Errors: found.failed}
 			for _, s := range found.stores {
-				out.Stores = append(out.Stores, s.Info())
+				out.Stores = append(out.Stores, stores.CheckAccess(env, s.Info()))
 			}
 			w := cmd.OutOrStdout()
 			if f.json {
@@ -45,13 +46,7 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 				}
 			} else {
 				warnDiscovery(cmd.ErrOrStderr(), found.failed)
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KIND\tPATH\tFORMAT\tOWNER\tAPP\tWRITABLE\tNOTE")
-				for _, i := range out.Stores {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Kind, i.Path, dash(i.Format), dash(i.Owner), dash(i.App), yesNo(i.Writable), i.Note)
-				}
-				tw.Flush()
-				fmt.Fprintf(w, "%s under %s\n", plural(len(out.Stores), "store", "stores"), env.Root)
+				printStores(w, termLayout(cmd), out)
 			}
 			if len(found.failed) > 0 {
 				return &exitError{code: 1}
@@ -61,6 +56,23 @@ Exit status: 0, or 1 when the discovery of some store kind failed.`,
 	}
 	f.register(cmd, true)
 	return cmd
+}
+
+func printStores(w io.Writer, l layout, out storesOutput) {
+	t := newTable(col("KIND"), idCol("PATH"), idCol("FORMAT"), col("OWNER"), idCol("APP"), col("WRITABLE"), textCol("NOTE"))
+	for _, i := range out.Stores {
+		t.row(string(i.Kind), i.Path, dash(i.Format), dash(i.Owner), dash(i.App), writableText(i), i.Note)
+	}
+	t.render(w, l)
+	printWrapped(w, l, 2, fmt.Sprintf("%s under %s", plural(len(out.Stores), "store", "stores"), out.Root))
+}
+
+// writableText is the WRITABLE column: yes, no, or what it takes.
+func writableText(i stores.Info) string {
+	if !i.Writable && i.NeedsRoot {
+		return "needs root"
+	}
+	return yesNo(i.Writable)
 }
 
 func dash(s string) string {

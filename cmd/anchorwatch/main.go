@@ -38,9 +38,6 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
-// usageErr makes err exit with status 2.
-func usageErr(err error) error { return &exitError{code: 2, err: err} }
-
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "anchorwatch",
@@ -49,9 +46,9 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(hostCommands()...)
 	root.AddCommand(extraCommands()...)
+	usageRoot(root) // usage.go: every usage error exits 2 with one hint
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/installers"
-	"github.com/anchorwatch/anchorwatch/policy"
 )
 
 // newPackageCmd groups the commands that build deployment artifacts: a
@@ -29,26 +29,13 @@ func newPackageCmd() *cobra.Command {
 	return c
 }
 
-// loadCAFlags reads every --ca file; each must hold only CA certificates.
-func loadCAFlags(files []string) ([]*x509.Certificate, error) {
+// loadCAFlags reads every --ca file (at least one); each must hold only
+// CA certificates.
+func loadCAFlags(warn io.Writer, files []string) ([]*x509.Certificate, error) {
 	if len(files) == 0 {
 		return nil, usageErr(errors.New("--ca FILE is required (PEM, DER or P7B; repeat it for several)"))
 	}
-	var out []*x509.Certificate
-	seen := map[string]bool{}
-	for _, f := range files {
-		certs, err := policy.LoadCAFile(f)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range certs {
-			if !seen[string(c.Raw)] {
-				seen[string(c.Raw)] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return out, nil
+	return loadCAs(warn, files)
 }
 
 func requireOut(out, what string) error {
@@ -73,18 +60,18 @@ func newPackageMobileconfigCmd() *cobra.Command {
 			if err := requireOut(out, "the signed profile is binary DER"); err != nil {
 				return err
 			}
-			certs, err := loadCAFlags(cas)
+			certs, err := loadCAFlags(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
 			warnCALint(cmd.ErrOrStderr(), certs)
-			sc, sk, err := policy.LoadSigner(cert, key)
+			sc, sk, err := loadSignerInput(cert, key)
 			if err != nil {
 				return err
 			}
 			var chainCerts []*x509.Certificate
 			for _, f := range chain {
-				c, err := policy.LoadCertificate(f)
+				c, err := loadCertInput(f)
 				if err != nil {
 					return err
 				}
@@ -132,7 +119,7 @@ With -o FILE.pol only Registry.pol is written.`,
 			if err := requireOut(out, "a directory, or FILE.pol for Registry.pol alone"); err != nil {
 				return err
 			}
-			certs, err := loadCAFlags(cas)
+			certs, err := loadCAFlags(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -193,7 +180,7 @@ with the Microsoft Graph PowerShell SDK), intune-oma-uri.json/.csv (custom OMA-U
 			if err := requireOut(out, "a directory"); err != nil {
 				return err
 			}
-			certs, err := loadCAFlags(cas)
+			certs, err := loadCAFlags(cmd.ErrOrStderr(), cas)
 			if err != nil {
 				return err
 			}
@@ -289,9 +276,11 @@ func (f *agentPackageFlags) check() error {
 }
 
 // write writes a built package into the output directory and prints its
-// path. A config that names its files elsewhere is a usage error.
+// path. A bad input (a missing file, a config that names its files
+// elsewhere, a binary for another platform) is a usage error.
 func (f *agentPackageFlags) write(cmd *cobra.Command, name string, data []byte, err error) error {
-	if errors.Is(err, installers.ErrConfigMismatch) {
+	var ie *installers.InputError
+	if errors.As(err, &ie) {
 		return usageErr(err)
 	}
 	if err != nil {

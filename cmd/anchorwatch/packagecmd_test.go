@@ -115,17 +115,17 @@ func TestPackageCommands(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"package", "gpo", "--ca", leafPEM, "-o", filepath.Join(dir, "x.pol")}, 1, "not a CA"},
+		{[]string{"package", "gpo", "--ca", leafPEM, "-o", filepath.Join(dir, "x.pol")}, 2, "not a CA"},
 		{[]string{"package", "gpo", "-o", filepath.Join(dir, "x.pol")}, 2, "--ca FILE is required"},
 		{[]string{"package", "mobileconfig", "--ca", caPEM, "-o", mc}, 2, "--sign-key and --sign-cert are required"},
-		{[]string{"package", "mobileconfig", "--ca", caPEM, "--sign-key", keyPEM, "--sign-cert", caPEM, "-o", mc}, 1, "does not belong"},
+		{[]string{"package", "mobileconfig", "--ca", caPEM, "--sign-key", keyPEM, "--sign-cert", caPEM, "-o", mc}, 2, "does not belong"},
 		{[]string{"package", "deb", "--binary", binPath, "--config", badCfg, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 2, `(or "/etc/anchorwatch/policy-signer.pem")`},
-		{[]string{"package", "deb", "--binary", binPath, "--config", signerPEM, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 1, "--config"},
+		{[]string{"package", "deb", "--binary", binPath, "--config", signerPEM, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 2, "--config"},
 		{[]string{"package", "deb", "--binary", binPath, "--config", cfg, "--signer", signerPEM, "--version", "1", "-o", dir}, 2, "--maintainer"},
 		{[]string{"package", "rpm", "--config", cfg, "--signer", signerPEM, "--version", "1", "--maintainer", "A <a@b.c>", "-o", dir}, 2, "--binary"},
 		{[]string{"package", "msi", "--binary", binPath, "--config", cfg, "--signer", signerPEM, "--version", "1.2.3", "--sign-cert", signerPEM, "-o", dir}, 2, "--sign-key together"},
-		{[]string{"package", "msi", "--binary", binPath, "--config", bareCfg, "--signer", signerPEM, "--version", "1.2.3", "-o", dir}, 1, "not a Windows executable"},
-		{[]string{"package", "pkg", "--binary", binPath, "--config", bareCfg, "--signer", signerPEM, "--version", "1.2.3", "-o", dir}, 1, "not a macOS executable"},
+		{[]string{"package", "msi", "--binary", binPath, "--config", bareCfg, "--signer", signerPEM, "--version", "1.2.3", "-o", dir}, 2, "not a Windows executable"},
+		{[]string{"package", "pkg", "--binary", binPath, "--config", bareCfg, "--signer", signerPEM, "--version", "1.2.3", "-o", dir}, 2, "not a macOS executable"},
 		{[]string{"package", "intune", "--ca", caPEM, "--msi", pol, "-o", filepath.Join(dir, "i2")}, 1, "msiinfo export"},
 	} {
 		_, stderr, code := runCLI(t, newRootCmd(), tc.args...)

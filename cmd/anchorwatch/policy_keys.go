@@ -46,18 +46,18 @@ func (k *keyFlags) load() (cert *x509.Certificate, key crypto.Signer, close func
 	case k.key == "" && !token:
 		return nil, nil, noop, usageErr(errors.New("give --key FILE, or --pkcs11-module, --pkcs11-token and --pkcs11-key-label"))
 	case k.key != "":
-		c, s, err := policy.LoadSigner(k.cert, k.key)
+		c, s, err := loadSignerInput(k.cert, k.key)
 		return c, s, noop, err
 	case k.module == "" || k.token == "" || k.keyLabel == "":
 		return nil, nil, noop, usageErr(errors.New("--pkcs11-module, --pkcs11-token and --pkcs11-key-label go together"))
 	}
-	c, err := policy.LoadCertificate(k.cert)
+	c, err := loadCertInput(k.cert)
 	if err != nil {
 		return nil, nil, noop, err
 	}
 	pin, err := pkcs11.ReadPIN(k.pinFile, pinEnv)
 	if err != nil {
-		return nil, nil, noop, err
+		return nil, nil, noop, usageErr(err)
 	}
 	s, err := pkcs11.Open(pkcs11.Config{Module: k.module, Token: k.token, KeyLabel: k.keyLabel, PIN: pin}, c)
 	if err != nil {
@@ -86,9 +86,12 @@ func newPolicyCosignCmd() *cobra.Command {
 			if out == "" {
 				return usageErr(errors.New("-o FILE is required"))
 			}
-			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
+			}
+			if _, _, err := policy.Content(blob); err != nil {
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			cert, key, done, err := keys.load()
 			if err != nil {
@@ -131,11 +134,11 @@ func newPolicyRotateCmd() *cobra.Command {
 			if from == "" || to == "" || out == "" {
 				return usageErr(errors.New("--from, --to and -o are required"))
 			}
-			oldCA, err := policy.LoadCertificate(from)
+			oldCA, err := loadCertInput(from)
 			if err != nil {
 				return err
 			}
-			newCA, err := policy.LoadCertificate(to)
+			newCA, err := loadCertInput(to)
 			if err != nil {
 				return err
 			}
@@ -193,21 +196,21 @@ func parseWhen(v string, now time.Time) (time.Time, error) {
 // readPolicyFile reads a policy as JSON or as a signed blob (its content,
 // not verified: it is only the starting point of a new policy).
 func readPolicyFile(warn io.Writer, file string) (*policy.Document, error) {
-	data, err := readLimitedFile(file, policy.MaxSigned)
+	data, err := readInputFile(file, policy.MaxSigned)
 	if err != nil {
 		return nil, err
 	}
 	if t := strings.TrimSpace(string(data)); !strings.HasPrefix(t, "{") {
 		content, _, err := policy.Content(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: neither JSON nor a signed policy: %w", file, err)
+			return nil, usageErr(fmt.Errorf("%s: neither JSON nor a signed policy: %w", file, err))
 		}
 		fmt.Fprintf(warn, "note: %s: using the content of the signed policy (its signature is not checked here)\n", file)
 		data = content
 	}
 	d, err := policy.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, usageErr(fmt.Errorf("%s: %w", file, err))
 	}
 	return d, nil
 }

@@ -47,7 +47,7 @@ func newPolicyInitCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cert *x509.Certificate
 			if ca != "" {
-				certs, err := policy.LoadCAFile(ca)
+				certs, err := loadCAFile(cmd.ErrOrStderr(), ca)
 				if err != nil {
 					return err
 				}
@@ -84,7 +84,7 @@ func newPolicySignCmd() *cobra.Command {
 			if out == "" {
 				return usageErr(errors.New("-o FILE is required (the signed policy is binary DER)"))
 			}
-			doc, err := readLimitedFile(args[0], policy.MaxDocument)
+			doc, err := readInputFile(args[0], policy.MaxDocument)
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ func newPolicySignCmd() *cobra.Command {
 			defer done()
 			blob, err := policy.SignWith(doc, c, k, opt)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			if err := writeOut(cmd, out, blob, 0o600); err != nil { // it may carry java_passwords
 				return err
@@ -150,7 +150,7 @@ func newPolicyVerifyCmd() *cobra.Command {
 			}
 			pins, err := policy.LoadCertificates(signer)
 			if err != nil {
-				return err
+				return usageErr(err)
 			}
 			opt := policy.VerifyOptions{Signers: pins, HeldSerial: heldSerial, Required: required}
 			if held != "" {
@@ -160,21 +160,31 @@ func newPolicyVerifyCmd() *cobra.Command {
 				opt.NextSigners = opt.Held.NextSignerCerts()
 				opt.HeldSerial = max(opt.HeldSerial, opt.Held.Serial)
 			}
-			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
 			}
 			v, err := policy.Verify(blob, opt)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				err = fmt.Errorf("%s: %w", args[0], err)
+				if jsonFlag(cmd) {
+					if perr := printJSON(cmd.OutOrStdout(), verifyView{Error: err.Error()}); perr != nil {
+						return perr
+					}
+				}
+				return err
+			}
+			if jsonFlag(cmd) {
+				warnPolicy(cmd.ErrOrStderr(), v.Document)
+				return printJSON(cmd.OutOrStdout(), newVerifyView(v))
 			}
 			var who []string
 			for _, s := range v.Signers {
 				who = append(who, fmt.Sprintf("%q", s.Subject.String()))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "OK: serial %d, %d anchor(s), %d distrusted, signed by %s at %s (%s), valid until %s\n", v.Document.Serial,
+			printWrapped(cmd.OutOrStdout(), termLayout(cmd), 2, fmt.Sprintf("OK: serial %d, %d anchor(s), %d distrusted, signed by %s at %s (%s), valid until %s", v.Document.Serial,
 				len(v.Document.Anchors), len(v.Document.Distrust), strings.Join(who, " and "), v.SignedAt.UTC().Format(time.RFC3339), v.Digest,
-				v.Document.NotAfter.UTC().Format(time.RFC3339))
+				v.Document.NotAfter.UTC().Format(time.RFC3339)))
 			warnPolicy(cmd.ErrOrStderr(), v.Document)
 			return nil
 		},
@@ -183,7 +193,31 @@ func newPolicyVerifyCmd() *cobra.Command {
 	c.Flags().Int64Var(&heldSerial, "held-serial", 0, "refuse a serial not greater than `N` (as an agent holding N would)")
 	c.Flags().IntVar(&required, "signatures-required", 1, "`M`: signatures a policy needs unless it changes only serial, validity and intervals")
 	c.Flags().StringVar(&held, "held", "", "the policy an agent holds (`FILE`): the m-of-n rule compares with it, and its next_signers count")
+	c.Flags().Bool("json", false, "print JSON (also when the policy is refused: ok false and the error)")
+	addWideFlag(c)
 	return c
+}
+
+// verifyView is what `policy verify --json` prints.
+type verifyView struct {
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
+	Serial     int64     `json:"serial,omitempty"`
+	Anchors    int       `json:"anchors"`
+	Distrusted int       `json:"distrusted"`
+	Signers    []string  `json:"signers,omitempty"`
+	SignedAt   time.Time `json:"signed_at,omitzero"`
+	Digest     string    `json:"digest,omitempty"`
+	NotAfter   time.Time `json:"not_after,omitzero"`
+}
+
+func newVerifyView(v *policy.Verified) verifyView {
+	out := verifyView{OK: true, Serial: v.Document.Serial, Anchors: len(v.Document.Anchors), Distrusted: len(v.Document.Distrust),
+		SignedAt: v.SignedAt.UTC(), Digest: v.Digest, NotAfter: v.Document.NotAfter.UTC()}
+	for _, s := range v.Signers {
+		out.Signers = append(out.Signers, s.Subject.String())
+	}
+	return out
 }
 
 // policyView is what `policy show` prints.
@@ -234,7 +268,7 @@ func newPolicyShowCmd() *cobra.Command {
 		Short: "Show what a policy does (verifying it when --signer is given)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			blob, err := readLimitedFile(args[0], policy.MaxSigned)
+			blob, err := readInputFile(args[0], policy.MaxSigned)
 			if err != nil {
 				return err
 			}
@@ -243,7 +277,7 @@ func newPolicyShowCmd() *cobra.Command {
 			if signer != "" {
 				pins, err := policy.LoadCertificates(signer)
 				if err != nil {
-					return err
+					return usageErr(err)
 				}
 				// Show an expired policy too (what an agent holding it
 				// enforces), with one valid signature.
@@ -260,7 +294,7 @@ func newPolicyShowCmd() *cobra.Command {
 			}
 			d, err := policy.Parse(content)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
 			view.NotBefore, view.NotAfter = d.NotBefore, d.NotAfter
 			view.Serial, view.Remove, view.Blocklist, view.ReportUnknown, view.Exemptions = d.Serial, d.Remove, d.Blocklist, d.ReportUnknownRoots, d.Exemptions
@@ -276,11 +310,14 @@ func newPolicyShowCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), view)
 			}
-			return printPolicy(cmd.OutOrStdout(), view)
+			fw := newFitWriter(cmd.OutOrStdout(), termLayout(cmd))
+			defer fw.Close()
+			return printPolicy(fw, view)
 		},
 	}
 	c.Flags().StringVar(&signer, "signer", "", "verify against the pinned signer certificate(s) in `FILE`")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addWideFlag(c)
 	return c
 }
 

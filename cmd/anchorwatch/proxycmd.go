@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,6 +72,7 @@ grading domain by name constraints, and their keys are not kept.`,
 	c.Flags().DurationVar(&f.timeout, "timeout", 20*time.Second, "bound on each check")
 	c.Flags().StringVar(&f.require, "require", "", "exit with status 1 when the grade is worse than `GRADE` (A, B, C)")
 	c.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	addWideFlag(c)
 	return c
 }
 
@@ -89,7 +89,7 @@ func runGrade(cmd *cobra.Command, f gradeFlags) error {
 	}
 	cfg := proxy.Config{Proxy: u, Listen: f.listen, ConnectByName: f.byName, Timeout: f.timeout}
 	if f.ca != "" {
-		certs, err := policy.LoadCAFile(f.ca)
+		certs, err := loadCAFile(cmd.ErrOrStderr(), f.ca)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func runGrade(cmd *cobra.Command, f gradeFlags) error {
 	if rep == nil {
 		return err
 	}
-	if perr := printGrade(cmd.OutOrStdout(), rep, f.asJSON); perr != nil {
+	if perr := printGrade(cmd.OutOrStdout(), termLayout(cmd), rep, f.asJSON); perr != nil {
 		return perr
 	}
 	if err != nil {
@@ -126,10 +126,13 @@ func runGrade(cmd *cobra.Command, f gradeFlags) error {
 	return nil
 }
 
-func printGrade(w io.Writer, r *proxy.Report, asJSON bool) error {
+func printGrade(w io.Writer, l layout, r *proxy.Report, asJSON bool) error {
 	if asJSON {
 		return printJSON(w, r)
 	}
+	fw := newFitWriter(w, l)
+	defer fw.Close()
+	w = fw
 	fmt.Fprintf(w, "Proxy %s: grade %s (Durumeric et al., NDSS 2017: A optimal, B suboptimal, C known attack, F severely broken)\n", r.Proxy, r.Grade)
 	if r.InterceptionCA != "" {
 		fmt.Fprintf(w, "Interception CA: %s\n", r.InterceptionCA)
@@ -142,8 +145,7 @@ func printGrade(w io.Writer, r *proxy.Report, asJSON bool) error {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tOUTCOME\tRESULT\tUPSTREAM")
+	t := newTable(idCol("CHECK"), col("OUTCOME"), textCol("RESULT"), textCol("UPSTREAM"))
 	for _, res := range r.Results {
 		verdict := "pass"
 		switch {
@@ -152,9 +154,9 @@ func printGrade(w io.Writer, r *proxy.Report, asJSON bool) error {
 		case !res.Pass:
 			verdict = "FAIL (" + res.Grade.String() + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.ID, res.Outcome, verdict, res.Upstream)
+		t.row(res.ID, string(res.Outcome), verdict, res.Upstream)
 	}
-	tw.Flush()
+	t.render(w, l)
 	if len(r.Failing) == 0 {
 		return nil
 	}
@@ -203,7 +205,9 @@ command prints do_not_decrypt entries to add to the policy.`,
 			var ref []*x509.Certificate
 			var err error
 			if roots != "" {
-				ref, err = proxy.LoadBundle(roots)
+				if ref, err = proxy.LoadBundle(roots); err != nil {
+					return usageErr(err)
+				}
 			} else {
 				_, ref, err = proxy.SystemBundle()
 			}
@@ -221,13 +225,16 @@ command prints do_not_decrypt entries to add to the policy.`,
 					Suggested []policy.Bypass `json:"suggested_do_not_decrypt,omitempty"`
 				}{f, suggested})
 			}
-			return printFindings(cmd.OutOrStdout(), f, suggested)
+			fw := newFitWriter(cmd.OutOrStdout(), termLayout(cmd))
+			defer fw.Close()
+			return printFindings(fw, f, suggested)
 		},
 	}
 	c.Flags().StringArrayVar(&logs, "access-log", nil, "Squid access.log `FILE` (anchorwatch logformat); repeat for rotated files")
 	c.Flags().StringVar(&roots, "roots", "", "reference root bundle `FILE` to name missing roots (default: this system's bundle)")
 	c.Flags().IntVar(&suggestDays, "bypass-days", 90, "expiry of the suggested do_not_decrypt entries, in `DAYS`")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addWideFlag(c)
 	return c
 }
 
@@ -236,11 +243,11 @@ func scanLogs(ctx context.Context, paths []string, ref []*x509.Certificate) (*pr
 	for _, p := range paths {
 		fh, err := os.Open(p)
 		if err != nil {
-			return nil, err
+			return nil, usageErr(err)
 		}
 		defer fh.Close()
 		if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: not a regular file", p)
+			return nil, usageErr(fmt.Errorf("%s: not a regular file", p))
 		}
 		readers = append(readers, fh)
 	}
@@ -395,7 +402,7 @@ func runBypass(cmd *cobra.Command, f bypassFlags) error {
 // loadBypassPolicy reads the policy: verified against the signer, or an
 // unsigned JSON document when --unsigned says so.
 func loadBypassPolicy(f bypassFlags) (*policy.Document, error) {
-	blob, err := readLimitedFile(f.policyFile, policy.MaxSigned)
+	blob, err := readInputFile(f.policyFile, policy.MaxSigned)
 	if err != nil {
 		return nil, err
 	}
@@ -408,14 +415,14 @@ func loadBypassPolicy(f bypassFlags) (*policy.Document, error) {
 		}
 		d, err := policy.Parse(blob)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.policyFile, err)
+			return nil, usageErr(fmt.Errorf("%s: %w", f.policyFile, err))
 		}
 		return d, nil
 	}
 	if f.signer == "" {
 		return nil, usageErr(errors.New("--signer CERT is required: the list is exported only from a verified policy (--unsigned for a preview of policy.json)"))
 	}
-	s, err := policy.LoadCertificate(f.signer)
+	s, err := loadCertInput(f.signer)
 	if err != nil {
 		return nil, err
 	}

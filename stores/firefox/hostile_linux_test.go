@@ -82,3 +82,37 @@ func TestUserOwnedFirefox(t *testing.T) {
 		t.Fatal("List blocked on a FIFO policies.json")
 	}
 }
+
+// TestWritableIsChecked: Info says writable only where this process may
+// write the policy: root, in a directory only root controls; not where
+// more than one user may change the directory (anchorwatch refuses to
+// write there), and not for an unprivileged user (the real binary run as
+// one: cmd/anchorwatch TestNonRootNeedsRoot).
+func TestWritableIsChecked(t *testing.T) {
+	root := t.TempDir()
+	dir := fsroot.Join(root, "/etc/firefox/policies")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Path: SystemPolicyPath}, stores.Env{Root: root})
+	if !s.Info().Writable {
+		t.Fatal("root's own /etc/firefox/policies is not writable for root")
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if s.Info().Writable {
+		t.Error("a policies directory everyone may change is writable")
+	}
+	u := hostile.NewUser(t)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(fsroot.Join(root, "/etc/firefox"), u.UID, u.GID); err != nil {
+		t.Fatal(err)
+	}
+	// A directory a user controls: root writes there only as that user.
+	if !s.Info().Writable {
+		t.Error("a policies directory one user controls is not writable (root acts as that user)")
+	}
+}

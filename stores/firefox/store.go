@@ -68,7 +68,7 @@ func (s *Store) Info() stores.Info {
 		Path:     s.cfg.Path,
 		Format:   "policies.json",
 		App:      "firefox",
-		Writable: true,
+		Writable: s.writable(),
 		// Firefox imports every Certificates.Install CA with "CT,CT,":
 		// TLS server and client auth and S/MIME, nothing narrower.
 		CannotRestrict: s.cfg.Mode == ModeInstall,
@@ -80,6 +80,21 @@ func (s *Store) Info() stores.Info {
 // Firefox ESR 153). The NSS adapter narrows the profile's copy to "C,,"
 // afterwards; Firefox leaves a CA it already trusts for TLS alone.
 var installPurposes = []stores.Purpose{stores.PurposeServerAuth, stores.PurposeClientAuth, stores.PurposeEmailProtection}
+
+// writable reports whether this process can write the policy where it
+// lives: a directory (or, while it is missing, the nearest parent) it
+// may write, that no more than one user controls (asWriter refuses
+// those). A native path (Windows) is left to its ACLs.
+func (s *Store) writable() bool {
+	if s.cfg.Native {
+		return true
+	}
+	dir := s.host(s.dir())
+	if _, err := fsroot.Controller(dir); err != nil {
+		return false
+	}
+	return fsroot.CanWrite(dir)
+}
 
 // host returns the host path of p (a path inside the root, or native).
 func (s *Store) host(p string) string {

@@ -159,7 +159,7 @@ func (s *Store) passwords(format string) []string {
 func (s *Store) errorf(err error) error {
 	p := s.info.Path
 	if errors.Is(err, errWrongPassword) {
-		return fmt.Errorf("java keystore %s: %w: pass --java-password %s=PASS", p, err, p)
+		return fmt.Errorf("java keystore %s: %w: give its password in the policy's java_passwords (the agent), or with --java-password-file (a command run by hand)", p, err)
 	}
 	return fmt.Errorf("java keystore %s: %w", p, err)
 }

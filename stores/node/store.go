@@ -91,11 +91,16 @@ func (s *EnvStore) Install(ctx context.Context, certs []*x509.Certificate, opt s
 	if err != nil {
 		return nil, err
 	}
-	if ours && !opt.DryRun {
-		inside, _ := s.src.Bundle()
+	inside, _ := s.src.Bundle()
+	switch {
+	case ours && !opt.DryRun:
 		if err := safefs.MkdirRoot(root, path.Dir(inside), 0o755); err != nil {
 			return nil, err
 		}
+	case ours && !safefs.Exists(root, path.Dir(inside)):
+		// A dry run before our bundle's directory exists: every CA
+		// would be added (the file cannot be read to say otherwise).
+		return added(certs), nil
 	}
 	changes, err := f.Install(ctx, certs, opt)
 	if err != nil || set {
@@ -134,6 +139,14 @@ func (s *EnvStore) Remove(ctx context.Context, sha256s []string, opt stores.Opti
 	}
 	inside, _ := s.src.Bundle()
 	return changes, safefs.Remove(ctx, root, inside)
+}
+
+func added(certs []*x509.Certificate) []stores.Change {
+	out := make([]stores.Change, len(certs))
+	for i, c := range certs {
+		out[i] = stores.Change{SHA256: stores.SHA256(c), Action: stores.ActionAdded}
+	}
+	return out
 }
 
 func unchanged(fps []string) []stores.Change {
