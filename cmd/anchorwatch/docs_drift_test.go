@@ -219,3 +219,16 @@ func readDoc(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// walkCommands calls fn for every available command under root (not root
+// itself), the way a user finds them in --help (newRootCmd has added
+// cobra's help and completion commands).
+func walkCommands(root *cobra.Command, fn func(*cobra.Command)) {
+	for _, c := range root.Commands() {
+		if c.Hidden || c.Deprecated != "" {
+			continue
+		}
+		fn(c)
+		walkCommands(c, fn)
+	}
+}

@@ -327,19 +327,6 @@ func coveredBy(c *cobra.Command, cases []exitCase) bool {
 	return false
 }
 
-// walkCommands calls fn for every available command under root (not root
-// itself), the way a user finds them in --help (newRootCmd has added
-// cobra's help and completion commands).
-func walkCommands(root *cobra.Command, fn func(*cobra.Command)) {
-	for _, c := range root.Commands() {
-		if c.Hidden || c.Deprecated != "" {
-			continue
-		}
-		fn(c)
-		walkCommands(c, fn)
-	}
-}
-
 // TestAgentStatusExitsOnError: `agent status` prints what it found and
 // exits 1 when that is an error or a problem the agent reported.
 func TestAgentStatusExitsOnError(t *testing.T) {

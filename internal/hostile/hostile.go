@@ -39,6 +39,11 @@ func NewUser(t testing.TB) User {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
+		if u, err := user.Lookup(name); err == nil {
+			if uid, err := strconv.Atoi(u.Uid); err == nil {
+				KillProcesses(uid)
+			}
+		}
 		// A process of the user killed a moment ago (a tool the product
 		// ran as them) may still be on its way out: userdel refuses then.
 		var out []byte
@@ -117,6 +122,35 @@ func (u User) Give(t testing.TB, hp, stop string) {
 		if fi.Mode().Perm()&0o005 != 0o005 {
 			if err := os.Chmod(d, fi.Mode().Perm()|0o055); err != nil {
 				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// KillProcesses sends SIGKILL to every process whose real user id is uid:
+// whatever a throwaway user left running (a child its parent's kill
+// orphaned) would otherwise hold its user id when the next test's
+// useradd reuses it.
+func KillProcesses(uid int) {
+	if uid < 1000 {
+		return // never a system account (nor root): test users are regular ones
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+				if f[1] == strconv.Itoa(uid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+				break
 			}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/anchorwatch/anchorwatch/internal/hostile"
 )
 
 // User is an unprivileged account made for one test.
@@ -41,6 +43,11 @@ func NewUser(t testing.TB, homeBase string) User {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
+		if u, err := user.Lookup(name); err == nil {
+			if uid, err := strconv.Atoi(u.Uid); err == nil {
+				hostile.KillProcesses(uid) // never leave a process behind for the next user with this id
+			}
+		}
 		if out, err := exec.Command("userdel", "-r", "-f", name).CombinedOutput(); err != nil {
 			t.Logf("userdel %s: %v\n%s", name, err, out)
 		}

@@ -147,10 +147,11 @@ func TestUnsafeDirAndLock(t *testing.T) {
 	dir := filepath.Join(root, "home", u.Name, "locked")
 	u.WriteFile(t, filepath.Join(dir, "cacert.pem"), []byte("x\n"))
 	holder := u.Cmd("flock", []string{dir, "sleep", "30"})
+	holder.SysProcAttr.Setpgid = true // flock and its sleep end together
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	t.Cleanup(func() { syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); holder.Wait() })
 	time.Sleep(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
