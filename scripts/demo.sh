@@ -88,9 +88,9 @@ go run ./scripts/mksandbox "$ROOT" >/dev/null
 
 step "A freshly generated demo interception CA"
 show_quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-  -keyout "$DEMO/demo-ca.key" -out "$DEMO/demo-ca.pem" -days 30 \
+  -keyout "$DEMO/demo-ca.key" -out "$DEMO/demo-ca.pem" -days 365 \
   -subj "/O=Example Corp/CN=Example Corp TLS Inspection CA (demo)" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+  -addext "basicConstraints=critical,CA:TRUE,pathlen:0" -addext "keyUsage=critical,keyCertSign,cRLSign" -addext "extendedKeyUsage=serverAuth"
 show openssl x509 -in "$DEMO/demo-ca.pem" -noout -subject -fingerprint -sha256
 CA=$DEMO/demo-ca.pem
 LABEL=anchorwatch-$(openssl x509 -in "$CA" -outform DER | sha256sum | cut -c1-16)
