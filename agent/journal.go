@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // The journal keeps every event from the moment it happens until it is in
@@ -129,21 +129,8 @@ func openJournal(dir string, log *slog.Logger) (j *journal, note string, err err
 // missing or of the wrong size, and returns its content; was is the size
 // of a file of the wrong size it laid out again.
 func openJournalFile(p string) (f *os.File, data []byte, was int64, err error) {
-	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
-		return nil, nil, 0, fmt.Errorf("%s is not a regular file", p)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, 0, err
-	}
-	f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	f, fi, err := fsroot.OpenPrivate(p, 0o600)
 	if err != nil {
-		return nil, nil, 0, err
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", p)
-	}
-	if err != nil {
-		f.Close()
 		return nil, nil, 0, err
 	}
 	if fi.Size() == journalSize {
@@ -171,7 +158,7 @@ func openJournalFile(p string) (f *os.File, data []byte, was int64, err error) {
 }
 
 func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
+	if d, err := fsroot.OpenDir(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}

@@ -165,3 +165,45 @@ func modeOf(m uint32) fs.FileMode {
 	}
 	return fs.FileMode(m & 0o777)
 }
+
+// OpenPrivate opens, for reading and writing, a file of the process's own
+// state (created with perm when missing) the safe way: a symbolic link,
+// a FIFO or a device planted as the file is refused without being opened
+// (the type is checked before the open, and the open neither follows a
+// link nor blocks), and fstat on the open descriptor must show a regular
+// file with one link, owned by this process's user.
+func OpenPrivate(hp string, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
+	var pre unix.Stat_t
+	err := retry(func() error { return unix.Lstat(hp, &pre) })
+	switch {
+	case err == nil && uint32(pre.Mode)&unix.S_IFMT != unix.S_IFREG:
+		e := ErrNotRegular
+		if uint32(pre.Mode)&unix.S_IFMT == unix.S_IFLNK {
+			e = ErrSymlink
+		}
+		return nil, nil, &FileError{Path: hp, Err: e, Detail: describeType(modeOf(uint32(pre.Mode)))}
+	case err != nil && !errors.Is(err, unix.ENOENT):
+		return nil, nil, &FileError{Path: hp, Err: err}
+	}
+	var fd int
+	err = retry(func() (err error) {
+		fd, err = unix.Open(hp, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, uint32(perm.Perm()))
+		return err
+	})
+	if errors.Is(err, unix.ELOOP) {
+		return nil, nil, &FileError{Path: hp, Err: ErrSymlink}
+	}
+	if err != nil {
+		return nil, nil, &FileError{Path: hp, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), hp)
+	fi, err := f.Stat()
+	if err == nil {
+		err = check(hp, fi, Want{OneLink: true}.OwnedBy(os.Geteuid()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}

@@ -68,3 +68,25 @@ func FileOwner(fs.FileInfo) (uid, gid int) { return -1, -1 }
 
 // Links is 1 on Windows.
 func Links(fs.FileInfo) int { return 1 }
+
+// OpenPrivate opens, for reading and writing, a file of the process's own
+// state (created when missing), refusing a symbolic link or other reparse
+// point planted as the file; the open file must be a regular file.
+func OpenPrivate(hp string, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
+	if fi, err := os.Lstat(hp); err == nil && !fi.Mode().IsRegular() {
+		return nil, nil, &FileError{Path: hp, Err: ErrSymlink, Detail: describeType(fi.Mode())}
+	}
+	f, err := os.OpenFile(hp, os.O_RDWR|os.O_CREATE, perm.Perm())
+	if err != nil {
+		return nil, nil, &FileError{Path: hp, Err: err}
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = check(hp, fi, Want{})
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
