@@ -3,8 +3,8 @@ package agent
 import (
 	"sort"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )

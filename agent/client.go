@@ -21,7 +21,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
-	"github.com/anchorwatch/anchorwatch/server/api"
 )
 
 // TestClientFingerprintPin checks collector_fingerprint against servers

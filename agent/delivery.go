@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // Delivery: what happens to an event from the moment it is seen until the

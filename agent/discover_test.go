@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/java/javatest"

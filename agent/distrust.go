@@ -8,13 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Events of the distrust section. (They belong beside the other event
-// types in server/api; the collector stores any well-formed type.)
+// types in api; the collector stores any well-formed type.)
 const (
 	// EventDistrusted: a CA the policy distrusts is now refused by a store
 	// that can express distrust (Detail: first time, or added back).

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 )
 
 // States of the policy in force (Status.PolicyState).

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 

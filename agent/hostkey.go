@@ -15,7 +15,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 

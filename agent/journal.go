@@ -14,7 +14,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 func testEvent(i int) api.Event {

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/java"
 )

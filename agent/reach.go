@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/pki"
-	"github.com/anchorwatch/anchorwatch/server/api"
 )
 
 // Reachability of the PKI (docs/pki-health.md): from the host's own

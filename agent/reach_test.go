@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/pki"
 	"github.com/anchorwatch/anchorwatch/pki/pkitest"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 

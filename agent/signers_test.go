@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 

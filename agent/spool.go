@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 

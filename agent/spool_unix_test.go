@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 func syscallMkfifo(p string) error { return syscall.Mkfifo(p, 0o600) }

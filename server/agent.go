@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 )

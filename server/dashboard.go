@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/server/store"

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/policy/policytest"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/server/servertest"

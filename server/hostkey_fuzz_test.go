@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // FuzzCheckHostKey: whatever the enrollment body, checking its host key

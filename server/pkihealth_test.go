@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/pki"
 	"github.com/anchorwatch/anchorwatch/pki/pkitest"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 )
 

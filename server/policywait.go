@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // Policy waits: an agent holds GET /api/v1/policy/wait?serial=N open and

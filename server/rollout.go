@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 

@@ -17,8 +17,8 @@ import (
 
 	"go.mozilla.org/pkcs7"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 )

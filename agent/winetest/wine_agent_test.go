@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/stores"
 	winstore "github.com/anchorwatch/anchorwatch/stores/windows"

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"

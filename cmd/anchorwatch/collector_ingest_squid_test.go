@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"

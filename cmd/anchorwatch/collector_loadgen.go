@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 )
 

@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )

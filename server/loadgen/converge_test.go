@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/api"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 )

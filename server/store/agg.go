@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // Dimensions of fleet_agg. Host-level dimensions count hosts by host

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // A full report usually changes one store of the host (a CA removed, or

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // host_facets holds, per host, one row for each store kind it has ("k:"

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // RevokeNodeKey makes a host's node key invalid at once (the agent gets

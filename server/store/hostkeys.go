@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // ErrProofReplayed is the item error of an enrollment whose proof nonce

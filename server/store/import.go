@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // ImportHost is one enrolled host with its last full report, written

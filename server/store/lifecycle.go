@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // Fleet lifecycle. A host is active, then — not seen for a while — stale

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 )
 
 // Host statuses (api.HostStatus*): pending until the first full report.

@@ -15,7 +15,7 @@
 // expiry, unmanaged devices, and
 // PKI health (the CA checks, and the subnets that cannot reach each CRL
 // distribution point and OCSP responder).
-// Every figure is read from the dashboard JSON API (server/api) by the
+// Every figure is read from the dashboard JSON API (api) by the
 // page's script; the HTML carries no data.
 //
 // Sign-in: a viewer (or admin) API token, pasted into the form on /login

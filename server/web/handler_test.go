@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/api"
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
