@@ -381,7 +381,7 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 			switch {
 			case errors.As(err, &mm):
 				return nil, fmt.Errorf("%w: content digest mismatch (modified after signing)", ErrTampered)
-			case isSigningTimeError(err):
+			case signedOutsideValidity(p7, i, pin):
 				return nil, fmt.Errorf("%w: %v", ErrSignerExpired, err)
 			default:
 				return nil, fmt.Errorf("%w: signature by %q: %v", ErrTampered, pin.Subject.String(), err)
@@ -394,11 +394,7 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 		}
 		if len(v.Signers) == 0 {
 			v.Digest = digest
-			for _, a := range si.AuthenticatedAttributes {
-				if a.Type.Equal(oidSigningTime) {
-					_, _ = asn1.Unmarshal(a.Value.Bytes, &v.SignedAt)
-				}
-			}
+			v.SignedAt, _ = signingTime(p7, i)
 		}
 		v.Signers = append(v.Signers, pin)
 	}
@@ -438,8 +434,27 @@ func fingerprint(c *x509.Certificate) string {
 	return s[:16] + "…"
 }
 
-func isSigningTimeError(err error) bool {
-	return err != nil && bytes.Contains([]byte(err.Error()), []byte("is outside of certificate validity"))
+// signingTime returns the signing time attribute of the message's i-th
+// signature (the first one, as pkcs7 reads it), and whether it has one.
+func signingTime(p7 *pkcs7.PKCS7, i int) (time.Time, bool) {
+	for _, a := range p7.Signers[i].AuthenticatedAttributes {
+		if a.Type.Equal(oidSigningTime) {
+			var t time.Time
+			if _, err := asn1.Unmarshal(a.Value.Bytes, &t); err != nil {
+				return time.Time{}, false
+			}
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// signedOutsideValidity reports whether the i-th signature's signing
+// time falls outside cert's validity: pkcs7 then refuses it, and the
+// signer was not valid when it signed.
+func signedOutsideValidity(p7 *pkcs7.PKCS7, i int, cert *x509.Certificate) bool {
+	at, ok := signingTime(p7, i)
+	return ok && (at.Before(cert.NotBefore) || at.After(cert.NotAfter))
 }
 
 // parseSigned parses PKCS#7 and turns a parser panic on hostile input

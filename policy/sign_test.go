@@ -274,3 +274,52 @@ func FuzzVerify(f *testing.F) {
 		_, _, _ = Content(blob)
 	})
 }
+
+// TestVerifySigningTimeTyped: a signature whose signing time falls outside
+// the signer's validity is ErrSignerExpired, decided from the signing-time
+// attribute against the certificate (also when the signer's validity at
+// Now is not checked), while a tampered blob from a valid signing time
+// stays ErrTampered.
+func TestVerifySigningTimeTyped(t *testing.T) {
+	now := time.Now()
+	signer, key := testpki.SelfSigned(t, "Policy Signer", testpki.Valid(now.Add(-time.Hour), now.Add(48*time.Hour)))
+	doc := testDoc(t, 5)
+	tests := []struct {
+		name     string
+		signedAt time.Time
+		tamper   bool
+		outside  bool
+		want     error
+	}{
+		{"before not_before", signer.NotBefore.Add(-time.Hour), false, true, ErrSignerExpired},
+		{"after not_after", signer.NotAfter.Add(time.Hour), false, true, ErrSignerExpired},
+		{"within", now, false, false, nil},
+		{"within, tampered", now, true, false, ErrTampered},
+		{"outside, tampered", signer.NotAfter.Add(time.Hour), true, true, ErrTampered},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blob, err := signedBlob(doc, tt.signedAt, keyPair{signer, key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p7, err := parseSigned(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at, ok := signingTime(p7, 0); !ok || !at.Equal(tt.signedAt.UTC().Truncate(time.Second)) {
+				t.Errorf("signingTime = %v, %v; want %v", at, ok, tt.signedAt)
+			}
+			if got := signedOutsideValidity(p7, 0, signer); got != tt.outside {
+				t.Errorf("signedOutsideValidity = %v, want %v", got, tt.outside)
+			}
+			if tt.tamper {
+				blob = bytes.Replace(blob, []byte(`"serial":5`), []byte(`"serial":9`), 1)
+			}
+			_, err = Verify(blob, VerifyOptions{Signer: signer, AllowExpiredSigner: true, Now: now})
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Verify: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
