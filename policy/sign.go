@@ -501,6 +501,32 @@ func Content(blob []byte) ([]byte, *x509.Certificate, error) {
 	return p7.Content, claimedSigner(p7, 0), nil
 }
 
+// Inspect returns the attached content of a signed policy (DER or PEM)
+// whose every signature verifies against the certificate the message
+// carries for it. It says nothing of who signed: the collector uses it to
+// refuse a truncated, corrupted or tampered upload, while trust in the
+// signer is the agents' business (Verify against their pins). Errors wrap
+// ErrUnsigned, ErrTampered or ErrInvalid.
+func Inspect(blob []byte) ([]byte, error) {
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil, err
+	}
+	p7, err := parseSigned(der)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: not a PKCS#7 SignedData blob (%v)", ErrUnsigned, err)
+	case len(p7.Content) == 0:
+		return nil, fmt.Errorf("%w: the PKCS#7 has no attached content: sign with the content attached", ErrUnsigned)
+	case len(p7.Signers) == 0:
+		return nil, fmt.Errorf("%w: the PKCS#7 holds no signature", ErrUnsigned)
+	}
+	if err := verifySigned(p7); err != nil {
+		return nil, fmt.Errorf("%w: the signature does not verify against its own certificate (corrupted or tampered blob): %v", ErrTampered, err)
+	}
+	return p7.Content, nil
+}
+
 // Signatures returns the certificate each signature of a signed policy
 // claims (nil where the message does not carry it), without checking any:
 // for `policy show` of a file from an untrusted source.

@@ -323,3 +323,57 @@ func TestVerifySigningTimeTyped(t *testing.T) {
 		})
 	}
 }
+
+// TestInspect: the collector's check of an upload returns the content of a
+// blob whose signatures verify against their own certificates, whoever
+// signed, and refuses the rest with a typed error (the guarded parse: a
+// hostile blob is an error, never a panic).
+func TestInspect(t *testing.T) {
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
+	doc := testDoc(t, 5)
+	good, err := Sign(doc, signer, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(good, []byte(`"serial":5`), []byte(`"serial":9`), 1)
+	detached := func() []byte {
+		sd, _ := pkcs7.NewSignedData(doc)
+		sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+		if err := sd.AddSigner(signer, key, pkcs7.SignerInfoConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		sd.Detach()
+		b, _ := sd.Finish()
+		return b
+	}()
+	degenerate, _ := pkcs7.DegenerateCertificate(signer.Raw)
+	tests := []struct {
+		name string
+		blob []byte
+		want error
+	}{
+		{"DER", good, nil},
+		{"PEM", pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: good}), nil},
+		{"tampered", tampered, ErrTampered},
+		{"plain JSON", doc, ErrUnsigned},
+		{"garbage", []byte("\x30\x03\x02\x01"), ErrUnsigned},
+		{"indefinite length bomb", bytes.Repeat([]byte{0x30, 0x80}, 5000), ErrUnsigned},
+		{"detached", detached, ErrUnsigned},
+		{"certs only", degenerate, ErrUnsigned},
+		{"over MaxSigned", make([]byte, MaxSigned+1), ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			content, err := Inspect(tt.blob)
+			if tt.want == nil {
+				if err != nil || !bytes.Equal(content, doc) {
+					t.Fatalf("Inspect: %q, %v", content, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Inspect: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

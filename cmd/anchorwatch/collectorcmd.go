@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
@@ -445,37 +444,29 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := server.ReadPolicyInfo(blob)
+			up, err := server.CheckPolicyUpload(blob, time.Now())
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
-			warning, err := info.CheckUpload(time.Now())
-			if err != nil {
-				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+			if up.Warning != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], up.Warning)
 			}
-			if warning != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], warning)
-			}
-			serial := info.Serial
 			st, err := dbf.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.PutPolicy(cmd.Context(), serial, blob); err != nil {
+			pub, err := server.PublishPolicy(cmd.Context(), st, up, server.StoreExemptions(st))
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", serial)
+			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", pub.Serial)
 			// Its device exemptions apply at once (collectors also import
 			// them lazily, for policies stored by older versions).
-			d, err := devices.Open(cmd.Context(), st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
-			if err != nil {
-				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported (the collector retries on its next device query): %w", serial, err)
+			if pub.ExemptionsErr != nil {
+				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported (the collector retries on its next device query): %w", pub.Serial, pub.ExemptionsErr)
 			}
-			res, err := d.ImportPolicy(cmd.Context(), serial, blob)
-			if err != nil {
-				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported: %w", serial, err)
-			}
+			res := pub.Exemptions
 			fmt.Fprintf(cmd.OutOrStdout(), "%d device exemptions imported from the policy (%d skipped)\n", res.Exemptions, res.Skipped)
 			return nil
 		},

@@ -545,8 +545,12 @@ func TestPolicySerialMonotonic(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, serial := range []int64{5, 4, 0} {
-			if err := s.PutPolicy(ctx, serial, []byte("x")); err == nil {
+			err := s.PutPolicy(ctx, serial, []byte("x"))
+			if err == nil {
 				t.Fatalf("serial %d accepted after 5", serial)
+			}
+			if serial > 0 && !errors.Is(err, store.ErrStaleSerial) {
+				t.Errorf("serial %d after 5: %v, want ErrStaleSerial", serial, err)
 			}
 		}
 		p, err := s.CurrentPolicy(ctx)
