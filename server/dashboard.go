@@ -398,16 +398,25 @@ func (s *Server) handleSecretAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.st.AddSecret(r.Context(), c.Name)
-	if err != nil {
+	if errors.Is(err, store.ErrExists) {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "add enroll secret", err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.CredentialCreated{Name: c.Name, Value: v})
 }
 
 func (s *Server) handleSecretRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.st.RevokeSecret(r.Context(), r.PathValue("name")); err != nil {
+	err := s.st.RevokeSecret(r.Context(), r.PathValue("name"))
+	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "revoke enroll secret", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -432,16 +441,25 @@ func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.st.AddToken(r.Context(), c.Name, c.Role)
-	if err != nil {
+	if errors.Is(err, store.ErrExists) {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "add API token", err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.CredentialCreated{Name: c.Name, Role: c.Role, Value: v})
 }
 
 func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.st.RevokeToken(r.Context(), r.PathValue("name")); err != nil {
+	err := s.st.RevokeToken(r.Context(), r.PathValue("name"))
+	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "revoke API token", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -88,3 +88,55 @@ func TestPolicyPutErrors(t *testing.T) {
 		t.Errorf("the failure's detail is not in the log:\n%s", logs.String())
 	}
 }
+
+// TestCredentialAdminErrors: adding a credential whose name is taken is
+// 409, revoking an unknown one 404 (both about the request), and a
+// database failure while doing either is 500 internal with nothing of the
+// database in the body (it was 409/404 with the raw error).
+func TestCredentialAdminErrors(t *testing.T) {
+	logs := &servertest.Buffer{}
+	c := servertest.StartCollector(t, servertest.Options{Config: server.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))}})
+	do := func(method, path string, body any) (int, api.ErrorResponse, string) {
+		t.Helper()
+		code, b := c.Do(t, method, path, c.AdminToken, body)
+		var e api.ErrorResponse
+		if code >= 400 {
+			e = decode[api.ErrorResponse](t, b)
+		}
+		return code, e, string(b)
+	}
+	if code, e, body := do("POST", api.PathSecrets, map[string]string{"name": "default"}); code != http.StatusConflict || !strings.Contains(e.Detail, "already exists") {
+		t.Errorf("secret name taken: %d %s", code, body)
+	}
+	if code, e, body := do("POST", api.PathTokens, map[string]string{"name": "viewer", "role": "viewer"}); code != http.StatusConflict || !strings.Contains(e.Detail, "already exists") {
+		t.Errorf("token name taken: %d %s", code, body)
+	}
+	if code, _, body := do("DELETE", api.PathSecrets+"/nosuch", nil); code != http.StatusNotFound {
+		t.Errorf("revoke an unknown secret: %d %s", code, body)
+	}
+	if code, _, body := do("DELETE", api.PathTokens+"/nosuch", nil); code != http.StatusNotFound {
+		t.Errorf("revoke an unknown token: %d %s", code, body)
+	}
+	for _, stmt := range []string{"ALTER TABLE enroll_secrets RENAME TO enroll_secrets_gone", "ALTER TABLE dashboard_sessions RENAME TO dashboard_sessions_gone"} {
+		if _, err := c.Store.DB().Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", api.PathSecrets, map[string]string{"name": "fresh"}},
+		{"DELETE", api.PathSecrets + "/default", nil},
+		{"DELETE", api.PathTokens + "/viewer", nil},
+	} {
+		code, e, body := do(req.method, req.path, req.body)
+		if code != http.StatusInternalServerError || e.Error != api.ErrInternal || strings.Contains(body, "enroll_secrets") ||
+			strings.Contains(body, "dashboard_sessions") || strings.Contains(body, "table") {
+			t.Errorf("%s %s on a broken database: %d %s, want 500 internal saying nothing internal", req.method, req.path, code, body)
+		}
+	}
+	if !strings.Contains(logs.String(), "no such table") {
+		t.Errorf("the failures' detail is not in the log:\n%s", logs.String())
+	}
+}
