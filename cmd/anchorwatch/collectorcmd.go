@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -204,59 +202,23 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}
 			defer srv.Close()
-			hs := &http.Server{Addr: listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-				WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-			hs.RegisterOnShutdown(srv.Drain) // agents' policy waits end at once
-			if !insecure {
-				if certFile == "" {
-					var created bool
-					certFile, keyFile, created, err = server.EnsureSelfSigned(dbf.dataDir, hosts)
-					if err != nil {
-						return err
+			err = server.ListenAndServe(ctx, server.ListenConfig{Addr: listen, Handler: srv, CertFile: certFile, KeyFile: keyFile,
+				SelfSignedDir: dbf.dataDir, SelfSignedHosts: hosts, Insecure: insecure, Logger: log,
+				Ready: func(l server.Listening) {
+					if l.SelfSigned != "" {
+						verb := "using"
+						if l.Created {
+							verb = "created"
+						}
+						fmt.Fprintf(cmd.OutOrStdout(), "%s self-signed certificate %s\nSHA-256 fingerprint (pin it in agents): %s\n", verb, l.SelfSigned, l.Fingerprint)
 					}
-					fp, err := server.CertFingerprint(certFile)
-					if err != nil {
-						return err
-					}
-					verb := "using"
-					if created {
-						verb = "created"
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s self-signed certificate %s\nSHA-256 fingerprint (pin it in agents): %s\n", verb, certFile, fp)
-				}
-				if hs.TLSConfig, err = server.TLSConfig(certFile, keyFile); err != nil {
-					return usageErr(err)
-				}
-			} else {
-				log.Warn("serving plain HTTP (--insecure-http): node keys and tokens travel in clear; for local tests only")
+					log.Info("collector listening", "url", l.URL, "db", redactURL(dbf.url()), "dialect", st.Dialect())
+				}})
+			var te *server.TLSError
+			if errors.As(err, &te) {
+				return usageErr(err)
 			}
-			l, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w", listen, err)
-			}
-			scheme := "https"
-			if insecure {
-				scheme = "http"
-			}
-			log.Info("collector listening", "url", scheme+"://"+l.Addr().String(), "db", redactURL(dbf.url()), "dialect", st.Dialect())
-			errc := make(chan error, 1)
-			go func() {
-				if insecure {
-					errc <- hs.Serve(l)
-				} else {
-					errc <- hs.ServeTLS(l, "", "")
-				}
-			}()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			log.Info("shutting down")
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return hs.Shutdown(sctx)
+			return err
 		},
 	}
 	f := cmd.Flags()
