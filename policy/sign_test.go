@@ -55,16 +55,7 @@ func TestVerifyMatrix(t *testing.T) {
 	if bytes.Equal(tampered, good) {
 		t.Fatal("tampering did not change the blob")
 	}
-	detached := func() []byte {
-		sd, _ := pkcs7.NewSignedData(doc)
-		sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-		if err := sd.AddSigner(signer, key, pkcs7.SignerInfoConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		sd.Detach()
-		b, _ := sd.Finish()
-		return b
-	}()
+	detached := detachedSign(t, doc, signer, key)
 	degenerate, _ := pkcs7.DegenerateCertificate(signer.Raw)
 	pemGood := pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: good})
 
@@ -113,6 +104,20 @@ func TestVerifyMatrix(t *testing.T) {
 	if _, err := Verify(good, VerifyOptions{Signer: signer, Now: signer.NotAfter.Add(time.Hour), AllowExpiredSigner: true, AllowExpired: true}); err != nil {
 		t.Errorf("AllowExpiredSigner: %v", err)
 	}
+}
+
+// detachedSign signs doc with the content detached (agents and the
+// collector refuse it).
+func detachedSign(t testing.TB, doc []byte, cert *x509.Certificate, key any) []byte {
+	t.Helper()
+	sd, _ := pkcs7.NewSignedData(doc)
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	sd.Detach()
+	b, _ := sd.Finish()
+	return b
 }
 
 func rawSign(t testing.TB, doc []byte, cert *x509.Certificate, key any) []byte {
@@ -336,16 +341,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	tampered := bytes.Replace(good, []byte(`"serial":5`), []byte(`"serial":9`), 1)
-	detached := func() []byte {
-		sd, _ := pkcs7.NewSignedData(doc)
-		sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-		if err := sd.AddSigner(signer, key, pkcs7.SignerInfoConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		sd.Detach()
-		b, _ := sd.Finish()
-		return b
-	}()
+	detached := detachedSign(t, doc, signer, key)
 	degenerate, _ := pkcs7.DegenerateCertificate(signer.Raw)
 	tests := []struct {
 		name string
