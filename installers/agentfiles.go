@@ -129,10 +129,10 @@ func readInput(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// readSecret reads the enroll secret with secretfile's checks (a regular
-// file of its own, not a link, bounded).
+// readSecret reads the enroll secret with secretfile's checks (links
+// resolved, then a regular file of its own, bounded).
 func readSecret(path string, max int64) ([]byte, error) {
-	b, _, err := secretfile.Read(path, max)
+	b, _, err := secretfile.ReadResolved(path, max)
 	return b, err
 }
 

@@ -83,10 +83,11 @@ func readSecretFile(w io.Writer, flag, file string) (string, error) {
 }
 
 // readPrivateFile reads a file holding secrets (secretfile's checks:
-// a regular file of its own, not a link, at most maxSecretFile bytes) and
+// links resolved (container secret mounts), then a regular file of its
+// own, at most maxSecretFile bytes) and
 // warns when other users may read it.
 func readPrivateFile(w io.Writer, flag, file string) ([]byte, error) {
-	data, perm, err := secretfile.Read(file, maxSecretFile)
+	data, perm, err := secretfile.ReadResolved(file, maxSecretFile)
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("%s: %w", flag, err))
 	}

@@ -10,5 +10,8 @@
 // would block or never end), a file swapped between the check and the
 // open, a file with more than one hard link (Unix; Windows does not
 // report the count) and one over the size bound. Its errors wrap the
-// sentinels below and never hold the file's content.
+// sentinels below and never hold the file's content. ReadResolved, for
+// secrets named on a command line, first resolves links (container
+// platforms mount secrets as links) and then applies every check to the
+// file reached.
 package secretfile

@@ -14,3 +14,7 @@ func linkCount(fi os.FileInfo) uint64 {
 	}
 	return 1
 }
+
+// openFlags open without following a link in the last component and
+// without blocking on a FIFO swapped in after the check.
+const openFlags = os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK

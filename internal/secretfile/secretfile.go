@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // Max is the default bound of a secret file: a token is ~50 bytes, a
@@ -32,7 +33,7 @@ func Read(path string, max int64) ([]byte, fs.FileMode, error) {
 	if !before.Mode().IsRegular() {
 		return nil, 0, fmt.Errorf("%s is %w", path, ErrNotRegular)
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -55,6 +56,19 @@ func Read(path string, max int64) ([]byte, fs.FileMode, error) {
 		return nil, 0, fmt.Errorf("%s is over %s: %w", path, size(max), ErrTooLarge)
 	}
 	return data, fi.Mode().Perm(), nil
+}
+
+// ReadResolved is Read of the file path names after its symbolic links
+// are resolved: for files an administrator names on a command line, which
+// container platforms mount as links (a Kubernetes secret volume's
+// token -> ..data/token). The file reached must pass every check of
+// Read. Root copying a secret somewhere (agent configure) uses Read.
+func ReadResolved(path string, max int64) ([]byte, fs.FileMode, error) {
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	return Read(resolved, max)
 }
 
 // size writes a bound the way people say it ("64 KiB").

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,5 +84,44 @@ func TestReadBound(t *testing.T) {
 	}
 	if got := size(64 << 10); got != "64 KiB" {
 		t.Errorf("size(64 KiB) = %q", got)
+	}
+}
+
+// TestReadResolvedFollowsMounts: a secret named on a command line may be
+// a link, as a Kubernetes secret volume mounts it (token -> ..data/token
+// -> ..2026_12_03/token); the file reached passes every check, and a
+// link to something else than a plain file of its own is still refused.
+func TestReadResolvedFollowsMounts(t *testing.T) {
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "..2026_12_03")
+	if err := os.Mkdir(gen, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gen, "token"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..2026_12_03", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "token")
+	if err := os.Symlink("..data/token", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Read(link, Max); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("Read of a link: %v, want ErrNotRegular", err)
+	}
+	data, perm, err := ReadResolved(link, Max)
+	if err != nil || string(data) != "s3cret\n" || perm != 0o600 {
+		t.Fatalf("ReadResolved = %q, %04o, %v", data, perm, err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(fifo, filepath.Join(dir, "tofifo")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadResolved(filepath.Join(dir, "tofifo"), Max); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("ReadResolved of a link to a FIFO: %v, want ErrNotRegular", err)
 	}
 }
