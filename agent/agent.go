@@ -169,7 +169,7 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func (a *Agent) event(typ, storeID, fp, detail string) api.Event {
+func (a *Agent) event(typ api.EventType, storeID, fp, detail string) api.Event {
 	return api.Event{ID: newID(), Time: time.Now().UTC(), Type: typ, StoreID: clean(storeID), SHA256: fp, Detail: clean(detail)}
 }
 

@@ -249,8 +249,8 @@ func validateReport(r *api.ReportRequest) error {
 			return fmt.Errorf("%s: duplicate event id %q", f, e.ID)
 		}
 		seen[e.ID] = true
-		if !eventTypeRE.MatchString(e.Type) {
-			return fmt.Errorf("%s: type %q: lowercase letters, digits and '-'", f, clip(e.Type))
+		if !eventTypeRE.MatchString(string(e.Type)) {
+			return fmt.Errorf("%s: type %q: lowercase letters, digits and '-'", f, clip(string(e.Type)))
 		}
 		for name, v := range map[string]string{"store_id": e.StoreID, "sha256": e.SHA256, "detail": e.Detail} {
 			if err := checkString(f+"."+name, v); err != nil {

@@ -53,7 +53,7 @@ func TestReenrollKnownMachineID(t *testing.T) {
 		}
 		hasConflictEvent := func(d api.HostDetail) bool {
 			for _, e := range d.Events {
-				if e.Type == "enroll-conflict" {
+				if e.Type == api.EventEnrollConflict {
 					return true
 				}
 			}

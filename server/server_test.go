@@ -288,7 +288,7 @@ func TestHostileInput(t *testing.T) {
 			{"bad store status", with("stores", []any{map[string]any{"id": "s", "kind": "k", "status": "fine"}}), 400, "status"},
 			{"duplicate store", with("stores", []any{map[string]any{"id": "s", "kind": "k", "status": "compliant"}, map[string]any{"id": "s", "kind": "k", "status": "compliant"}}), 400, "duplicate"},
 			{"long string", with("state_hash", strings.Repeat("a", api.MaxStringLen+1)), 400, "longer than"},
-			{"bad event", with("events", []any{map[string]any{"id": "", "type": "removed"}}), 400, "events[0]"},
+			{"bad event", with("events", []any{map[string]any{"id": "", "type": api.EventRemoved}}), 400, "events[0]"},
 			{"bad ip", with("host", map[string]any{"hostname": "h", "ips": []string{"999.1.1.1"}}), 400, "IP"},
 			{"heartbeat with stores", with("kind", "heartbeat"), 400, "heartbeat"},
 			{"negative serial", with("policy_serial", -1), 400, "negative"},

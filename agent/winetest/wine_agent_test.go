@@ -165,7 +165,7 @@ func TestWineAgentHealsRootOnRegistryNotification(t *testing.T) {
 	// The heals came from notifications: the agent's rescan did not run
 	// (an hour away), and no heal failed.
 	var failed api.EventList
-	get(t, coll, api.PathEvents+"?"+url.Values{"type": {"heal-failed"}}.Encode(), &failed)
+	get(t, coll, api.PathEvents+"?"+url.Values{"type": {string(api.EventHealFailed)}}.Encode(), &failed)
 	if len(failed.Events) != 0 {
 		t.Errorf("heal-failed events: %+v", failed.Events)
 	}
@@ -317,9 +317,9 @@ func waitHealEvents(t *testing.T, coll *servertest.Collector, hostID int64, stor
 				continue
 			}
 			switch e.Type {
-			case "removed":
+			case api.EventRemoved:
 				rm = append(rm, e.Event)
-			case "healed":
+			case api.EventHealed:
 				hl = append(hl, e.Event)
 			}
 		}

@@ -34,7 +34,7 @@ func hostSummary(t *testing.T, s *store.Store, id int64) api.HostSummary {
 	return h.HostSummary
 }
 
-func countType(t *testing.T, s *store.Store, id int64, typ string) int {
+func countType(t *testing.T, s *store.Store, id int64, typ api.EventType) int {
 	t.Helper()
 	h, err := s.Host(context.Background(), id, 100)
 	if err != nil {

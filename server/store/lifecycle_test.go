@@ -96,7 +96,7 @@ func TestRetireAndReactivate(t *testing.T) {
 			t.Errorf("all hosts %v", got)
 		}
 		h, err := s.Host(ctx, ids[1], 10)
-		if err != nil || h.RetiredAt.IsZero() || len(h.Stores) != 2 || len(h.Events) == 0 || h.Events[0].Type != store.EventHostRetired {
+		if err != nil || h.RetiredAt.IsZero() || len(h.Stores) != 2 || len(h.Events) == 0 || h.Events[0].Type != api.EventHostRetired {
 			t.Fatalf("retired host keeps its record and gets an event: %+v %v", h, err)
 		}
 
@@ -107,7 +107,7 @@ func TestRetireAndReactivate(t *testing.T) {
 			t.Fatalf("after the retired host reported: %+v", sum)
 		}
 		h, _ = s.Host(ctx, ids[1], 10)
-		if !h.RetiredAt.IsZero() || h.Events[0].Type != store.EventHostReactivated {
+		if !h.RetiredAt.IsZero() || h.Events[0].Type != api.EventHostReactivated {
 			t.Fatalf("reactivated host: retired %v, events %+v", h.RetiredAt, h.Events)
 		}
 

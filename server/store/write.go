@@ -392,7 +392,7 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			if t.IsZero() {
 				t = r.Received
 			}
-			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), e.Type, e.StoreID, e.SHA256, e.Detail, now})
+			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), string(e.Type), e.StoreID, e.SHA256, e.Detail, now})
 		}
 	}
 	// A heartbeat naming a state the collector does not hold (or sent

@@ -148,7 +148,7 @@ func genHost(i int, now time.Time) (api.HostFacts, *api.ReportRequest) {
 			}
 		}
 	}
-	ev := func(k int, typ, storeKind, detail string) {
+	ev := func(k int, typ api.EventType, storeKind, detail string) {
 		id := ""
 		for _, s := range rep.Stores {
 			if s.Kind == storeKind {

@@ -354,7 +354,7 @@ func TestDashboardChromium(t *testing.T) {
 		for _, e := range h.Events {
 			k := fmt.Sprintf("event:%d", e.Seq)
 			events = append(events, k)
-			got.want(t, "host", k+":type", e.Type)
+			got.want(t, "host", k+":type", string(e.Type))
 		}
 		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(events, " ") {
 			t.Errorf("host: event rows %v, the API lists %v", rows, events)
@@ -419,7 +419,7 @@ func TestDashboardChromium(t *testing.T) {
 			k := fmt.Sprintf("event:%d", e.Seq)
 			want = append(want, k)
 			got.want(t, "events", k+":host", e.Hostname)
-			got.want(t, "events", k+":type", e.Type)
+			got.want(t, "events", k+":type", string(e.Type))
 			got.want(t, "events", k+":time", e.Time.In(kolkata).Format("2006-01-02 15:04:05 -07:00"))
 		}
 		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
