@@ -335,7 +335,7 @@ func TestAgentDistrustsALeakedCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range st.Stores {
-		if s.Status != string(stores.StatusCompliant) {
+		if s.Status != stores.StatusCompliant {
 			t.Errorf("store %s: %s %s", s.ID, s.Status, s.Detail)
 		}
 	}
@@ -361,7 +361,7 @@ func TestAgentReportsDistrustedPresent(t *testing.T) {
 			return false
 		}
 		for _, s := range st.Stores {
-			if s.ID == "fake:distruster" && s.Status == string(stores.StatusDistrustedPresent) && strings.Contains(s.Detail, `"Leaked CA"`) &&
+			if s.ID == "fake:distruster" && s.Status == stores.StatusDistrustedPresent && strings.Contains(s.Detail, `"Leaked CA"`) &&
 				strings.Contains(s.Detail, "read-only") {
 				return true
 			}

@@ -3,6 +3,9 @@ package api
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // SessionCookie names the web dashboard's session cookie: a session id
@@ -122,26 +125,27 @@ type ReportRequest struct {
 
 // StoreStatus is one store's compliance.
 type StoreStatus struct {
-	ID     string `json:"id"`
-	Kind   string `json:"kind"`
-	Path   string `json:"path"`
-	Format string `json:"format,omitempty"`
-	Owner  string `json:"owner,omitempty"`
-	Status string `json:"status"` // compliant, missing, untrusted, blocked-present, needs-mdm, error
-	Detail string `json:"detail,omitempty"`
+	ID     string        `json:"id"`
+	Kind   stores.Kind   `json:"kind"` // stores.KnownKinds, or a kind of a newer agent
+	Path   string        `json:"path"`
+	Format string        `json:"format,omitempty"`
+	Owner  string        `json:"owner,omitempty"`
+	Status stores.Status `json:"status"` // stores.Statuses
+	Detail string        `json:"detail,omitempty"`
 }
 
 // Root is a trust anchor found on the host that is neither vendor nor
-// managed: Class "unknown", or "blocked" when it is on the blocklist.
+// managed: Class inventory.Unknown, or inventory.Blocked when it is on the
+// blocklist.
 type Root struct {
-	SHA256   string    `json:"sha256"`
-	SPKI     string    `json:"spki_sha256,omitempty"`
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer,omitempty"`
-	NotAfter time.Time `json:"not_after"`
-	Class    string    `json:"class"` // "unknown" or "blocked"
-	Reason   string    `json:"reason,omitempty"`
-	StoreIDs []string  `json:"store_ids"`
+	SHA256   string          `json:"sha256"`
+	SPKI     string          `json:"spki_sha256,omitempty"`
+	Subject  string          `json:"subject"`
+	Issuer   string          `json:"issuer,omitempty"`
+	NotAfter time.Time       `json:"not_after"`
+	Class    inventory.Class `json:"class"` // inventory.Unknown or inventory.Blocked
+	Reason   string          `json:"reason,omitempty"`
+	StoreIDs []string        `json:"store_ids"`
 }
 
 // CA is one of the policy's anchors as the host sees it, for CA-expiry

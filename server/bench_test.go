@@ -18,6 +18,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Benchmarks take their size from the environment so CI stays short:
@@ -156,11 +157,11 @@ func benchReports(hosts []int64, n, round int) []store.ReportIn {
 	for i := range out {
 		r := &api.ReportRequest{ReportID: fmt.Sprintf("b-%d-%d", round, i), Kind: api.ReportFull, PolicySerial: 1, StateHash: fmt.Sprintf("s-%d-%d", round, i)}
 		for j := 0; j < 10; j++ {
-			st := "compliant"
+			st := stores.StatusCompliant
 			if (i+j+round)%17 == 0 {
-				st = "missing"
+				st = stores.StatusMissing
 			}
-			r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", j), Kind: "nss", Path: "/p", Status: st})
+			r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", j), Kind: stores.KindNSS, Path: "/p", Status: st})
 		}
 		out[i] = store.ReportIn{HostID: hosts[i%len(hosts)], Report: r, Received: time.Now()}
 	}

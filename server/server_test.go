@@ -21,6 +21,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 func facts(name string) api.HostFacts {
@@ -28,10 +29,10 @@ func facts(name string) api.HostFacts {
 		AgentVersion: "0.1.0", IPs: []string{"192.0.2.10"}, MACs: []string{"02:00:00:00:00:01"}}
 }
 
-func report(key, id string, statuses ...string) *api.ReportRequest {
+func report(key, id string, statuses ...stores.Status) *api.ReportRequest {
 	r := &api.ReportRequest{NodeKey: key, ReportID: id, Kind: api.ReportFull, GeneratedAt: time.Now(), PolicySerial: 1, StateHash: id}
 	for i, st := range statuses {
-		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", i), Kind: "nss", Path: fmt.Sprintf("/home/u%d/.pki/nssdb", i), Status: st})
+		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", i), Kind: stores.KindNSS, Path: fmt.Sprintf("/home/u%d/.pki/nssdb", i), Status: st})
 	}
 	r.CAs = []api.CA{{SHA256: "aa11", Subject: "CN=Corp Inspection CA", NotAfter: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	return r

@@ -64,7 +64,7 @@ func TestRetireAndReactivate(t *testing.T) {
 		}
 		checkAggregates(t, s)
 		sum = summary(t, s)
-		if sum.Hosts != 4 || sum.Retired != 1 || sum.ByStatus[store.StatusNoncompliant] != 2 || sum.Compliant != 2 {
+		if sum.Hosts != 4 || sum.Retired != 1 || sum.ByStatus[string(store.StatusNoncompliant)] != 2 || sum.Compliant != 2 {
 			t.Fatalf("after retiring host %d (noncompliant): %+v", ids[1], sum)
 		}
 		tr, err := s.Trend(ctx, time.Now().Add(-time.Hour), time.Now())

@@ -15,6 +15,8 @@ import (
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // pg is the PostgreSQL cluster every test in this package shares (one
@@ -82,9 +84,9 @@ func enroll(t *testing.T, s *store.Store, hostname, machineID string) (int64, st
 
 func fullReport(id string, serial int64, statuses ...string) *api.ReportRequest {
 	r := &api.ReportRequest{ReportID: id, Kind: api.ReportFull, GeneratedAt: time.Now(), PolicySerial: serial, StateHash: "h-" + strings.Join(statuses, ",")}
-	kinds := []string{"system", "nss", "java"}
+	kinds := []stores.Kind{stores.KindSystem, stores.KindNSS, stores.KindJava}
 	for i, st := range statuses {
-		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("%s:/s%d", kinds[i%3], i), Kind: kinds[i%3], Path: fmt.Sprintf("/s%d", i), Status: st})
+		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("%s:/s%d", kinds[i%3], i), Kind: kinds[i%3], Path: fmt.Sprintf("/s%d", i), Status: stores.Status(st)})
 	}
 	r.CAs = []api.CA{{SHA256: "ca1", Subject: "CN=Corp CA", NotAfter: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	return r
@@ -362,7 +364,7 @@ func TestAggregatesMatchRecount(t *testing.T) {
 					}
 					rep = fullReport(fmt.Sprint(n), int64(rng.IntN(3)), st...)
 					if rng.IntN(4) == 0 {
-						rep.UnknownRoots = []api.Root{{SHA256: fmt.Sprintf("root%d", rng.IntN(3)), Class: []string{"unknown", "blocked"}[rng.IntN(2)], Subject: "CN=x"}}
+						rep.UnknownRoots = []api.Root{{SHA256: fmt.Sprintf("root%d", rng.IntN(3)), Class: []inventory.Class{inventory.Unknown, inventory.Blocked}[rng.IntN(2)], Subject: "CN=x"}}
 					}
 					if rng.IntN(3) == 0 {
 						rep.Host = &api.HostFacts{Hostname: "renamed", OS: oses[rng.IntN(3)]}

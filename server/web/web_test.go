@@ -169,9 +169,9 @@ func TestDashboardChromium(t *testing.T) {
 		got.want(t, "overview", "kpi-hosts", fmtInt(sum.Hosts))
 		got.want(t, "overview", "kpi-compliant", fmtInt(sum.Compliant))
 		got.want(t, "overview", "kpi-compliant-pct", fmtPct(sum.CompliantPct)+" of hosts")
-		got.want(t, "overview", "kpi-noncompliant", fmtInt(sum.ByStatus[api.HostStatusNoncompliant]))
-		got.want(t, "overview", "kpi-error", fmtInt(sum.ByStatus[api.HostStatusError]))
-		got.want(t, "overview", "kpi-pending", fmtInt(sum.ByStatus[api.HostStatusPending]))
+		got.want(t, "overview", "kpi-noncompliant", fmtInt(sum.ByStatus[string(api.HostStatusNoncompliant)]))
+		got.want(t, "overview", "kpi-error", fmtInt(sum.ByStatus[string(api.HostStatusError)]))
+		got.want(t, "overview", "kpi-pending", fmtInt(sum.ByStatus[string(api.HostStatusPending)]))
 		got.want(t, "overview", "kpi-offline", fmtInt(sum.Offline))
 		got.want(t, "overview", "kpi-unknown-roots", fmtInt(sum.UnknownRoots))
 		got.want(t, "overview", "kpi-blocked-roots", fmtInt(sum.BlockedRoots))
@@ -261,7 +261,7 @@ func TestDashboardChromium(t *testing.T) {
 				k := fmt.Sprintf("host:%d", h.ID)
 				want = append(want, k)
 				got.want(t, name, k+":hostname", h.Hostname)
-				got.want(t, name, k+":status", h.Status)
+				got.want(t, name, k+":status", string(h.Status))
 				got.want(t, name, k+":stores", fmt.Sprintf("%d / %d", h.StoresCompliant, h.StoresTotal))
 				got.want(t, name, k+":unknown", fmtInt(h.UnknownRoots))
 				got.want(t, name, k+":blocked", fmtInt(h.BlockedRoots))
@@ -329,7 +329,7 @@ func TestDashboardChromium(t *testing.T) {
 			t.Fatalf("ws-031 should have stores, events and an unknown root: %+v", h)
 		}
 		got := s.load(fmt.Sprintf("/hosts/%d", h.ID), "host-detail")
-		got.want(t, "host", "host-status", h.Status)
+		got.want(t, "host", "host-status", string(h.Status))
 		got.want(t, "host", "host-stores", fmt.Sprintf("%d / %d", h.StoresCompliant, h.StoresTotal))
 		// HostDetail.UnknownRoots (the list) shadows the summary's count in JSON.
 		unknown := 0
@@ -343,7 +343,7 @@ func TestDashboardChromium(t *testing.T) {
 		var stores []string
 		for _, st := range h.Stores {
 			stores = append(stores, "store:"+st.ID)
-			got.want(t, "host", "store:"+st.ID+":status", st.Status)
+			got.want(t, "host", "store:"+st.ID+":status", string(st.Status))
 		}
 		for _, id := range stores {
 			if _, ok := got.text[id]; !ok {
@@ -474,7 +474,7 @@ func TestDashboardChromium(t *testing.T) {
 				k := "root:" + r.SHA256
 				want = append(want, k)
 				got.want(t, name, k+":hosts", fmtInt(r.Hosts))
-				got.want(t, name, k+":class", r.Class)
+				got.want(t, name, k+":class", string(r.Class))
 			}
 			if rows := got.rows(`^root:[0-9a-f]+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
 				t.Errorf("%s: rows %v, the API lists %v", name, rows, want)
