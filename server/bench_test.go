@@ -344,12 +344,12 @@ func BenchmarkFleetQueries(b *testing.B) {
 			}{
 				{"HostsPage/status+os", store.HostFilter{Status: store.StatusNoncompliant, OS: "windows"}},
 				{"HostsPage/policy_serial+offline", store.HostFilter{PolicySerial: &serial, SeenBefore: time.Now().Add(-24 * time.Hour)}},
-				{"HostsPage/store_kind+status", store.HostFilter{StoreKind: "java", StoreStatus: "missing"}},
-				{"HostsPage/store_status+os", store.HostFilter{StoreStatus: "error", OS: "darwin"}},
-				{"HostsPage/store_kind+status+host_status", store.HostFilter{StoreKind: "nss", StoreStatus: "untrusted", Status: store.StatusNoncompliant}},
+				{"HostsPage/store_kind+status", store.HostFilter{StoreKind: stores.KindJava, StoreStatus: stores.StatusMissing}},
+				{"HostsPage/store_status+os", store.HostFilter{StoreStatus: stores.StatusError, OS: "darwin"}},
+				{"HostsPage/store_kind+status+host_status", store.HostFilter{StoreKind: stores.KindNSS, StoreStatus: stores.StatusUntrusted, Status: store.StatusNoncompliant}},
 				{"HostsPage/hostname", store.HostFilter{Hostname: "host-00123"}},
 				{"HostsPage/hostname_common", store.HostFilter{Hostname: "CORP.example"}},
-				{"HostsPage/hostname+store", store.HostFilter{Hostname: "host-0012", StoreStatus: "missing"}},
+				{"HostsPage/hostname+store", store.HostFilter{Hostname: "host-0012", StoreStatus: stores.StatusMissing}},
 				{"HostsPage/deep_cursor", store.HostFilter{Status: store.StatusCompliant, AfterID: 900000}},
 			} {
 				b.Run(f.name, func(b *testing.B) {

@@ -292,7 +292,7 @@ func waitCompliant(t *testing.T, coll *servertest.Collector, id string) api.Host
 		if len(hl.Hosts) == 1 {
 			get(t, coll, fmt.Sprintf("%s/%d", api.PathHosts, hl.Hosts[0].ID), &last)
 			for _, s := range last.Stores {
-				if s.ID == id && s.Status == "compliant" {
+				if s.ID == id && s.Status == stores.StatusCompliant {
 					return last
 				}
 			}

@@ -221,8 +221,8 @@ func fillFleet(t *testing.T, c *servertest.Collector) {
 	for h := 72; h >= 1; h-- {
 		b := cur.Add(-time.Duration(h) * time.Hour).UnixMilli()
 		comp := 10 + (72-h)*17/72 // a rollout: 10 → 27 compliant hosts of 50
-		for status, n := range map[string]int{"compliant": comp, "noncompliant": 44 - comp, "error": 2, "pending": 4} {
-			if _, err := db.ExecContext(ctx, "INSERT INTO compliance_snapshots (bucket, dim, key, status, n) VALUES (?, 'hosts', '', ?, ?)", b, status, n); err != nil {
+		for status, n := range map[api.HostStatus]int{api.HostStatusCompliant: comp, api.HostStatusNoncompliant: 44 - comp, api.HostStatusError: 2, api.HostStatusPending: 4} {
+			if _, err := db.ExecContext(ctx, "INSERT INTO compliance_snapshots (bucket, dim, key, status, n) VALUES (?, 'hosts', '', ?, ?)", b, string(status), n); err != nil {
 				t.Fatalf("backfill trend: %v", err)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	storespkg "github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Formatting as the page does it.
@@ -176,7 +177,8 @@ func TestDashboardChromium(t *testing.T) {
 		got.want(t, "overview", "kpi-unknown-roots", fmtInt(sum.UnknownRoots))
 		got.want(t, "overview", "kpi-blocked-roots", fmtInt(sum.BlockedRoots))
 		got.want(t, "overview", "kpi-policy-serial", fmtInt(sum.PolicySerial))
-		for _, st := range []string{"compliant", "noncompliant", "error", "pending"} {
+		for _, hs := range []api.HostStatus{api.HostStatusCompliant, api.HostStatusNoncompliant, api.HostStatusError, api.HostStatusPending} {
+			st := string(hs)
 			got.want(t, "overview", "hoststatus:"+st, fmtInt(sum.ByStatus[st]))
 		}
 		storeTotals := map[string]int64{}
@@ -193,7 +195,8 @@ func TestDashboardChromium(t *testing.T) {
 		if len(sum.ByStoreKind) < 6 {
 			t.Errorf("store kinds %v: want the 6 the fleet reports", sum.ByStoreKind)
 		}
-		for _, st := range []string{"compliant", "missing", "untrusted", "blocked-present", "needs-mdm", "error"} {
+		for _, ss := range []storespkg.Status{storespkg.StatusCompliant, storespkg.StatusMissing, storespkg.StatusUntrusted, storespkg.StatusBlockedPresent, storespkg.StatusNeedsMDM, storespkg.StatusError} {
+			st := string(ss)
 			got.want(t, "overview", "storestatus:"+st, fmtInt(storeTotals[st]))
 		}
 		got.want(t, "overview", "stores-total", fmtInt(stores))
