@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 func badRequest(w http.ResponseWriter, err error) {
@@ -84,7 +84,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 		}
 		off = d
 	}
-	sum, err := s.st.SummaryWith(r.Context(), time.Now(), store.SummaryOptions{OfflineAfter: off, StaleAfter: s.cfg.StaleAfter})
+	sum, err := s.st.SummaryWith(r.Context(), time.Now(), db.SummaryOptions{OfflineAfter: off, StaleAfter: s.cfg.StaleAfter})
 	if err != nil {
 		s.internal(w, "fleet summary", err)
 		return
@@ -97,16 +97,16 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 // offline_after (a duration: hosts not seen for that long), stale (not
 // seen for staleAfter), retired (false: active hosts, the default; true:
 // retired ones; all), cursor, limit.
-func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error) {
+func hostFilter(q url.Values, staleAfter time.Duration) (db.HostFilter, error) {
 	known := map[string]bool{"status": true, "os": true, "hostname": true, "store_kind": true, "store_status": true,
 		"policy_serial": true, "seen_before": true, "seen_after": true, "offline_after": true, "cursor": true, "limit": true, "flagged": true,
 		"stale": true, "retired": true}
 	for k := range q {
 		if !known[k] {
-			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, stale, retired, seen_before, seen_after, offline_after, cursor or limit", clip(k))
+			return db.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, stale, retired, seen_before, seen_after, offline_after, cursor or limit", clip(k))
 		}
 	}
-	f := store.HostFilter{Status: q.Get("status"), OS: q.Get("os"), Hostname: q.Get("hostname"),
+	f := db.HostFilter{Status: q.Get("status"), OS: q.Get("os"), Hostname: q.Get("hostname"),
 		StoreKind: q.Get("store_kind"), StoreStatus: q.Get("store_status")}
 	for k, v := range map[string]string{"status": f.Status, "os": f.OS, "hostname": f.Hostname, "store_kind": f.StoreKind, "store_status": f.StoreStatus} {
 		if len(v) > 255 {
@@ -138,9 +138,9 @@ func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error
 	switch v := q.Get("retired"); v {
 	case "", "false":
 	case "true":
-		f.Retired = store.RetiredOnly
+		f.Retired = db.RetiredOnly
 	case "all":
-		f.Retired = store.AnyRetired
+		f.Retired = db.AnyRetired
 	default:
 		return f, fmt.Errorf("retired=%q: use true, false or all", clip(v))
 	}
@@ -167,7 +167,7 @@ func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error
 	default:
 		return f, fmt.Errorf("stale=%q: use true", clip(v))
 	}
-	if f.AfterID, err = store.ParseCursor(q.Get("cursor")); err != nil {
+	if f.AfterID, err = db.ParseCursor(q.Get("cursor")); err != nil {
 		return f, err
 	}
 	f.Limit, err = parseLimit(q)
@@ -245,7 +245,7 @@ func (s *Server) handleHost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h, err := s.st.Host(r.Context(), id, n)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, fmt.Sprintf("no host %d", id))
 		return
 	}
@@ -264,7 +264,7 @@ func (s *Server) markStale(h *api.HostSummary) {
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var f store.EventFilter
+	var f db.EventFilter
 	var err error
 	now := time.Now()
 	if f.Since, err = parseSince("since", q.Get("since"), now); err != nil {
@@ -300,7 +300,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, err := s.st.Events(r.Context(), f)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, db.ErrBadCursor) {
 		badRequest(w, err)
 		return
 	}
@@ -358,7 +358,7 @@ func (s *Server) handleTrend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func credInfos(cs []store.Credential) []api.CredentialInfo {
+func credInfos(cs []db.Credential) []api.CredentialInfo {
 	out := make([]api.CredentialInfo, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, api.CredentialInfo{Name: c.Name, Role: c.Role, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt})
@@ -385,7 +385,7 @@ func (s *Server) readCreate(w http.ResponseWriter, r *http.Request) (*api.Creden
 		badRequest(w, err)
 		return nil, false
 	}
-	if err := store.ValidName(c.Name); err != nil {
+	if err := db.ValidName(c.Name); err != nil {
 		badRequest(w, err)
 		return nil, false
 	}
@@ -427,7 +427,7 @@ func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if c.Role != store.RoleAdmin && c.Role != store.RoleViewer {
+	if c.Role != db.RoleAdmin && c.Role != db.RoleViewer {
 		badRequest(w, fmt.Errorf("role %q: use admin or viewer", clip(c.Role)))
 		return
 	}

@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // deviceCountsTTL is how long the device counts behind the Prometheus
@@ -54,12 +54,12 @@ type deviceAPI struct {
 func (s *Server) deviceRoutes(h func(pattern, route string, fn http.HandlerFunc)) {
 	dv := &deviceAPI{s: s}
 	s.dev = dv
-	h("POST "+api.PathObservations, "observations", s.role(store.RoleAdmin, dv.handleObservations))
-	h("GET "+api.PathDevices, "devices", s.role(store.RoleViewer, dv.handleDevices))
-	h("GET "+api.PathDevicesSummary, "devices_summary", s.role(store.RoleViewer, dv.handleSummary))
-	h("GET "+api.PathExemptions, "exemptions", s.role(store.RoleViewer, dv.handleExemptionList))
-	h("POST "+api.PathExemptions, "exemptions", s.role(store.RoleAdmin, dv.handleExemptionAdd))
-	h("DELETE "+api.PathExemptions, "exemptions", s.role(store.RoleAdmin, dv.handleExemptionRemove))
+	h("POST "+api.PathObservations, "observations", s.role(db.RoleAdmin, dv.handleObservations))
+	h("GET "+api.PathDevices, "devices", s.role(db.RoleViewer, dv.handleDevices))
+	h("GET "+api.PathDevicesSummary, "devices_summary", s.role(db.RoleViewer, dv.handleSummary))
+	h("GET "+api.PathExemptions, "exemptions", s.role(db.RoleViewer, dv.handleExemptionList))
+	h("POST "+api.PathExemptions, "exemptions", s.role(db.RoleAdmin, dv.handleExemptionAdd))
+	h("DELETE "+api.PathExemptions, "exemptions", s.role(db.RoleAdmin, dv.handleExemptionRemove))
 	gauge := func(name, help string, labels prometheus.Labels, v func(devices.Counts) int64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, func() float64 {
 			c, err := dv.cachedCounts(context.Background())

@@ -21,8 +21,8 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes for t (the test runs as root,
@@ -172,11 +172,11 @@ func (a *agentLoad) snapshot() map[int]int {
 
 // checkStored fails t unless every acknowledged report is in the
 // database exactly once, with its event.
-func checkStored(t *testing.T, st *store.Store, acked map[string]string) {
+func checkStored(t *testing.T, st *db.Store, acked map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	ph := func(q string) string {
-		if st.Dialect() == store.Postgres {
+		if st.Dialect() == db.Postgres {
 			return strings.NewReplacer("?1", "$1", "?2", "$2").Replace(q)
 		}
 		return strings.NewReplacer("?1", "?", "?2", "?").Replace(q)

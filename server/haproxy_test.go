@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // startHAProxy runs Debian's haproxy on 127.0.0.1 in front of the
@@ -100,7 +100,7 @@ func startScaleOut(t testing.TB, n int, durable bool) *scaleOut {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), u)
+	st, err := db.Open(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestTwoCollectorsPostgresRestart(t *testing.T) {
 	if codes[http.StatusInternalServerError] != 0 {
 		t.Errorf("%d answers 500: a lost connection must be 503 (retryable)", codes[http.StatusInternalServerError])
 	}
-	st, err := store.OpenExisting(context.Background(), so.dbURL)
+	st, err := db.OpenExisting(context.Background(), so.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // childEnv makes the test binary run a collector instead of the tests:
@@ -43,7 +43,7 @@ func runChildCollector() {
 	if mode == "noop" {
 		h = noopHandler()
 	} else {
-		st, err := store.Open(context.Background(), dbURL)
+		st, err := db.Open(context.Background(), dbURL)
 		if err != nil {
 			fail(err)
 		}
@@ -147,7 +147,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			if dbURL == "" {
 				dbURL = filepath.Join(dir, "collector.db")
 			}
-			st, err := store.Open(context.Background(), dbURL)
+			st, err := db.Open(context.Background(), dbURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			}
 
 			_, url = startChild(t, dbURL, dir)
-			st, err = store.Open(context.Background(), dbURL)
+			st, err = db.Open(context.Background(), dbURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 				}
 				var n int
 				q := "SELECT COUNT(*) FROM reports WHERE host_id = ? AND report_id = ?"
-				if st.Dialect() == store.Postgres {
+				if st.Dialect() == db.Postgres {
 					q = "SELECT COUNT(*) FROM reports WHERE host_id = $1 AND report_id = $2"
 				}
 				if err := st.DB().QueryRow(q, hostID, a.id).Scan(&n); err != nil {

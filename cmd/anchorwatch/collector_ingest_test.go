@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 func squidLine(i, client int) string {
@@ -36,10 +36,10 @@ func appendFile(t *testing.T, path, s string) {
 
 // sightings opens the collector database read-side and sums the sightings
 // of every device seen.
-func sightings(t *testing.T, db string) (int64, []devices.Device) {
+func sightings(t *testing.T, path string) (int64, []devices.Device) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, db)
+	st, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // Dialect is the SQL dialect of the database: "sqlite" or "postgres"
-// (the values of store.Dialect).
+// (the values of db.Dialect).
 type Dialect string
 
 // Dialects.
@@ -120,7 +120,7 @@ func (d *DB) version(ctx context.Context) (int, error) {
 }
 
 // migrate brings the device tables to schemaVersion like the collector
-// store migrates its own (store.BeginMigration): each version in one
+// store migrates its own (db.BeginMigration): each version in one
 // transaction that also reads the version, begun on SQLite with BEGIN
 // IMMEDIATE, so that processes opening the same file at once serialize;
 // on PostgreSQL under an advisory lock.
@@ -145,7 +145,7 @@ func (d *DB) migrate(ctx context.Context) error {
 }
 
 func (d *DB) migrateStep(ctx context.Context, conn *sql.Conn) (done bool, err error) {
-	tx, end, err := store.BeginMigration(ctx, conn, store.Dialect(d.dialect))
+	tx, end, err := db.BeginMigration(ctx, conn, db.Dialect(d.dialect))
 	if err != nil {
 		return false, fmt.Errorf("devices: migrate: %w", err)
 	}
@@ -216,9 +216,9 @@ func (d *DB) max() string {
 }
 
 // ms and fromMS store times the way every collector table does.
-func ms(t time.Time) int64 { return store.Millis(t) }
+func ms(t time.Time) int64 { return db.Millis(t) }
 
-func fromMS(v int64) time.Time { return store.FromMillis(v) }
+func fromMS(v int64) time.Time { return db.FromMillis(v) }
 
 // splitStatements splits a migration script into its statements.
 func splitStatements(script string) []string {

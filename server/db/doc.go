@@ -1,4 +1,4 @@
-// Package store is the collector's storage: one schema, one set of
+// Package db is the collector's storage: one schema, one set of
 // migrations and one set of queries for SQLite (pure Go, modernc.org/sqlite,
 // WAL, the default) and PostgreSQL (github.com/jackc/pgx/v5, the scale-out
 // path where several collectors share one database).
@@ -27,4 +27,4 @@
 // Timestamps are stored as Unix milliseconds (BIGINT); the documented SQL
 // views (v_hosts, v_host_stores, v_events, …, see docs/collector.md)
 // expose them as timestamps for BI tools.
-package store
+package db

@@ -1,4 +1,4 @@
-package store_test
+package db_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // TestConcurrentOpenFreshSQLite opens one fresh SQLite file from many
@@ -18,14 +18,14 @@ func TestConcurrentOpenFreshSQLite(t *testing.T) {
 		const n = 8
 		var wg sync.WaitGroup
 		errs := make([]error, n)
-		stores := make([]*store.Store, n)
+		stores := make([]*db.Store, n)
 		start := make(chan struct{})
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				stores[i], errs[i] = store.Open(context.Background(), p)
+				stores[i], errs[i] = db.Open(context.Background(), p)
 			}()
 		}
 		close(start)
@@ -44,8 +44,8 @@ func TestConcurrentOpenFreshSQLite(t *testing.T) {
 		if err := stores[0].DB().QueryRow("SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&rows, &max); err != nil {
 			t.Fatal(err)
 		}
-		if rows != store.SchemaVersion() || max != store.SchemaVersion() {
-			t.Errorf("round %d: schema_migrations has %d rows up to version %d, want %d", round, rows, max, store.SchemaVersion())
+		if rows != db.SchemaVersion() || max != db.SchemaVersion() {
+			t.Errorf("round %d: schema_migrations has %d rows up to version %d, want %d", round, rows, max, db.SchemaVersion())
 		}
 	}
 }

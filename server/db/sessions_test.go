@@ -1,4 +1,4 @@
-package store_test
+package db_test
 
 import (
 	"context"
@@ -7,31 +7,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // TestDashboardSessions: a session opens only for an active token, is
 // stored hashed, ends after its idle time, its absolute lifetime, a
 // sign-out or the revocation of its token, and is pruned afterwards.
 func TestDashboardSessions(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
-		tok, err := s.AddToken(ctx, "alice", store.RoleViewer)
+		tok, err := s.AddToken(ctx, "alice", db.RoleViewer)
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		lim := store.SessionLimits{Idle: 10 * time.Minute, Max: time.Hour}
-		if _, err := s.CreateSession(ctx, "awt_forged", lim, now); !errors.Is(err, store.ErrNotFound) {
+		lim := db.SessionLimits{Idle: 10 * time.Minute, Max: time.Hour}
+		if _, err := s.CreateSession(ctx, "awt_forged", lim, now); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("session for a forged token: %v", err)
 		}
 		id, err := s.CreateSession(ctx, tok, lim, now)
-		if err != nil || !strings.HasPrefix(id, store.PrefixSession) || len(id) < 40 {
+		if err != nil || !strings.HasPrefix(id, db.PrefixSession) || len(id) < 40 {
 			t.Fatalf("session %q %v", id, err)
 		}
 		// Stored as its hash only.
 		var stored string
-		if err := s.ReadDB().QueryRow("SELECT id_hash FROM dashboard_sessions").Scan(&stored); err != nil || stored != store.HashCredential(id) {
+		if err := s.ReadDB().QueryRow("SELECT id_hash FROM dashboard_sessions").Scan(&stored); err != nil || stored != db.HashCredential(id) {
 			t.Fatalf("stored %q, %v; want the hash of the id", stored, err)
 		}
 		check := func(at time.Time) error {
@@ -44,7 +44,7 @@ func TestDashboardSessions(t *testing.T) {
 				t.Fatalf("at +%dm: %v", m, err)
 			}
 		}
-		if err := check(now.Add(56 * time.Minute)); !errors.Is(err, store.ErrSessionExpired) {
+		if err := check(now.Add(56 * time.Minute)); !errors.Is(err, db.ErrSessionExpired) {
 			t.Errorf("11 minutes idle: %v, want expired", err)
 		}
 		// Absolute expiry, however active.
@@ -54,19 +54,19 @@ func TestDashboardSessions(t *testing.T) {
 				t.Fatalf("active session at +%dm: %v", m, err)
 			}
 		}
-		if _, _, err := s.CheckSession(ctx, id2, now.Add(time.Hour)); !errors.Is(err, store.ErrSessionExpired) {
+		if _, _, err := s.CheckSession(ctx, id2, now.Add(time.Hour)); !errors.Is(err, db.ErrSessionExpired) {
 			t.Errorf("after the absolute lifetime: %v", err)
 		}
 		// Sign-out, and token revocation, end sessions.
 		id3, _ := s.CreateSession(ctx, tok, lim, now)
 		id4, _ := s.CreateSession(ctx, tok, lim, now)
-		if name, role, err := s.CheckSession(ctx, id3, now); err != nil || name != "alice" || role != store.RoleViewer {
+		if name, role, err := s.CheckSession(ctx, id3, now); err != nil || name != "alice" || role != db.RoleViewer {
 			t.Fatalf("open session: %s %s %v", name, role, err)
 		}
 		if err := s.EndSession(ctx, id3); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.CheckSession(ctx, id3, now); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.CheckSession(ctx, id3, now); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("after sign-out: %v", err)
 		}
 		if _, _, err := s.CheckSession(ctx, id4, now); err != nil {
@@ -75,12 +75,12 @@ func TestDashboardSessions(t *testing.T) {
 		if err := s.RevokeToken(ctx, "alice"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.CheckSession(ctx, id4, now); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.CheckSession(ctx, id4, now); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("after the token was revoked: %v", err)
 		}
 		// Neither a token nor a node key is a session id.
-		for _, v := range []string{tok, store.NewCredential(store.PrefixNodeKey), ""} {
-			if _, _, err := s.CheckSession(ctx, v, now); !errors.Is(err, store.ErrNotFound) {
+		for _, v := range []string{tok, db.NewCredential(db.PrefixNodeKey), ""} {
+			if _, _, err := s.CheckSession(ctx, v, now); !errors.Is(err, db.ErrNotFound) {
 				t.Errorf("%q as a session: %v", v, err)
 			}
 		}

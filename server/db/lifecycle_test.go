@@ -1,4 +1,4 @@
-package store_test
+package db_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // q rewrites ? placeholders for PostgreSQL (tests only).
-func q(s *store.Store, query string) string {
-	if s.Dialect() != store.Postgres {
+func q(s *db.Store, query string) string {
+	if s.Dialect() != db.Postgres {
 		return query
 	}
 	out, n := []byte{}, 0
@@ -36,7 +36,7 @@ func q(s *store.Store, query string) string {
 // its record and events, and comes back — counters and all — when it
 // reports again; RetireStale retires hosts by last-seen age, in batches.
 func TestRetireAndReactivate(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		var ids []int64
 		var keys []string
@@ -47,7 +47,7 @@ func TestRetireAndReactivate(t *testing.T) {
 			if i == 0 {
 				rep.UnknownRoots = []api.Root{{SHA256: "root-b", Class: "blocked", Subject: "CN=b"}}
 			}
-			write(t, s, store.ReportIn{HostID: id, Report: rep})
+			write(t, s, db.ReportIn{HostID: id, Report: rep})
 		}
 		sum := summary(t, s)
 		if sum.Hosts != 5 || sum.BlockedRoots != 1 || sum.Retired != 0 {
@@ -56,15 +56,15 @@ func TestRetireAndReactivate(t *testing.T) {
 		if err := s.RetireHost(ctx, ids[1], "decommissioned"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RetireHost(ctx, ids[1], "again"); !errors.Is(err, store.ErrRetired) {
+		if err := s.RetireHost(ctx, ids[1], "again"); !errors.Is(err, db.ErrRetired) {
 			t.Fatalf("retiring a retired host: %v", err)
 		}
-		if err := s.RetireHost(ctx, 999999, "x"); !errors.Is(err, store.ErrNotFound) {
+		if err := s.RetireHost(ctx, 999999, "x"); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("retiring no host: %v", err)
 		}
 		checkAggregates(t, s)
 		sum = summary(t, s)
-		if sum.Hosts != 4 || sum.Retired != 1 || sum.ByStatus[store.StatusNoncompliant] != 2 || sum.Compliant != 2 {
+		if sum.Hosts != 4 || sum.Retired != 1 || sum.ByStatus[db.StatusNoncompliant] != 2 || sum.Compliant != 2 {
 			t.Fatalf("after retiring host %d (noncompliant): %+v", ids[1], sum)
 		}
 		tr, err := s.Trend(ctx, time.Now().Add(-time.Hour), time.Now())
@@ -74,7 +74,7 @@ func TestRetireAndReactivate(t *testing.T) {
 		if cur := tr.Points[len(tr.Points)-1]; !cur.Current || cur.Hosts != sum.Hosts || cur.Compliant != sum.Compliant {
 			t.Fatalf("trend's current point %+v, summary %d hosts %d compliant", cur, sum.Hosts, sum.Compliant)
 		}
-		listIDs := func(f store.HostFilter) []int64 {
+		listIDs := func(f db.HostFilter) []int64 {
 			t.Helper()
 			page, err := s.ListHosts(ctx, f)
 			if err != nil {
@@ -86,28 +86,28 @@ func TestRetireAndReactivate(t *testing.T) {
 			}
 			return out
 		}
-		if got := listIDs(store.HostFilter{}); len(got) != 4 || contains(got, ids[1]) {
+		if got := listIDs(db.HostFilter{}); len(got) != 4 || contains(got, ids[1]) {
 			t.Errorf("active hosts %v include retired host %d", got, ids[1])
 		}
-		if got := listIDs(store.HostFilter{Retired: store.RetiredOnly}); len(got) != 1 || got[0] != ids[1] {
+		if got := listIDs(db.HostFilter{Retired: db.RetiredOnly}); len(got) != 1 || got[0] != ids[1] {
 			t.Errorf("retired hosts %v, want [%d]", got, ids[1])
 		}
-		if got := listIDs(store.HostFilter{Retired: store.AnyRetired}); len(got) != 5 {
+		if got := listIDs(db.HostFilter{Retired: db.AnyRetired}); len(got) != 5 {
 			t.Errorf("all hosts %v", got)
 		}
 		h, err := s.Host(ctx, ids[1], 10)
-		if err != nil || h.RetiredAt.IsZero() || len(h.Stores) != 2 || len(h.Events) == 0 || h.Events[0].Type != store.EventHostRetired {
+		if err != nil || h.RetiredAt.IsZero() || len(h.Stores) != 2 || len(h.Events) == 0 || h.Events[0].Type != db.EventHostRetired {
 			t.Fatalf("retired host keeps its record and gets an event: %+v %v", h, err)
 		}
 
 		// A heartbeat brings it back; the counters follow.
-		write(t, s, store.ReportIn{HostID: ids[1], Report: &api.ReportRequest{ReportID: "hb", Kind: api.ReportHeartbeat, PolicySerial: 1, StateHash: "h-compliant,missing"}})
+		write(t, s, db.ReportIn{HostID: ids[1], Report: &api.ReportRequest{ReportID: "hb", Kind: api.ReportHeartbeat, PolicySerial: 1, StateHash: "h-compliant,missing"}})
 		checkAggregates(t, s)
 		if sum := summary(t, s); sum.Hosts != 5 || sum.Retired != 0 {
 			t.Fatalf("after the retired host reported: %+v", sum)
 		}
 		h, _ = s.Host(ctx, ids[1], 10)
-		if !h.RetiredAt.IsZero() || h.Events[0].Type != store.EventHostReactivated {
+		if !h.RetiredAt.IsZero() || h.Events[0].Type != db.EventHostReactivated {
 			t.Fatalf("reactivated host: retired %v, events %+v", h.RetiredAt, h.Events)
 		}
 
@@ -115,7 +115,7 @@ func TestRetireAndReactivate(t *testing.T) {
 		if err := s.RetireHost(ctx, ids[1], "again"); err != nil {
 			t.Fatal(err)
 		}
-		write(t, s, store.ReportIn{HostID: ids[1], Report: fullReport("r1b", 2, "error")})
+		write(t, s, db.ReportIn{HostID: ids[1], Report: fullReport("r1b", 2, "error")})
 		checkAggregates(t, s)
 
 		// RetireStale: three hosts last seen 40 days ago, in batches of two.
@@ -125,7 +125,7 @@ func TestRetireAndReactivate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sum, err = s.SummaryWith(ctx, time.Now(), store.SummaryOptions{StaleAfter: 7 * 24 * time.Hour})
+		sum, err = s.SummaryWith(ctx, time.Now(), db.SummaryOptions{StaleAfter: 7 * 24 * time.Hour})
 		if err != nil || sum.Stale != 3 || sum.Offline != 3 {
 			t.Fatalf("stale and offline before retiring: %+v %v", sum, err)
 		}
@@ -149,7 +149,7 @@ func TestRetireAndReactivate(t *testing.T) {
 			t.Fatalf("after RetireStale: %+v", sum)
 		}
 		// A retired host that enrolls again with its node key is back too.
-		eo, _, err := s.WriteBatch(ctx, []store.EnrollIn{{NodeKey: store.NewCredential(store.PrefixNodeKey), CurrentNodeKey: keys[4], Now: time.Now(),
+		eo, _, err := s.WriteBatch(ctx, []db.EnrollIn{{NodeKey: db.NewCredential(db.PrefixNodeKey), CurrentNodeKey: keys[4], Now: time.Now(),
 			Facts: api.HostFacts{Hostname: "h4", MachineID: "m4", OS: "linux"}}}, nil)
 		if err != nil || eo[0].Err != nil || eo[0].HostID != ids[4] || !eo[0].Reenrolled {
 			t.Fatalf("re-enroll retired host: %+v %v", eo, err)
@@ -166,7 +166,7 @@ func TestRetireAndReactivate(t *testing.T) {
 	})
 }
 
-func summary(t *testing.T, s *store.Store) *api.FleetSummary {
+func summary(t *testing.T, s *db.Store) *api.FleetSummary {
 	t.Helper()
 	sum, err := s.Summary(context.Background(), time.Now(), 24*time.Hour)
 	if err != nil {
@@ -188,13 +188,13 @@ func contains(ids []int64, id int64) bool {
 // began (before any change in it), recorded once, and the trend ends with
 // the fleet now.
 func TestHourlySnapshots(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		h10 := time.Now().Add(-5 * time.Hour).Truncate(time.Hour)
 		at := func(d time.Duration) time.Time { return h10.Add(d) }
 		var ids []int64
 		for i := 0; i < 4; i++ {
-			eo, _, err := s.WriteBatch(ctx, []store.EnrollIn{{NodeKey: store.NewCredential(store.PrefixNodeKey), Now: at(5 * time.Minute),
+			eo, _, err := s.WriteBatch(ctx, []db.EnrollIn{{NodeKey: db.NewCredential(db.PrefixNodeKey), Now: at(5 * time.Minute),
 				Facts: api.HostFacts{Hostname: fmt.Sprint("h", i), MachineID: fmt.Sprint("m", i), OS: "linux"}}}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -203,12 +203,12 @@ func TestHourlySnapshots(t *testing.T) {
 		}
 		// During hour 10 all four become compliant, one after another.
 		for i, id := range ids {
-			write(t, s, store.ReportIn{HostID: id, Report: fullReport(fmt.Sprint("a", i), 1, "compliant"), Received: at(time.Duration(10+10*i) * time.Minute)})
+			write(t, s, db.ReportIn{HostID: id, Report: fullReport(fmt.Sprint("a", i), 1, "compliant"), Received: at(time.Duration(10+10*i) * time.Minute)})
 		}
 		// Hour 11: one turns noncompliant at 11:20.
-		write(t, s, store.ReportIn{HostID: ids[0], Report: fullReport("b0", 1, "missing"), Received: at(80 * time.Minute)})
+		write(t, s, db.ReportIn{HostID: ids[0], Report: fullReport("b0", 1, "missing"), Received: at(80 * time.Minute)})
 		// Hour 12: nothing changes; hour 13: one more noncompliant.
-		write(t, s, store.ReportIn{HostID: ids[1], Report: fullReport("c1", 1, "missing"), Received: at(190 * time.Minute)})
+		write(t, s, db.ReportIn{HostID: ids[1], Report: fullReport("c1", 1, "missing"), Received: at(190 * time.Minute)})
 		tr, err := s.Trend(ctx, h10.Add(-time.Hour), time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -245,7 +245,7 @@ func TestHourlySnapshots(t *testing.T) {
 
 // TestPruneBatch deletes history past its retention in bounded batches.
 func TestPruneBatch(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		id, _ := enroll(t, s, "h", "m")
 		old, recent := time.Now().Add(-400*24*time.Hour), time.Now().Add(-time.Hour)
@@ -253,10 +253,10 @@ func TestPruneBatch(t *testing.T) {
 		for i := 0; i < 25; i++ {
 			rep.Events = append(rep.Events, api.Event{ID: fmt.Sprint("e", i), Type: api.EventRemoved, Time: recent})
 		}
-		write(t, s, store.ReportIn{HostID: id, Report: rep, Received: old}) // received 400 days ago
+		write(t, s, db.ReportIn{HostID: id, Report: rep, Received: old}) // received 400 days ago
 		rep2 := fullReport("r2", 1, "compliant")
 		rep2.Events = []api.Event{{ID: "new", Type: api.EventHealed, Time: old}} // an agent's clock far behind
-		write(t, s, store.ReportIn{HostID: id, Report: rep2, Received: recent})
+		write(t, s, db.ReportIn{HostID: id, Report: rep2, Received: recent})
 		var batches []int64
 		for {
 			n, err := s.PruneBatch(ctx, "events", time.Now().Add(-365*24*time.Hour), 10)
@@ -271,7 +271,7 @@ func TestPruneBatch(t *testing.T) {
 		if fmt.Sprint(batches) != "[10 10 5]" {
 			t.Errorf("prune batches %v, want [10 10 5]", batches)
 		}
-		ev, err := s.Events(ctx, store.EventFilter{})
+		ev, err := s.Events(ctx, db.EventFilter{})
 		if err != nil || len(ev.Events) != 1 || ev.Events[0].ID != "new" {
 			t.Fatalf("events left: %+v %v (retention goes by the collector's receive time)", ev, err)
 		}
@@ -294,14 +294,14 @@ func TestOpenExisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "other.db")
-	db, err := sql.Open("sqlite", other)
+	sqlDB, err := sql.Open("sqlite", other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("CREATE TABLE notes (x TEXT)"); err != nil {
+	if _, err := sqlDB.Exec("CREATE TABLE notes (x TEXT)"); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	sqlDB.Close()
 	if pgErr != nil {
 		t.Fatal(pgErr)
 	}
@@ -310,8 +310,8 @@ func TestOpenExisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range []string{filepath.Join(dir, "missing", "collector.db"), filepath.Join(dir, "none.db"), empty, dir, other, pgEmpty} {
-		_, err := store.OpenExisting(ctx, u)
-		var nd *store.NoDatabaseError
+		_, err := db.OpenExisting(ctx, u)
+		var nd *db.NoDatabaseError
 		if !errors.As(err, &nd) {
 			t.Errorf("OpenExisting(%s): %v, want a NoDatabaseError", u, err)
 		}
@@ -329,12 +329,12 @@ func TestOpenExisting(t *testing.T) {
 		t.Errorf("OpenExisting created %d tables in an empty PostgreSQL database (%v)", n, err)
 	}
 	for _, u := range []string{filepath.Join(dir, "made.db"), pgEmpty} {
-		st, err := store.Open(ctx, u)
+		st, err := db.Open(ctx, u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.Close()
-		st, err = store.OpenExisting(ctx, u)
+		st, err = db.OpenExisting(ctx, u)
 		if err != nil {
 			t.Fatalf("OpenExisting(%s) after Open: %v", u, err)
 		}
@@ -354,7 +354,7 @@ func TestIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, u)
+	st, err := db.Open(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestIsUnavailable(t *testing.T) {
 			t.Errorf("%s: no error happened", c.name)
 			continue
 		}
-		if got := store.IsUnavailable(fmt.Errorf("wrapped: %w", c.err)); got != c.want {
+		if got := db.IsUnavailable(fmt.Errorf("wrapped: %w", c.err)); got != c.want {
 			t.Errorf("%s (%v): IsUnavailable %v, want %v", c.name, c.err, got, c.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package store_test
+package db_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // pg is the PostgreSQL cluster every test in this package shares (one
@@ -37,9 +37,9 @@ func TestMain(m *testing.M) {
 
 // forEachDB runs fn against a fresh SQLite file and a fresh PostgreSQL
 // database.
-func forEachDB(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+func forEachDB(t *testing.T, fn func(t *testing.T, s *db.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
-		s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "collector.db"))
+		s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "collector.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := store.Open(context.Background(), u)
+		s, err := db.Open(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,10 +63,10 @@ func forEachDB(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	})
 }
 
-func enroll(t *testing.T, s *store.Store, hostname, machineID string) (int64, string) {
+func enroll(t *testing.T, s *db.Store, hostname, machineID string) (int64, string) {
 	t.Helper()
-	key := store.NewCredential(store.PrefixNodeKey)
-	eo, _, err := s.WriteBatch(context.Background(), []store.EnrollIn{{
+	key := db.NewCredential(db.PrefixNodeKey)
+	eo, _, err := s.WriteBatch(context.Background(), []db.EnrollIn{{
 		NodeKey: key, SecretName: "default", Now: time.Now(),
 		Facts: api.HostFacts{Hostname: hostname, MachineID: machineID, OS: "linux", OSVersion: "Debian 12", Arch: "amd64",
 			AgentVersion: "1.0", IPs: []string{"10.0.0.1"}, MACs: []string{"AA:BB:CC:DD:EE:FF"}},
@@ -90,7 +90,7 @@ func fullReport(id string, serial int64, statuses ...string) *api.ReportRequest 
 	return r
 }
 
-func write(t *testing.T, s *store.Store, reps ...store.ReportIn) []store.ReportOut {
+func write(t *testing.T, s *db.Store, reps ...db.ReportIn) []db.ReportOut {
 	t.Helper()
 	for i := range reps {
 		if reps[i].Received.IsZero() {
@@ -105,14 +105,14 @@ func write(t *testing.T, s *store.Store, reps ...store.ReportIn) []store.ReportO
 }
 
 func TestMigrationsIdempotent(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		var v int
 		if err := s.DB().QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		if v != store.SchemaVersion() {
-			t.Fatalf("schema version %d, want %d", v, store.SchemaVersion())
+		if v != db.SchemaVersion() {
+			t.Fatalf("schema version %d, want %d", v, db.SchemaVersion())
 		}
 		for _, view := range []string{"v_hosts", "v_host_stores", "v_events", "v_roots_seen", "v_ca_expiry", "v_fleet_compliance", "v_compliance_history"} {
 			rows, err := s.DB().QueryContext(ctx, "SELECT * FROM "+view)
@@ -125,7 +125,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 	// Reopening an up-to-date SQLite database applies nothing and works.
 	p := filepath.Join(t.TempDir(), "c.db")
 	for i := 0; i < 2; i++ {
-		s, err := store.Open(context.Background(), "sqlite:"+p)
+		s, err := db.Open(context.Background(), "sqlite:"+p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		sec, err := s.AddSecret(ctx, "default")
 		if err != nil {
@@ -149,12 +149,12 @@ func TestCredentials(t *testing.T) {
 		if name, err := s.CheckSecret(ctx, sec); err != nil || name != "default" {
 			t.Fatalf("CheckSecret = %q, %v", name, err)
 		}
-		if _, err := s.CheckSecret(ctx, sec+"x"); err != store.ErrNotFound {
+		if _, err := s.CheckSecret(ctx, sec+"x"); err != db.ErrNotFound {
 			t.Fatalf("wrong secret: %v", err)
 		}
 		// Stored hashed, never in clear.
 		var n int
-		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM enroll_secrets WHERE hash = '"+store.HashCredential(sec)+"'").Scan(&n); err != nil || n != 1 {
+		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM enroll_secrets WHERE hash = '"+db.HashCredential(sec)+"'").Scan(&n); err != nil || n != 1 {
 			t.Fatalf("hash stored: n=%d err=%v", n, err)
 		}
 		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM enroll_secrets WHERE hash = '"+sec+"' OR name = '"+sec+"'").Scan(&n); err != nil || n != 0 {
@@ -163,27 +163,27 @@ func TestCredentials(t *testing.T) {
 		if err := s.RevokeSecret(ctx, "default"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CheckSecret(ctx, sec); err != store.ErrNotFound {
+		if _, err := s.CheckSecret(ctx, sec); err != db.ErrNotFound {
 			t.Fatalf("revoked secret still works: %v", err)
 		}
 		if err := s.RevokeSecret(ctx, "default"); err == nil {
 			t.Fatal("revoking twice succeeded")
 		}
 
-		tok, err := s.AddToken(ctx, "grafana", store.RoleViewer)
+		tok, err := s.AddToken(ctx, "grafana", db.RoleViewer)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.AddToken(ctx, "x", "root"); err == nil {
 			t.Fatal("bad role accepted")
 		}
-		if name, role, err := s.CheckToken(ctx, tok); err != nil || name != "grafana" || role != store.RoleViewer {
+		if name, role, err := s.CheckToken(ctx, tok); err != nil || name != "grafana" || role != db.RoleViewer {
 			t.Fatalf("CheckToken = %q %q %v", name, role, err)
 		}
 		if err := s.RevokeToken(ctx, "grafana"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.CheckToken(ctx, tok); err != store.ErrNotFound {
+		if _, _, err := s.CheckToken(ctx, tok); err != db.ErrNotFound {
 			t.Fatalf("revoked token works: %v", err)
 		}
 		list, err := s.ListTokens(ctx)
@@ -194,7 +194,7 @@ func TestCredentials(t *testing.T) {
 }
 
 func TestEnrollAndReport(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		id, key := enroll(t, s, "web-1", "m-1")
 		if got, err := s.CheckNodeKey(ctx, key); err != nil || got != id {
@@ -204,7 +204,7 @@ func TestEnrollAndReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Status != store.StatusPending || h.Hostname != "web-1" || len(h.Addresses) != 2 {
+		if h.Status != db.StatusPending || h.Hostname != "web-1" || len(h.Addresses) != 2 {
 			t.Fatalf("after enroll: %+v", h)
 		}
 		if h.Addresses[1].MAC != "aa:bb:cc:dd:ee:ff" && h.Addresses[0].MAC != "aa:bb:cc:dd:ee:ff" {
@@ -213,12 +213,12 @@ func TestEnrollAndReport(t *testing.T) {
 
 		rep := fullReport("r1", 3, "compliant", "missing")
 		rep.Events = []api.Event{{ID: "e1", Type: api.EventRemoved, StoreID: "nss:/s1", Time: time.Now()}}
-		ro := write(t, s, store.ReportIn{HostID: id, Report: rep})
+		ro := write(t, s, db.ReportIn{HostID: id, Report: rep})
 		if ro[0].Err != nil || ro[0].Duplicate {
 			t.Fatalf("first report: %+v", ro[0])
 		}
 		// The same report again, and twice in one batch: stored once.
-		ro = write(t, s, store.ReportIn{HostID: id, Report: rep}, store.ReportIn{HostID: id, Report: rep})
+		ro = write(t, s, db.ReportIn{HostID: id, Report: rep}, db.ReportIn{HostID: id, Report: rep})
 		if !ro[0].Duplicate || !ro[1].Duplicate {
 			t.Fatalf("resent report not a duplicate: %+v", ro)
 		}
@@ -226,39 +226,39 @@ func TestEnrollAndReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Status != store.StatusNoncompliant || h.PolicySerial != 3 || len(h.Stores) != 2 || h.StoresCompliant != 1 || len(h.Events) != 1 || len(h.CAs) != 1 {
+		if h.Status != db.StatusNoncompliant || h.PolicySerial != 3 || len(h.Stores) != 2 || h.StoresCompliant != 1 || len(h.Events) != 1 || len(h.CAs) != 1 {
 			t.Fatalf("after report: %+v", h)
 		}
 
 		// A heartbeat bumps last seen only.
 		seenBefore := h.LastSeen
 		later := time.Now().Add(time.Minute)
-		write(t, s, store.ReportIn{HostID: id, Report: &api.ReportRequest{ReportID: "r2", Kind: api.ReportHeartbeat, PolicySerial: 3, StateHash: rep.StateHash}, Received: later})
+		write(t, s, db.ReportIn{HostID: id, Report: &api.ReportRequest{ReportID: "r2", Kind: api.ReportHeartbeat, PolicySerial: 3, StateHash: rep.StateHash}, Received: later})
 		h, _ = s.Host(ctx, id, 10)
-		if !h.LastSeen.After(seenBefore) || h.Status != store.StatusNoncompliant || len(h.Stores) != 2 {
+		if !h.LastSeen.After(seenBefore) || h.Status != db.StatusNoncompliant || len(h.Stores) != 2 {
 			t.Fatalf("after heartbeat: %+v", h)
 		}
 
 		// Healed: now compliant; the event resent with a new one is stored once.
 		rep3 := fullReport("r3", 3, "compliant", "compliant")
 		rep3.Events = []api.Event{rep.Events[0], {ID: "e2", Type: api.EventHealed, StoreID: "nss:/s1", Time: time.Now()}}
-		write(t, s, store.ReportIn{HostID: id, Report: rep3})
+		write(t, s, db.ReportIn{HostID: id, Report: rep3})
 		h, _ = s.Host(ctx, id, 10)
-		if h.Status != store.StatusCompliant || len(h.Events) != 2 {
+		if h.Status != db.StatusCompliant || len(h.Events) != 2 {
 			t.Fatalf("after heal: status %s, %d events", h.Status, len(h.Events))
 		}
 
 		// An unknown host id is an item error, not a batch failure.
-		ro = write(t, s, store.ReportIn{HostID: 99999, Report: fullReport("x", 1, "compliant")})
-		if ro[0].Err != store.ErrNotFound {
+		ro = write(t, s, db.ReportIn{HostID: 99999, Report: fullReport("x", 1, "compliant")})
+		if ro[0].Err != db.ErrNotFound {
 			t.Fatalf("unknown host: %+v", ro[0])
 		}
 
 		// Re-enrolling the same machine, proving it holds the node key,
 		// keeps the host and rotates the key (hostkeys_test.go covers the
 		// host key and the flagged re-enrollments).
-		key2 := store.NewCredential(store.PrefixNodeKey)
-		eo, _, err := s.WriteBatch(ctx, []store.EnrollIn{{NodeKey: key2, Now: time.Now(), CurrentNodeKey: key,
+		key2 := db.NewCredential(db.PrefixNodeKey)
+		eo, _, err := s.WriteBatch(ctx, []db.EnrollIn{{NodeKey: key2, Now: time.Now(), CurrentNodeKey: key,
 			Facts: api.HostFacts{Hostname: "web-1-renamed", MachineID: "m-1", OS: "linux"}}}, nil)
 		if err != nil || eo[0].Err != nil || !eo[0].Reenrolled {
 			t.Fatalf("re-enroll: %+v %v", eo, err)
@@ -266,7 +266,7 @@ func TestEnrollAndReport(t *testing.T) {
 		if id2 := eo[0].HostID; id2 != id {
 			t.Fatalf("re-enroll made host %d, want %d", id2, id)
 		}
-		if _, err := s.CheckNodeKey(ctx, key); err != store.ErrNotFound {
+		if _, err := s.CheckNodeKey(ctx, key); err != db.ErrNotFound {
 			t.Fatalf("old node key still valid: %v", err)
 		}
 		if got, err := s.CheckNodeKey(ctx, key2); err != nil || got != id {
@@ -293,7 +293,7 @@ func TestEnrollAndReport(t *testing.T) {
 }
 
 // checkAggregates compares the maintained fleet aggregates with a recount.
-func checkAggregates(t *testing.T, s *store.Store) {
+func checkAggregates(t *testing.T, s *db.Store) {
 	t.Helper()
 	ctx := context.Background()
 	got, err := s.Aggregates(ctx)
@@ -304,7 +304,7 @@ func checkAggregates(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toMap := func(rows []store.AggRow) map[string]int64 {
+	toMap := func(rows []db.AggRow) map[string]int64 {
 		m := map[string]int64{}
 		for _, r := range rows {
 			if r.N != 0 {
@@ -336,19 +336,19 @@ UNION SELECT DISTINCT 'ks:' || status || ':' || kind, host_id FROM host_stores`
 // heartbeats, duplicates and re-enrollments in random batches and checks
 // the maintained counters against a recount.
 func TestAggregatesMatchRecount(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		statuses := []string{"compliant", "compliant", "compliant", "missing", "error", "untrusted", "needs-mdm"}
 		oses := []string{"linux", "windows", "darwin"}
 		var hosts []int64
 		n := 0
 		for round := 0; round < 30; round++ {
-			var enrolls []store.EnrollIn
+			var enrolls []db.EnrollIn
 			for i := 0; i < rng.IntN(4); i++ {
-				enrolls = append(enrolls, store.EnrollIn{NodeKey: store.NewCredential(store.PrefixNodeKey), Now: time.Now(),
+				enrolls = append(enrolls, db.EnrollIn{NodeKey: db.NewCredential(db.PrefixNodeKey), Now: time.Now(),
 					Facts: api.HostFacts{Hostname: fmt.Sprintf("h%d", rng.IntN(20)), MachineID: fmt.Sprintf("m%d", rng.IntN(20)), OS: oses[rng.IntN(3)]}})
 			}
-			var reps []store.ReportIn
+			var reps []db.ReportIn
 			for i := 0; i < rng.IntN(12) && len(hosts) > 0; i++ {
 				n++
 				id := hosts[rng.IntN(len(hosts))]
@@ -368,9 +368,9 @@ func TestAggregatesMatchRecount(t *testing.T) {
 						rep.Host = &api.HostFacts{Hostname: "renamed", OS: oses[rng.IntN(3)]}
 					}
 				}
-				reps = append(reps, store.ReportIn{HostID: id, Report: rep, Received: time.Now()})
+				reps = append(reps, db.ReportIn{HostID: id, Report: rep, Received: time.Now()})
 				if rng.IntN(5) == 0 { // a resend
-					reps = append(reps, store.ReportIn{HostID: id, Report: rep, Received: time.Now()})
+					reps = append(reps, db.ReportIn{HostID: id, Report: rep, Received: time.Now()})
 				}
 			}
 			eo, _, err := s.WriteBatch(context.Background(), enrolls, reps)
@@ -388,7 +388,7 @@ func TestAggregatesMatchRecount(t *testing.T) {
 			checkAggregates(t, s)
 			// Retire a host now and then (its next report brings it back).
 			if len(hosts) > 0 && rng.IntN(2) == 0 {
-				if err := s.RetireHost(context.Background(), hosts[rng.IntN(len(hosts))], "test"); err != nil && !errors.Is(err, store.ErrRetired) {
+				if err := s.RetireHost(context.Background(), hosts[rng.IntN(len(hosts))], "test"); err != nil && !errors.Is(err, db.ErrRetired) {
 					t.Fatal(err)
 				}
 				checkAggregates(t, s)
@@ -402,7 +402,7 @@ func TestAggregatesMatchRecount(t *testing.T) {
 }
 
 func TestListHostsFiltersAndCursor(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		var ids []int64
 		for i := 0; i < 25; i++ {
@@ -412,31 +412,31 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 			if i%5 == 0 {
 				st = "missing"
 			}
-			write(t, s, store.ReportIn{HostID: id, Report: fullReport(fmt.Sprint("r", i), int64(i%2+1), "compliant", st)})
+			write(t, s, db.ReportIn{HostID: id, Report: fullReport(fmt.Sprint("r", i), int64(i%2+1), "compliant", st)})
 		}
 		serial := int64(2)
 		cases := []struct {
 			name string
-			f    store.HostFilter
+			f    db.HostFilter
 			want int
 		}{
-			{"all", store.HostFilter{}, 25},
-			{"status", store.HostFilter{Status: store.StatusNoncompliant}, 5},
-			{"os", store.HostFilter{OS: "linux"}, 25},
-			{"os none", store.HostFilter{OS: "windows"}, 0},
-			{"hostname substring, case-insensitive", store.HostFilter{Hostname: "WEB-1"}, 10},
-			{"hostname wildcard is literal", store.HostFilter{Hostname: "%"}, 0},
-			{"serial", store.HostFilter{PolicySerial: &serial}, 12},
-			{"store kind and status", store.HostFilter{StoreKind: "nss", StoreStatus: "missing"}, 5},
-			{"store kind", store.HostFilter{StoreKind: "java"}, 0},
-			{"store status", store.HostFilter{StoreStatus: "missing"}, 5},
-			{"store status and host status", store.HostFilter{StoreStatus: "compliant", Status: store.StatusNoncompliant}, 5},
-			{"store and hostname", store.HostFilter{StoreStatus: "missing", Hostname: "web-0"}, 2},
-			{"store and cursor", store.HostFilter{StoreKind: "nss", AfterID: ids[19]}, 5},
-			{"hostname, short", store.HostFilter{Hostname: "b-"}, 25},
-			{"hostname, underscore is literal", store.HostFilter{Hostname: "web_1"}, 0},
-			{"seen after", store.HostFilter{SeenAfter: time.Now().Add(-time.Hour)}, 25},
-			{"seen before", store.HostFilter{SeenBefore: time.Now().Add(-time.Hour)}, 0},
+			{"all", db.HostFilter{}, 25},
+			{"status", db.HostFilter{Status: db.StatusNoncompliant}, 5},
+			{"os", db.HostFilter{OS: "linux"}, 25},
+			{"os none", db.HostFilter{OS: "windows"}, 0},
+			{"hostname substring, case-insensitive", db.HostFilter{Hostname: "WEB-1"}, 10},
+			{"hostname wildcard is literal", db.HostFilter{Hostname: "%"}, 0},
+			{"serial", db.HostFilter{PolicySerial: &serial}, 12},
+			{"store kind and status", db.HostFilter{StoreKind: "nss", StoreStatus: "missing"}, 5},
+			{"store kind", db.HostFilter{StoreKind: "java"}, 0},
+			{"store status", db.HostFilter{StoreStatus: "missing"}, 5},
+			{"store status and host status", db.HostFilter{StoreStatus: "compliant", Status: db.StatusNoncompliant}, 5},
+			{"store and hostname", db.HostFilter{StoreStatus: "missing", Hostname: "web-0"}, 2},
+			{"store and cursor", db.HostFilter{StoreKind: "nss", AfterID: ids[19]}, 5},
+			{"hostname, short", db.HostFilter{Hostname: "b-"}, 25},
+			{"hostname, underscore is literal", db.HostFilter{Hostname: "web_1"}, 0},
+			{"seen after", db.HostFilter{SeenAfter: time.Now().Add(-time.Hour)}, 25},
+			{"seen before", db.HostFilter{SeenBefore: time.Now().Add(-time.Hour)}, 0},
 		}
 		for _, c := range cases {
 			var got []int64
@@ -453,7 +453,7 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 				if page.NextCursor == "" {
 					break
 				}
-				f.AfterID, err = store.ParseCursor(page.NextCursor)
+				f.AfterID, err = db.ParseCursor(page.NextCursor)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -471,21 +471,21 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 		// follows hosts).
 		rep := fullReport("rename", 1, "compliant")
 		rep.Host = &api.HostFacts{Hostname: "db-primary.corp", OS: "linux"}
-		write(t, s, store.ReportIn{HostID: ids[3], Report: rep})
+		write(t, s, db.ReportIn{HostID: ids[3], Report: rep})
 		for name, want := range map[string]int{"PRIMARY": 1, "web-03": 0, "web-0": 9} {
-			page, err := s.ListHosts(ctx, store.HostFilter{Hostname: name})
+			page, err := s.ListHosts(ctx, db.HostFilter{Hostname: name})
 			if err != nil || len(page.Hosts) != want {
 				t.Errorf("hostname %q after rename: %d hosts, %v; want %d", name, len(page.Hosts), err, want)
 			}
 		}
-		if _, err := store.ParseCursor("abc"); err != store.ErrBadCursor {
+		if _, err := db.ParseCursor("abc"); err != db.ErrBadCursor {
 			t.Fatalf("bad cursor: %v", err)
 		}
 	})
 }
 
 func TestEventsSinceAndCursor(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		id, _ := enroll(t, s, "h", "m")
 		base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -493,12 +493,12 @@ func TestEventsSinceAndCursor(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			rep.Events = append(rep.Events, api.Event{ID: fmt.Sprint("e", i), Type: api.EventRemoved, Time: base.Add(time.Duration(i%5) * time.Minute)})
 		}
-		write(t, s, store.ReportIn{HostID: id, Report: rep})
+		write(t, s, db.ReportIn{HostID: id, Report: rep})
 		// Newest first (the default), then oldest first: each page by
 		// the previous page's cursor, every event once, in order.
 		for _, oldest := range []bool{false, true} {
 			var all []api.HostEvent
-			f := store.EventFilter{Since: base.Add(time.Minute), Limit: 3, OldestFirst: oldest}
+			f := db.EventFilter{Since: base.Add(time.Minute), Limit: 3, OldestFirst: oldest}
 			for i := 0; i < 10; i++ {
 				page, err := s.Events(ctx, f)
 				if err != nil {
@@ -529,16 +529,16 @@ func TestEventsSinceAndCursor(t *testing.T) {
 				}
 			}
 		}
-		if _, err := s.Events(ctx, store.EventFilter{Cursor: "zz"}); err != store.ErrBadCursor {
+		if _, err := s.Events(ctx, db.EventFilter{Cursor: "zz"}); err != db.ErrBadCursor {
 			t.Fatalf("bad cursor: %v", err)
 		}
 	})
 }
 
 func TestPolicySerialMonotonic(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
-		if _, err := s.CurrentPolicy(ctx); err != store.ErrNotFound {
+		if _, err := s.CurrentPolicy(ctx); err != db.ErrNotFound {
 			t.Fatalf("empty: %v", err)
 		}
 		if err := s.PutPolicy(ctx, 5, []byte{0, 1, 2, 0xff}); err != nil {
@@ -559,14 +559,14 @@ func TestPolicySerialMonotonic(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, u := range []string{"", "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"} {
-		if _, err := store.Open(ctx, u); err == nil {
+		if _, err := db.Open(ctx, u); err == nil {
 			t.Errorf("Open(%q) succeeded", u)
 		}
 	}
 	// A file that is not a database.
 	p := filepath.Join(t.TempDir(), "junk.db")
 	os.WriteFile(p, []byte(strings.Repeat("not a database ", 200)), 0o600)
-	if _, err := store.Open(ctx, p); err == nil {
+	if _, err := db.Open(ctx, p); err == nil {
 		t.Error("Open(junk file) succeeded")
 	}
 }
@@ -574,13 +574,13 @@ func TestOpenErrors(t *testing.T) {
 // TestImportHosts: a directly imported fleet has exact aggregates and
 // facets, findable hosts and working node keys.
 func TestImportHosts(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		existing, _ := enroll(t, s, "before", "m-before")
-		var hosts []store.ImportHost
+		var hosts []db.ImportHost
 		for i := 0; i < 300; i++ {
 			rep := fullReport("x", int64(1+i%3), "compliant", []string{"compliant", "missing", "error"}[i%3])
-			hosts = append(hosts, store.ImportHost{NodeKey: fmt.Sprintf("%simport-%d", store.PrefixNodeKey, i), SecretName: "seed",
+			hosts = append(hosts, db.ImportHost{NodeKey: fmt.Sprintf("%simport-%d", db.PrefixNodeKey, i), SecretName: "seed",
 				Facts:      api.HostFacts{Hostname: fmt.Sprintf("imp-%03d", i), MachineID: fmt.Sprint("imp", i), OS: "linux", IPs: []string{"10.1.0.1"}},
 				EnrolledAt: time.Now(), LastSeen: time.Now(), PolicySerial: rep.PolicySerial, StateHash: rep.StateHash, Stores: rep.Stores, CAs: rep.CAs})
 		}
@@ -591,7 +591,7 @@ func TestImportHosts(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkAggregates(t, s)
-		page, err := s.ListHosts(ctx, store.HostFilter{Hostname: "IMP-2", StoreKind: "nss", StoreStatus: "missing", Limit: 1000})
+		page, err := s.ListHosts(ctx, db.HostFilter{Hostname: "IMP-2", StoreKind: "nss", StoreStatus: "missing", Limit: 1000})
 		if err != nil || len(page.Hosts) != 33 {
 			t.Fatalf("imported hosts by name and store: %d, %v", len(page.Hosts), err)
 		}
@@ -603,7 +603,7 @@ func TestImportHosts(t *testing.T) {
 		if after, _ := enroll(t, s, "after", "m-after"); after <= id {
 			t.Fatalf("host enrolled after import: id %d", after)
 		}
-		ro := write(t, s, store.ReportIn{Report: &api.ReportRequest{NodeKey: hosts[7].NodeKey, ReportID: "hb", Kind: api.ReportHeartbeat, StateHash: hosts[7].StateHash, PolicySerial: 2}})
+		ro := write(t, s, db.ReportIn{Report: &api.ReportRequest{NodeKey: hosts[7].NodeKey, ReportID: "hb", Kind: api.ReportHeartbeat, StateHash: hosts[7].StateHash, PolicySerial: 2}})
 		if ro[0].Err != nil || ro[0].NeedFull {
 			t.Fatalf("heartbeat of an imported host: %+v", ro[0])
 		}

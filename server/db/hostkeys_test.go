@@ -1,4 +1,4 @@
-package store_test
+package db_test
 
 import (
 	"context"
@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // enrollWith writes one enrollment of machine m (hostname name) with the
 // given host key, nonce and current node key; it returns the result and
 // the new node key.
-func enrollWith(t *testing.T, s *store.Store, name, m, hostKey, nonce, current string) (store.EnrollOut, string) {
+func enrollWith(t *testing.T, s *db.Store, name, m, hostKey, nonce, current string) (db.EnrollOut, string) {
 	t.Helper()
-	key := store.NewCredential(store.PrefixNodeKey)
-	eo, _, err := s.WriteBatch(context.Background(), []store.EnrollIn{{NodeKey: key, Now: time.Now(), HostKey: hostKey,
+	key := db.NewCredential(db.PrefixNodeKey)
+	eo, _, err := s.WriteBatch(context.Background(), []db.EnrollIn{{NodeKey: key, Now: time.Now(), HostKey: hostKey,
 		Nonce: nonce, NonceExpires: time.Now().Add(time.Hour), CurrentNodeKey: current,
 		Facts: api.HostFacts{Hostname: name, MachineID: m, OS: "linux", IPs: []string{"10.0.0.9"}}}}, nil)
 	if err != nil {
@@ -25,7 +25,7 @@ func enrollWith(t *testing.T, s *store.Store, name, m, hostKey, nonce, current s
 	return eo[0], key
 }
 
-func hostSummary(t *testing.T, s *store.Store, id int64) api.HostSummary {
+func hostSummary(t *testing.T, s *db.Store, id int64) api.HostSummary {
 	t.Helper()
 	h, err := s.Host(context.Background(), id, 100)
 	if err != nil {
@@ -34,7 +34,7 @@ func hostSummary(t *testing.T, s *store.Store, id int64) api.HostSummary {
 	return h.HostSummary
 }
 
-func countType(t *testing.T, s *store.Store, id int64, typ string) int {
+func countType(t *testing.T, s *db.Store, id int64, typ string) int {
 	t.Helper()
 	h, err := s.Host(context.Background(), id, 100)
 	if err != nil {
@@ -55,14 +55,14 @@ func countType(t *testing.T, s *store.Store, id int64, typ string) int {
 // its node key alone. Nonces are single-use. Revoke, merge and retire
 // keep the fleet counters exact.
 func TestHostKeyEnrollment(t *testing.T) {
-	forEachDB(t, func(t *testing.T, s *store.Store) {
+	forEachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		first, key1 := enrollWith(t, s, "pc-1", "m-1", "KEY-A", "n1", "")
 		if first.Err != nil || first.ConflictOf != 0 || first.Reenrolled {
 			t.Fatalf("first enrollment: %+v", first)
 		}
 		id := first.HostID
-		write(t, s, store.ReportIn{HostID: id, Report: fullReport("r1", 1, "compliant", "missing")})
+		write(t, s, db.ReportIn{HostID: id, Report: fullReport("r1", 1, "compliant", "missing")})
 		if h := hostSummary(t, s, id); !h.KeyBound || h.ConflictOf != 0 {
 			t.Fatalf("host: %+v", h)
 		}
@@ -72,11 +72,11 @@ func TestHostKeyEnrollment(t *testing.T) {
 		if again.HostID != id || !again.Reenrolled {
 			t.Fatalf("with its key: %+v", again)
 		}
-		if _, err := s.CheckNodeKey(ctx, key1); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.CheckNodeKey(ctx, key1); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("old node key after a proven re-enrollment: %v", err)
 		}
 		// A replayed nonce is refused, nothing written.
-		if eo, _ := enrollWith(t, s, "pc-1", "m-1", "KEY-A", "n2", ""); !errors.Is(eo.Err, store.ErrProofReplayed) {
+		if eo, _ := enrollWith(t, s, "pc-1", "m-1", "KEY-A", "n2", ""); !errors.Is(eo.Err, db.ErrProofReplayed) {
 			t.Fatalf("replayed nonce: %+v", eo)
 		}
 		// Another key, or none: a new host, flagged; the host untouched.
@@ -103,7 +103,7 @@ func TestHostKeyEnrollment(t *testing.T) {
 		if !fl2.Reenrolled || fl2.ConflictOf != id {
 			t.Errorf("impostor again: %+v", fl2)
 		}
-		list, err := s.ListHosts(ctx, store.HostFilter{Flagged: true})
+		list, err := s.ListHosts(ctx, db.HostFilter{Flagged: true})
 		if err != nil || len(list.Hosts) != 2 {
 			t.Fatalf("flagged hosts: %+v %v", list, err)
 		}
@@ -117,7 +117,7 @@ func TestHostKeyEnrollment(t *testing.T) {
 		if err := s.RevokeNodeKey(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CheckNodeKey(ctx, key2); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.CheckNodeKey(ctx, key2); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("revoked node key: %v", err)
 		}
 		back, key3 := enrollWith(t, s, "pc-1", "m-1", "KEY-A", "n3", "")
@@ -137,8 +137,8 @@ func TestHostKeyEnrollment(t *testing.T) {
 
 		// Re-imaged pc-1 (new key): flagged; the admin merges it.
 		img, imgKey := enrollWith(t, s, "pc-1", "m-1", "KEY-D", "n5", "")
-		write(t, s, store.ReportIn{HostID: img.HostID, Report: fullReport("i1", 1, "compliant")})
-		if _, err := s.MergeHost(ctx, id); !errors.Is(err, store.ErrNotFlagged) {
+		write(t, s, db.ReportIn{HostID: img.HostID, Report: fullReport("i1", 1, "compliant")})
+		if _, err := s.MergeHost(ctx, id); !errors.Is(err, db.ErrNotFlagged) {
 			t.Errorf("merging an unflagged host: %v", err)
 		}
 		into, err := s.MergeHost(ctx, img.HostID)
@@ -148,10 +148,10 @@ func TestHostKeyEnrollment(t *testing.T) {
 		if got, err := s.CheckNodeKey(ctx, imgKey); err != nil || got != id {
 			t.Errorf("the merged agent's node key: %d %v", got, err)
 		}
-		if _, err := s.CheckNodeKey(ctx, key3); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.CheckNodeKey(ctx, key3); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("the replaced node key: %v", err)
 		}
-		if _, err := s.Host(ctx, img.HostID, 1); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Host(ctx, img.HostID, 1); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("the flagged host after the merge: %v", err)
 		}
 		if n := countType(t, s, id, api.EventHostMerged); n != 1 {
@@ -169,7 +169,7 @@ func TestHostKeyEnrollment(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.DeleteHost(ctx, list.Hosts[0].ID); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteHost(ctx, list.Hosts[0].ID); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("retiring twice: %v", err)
 		}
 		sum, _ = s.Summary(ctx, time.Now(), time.Hour)
