@@ -85,7 +85,7 @@ func (dv *deviceAPI) open(ctx context.Context) (*devices.DB, error) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	if dv.db == nil {
-		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), devices.Dialect(dv.s.st.Dialect()))
+		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), dv.s.st.Dialect())
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +106,7 @@ func (dv *deviceAPI) importUploaded(ctx context.Context, serial int64, blob []by
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	if dv.db == nil {
-		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), devices.Dialect(dv.s.st.Dialect()))
+		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), dv.s.st.Dialect())
 		if err != nil {
 			return devices.PolicyImport{Serial: serial}, err
 		}
@@ -344,11 +344,11 @@ func (dv *deviceAPI) handleExemptionAdd(w http.ResponseWriter, r *http.Request) 
 	}
 	e, err := d.AddExemption(r.Context(), devices.Exemption{Kind: req.Kind, Value: req.Value, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "devices:") {
-			dv.s.internal(w, "add exemption", err)
+		if ve := (*devices.ValidationError)(nil); errors.As(err, &ve) {
+			badRequest(w, ve)
 			return
 		}
-		badRequest(w, err)
+		dv.s.internal(w, "add exemption", err)
 		return
 	}
 	dv.invalidate()
@@ -371,11 +371,11 @@ func (dv *deviceAPI) handleExemptionRemove(w http.ResponseWriter, r *http.Reques
 	}
 	ok, err := d.RemoveExemption(r.Context(), kind, value)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "devices:") {
-			dv.s.internal(w, "remove exemption", err)
+		if ve := (*devices.ValidationError)(nil); errors.As(err, &ve) {
+			badRequest(w, ve)
 			return
 		}
-		badRequest(w, err)
+		dv.s.internal(w, "remove exemption", err)
 		return
 	}
 	if !ok {

@@ -27,7 +27,7 @@ func openDevices(ctx context.Context, dbf *collectorDB, log *slog.Logger) (*db.S
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), st.Dialect())
 	if err != nil {
 		st.Close()
 		return nil, nil, err

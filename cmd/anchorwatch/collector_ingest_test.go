@@ -44,7 +44,7 @@ func sightings(t *testing.T, path string) (int64, []devices.Device) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), st.Dialect())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -468,7 +468,7 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", serial)
 			// Its device exemptions apply at once (collectors also import
 			// them lazily, for policies stored by older versions).
-			d, err := devices.Open(cmd.Context(), st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+			d, err := devices.Open(cmd.Context(), st.DB(), st.ReadDB(), st.Dialect())
 			if err != nil {
 				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported (the collector retries on its next device query): %w", serial, err)
 			}

@@ -120,7 +120,7 @@ func open(ctx context.Context, dbURL string, create bool) (*Store, error) {
 			return nil, err
 		}
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := migrate(ctx, s.w, s.dialect, &collectorSchema); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -371,10 +371,14 @@ func (s *Store) touch() { s.lastWrite.Store(time.Now().UnixMilli()) }
 // Ping checks the database is reachable.
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
 
-// q rewrites ? placeholders to $n for PostgreSQL. Queries in this package
+// q rewrites ? placeholders to $n for PostgreSQL.
+func (s *Store) q(query string) string { return Rebind(s.dialect, query) }
+
+// Rebind rewrites the ? placeholders of query to $1, $2… for PostgreSQL
+// and returns it unchanged for SQLite. Queries of the collector database
 // never contain a literal '?'.
-func (s *Store) q(query string) string {
-	if s.dialect != Postgres || !strings.Contains(query, "?") {
+func Rebind(d Dialect, query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
 		return query
 	}
 	var b strings.Builder

@@ -29,7 +29,7 @@ func openURL(t testing.TB, dbURL string) (*db.Store, *DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	d, err := Open(context.Background(), st.DB(), st.ReadDB(), Dialect(st.Dialect()))
+	d, err := Open(context.Background(), st.DB(), st.ReadDB(), st.Dialect())
 	if err != nil {
 		t.Fatal(err)
 	}

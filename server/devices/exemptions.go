@@ -35,18 +35,32 @@ type Exemption struct {
 	Source string `json:"source"`
 }
 
+// ValidationError says that an exemption given to this package is
+// malformed: the caller's mistake (an HTTP 400), not a storage failure.
+// Test for it with errors.As.
+type ValidationError struct{ err error }
+
+func (e *ValidationError) Error() string { return e.err.Error() }
+func (e *ValidationError) Unwrap() error { return e.err }
+
+// invalid returns a *ValidationError with the formatted message.
+func invalid(format string, args ...any) error {
+	return &ValidationError{err: fmt.Errorf(format, args...)}
+}
+
 // Active reports whether e applies at now (it has not expired).
 func (e Exemption) Active(now time.Time) bool { return e.active(now) }
 
-// Normalize checks e and puts its value in canonical form.
+// Normalize checks e and puts its value in canonical form. A malformed
+// exemption is a *ValidationError.
 func (e *Exemption) Normalize() error {
 	e.Value = strings.TrimSpace(e.Value)
 	e.Reason = strings.TrimSpace(e.Reason)
 	if e.Reason == "" {
-		return fmt.Errorf("exemption %s %q: a reason is required (who or what it is, e.g. \"guest Wi-Fi\")", e.Kind, e.Value)
+		return invalid("exemption %s %q: a reason is required (who or what it is, e.g. \"guest Wi-Fi\")", e.Kind, e.Value)
 	}
 	if len(e.Reason) > 500 || len(e.Value) > 253 {
-		return fmt.Errorf("exemption %s: value or reason too long", e.Kind)
+		return invalid("exemption %s: value or reason too long", e.Kind)
 	}
 	switch e.Kind {
 	case ExemptSubnet:
@@ -54,7 +68,7 @@ func (e *Exemption) Normalize() error {
 		if err != nil {
 			a, aerr := netip.ParseAddr(e.Value)
 			if aerr != nil {
-				return fmt.Errorf("exemption subnet %q: want a CIDR prefix such as 10.20.0.0/16 or an address", e.Value)
+				return invalid("exemption subnet %q: want a CIDR prefix such as 10.20.0.0/16 or an address", e.Value)
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
@@ -62,19 +76,19 @@ func (e *Exemption) Normalize() error {
 	case ExemptMAC:
 		m, ok := normalizeMAC(e.Value)
 		if !ok {
-			return fmt.Errorf("exemption mac %q: want a MAC address such as 00:11:22:33:44:55", e.Value)
+			return invalid("exemption mac %q: want a MAC address such as 00:11:22:33:44:55", e.Value)
 		}
 		e.Value = m
 	case ExemptHostname:
 		e.Value = strings.ToLower(strings.TrimSuffix(e.Value, "."))
 		if e.Value == "" {
-			return fmt.Errorf("exemption hostname: empty")
+			return invalid("exemption hostname: empty")
 		}
 		if _, err := path.Match(e.Value, ""); err != nil {
-			return fmt.Errorf("exemption hostname %q: bad pattern: %w", e.Value, err)
+			return invalid("exemption hostname %q: bad pattern: %w", e.Value, err)
 		}
 	default:
-		return fmt.Errorf("exemption kind %q: want subnet, mac or hostname", e.Kind)
+		return invalid("exemption kind %q: want subnet, mac or hostname", e.Kind)
 	}
 	return nil
 }
