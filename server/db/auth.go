@@ -83,7 +83,7 @@ func (s *Store) AddSecret(ctx context.Context, name string) (string, error) {
 	_, err := s.w.ExecContext(ctx, s.q("INSERT INTO enroll_secrets (name, hash, created_at) VALUES (?, ?, ?)"),
 		name, HashCredential(secret), time.Now().UnixMilli())
 	if err != nil {
-		if s.isUniqueViolation(err) {
+		if isUniqueViolation(err) {
 			return "", fmt.Errorf("enroll secret %q already exists: pick another name or revoke it first", name)
 		}
 		return "", fmt.Errorf("add enroll secret %q: %w", name, err)
@@ -134,7 +134,7 @@ func (s *Store) AddToken(ctx context.Context, name, role string) (string, error)
 	_, err := s.w.ExecContext(ctx, s.q("INSERT INTO api_tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)"),
 		name, role, HashCredential(tok), time.Now().UnixMilli())
 	if err != nil {
-		if s.isUniqueViolation(err) {
+		if isUniqueViolation(err) {
 			return "", fmt.Errorf("API token %q already exists: pick another name or revoke it first", name)
 		}
 		return "", fmt.Errorf("add API token %q: %w", name, err)
@@ -232,10 +232,4 @@ func (s *Store) revoke(ctx context.Context, table, what, name string) error {
 		return fmt.Errorf("revoke %s %q: %w (or already revoked)", what, name, ErrNotFound)
 	}
 	return nil
-}
-
-// isUniqueViolation recognizes a unique-constraint error on either dialect.
-func (s *Store) isUniqueViolation(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
 }

@@ -100,3 +100,16 @@ func isSQLiteBusy(err error) bool {
 	c := se.Code() & 0xff
 	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
+
+// isUniqueViolation reports whether err is a unique or primary-key
+// constraint violation: SQLite's extended codes SQLITE_CONSTRAINT_UNIQUE
+// and SQLITE_CONSTRAINT_PRIMARYKEY (both "UNIQUE constraint failed"), or
+// PostgreSQL's SQLSTATE 23505 (unique_violation).
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}

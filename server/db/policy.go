@@ -35,7 +35,7 @@ func (s *Store) PutPolicy(ctx context.Context, serial int64, blob []byte) error 
 	_, err = s.w.ExecContext(ctx, s.q("INSERT INTO policies (serial, blob, sha256, uploaded_at) VALUES (?, ?, ?, ?)"),
 		serial, blob, hex.EncodeToString(h[:]), time.Now().UnixMilli())
 	if err != nil {
-		if s.isUniqueViolation(err) {
+		if isUniqueViolation(err) {
 			return fmt.Errorf("policy serial %d already uploaded", serial)
 		}
 		return fmt.Errorf("store policy serial %d: %w", serial, err)
