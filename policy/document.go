@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"path"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -436,12 +436,12 @@ func (d *Document) Validate() error {
 			}
 		}
 		for j, m := range e.MACs {
-			hw, err := net.ParseMAC(m)
-			if err != nil {
+			mac, ok := macaddr.Normalize(m)
+			if !ok {
 				bad(fmt.Sprintf("%s.macs[%d]", f, j), "%q is not a MAC address", m)
 				continue
 			}
-			e.MACs[j] = hw.String()
+			e.MACs[j] = mac
 		}
 		if strings.TrimSpace(e.Reason) == "" {
 			bad(f+".reason", "missing: say why these devices are exempt")
@@ -648,9 +648,9 @@ func (e Exemption) Matches(dev Device) bool {
 			}
 		}
 	}
-	if hw, err := net.ParseMAC(dev.MAC); err == nil {
+	if mac, ok := macaddr.Normalize(dev.MAC); ok {
 		for _, m := range e.MACs {
-			if hm, err := net.ParseMAC(m); err == nil && hm.String() == hw.String() {
+			if em, ok := macaddr.Normalize(m); ok && em == mac {
 				return true
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
@@ -436,11 +436,11 @@ func observation(o api.Observation, now time.Time) (evidence.Observation, error)
 		ob.IP = a.Unmap()
 	}
 	if o.MAC != "" {
-		hw, err := net.ParseMAC(o.MAC)
-		if err != nil || len(hw) != 6 {
+		mac, ok := macaddr.Normalize(o.MAC)
+		if !ok {
 			return ob, fmt.Errorf("mac: %q is not a MAC address (00:11:22:33:44:55)", clip(o.MAC))
 		}
-		ob.MAC = hw.String()
+		ob.MAC = mac
 	}
 	if o.Hostname != "" {
 		h := strings.ToLower(strings.TrimSuffix(o.Hostname, "."))

@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 )
 
 // Exemption kinds.
@@ -74,7 +76,7 @@ func (e *Exemption) Normalize() error {
 		}
 		e.Value = p.Masked().String()
 	case ExemptMAC:
-		m, ok := normalizeMAC(e.Value)
+		m, ok := macaddr.Normalize(e.Value)
 		if !ok {
 			return invalid("exemption mac %q: want a MAC address such as 00:11:22:33:44:55", e.Value)
 		}
@@ -193,25 +195,4 @@ func exemptionFor(ex []Exemption, now time.Time, ips []netip.Addr, macs, hosts [
 		}
 	}
 	return Exemption{}, false
-}
-
-// normalizeMAC accepts 00:11:22:33:44:55, 00-11-22-33-44-55 and 001122334455.
-func normalizeMAC(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(s)
-	if len(s) != 12 {
-		return "", false
-	}
-	var b strings.Builder
-	for i := 0; i < 12; i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", false
-		}
-		if i > 0 && i%2 == 0 {
-			b.WriteByte(':')
-		}
-		b.WriteByte(c)
-	}
-	return b.String(), true
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 )
 
@@ -396,7 +397,7 @@ FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 			return nil, nil, nil, fmt.Errorf("devices: read enrolled host addresses: %w", err)
 		}
 		if mac != "" {
-			if m, ok := normalizeMAC(mac); ok {
+			if m, ok := macaddr.Normalize(mac); ok {
 				byMAC[m] = id
 			}
 		}
