@@ -75,7 +75,7 @@ func (s *Store) applyDeltas(ctx context.Context, tx *sql.Tx, d deltas) error {
 	for i, k := range keys {
 		rows[i] = []any{k.dim, k.key, k.status, d[k]}
 	}
-	return s.bulkExec(ctx, tx, "INSERT INTO fleet_agg (dim, key, status, n)", 4, rows,
+	return s.bulkExec(ctx, tx, "INSERT INTO fleet_agg (dim, key, status, n)", rows,
 		"ON CONFLICT (dim, key, status) DO UPDATE SET n = fleet_agg.n + excluded.n")
 }
 

@@ -119,10 +119,11 @@ func cols(n int) string {
 // INSERT of every row, with an optional ON CONFLICT clause) as one
 // statement. "WHERE true" keeps SQLite from reading ON CONFLICT as a join
 // constraint.
-func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, prefix string, ncols int, rows [][]any, suffix string) error {
+func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, prefix string, rows [][]any, suffix string) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	ncols := insertColumns(prefix)
 	kinds, err := kindsOf(rows[0])
 	if err != nil {
 		return fmt.Errorf("%s: %w", firstWords(prefix), err)
@@ -294,4 +295,15 @@ func (c *stmtCache) close() {
 		st.Close()
 	}
 	c.stmts = nil
+}
+
+// insertColumns counts the columns named in an "INSERT INTO t (a, b, …)"
+// head: the row width bulkExec checks every row against, derived from
+// the column list so that no count is kept by hand.
+func insertColumns(prefix string) int {
+	open, end := strings.LastIndexByte(prefix, '('), strings.LastIndexByte(prefix, ')')
+	if open < 0 || end < open || strings.TrimSpace(prefix[open+1:end]) == "" {
+		return 0
+	}
+	return strings.Count(prefix[open+1:end], ",") + 1
 }

@@ -178,21 +178,20 @@ func (s *Store) replaceDetailsTx(ctx context.Context, tx *sql.Tx, ids []int64, f
 	}
 	for _, up := range []struct {
 		prefix string
-		n      int
 		rows   [][]any
 		suffix string
 	}{
-		{"INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", 8, w.stores,
+		{"INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", w.stores,
 			"ON CONFLICT (host_id, store_id) DO UPDATE SET kind = excluded.kind, path = excluded.path, format = excluded.format, owner = excluded.owner, status = excluded.status, detail = excluded.detail"},
-		{"INSERT INTO host_roots (host_id, sha256, spki_sha256, subject, issuer, not_after, class, reason, store_ids)", 9, w.roots,
+		{"INSERT INTO host_roots (host_id, sha256, spki_sha256, subject, issuer, not_after, class, reason, store_ids)", w.roots,
 			"ON CONFLICT (host_id, sha256) DO UPDATE SET spki_sha256 = excluded.spki_sha256, subject = excluded.subject, issuer = excluded.issuer, not_after = excluded.not_after, class = excluded.class, reason = excluded.reason, store_ids = excluded.store_ids"},
-		{"INSERT INTO host_cas (host_id, sha256, subject, not_after)", 4, w.cas,
+		{"INSERT INTO host_cas (host_id, sha256, subject, not_after)", w.cas,
 			"ON CONFLICT (host_id, sha256) DO UPDATE SET subject = excluded.subject, not_after = excluded.not_after"},
-		{"INSERT INTO root_info (sha256, subject, issuer, class, not_after)", 5, dedupFirst(w.rootInfo),
+		{"INSERT INTO root_info (sha256, subject, issuer, class, not_after)", dedupFirst(w.rootInfo),
 			"ON CONFLICT (sha256) DO UPDATE SET class = excluded.class"},
-		{"INSERT INTO ca_info (sha256, subject, not_after)", 3, dedupFirst(w.caInfo), "ON CONFLICT (sha256) DO NOTHING"},
+		{"INSERT INTO ca_info (sha256, subject, not_after)", dedupFirst(w.caInfo), "ON CONFLICT (sha256) DO NOTHING"},
 	} {
-		if err := s.bulkExec(ctx, tx, up.prefix, up.n, up.rows, up.suffix); err != nil {
+		if err := s.bulkExec(ctx, tx, up.prefix, up.rows, up.suffix); err != nil {
 			return nil, err
 		}
 	}

@@ -72,7 +72,7 @@ func (s *Store) replaceFacets(ctx context.Context, tx *sql.Tx, prev map[int64]*h
 			return fmt.Errorf("update host facets: %w", err)
 		}
 	}
-	return s.bulkExec(ctx, tx, "INSERT INTO host_facets (facet, host_id)", 2, add, "ON CONFLICT (facet, host_id) DO NOTHING")
+	return s.bulkExec(ctx, tx, "INSERT INTO host_facets (facet, host_id)", add, "ON CONFLICT (facet, host_id) DO NOTHING")
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -221,7 +221,7 @@ func (s *Store) collectorEvents(ctx context.Context, tx *sql.Tx, now int64, evs 
 	for _, e := range evs {
 		rows = append(rows, []any{e.host, "collector-" + NewCredential(""), now, e.typ, "", "", e.details, now})
 	}
-	if err := s.bulkExec(ctx, tx, "INSERT INTO events (host_id, event_id, time, type, store_id, sha256, detail, received_at)", 8, rows,
+	if err := s.bulkExec(ctx, tx, insertEvents, rows,
 		"ON CONFLICT (host_id, event_id) DO NOTHING"); err != nil {
 		return fmt.Errorf("record collector events: %w", err)
 	}

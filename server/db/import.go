@@ -95,7 +95,7 @@ func (s *Store) ImportHosts(ctx context.Context, hosts []ImportHost) error {
 	} {
 		for start := 0; start < len(t.rows); start += 10000 {
 			part := t.rows[start:min(start+10000, len(t.rows))]
-			if err := s.bulkExec(ctx, tx, t.prefix, len(part[0]), part, t.suffix); err != nil {
+			if err := s.bulkExec(ctx, tx, t.prefix, part, t.suffix); err != nil {
 				return fmt.Errorf("import hosts: %w", err)
 			}
 		}

@@ -133,7 +133,7 @@ func (s *Store) PutReach(ctx context.Context, batch []ReachIn) error {
 	if _, err := tx.ExecContext(ctx, s.q("DELETE FROM host_reach WHERE "+cond), arg); err != nil {
 		return fmt.Errorf("store: reachability: %w", err)
 	}
-	if err := s.bulkExec(ctx, tx, "INSERT INTO host_reach (host_id, kind, url, ca_sha256, ok, detail, millis, checked_at, received_at)", 9, rows,
+	if err := s.bulkExec(ctx, tx, "INSERT INTO host_reach (host_id, kind, url, ca_sha256, ok, detail, millis, checked_at, received_at)", rows,
 		"ON CONFLICT (host_id, kind, url) DO NOTHING"); err != nil {
 		return fmt.Errorf("store: reachability: %w", err)
 	}

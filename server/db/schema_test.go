@@ -97,3 +97,21 @@ func execScript(t *testing.T, d *sql.DB, script string) {
 		mustExec(t, d, stmt)
 	}
 }
+
+// TestInsertColumns: bulkExec's row width comes from the INSERT's column
+// list.
+func TestInsertColumns(t *testing.T) {
+	for in, want := range map[string]int{
+		"INSERT INTO fleet_agg (dim, key, status, n)": 4,
+		"INSERT INTO hosts (" + hostCols + ")":        20,
+		insertEvents:                                  8,
+		"INSERT INTO host_facets (facet, host_id)":    2,
+		"INSERT INTO t (a)":                           1,
+		"INSERT INTO t ()":                            0,
+		"INSERT INTO t":                               0,
+	} {
+		if got := insertColumns(in); got != want {
+			t.Errorf("insertColumns(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

@@ -224,24 +224,81 @@ func (s *Store) addressesTx(ctx context.Context, tx *sql.Tx, facts map[int64]*ap
 			add("", strings.ToLower(mac))
 		}
 	}
-	if err := s.bulkExec(ctx, tx, "INSERT INTO host_addresses (host_id, ip, mac, first_seen, last_seen)", 5, rows,
+	if err := s.bulkExec(ctx, tx, "INSERT INTO host_addresses (host_id, ip, mac, first_seen, last_seen)", rows,
 		"ON CONFLICT (host_id, ip, mac) DO UPDATE SET last_seen = excluded.last_seen"); err != nil {
 		return fmt.Errorf("record host addresses: %w", err)
 	}
 	return nil
 }
 
+// insertEvents is the head of every INSERT into events.
+const insertEvents = "INSERT INTO events (host_id, event_id, time, type, store_id, sha256, detail, received_at)"
+
+// reportKey identifies a report: its host and the agent's report id.
+type reportKey struct {
+	host int64
+	id   string
+}
+
+// reportBatch is one batch of reports as reportsTx's phases work on it.
+type reportBatch struct {
+	reports []ReportIn
+	out     []ReportOut
+	old     map[int64]*hostRow           // the hosts as loaded (and locked)
+	cur     map[int64]*hostRow           // the hosts after the accepted reports
+	full    map[int64]*api.ReportRequest // the last full report per host whose state changed
+	facts   map[int64]*api.HostFacts     // the last host facts reported per host
+	events  [][]any                      // rows for insertEvents
+}
+
+// reportsTx applies a batch of reports in tx, in phases: load the hosts,
+// record the report ids (a duplicate is acknowledged, not applied),
+// apply the accepted reports to the host state, answer heartbeats,
+// replace the changed stores, roots and CAs, then write the host rows,
+// events and addresses.
 func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d deltas) ([]ReportOut, error) {
-	out := make([]ReportOut, len(reports))
+	b := &reportBatch{reports: reports, out: make([]ReportOut, len(reports))}
 	if len(reports) == 0 {
-		return out, nil
+		return b.out, nil
 	}
-	// Load (and on PostgreSQL lock, in id order) the hosts, found by node
-	// key in one statement: no read per request.
-	hashes := make([]string, len(reports))
+	if err := s.loadReportHosts(ctx, tx, b); err != nil {
+		return nil, err
+	}
+	candidates, inserted, err := s.recordReportIDs(ctx, tx, b)
+	if err != nil {
+		return nil, err
+	}
+	b.apply(candidates, inserted)
+	b.answerHeartbeats()
+	if err := s.reportDetailsTx(ctx, tx, b, d); err != nil {
+		return nil, err
+	}
+	if err := s.reportHostsTx(ctx, tx, b, d); err != nil {
+		return nil, err
+	}
+	if err := s.bulkExec(ctx, tx, insertEvents, b.events, "ON CONFLICT (host_id, event_id) DO NOTHING"); err != nil {
+		return nil, err
+	}
+	if len(b.facts) > 0 {
+		var now int64
+		for _, r := range b.reports {
+			now = max(now, ms(r.Received))
+		}
+		if err := s.addressesTx(ctx, tx, b.facts, now); err != nil {
+			return nil, err
+		}
+	}
+	return b.out, nil
+}
+
+// loadReportHosts loads (and on PostgreSQL locks, in id order) the hosts
+// of b's reports, found by node key in one statement: no read per
+// request. Reports given by node key get their HostID (0: unknown).
+func (s *Store) loadReportHosts(ctx context.Context, tx *sql.Tx, b *reportBatch) error {
+	hashes := make([]string, len(b.reports))
 	var keyHashes []string
 	var ids []int64
-	for i, r := range reports {
+	for i, r := range b.reports {
 		switch {
 		case r.HostID != 0:
 			ids = append(ids, r.HostID)
@@ -250,7 +307,7 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			keyHashes = append(keyHashes, hashes[i])
 		}
 	}
-	old := map[int64]*hostRow{}
+	b.old = map[int64]*hostRow{}
 	byHash := map[string]int64{}
 	load := func(col string, values any) error {
 		cond, arg := s.inSet(col, values)
@@ -264,7 +321,7 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			if err := rows.Scan(h.scanDest()...); err != nil {
 				return fmt.Errorf("load hosts: %w", err)
 			}
-			old[h.ID] = h
+			b.old[h.ID] = h
 			byHash[h.NodeKeyHash] = h.ID
 		}
 		if err := rows.Err(); err != nil {
@@ -274,86 +331,91 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 	}
 	if len(keyHashes) > 0 {
 		if err := load("node_key_hash", keyHashes); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(ids) > 0 {
 		if err := load("id", ids); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(keyHashes) > 0 {
-		reports = append([]ReportIn(nil), reports...)
-		for i := range reports {
-			if reports[i].HostID == 0 {
-				reports[i].HostID = byHash[hashes[i]] // 0: unknown, ErrNotFound below
+		b.reports = append([]ReportIn(nil), b.reports...)
+		for i := range b.reports {
+			if b.reports[i].HostID == 0 {
+				b.reports[i].HostID = byHash[hashes[i]] // 0: unknown, ErrNotFound below
 			}
 		}
 	}
+	return nil
+}
 
-	// Idempotency: insert the report ids; those already there are duplicates.
-	type rk struct {
-		host int64
-		id   string
-	}
-	inBatch := map[rk]bool{}
+// recordReportIDs is the idempotency phase: it inserts the report ids;
+// those already there are duplicates. It returns the indexes of the
+// reports of known hosts not repeated within the batch, and which of
+// them were new.
+func (s *Store) recordReportIDs(ctx context.Context, tx *sql.Tx, b *reportBatch) ([]int, map[reportKey]bool, error) {
+	inBatch := map[reportKey]bool{}
 	var rrows [][]any
 	var candidates []int
-	for i, r := range reports {
-		if old[r.HostID] == nil {
-			out[i].Err = ErrNotFound
+	for i, r := range b.reports {
+		if b.old[r.HostID] == nil {
+			b.out[i].Err = ErrNotFound
 			continue
 		}
-		k := rk{r.HostID, r.Report.ReportID}
+		k := reportKey{r.HostID, r.Report.ReportID}
 		if inBatch[k] {
-			out[i].Duplicate = true
+			b.out[i].Duplicate = true
 			continue
 		}
 		inBatch[k] = true
 		candidates = append(candidates, i)
 		rrows = append(rrows, []any{r.HostID, r.Report.ReportID, r.Report.Kind, ms(r.Received)})
 	}
-	inserted := map[rk]bool{}
-	if len(rrows) > 0 {
-		src, args, err := s.source("itti", rrows)
-		if err != nil {
-			return nil, fmt.Errorf("record report ids: %w", err)
-		}
-		rows, err := s.txQuery(ctx, tx, "INSERT INTO reports (host_id, report_id, kind, received_at) SELECT c0, c1, c2, c3 FROM ("+src+
-			") AS v WHERE true ON CONFLICT (host_id, report_id) DO NOTHING RETURNING host_id, report_id", args...)
-		if err != nil {
-			return nil, fmt.Errorf("record report ids: %w", err)
-		}
-		for rows.Next() {
-			var k rk
-			if err := rows.Scan(&k.host, &k.id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("record report ids: %w", err)
-			}
-			inserted[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("record report ids: %w", err)
-		}
+	inserted := map[reportKey]bool{}
+	if len(rrows) == 0 {
+		return candidates, inserted, nil
 	}
+	src, args, err := s.source("itti", rrows)
+	if err != nil {
+		return nil, nil, fmt.Errorf("record report ids: %w", err)
+	}
+	rows, err := s.txQuery(ctx, tx, "INSERT INTO reports (host_id, report_id, kind, received_at) SELECT c0, c1, c2, c3 FROM ("+src+
+		") AS v WHERE true ON CONFLICT (host_id, report_id) DO NOTHING RETURNING host_id, report_id", args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("record report ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k reportKey
+		if err := rows.Scan(&k.host, &k.id); err != nil {
+			return nil, nil, fmt.Errorf("record report ids: %w", err)
+		}
+		inserted[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("record report ids: %w", err)
+	}
+	return candidates, inserted, nil
+}
 
-	// Apply accepted reports in arrival order to the new host state.
-	cur := map[int64]*hostRow{}
-	full := map[int64]*api.ReportRequest{} // the last full report per host
-	facts := map[int64]*api.HostFacts{}
-	var evRows [][]any
+// apply applies the accepted reports, in arrival order, to the new host
+// state (b.cur), and collects full reports, facts and events.
+func (b *reportBatch) apply(candidates []int, inserted map[reportKey]bool) {
+	b.cur = map[int64]*hostRow{}
+	b.full = map[int64]*api.ReportRequest{}
+	b.facts = map[int64]*api.HostFacts{}
 	for _, i := range candidates {
-		r := reports[i]
-		if !inserted[rk{r.HostID, r.Report.ReportID}] {
-			out[i].Duplicate = true
+		r := b.reports[i]
+		if !inserted[reportKey{r.HostID, r.Report.ReportID}] {
+			b.out[i].Duplicate = true
 			continue
 		}
-		h := cur[r.HostID]
+		h := b.cur[r.HostID]
 		if h == nil {
-			c := *old[r.HostID]
+			c := *b.old[r.HostID]
 			h = &c
-			cur[r.HostID] = h
+			b.cur[r.HostID] = h
 		}
 		rep := r.Report
 		now := ms(r.Received)
@@ -362,91 +424,96 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 		h.PolicySerial = rep.PolicySerial
 		if rep.Host != nil {
 			h.setFacts(rep.Host)
-			facts[r.HostID] = rep.Host
+			b.facts[r.HostID] = rep.Host
 		}
 		if rep.Kind == api.ReportFull {
-			h.LastReportAt = now
 			if rep.StateHash == "" || rep.StateHash != h.StateHash || h.Status == StatusPending {
-				full[r.HostID] = rep
+				b.full[r.HostID] = rep
 			}
-			h.StateHash = rep.StateHash
-			h.Status = HostStatus(rep.Stores, rep.UnknownRoots)
-			h.StoresTotal = int64(len(rep.Stores))
-			h.StoresCompliant = 0
-			for _, st := range rep.Stores {
-				if st.Status == "compliant" {
-					h.StoresCompliant++
-				}
-			}
-			h.UnknownRoots, h.BlockedRoots = 0, 0
-			for _, rt := range rep.UnknownRoots {
-				if rt.Class == "blocked" {
-					h.BlockedRoots++
-				} else {
-					h.UnknownRoots++
-				}
-			}
+			h.applyFull(rep, now)
 		}
 		for _, e := range rep.Events {
 			t := e.Time
 			if t.IsZero() {
 				t = r.Received
 			}
-			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), e.Type, e.StoreID, e.SHA256, e.Detail, now})
+			b.events = append(b.events, []any{r.HostID, e.ID, ms(t), e.Type, e.StoreID, e.SHA256, e.Detail, now})
 		}
 	}
-	// A heartbeat naming a state the collector does not hold (or sent
-	// before any full report) asks the agent for a full report.
-	for i, r := range reports {
-		if r.Report.Kind != api.ReportHeartbeat || out[i].Err != nil {
+}
+
+// applyFull sets h's status and counters from a full report received at
+// now (Unix ms).
+func (h *hostRow) applyFull(rep *api.ReportRequest, now int64) {
+	h.LastReportAt = now
+	h.StateHash = rep.StateHash
+	h.Status = HostStatus(rep.Stores, rep.UnknownRoots)
+	h.StoresTotal = int64(len(rep.Stores))
+	h.StoresCompliant = 0
+	for _, st := range rep.Stores {
+		if st.Status == "compliant" {
+			h.StoresCompliant++
+		}
+	}
+	h.UnknownRoots, h.BlockedRoots = 0, 0
+	for _, rt := range rep.UnknownRoots {
+		if rt.Class == "blocked" {
+			h.BlockedRoots++
+		} else {
+			h.UnknownRoots++
+		}
+	}
+}
+
+// answerHeartbeats asks for a full report when a heartbeat names a state
+// the collector does not hold (or was sent before any full report).
+func (b *reportBatch) answerHeartbeats() {
+	for i, r := range b.reports {
+		if r.Report.Kind != api.ReportHeartbeat || b.out[i].Err != nil {
 			continue
 		}
-		h := cur[r.HostID]
+		h := b.cur[r.HostID]
 		if h == nil {
-			h = old[r.HostID]
+			h = b.old[r.HostID]
 		}
-		out[i].NeedFull = h.Status == StatusPending || r.Report.StateHash != h.StateHash
+		b.out[i].NeedFull = h.Status == StatusPending || r.Report.StateHash != h.StateHash
 	}
+}
 
-	// Replace stores, roots and CAs of hosts whose state changed.
-	if len(full) > 0 {
-		fids := make([]int64, 0, len(full))
-		for id := range full {
-			fids = append(fids, id)
-		}
-		sort.Slice(fids, func(i, j int) bool { return fids[i] < fids[j] })
-		// Write only the stores, roots and CAs that changed; the counters
-		// forget what was stored and count what was reported.
-		prev, err := s.replaceDetailsTx(ctx, tx, fids, full)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range fids {
-			if p := prev[id]; p != nil && old[id].RetiredAt == 0 {
-				d.detail(p, -1)
-			}
-			rep := full[id]
-			d.detail(&hostDetail{stores: rep.Stores, roots: rep.UnknownRoots, cas: rep.CAs}, +1)
-		}
-		if err := s.replaceFacets(ctx, tx, prev, full, fids); err != nil {
-			return nil, err
-		}
+// reportDetailsTx replaces the stores, roots and CAs of hosts whose state
+// changed, writing only those that changed; the counters forget what was
+// stored and count what was reported.
+func (s *Store) reportDetailsTx(ctx context.Context, tx *sql.Tx, b *reportBatch, d deltas) error {
+	if len(b.full) == 0 {
+		return nil
 	}
+	fids := sortedIDs(b.full)
+	prev, err := s.replaceDetailsTx(ctx, tx, fids, b.full)
+	if err != nil {
+		return err
+	}
+	for _, id := range fids {
+		if p := prev[id]; p != nil && b.old[id].RetiredAt == 0 {
+			d.detail(p, -1)
+		}
+		rep := b.full[id]
+		d.detail(&hostDetail{stores: rep.Stores, roots: rep.UnknownRoots, cas: rep.CAs}, +1)
+	}
+	return s.replaceFacets(ctx, tx, prev, b.full, fids)
+}
 
-	// Host rows: aggregate deltas; hosts of which only last_seen moved (the
-	// heartbeats) in one UPDATE of that column, the others in one upsert.
-	cids := make([]int64, 0, len(cur))
-	for id := range cur {
-		cids = append(cids, id)
-	}
-	sort.Slice(cids, func(i, j int) bool { return cids[i] < cids[j] })
-	if err := s.reactivateTx(ctx, tx, old, cur, cids, full, d); err != nil {
-		return nil, err
+// reportHostsTx writes the host rows: aggregate deltas; hosts of which
+// only last_seen moved (the heartbeats) in one UPDATE of that column,
+// the others in one upsert.
+func (s *Store) reportHostsTx(ctx context.Context, tx *sql.Tx, b *reportBatch, d deltas) error {
+	cids := sortedIDs(b.cur)
+	if err := s.reactivateTx(ctx, tx, b.old, b.cur, cids, b.full, d); err != nil {
+		return err
 	}
 	hRows := make([][]any, 0, len(cids))
 	var seenRows [][]any
 	for _, id := range cids {
-		o, n := old[id], cur[id]
+		o, n := b.old[id], b.cur[id]
 		if o.Status != n.Status || o.OS != n.OS || o.PolicySerial != n.PolicySerial || o.RetiredAt != n.RetiredAt {
 			d.host(o, -1)
 			d.host(n, +1)
@@ -463,35 +530,29 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 	if len(seenRows) > 0 {
 		src, args, err := s.source("ii", seenRows)
 		if err != nil {
-			return nil, fmt.Errorf("update last seen: %w", err)
+			return fmt.Errorf("update last seen: %w", err)
 		}
 		if _, err := s.txExec(ctx, tx, "UPDATE hosts SET last_seen = v.c1 FROM ("+src+") AS v WHERE hosts.id = v.c0", args...); err != nil {
-			return nil, fmt.Errorf("update last seen: %w", err)
+			return fmt.Errorf("update last seen: %w", err)
 		}
 	}
-	if err := s.bulkExec(ctx, tx, "INSERT INTO hosts ("+hostCols+")", 20, hRows,
+	return s.bulkExec(ctx, tx, "INSERT INTO hosts ("+hostCols+")", hRows,
 		`ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, machine_id = excluded.machine_id, os = excluded.os,
   os_version = excluded.os_version, arch = excluded.arch, agent_version = excluded.agent_version,
   last_seen = excluded.last_seen, last_report_at = excluded.last_report_at, policy_serial = excluded.policy_serial,
   status = excluded.status, state_hash = excluded.state_hash, stores_total = excluded.stores_total,
   stores_compliant = excluded.stores_compliant, unknown_roots = excluded.unknown_roots, blocked_roots = excluded.blocked_roots,
-  retired_at = excluded.retired_at`); err != nil {
-		return nil, err
+  retired_at = excluded.retired_at`)
+}
+
+// sortedIDs returns the keys of m in ascending order.
+func sortedIDs[V any](m map[int64]V) []int64 {
+	ids := make([]int64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
 	}
-	if err := s.bulkExec(ctx, tx, "INSERT INTO events (host_id, event_id, time, type, store_id, sha256, detail, received_at)", 8, evRows,
-		"ON CONFLICT (host_id, event_id) DO NOTHING"); err != nil {
-		return nil, err
-	}
-	if len(facts) > 0 {
-		var now int64
-		for _, r := range reports {
-			now = max(now, ms(r.Received))
-		}
-		if err := s.addressesTx(ctx, tx, facts, now); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
 }
 
 // dedupFirst keeps the first row for each value of column 0.
