@@ -1,12 +1,9 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -135,7 +132,7 @@ func startAgents(t *testing.T, url string, client *http.Client, keys []string) *
 }
 
 func (a *agentLoad) post(rep *api.ReportRequest) (int, string) {
-	code, _, hdr, err := postH(a.client, a.url+api.PathReport, rep)
+	code, _, hdr, err := postJSON(a.client, a.url+api.PathReport, rep)
 	if err != nil {
 		return 0, ""
 	}
@@ -289,16 +286,4 @@ func df(dir string) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("%d bytes free of %d", s.Bavail*uint64(s.Bsize), s.Blocks*uint64(s.Bsize))
-}
-
-// postH posts v as JSON and returns the status, body and headers.
-func postH(client *http.Client, url string, v any) (int, []byte, http.Header, error) {
-	data, _ := json.Marshal(v)
-	resp, err := client.Post(url, "application/json", bytes.NewReader(data))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, resp.Header, err
 }

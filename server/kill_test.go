@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -124,17 +122,6 @@ func startChildMode(t testing.TB, mode, dbURL, dir, tlsDir string) (*exec.Cmd, s
 	return nil, ""
 }
 
-func post(client *http.Client, url string, v any) (int, []byte, error) {
-	data, _ := json.Marshal(v)
-	resp, err := client.Post(url, "application/json", bytes.NewReader(data))
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
 // TestSIGKILLLosesNoAcknowledgedReport runs a load against a collector
 // process, SIGKILLs it mid-run, restarts it on the same database and
 // checks that every acknowledged report is there, and that resending one
@@ -147,29 +134,12 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			if dbURL == "" {
 				dbURL = filepath.Join(dir, "collector.db")
 			}
-			st, err := db.Open(context.Background(), dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			secret, err := st.AddSecret(context.Background(), "default")
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
+			secret := initDB(t, dbURL)
 
 			cmd, url := startChild(t, dbURL, dir)
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 			const hosts = 40
-			keys := make([]string, hosts)
-			for i := range keys {
-				code, body, err := post(client, url+api.PathEnroll, api.EnrollRequest{EnrollSecret: secret, Host: facts(fmt.Sprint("k", i))})
-				if err != nil || code != 200 {
-					t.Fatalf("enroll: %d %s %v", code, body, err)
-				}
-				var er api.EnrollResponse
-				json.Unmarshal(body, &er)
-				keys[i] = er.NodeKey
-			}
+			keys := enrollHosts(t, client, url, secret, "k", hosts)
 			type acked struct {
 				key, id string
 			}
@@ -188,7 +158,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 						default:
 						}
 						id := fmt.Sprintf("g%d-%d", g, n)
-						code, _, err := post(client, url+api.PathReport, report(keys[g], id, "compliant", "missing", "compliant"))
+						code, _, _, err := postJSON(client, url+api.PathReport, report(keys[g], id, "compliant", "missing", "compliant"))
 						if err != nil {
 							return // the collector is gone
 						}
@@ -225,7 +195,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			}
 
 			_, url = startChild(t, dbURL, dir)
-			st, err = db.Open(context.Background(), dbURL)
+			st, err := db.Open(context.Background(), dbURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +223,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			}
 			// Resending an acknowledged report after the restart: stored once.
 			last := got[len(got)-1]
-			code, body, err := post(client, url+api.PathReport, report(last.key, last.id, "compliant", "missing", "compliant"))
+			code, body, _, err := postJSON(client, url+api.PathReport, report(last.key, last.id, "compliant", "missing", "compliant"))
 			if err != nil || code != 200 || !strings.Contains(string(body), `"duplicate":true`) {
 				t.Fatalf("resend after restart: %d %s %v", code, body, err)
 			}

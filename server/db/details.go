@@ -176,11 +176,7 @@ func (s *Store) replaceDetailsTx(ctx context.Context, tx *sql.Tx, ids []int64, f
 			return nil, fmt.Errorf("replace host details: %w", err)
 		}
 	}
-	for _, up := range []struct {
-		prefix string
-		rows   [][]any
-		suffix string
-	}{
+	for _, up := range []bulkInsert{
 		{"INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", w.stores,
 			"ON CONFLICT (host_id, store_id) DO UPDATE SET kind = excluded.kind, path = excluded.path, format = excluded.format, owner = excluded.owner, status = excluded.status, detail = excluded.detail"},
 		{"INSERT INTO host_roots (host_id, sha256, spki_sha256, subject, issuer, not_after, class, reason, store_ids)", w.roots,

@@ -6,11 +6,18 @@
 // Open takes a URL: "postgres://…" or "postgresql://…" selects PostgreSQL;
 // "sqlite:PATH", "file:PATH" or a bare path selects SQLite, and creates the
 // database if needed; OpenExisting refuses a missing one
-// (*NoDatabaseError). Schema migrations are versioned (table
-// schema_migrations) and run by both; on PostgreSQL they run under an
-// advisory lock, so several collectors may start at once. IsUnavailable
-// tells, from the drivers' typed errors, a database that cannot commit or
-// answer from a faulty statement.
+// (*NoDatabaseError). The package owns the one SQL layer of the
+// collector database: the Dialect, the placeholder rewriter (Rebind), the
+// open helper and one migration engine (schema.go) for both schemas it
+// holds — the collector's (versioned in schema_migrations, applied by
+// Open) and the unmanaged-device tables (versioned in devices_schema,
+// applied by MigrateDevices when server/devices opens them). Each version
+// table is read as the releases before this package wrote it. On SQLite a
+// migration step takes the write lock (BEGIN IMMEDIATE) before it reads
+// the version; on PostgreSQL it runs under an advisory lock, so several
+// collectors may start at once. IsUnavailable tells, from the drivers'
+// typed errors, a database that cannot commit or answer from a faulty
+// statement; unique violations too are recognized from typed errors.
 //
 // Nothing that matters lives in process memory: current state per host
 // (hosts, host_stores, host_roots, host_cas, host_addresses), history

@@ -49,6 +49,41 @@ func (s *Store) ImportHosts(ctx context.Context, hosts []ImportHost) error {
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) + 1 FROM hosts").Scan(&next); err != nil {
 		return fmt.Errorf("import hosts: %w", err)
 	}
+	tables, d := importRows(hosts, next)
+	for _, t := range tables {
+		for start := 0; start < len(t.rows); start += 10000 {
+			part := t.rows[start:min(start+10000, len(t.rows))]
+			if err := s.bulkExec(ctx, tx, t.prefix, part, t.suffix); err != nil {
+				return fmt.Errorf("import hosts: %w", err)
+			}
+		}
+	}
+	if err := s.applyDeltas(ctx, tx, d); err != nil {
+		return fmt.Errorf("import hosts: %w", err)
+	}
+	if s.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('hosts', 'id'), (SELECT MAX(id) FROM hosts))"); err != nil {
+			return fmt.Errorf("import hosts: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import hosts: commit: %w", err)
+	}
+	s.committed(bucket)
+	return nil
+}
+
+// bulkInsert is one multi-row INSERT: its head (with the column list),
+// rows and ON CONFLICT clause.
+type bulkInsert struct {
+	prefix string
+	rows   [][]any
+	suffix string
+}
+
+// importRows builds the rows ImportHosts inserts, hosts numbered from
+// next, and the fleet aggregate deltas they make.
+func importRows(hosts []ImportHost, next int64) ([]bulkInsert, deltas) {
 	d := deltas{}
 	var hRows, stRows, caRows, ciRows, adRows, fRows [][]any
 	for i := range hosts {
@@ -81,36 +116,12 @@ func (s *Store) ImportHosts(ctx context.Context, hosts []ImportHost) error {
 		d.host(&h, +1)
 		d.detail(&hostDetail{stores: in.Stores, cas: in.CAs}, +1)
 	}
-	for _, t := range []struct {
-		prefix string
-		rows   [][]any
-		suffix string
-	}{
+	return []bulkInsert{
 		{"INSERT INTO hosts (" + hostCols + ")", hRows, ""},
 		{"INSERT INTO host_stores (host_id, store_id, kind, path, format, owner, status, detail)", stRows, "ON CONFLICT (host_id, store_id) DO NOTHING"},
 		{"INSERT INTO host_facets (facet, host_id)", fRows, ""},
 		{"INSERT INTO host_cas (host_id, sha256, subject, not_after)", caRows, "ON CONFLICT (host_id, sha256) DO NOTHING"},
 		{"INSERT INTO ca_info (sha256, subject, not_after)", dedupFirst(ciRows), "ON CONFLICT (sha256) DO NOTHING"},
 		{"INSERT INTO host_addresses (host_id, ip, mac, first_seen, last_seen)", adRows, "ON CONFLICT (host_id, ip, mac) DO NOTHING"},
-	} {
-		for start := 0; start < len(t.rows); start += 10000 {
-			part := t.rows[start:min(start+10000, len(t.rows))]
-			if err := s.bulkExec(ctx, tx, t.prefix, part, t.suffix); err != nil {
-				return fmt.Errorf("import hosts: %w", err)
-			}
-		}
-	}
-	if err := s.applyDeltas(ctx, tx, d); err != nil {
-		return fmt.Errorf("import hosts: %w", err)
-	}
-	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence('hosts', 'id'), (SELECT MAX(id) FROM hosts))"); err != nil {
-			return fmt.Errorf("import hosts: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("import hosts: commit: %w", err)
-	}
-	s.committed(bucket)
-	return nil
+	}, d
 }
