@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -188,8 +189,9 @@ func TestExemptionValidation(t *testing.T) {
 		{Kind: "vlan", Value: "7", Reason: "x"},
 		{Kind: ExemptMAC, Value: "00:11:22:33:44:55"},
 	} {
-		if _, err := d.AddExemption(ctx, e); err == nil {
-			t.Errorf("AddExemption(%+v) succeeded", e)
+		var ve *ValidationError // the API's 400, decided by type
+		if _, err := d.AddExemption(ctx, e); !errors.As(err, &ve) {
+			t.Errorf("AddExemption(%+v) = %v, want a *ValidationError", e, err)
 		}
 	}
 	e, err := d.AddExemption(ctx, Exemption{Kind: ExemptMAC, Value: "00-11-22-33-44-AA", Reason: "server"})
