@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/netip"
 	"path"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -528,12 +528,12 @@ func (d *Document) Validate() error {
 			}
 		}
 		for j, m := range e.MACs {
-			hw, err := net.ParseMAC(m)
-			if err != nil {
+			mac, ok := macaddr.Normalize(m)
+			if !ok {
 				bad(fmt.Sprintf("%s.macs[%d]", f, j), "%q is not a MAC address", m)
 				continue
 			}
-			e.MACs[j] = hw.String()
+			e.MACs[j] = mac
 		}
 		if strings.TrimSpace(e.Reason) == "" {
 			bad(f+".reason", "missing: say why these devices are exempt")
@@ -740,9 +740,9 @@ func (e Exemption) Matches(dev Device) bool {
 			}
 		}
 	}
-	if hw, err := net.ParseMAC(dev.MAC); err == nil {
+	if mac, ok := macaddr.Normalize(dev.MAC); ok {
 		for _, m := range e.MACs {
-			if hm, err := net.ParseMAC(m); err == nil && hm.String() == hw.String() {
+			if em, ok := macaddr.Normalize(m); ok && em == mac {
 				return true
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
@@ -59,7 +59,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secretName, err := s.st.CheckSecret(r.Context(), req.EnrollSecret)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		s.lim.Fail(start, keys...)
 		s.m.enrolls.WithLabelValues("secret_invalid").Inc()
 		writeError(w, http.StatusUnauthorized, api.ErrSecretInvalid, "unknown or revoked enroll secret")
@@ -76,13 +76,13 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, api.ErrProofInvalid, err.Error())
 		return
 	}
-	in := &store.EnrollIn{NodeKey: store.NewCredential(store.PrefixNodeKey), SecretName: secretName, Facts: req.Host, Now: now,
+	in := &db.EnrollIn{NodeKey: db.NewCredential(db.PrefixNodeKey), SecretName: secretName, Facts: req.Host, Now: now,
 		HostKey: hostKey, CurrentNodeKey: req.NodeKey}
 	if req.Proof != nil {
 		in.Nonce, in.NonceExpires = req.Proof.Nonce, now.Add(2*api.EnrollProofWindow)
 	}
 	res := s.w.submit(r.Context(), &job{enroll: in})
-	if res.err == nil && errors.Is(res.eo.Err, store.ErrProofReplayed) {
+	if res.err == nil && errors.Is(res.eo.Err, db.ErrProofReplayed) {
 		s.m.enrolls.WithLabelValues("proof_invalid").Inc()
 		writeError(w, http.StatusUnauthorized, api.ErrProofInvalid, res.eo.Err.Error())
 		return
@@ -124,13 +124,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
-	if req.NodeKey == "" || len(req.NodeKey) > 256 || !store.IsNodeKey(req.NodeKey) {
+	if req.NodeKey == "" || len(req.NodeKey) > 256 || !db.IsNodeKey(req.NodeKey) {
 		s.m.reports.WithLabelValues(req.Kind, "node_invalid").Inc()
-		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is missing or not a node key ("+store.PrefixNodeKey+"…): enroll first")
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is missing or not a node key ("+db.PrefixNodeKey+"…): enroll first")
 		return
 	}
-	res := s.w.submit(r.Context(), &job{report: &store.ReportIn{Report: req, Received: time.Now()}})
-	if res.err == nil && errors.Is(res.ro.Err, store.ErrNotFound) {
+	res := s.w.submit(r.Context(), &job{report: &db.ReportIn{Report: req, Received: time.Now()}})
+	if res.err == nil && errors.Is(res.ro.Err, db.ErrNotFound) {
 		s.m.reports.WithLabelValues(req.Kind, "node_invalid").Inc()
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "unknown or revoked node key: enroll again")
 		return
@@ -169,7 +169,7 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusServiceUnavailable, api.ErrUnavailable, "collector is shutting down: retry")
 		return
 	}
-	if store.IsUnavailable(err) {
+	if db.IsUnavailable(err) {
 		s.errs.failed(slog.LevelWarn, what+" failed: database unavailable", err)
 		w.Header().Set("Retry-After", RetryAfter)
 		writeError(w, http.StatusServiceUnavailable, api.ErrUnavailable, what+" failed: the collector's database is unavailable; retry later")
@@ -189,11 +189,11 @@ func (s *Server) handlePolicyGet(w http.ResponseWriter, r *http.Request) {
 		s.servePolicyToNode(w, r, key)
 		return
 	}
-	if key := bearer(r); store.IsNodeKey(key) {
+	if key := bearer(r); db.IsNodeKey(key) {
 		s.servePolicyToNode(w, r, key)
 		return
 	}
-	s.role(store.RoleViewer, s.servePolicy)(w, r)
+	s.role(db.RoleViewer, s.servePolicy)(w, r)
 }
 
 // handlePolicyPost is the osquery-style form: {"node_key": "…"} in the body.
@@ -225,11 +225,11 @@ func (s *Server) checkNode(w http.ResponseWriter, r *http.Request, key string) b
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is required: enroll first")
 		return false
 	}
-	if !store.IsNodeKey(key) {
-		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "not a node key (they start with "+store.PrefixNodeKey+"): enroll first")
+	if !db.IsNodeKey(key) {
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "not a node key (they start with "+db.PrefixNodeKey+"): enroll first")
 		return false
 	}
-	if _, err := s.st.CheckNodeKey(r.Context(), key); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.st.CheckNodeKey(r.Context(), key); errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "unknown or revoked node key: enroll again")
 		return false
 	} else if err != nil {
@@ -241,7 +241,7 @@ func (s *Server) checkNode(w http.ResponseWriter, r *http.Request, key string) b
 
 func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.st.CurrentPolicy(r.Context())
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, "no policy uploaded yet: anchorwatch collector policy upload FILE")
 		return
 	}
@@ -284,7 +284,7 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 	}
 	pub, err := PublishPolicy(r.Context(), s.st, up, s.dev.importUploaded)
 	switch {
-	case errors.Is(err, store.ErrStaleSerial):
+	case errors.Is(err, db.ErrStaleSerial):
 		writeError(w, http.StatusConflict, api.ErrBadRequest, fmt.Sprintf(
 			"policy serial %d is not greater than the served serial: agents would reject it; bump the serial and sign again", pub.Serial))
 		return

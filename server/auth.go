@@ -11,21 +11,21 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // Identity is who made a dashboard request.
 type Identity struct {
 	Name string
-	Role string // store.RoleAdmin or store.RoleViewer
+	Role string // db.RoleAdmin or db.RoleViewer
 	// csrf is the anti-forgery value of the dashboard session the request
 	// came with ("" for a bearer token): whoami hands it to the page.
 	csrf string
 }
 
 // CSRFHeader carries a dashboard session's anti-forgery value
-// (store.SessionCSRF, from GET /api/v1/whoami) on the few writes the
+// (db.SessionCSRF, from GET /api/v1/whoami) on the few writes the
 // dashboard may make with its session cookie: the host lifecycle actions
 // of an admin (retire, delete, merge, revoke a node key).
 const CSRFHeader = "X-Anchorwatch-CSRF"
@@ -97,9 +97,9 @@ func (s *Server) authenticate(r *http.Request, sessionWrite bool) (Identity, err
 	var err error
 	switch {
 	case len(cred) > 256:
-		err = store.ErrNotFound
-	case session && !read && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(store.SessionCSRF(cred))) != 1:
-		err = store.ErrNotFound // a forged write: counted like a wrong credential
+		err = db.ErrNotFound
+	case session && !read && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(db.SessionCSRF(cred))) != 1:
+		err = db.ErrNotFound // a forged write: counted like a wrong credential
 	case session:
 		name, role, err = s.st.CheckSession(r.Context(), cred, now)
 	default:
@@ -107,7 +107,7 @@ func (s *Server) authenticate(r *http.Request, sessionWrite bool) (Identity, err
 		// (CheckToken only matches the token prefix).
 		name, role, err = s.st.CheckToken(r.Context(), cred)
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		s.lim.Fail(now, keys...)
 		return Identity{}, ErrBadCredential
 	}
@@ -116,7 +116,7 @@ func (s *Server) authenticate(r *http.Request, sessionWrite bool) (Identity, err
 	}
 	id := Identity{Name: name, Role: role}
 	if session {
-		id.csrf = store.SessionCSRF(cred)
+		id.csrf = db.SessionCSRF(cred)
 	}
 	return id, nil
 }
@@ -146,7 +146,7 @@ func (s *Server) role(role string, fn http.HandlerFunc) http.HandlerFunc {
 // sessionAdmin is role(admin) for the writes the dashboard makes itself:
 // an admin's session cookie is accepted with its anti-forgery header.
 func (s *Server) sessionAdmin(fn http.HandlerFunc) http.HandlerFunc {
-	return s.roleWith(store.RoleAdmin, true, fn)
+	return s.roleWith(db.RoleAdmin, true, fn)
 }
 
 func (s *Server) roleWith(role string, sessionWrite bool, fn http.HandlerFunc) http.HandlerFunc {
@@ -168,7 +168,7 @@ func (s *Server) roleWith(role string, sessionWrite bool, fn http.HandlerFunc) h
 			writeError(w, http.StatusServiceUnavailable, api.ErrUnavailable, "could not check the token: database unavailable")
 			return
 		}
-		if role == store.RoleAdmin && id.Role != store.RoleAdmin {
+		if role == db.RoleAdmin && id.Role != db.RoleAdmin {
 			writeError(w, http.StatusForbidden, api.ErrForbidden, "this needs an admin token; "+id.Role+" tokens can only read")
 			return
 		}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -81,7 +81,7 @@ func benchChild(b *testing.B, mode, dbURL string) (*exec.Cmd, string, string) {
 	dir := b.TempDir()
 	secret := "aws_noop"
 	if mode == "collector" {
-		st, err := store.Open(context.Background(), dbURL)
+		st, err := db.Open(context.Background(), dbURL)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -152,8 +152,8 @@ func BenchmarkNoopHandler(b *testing.B) {
 }
 
 // benchReports builds n full reports of ten stores for hosts.
-func benchReports(hosts []int64, n, round int) []store.ReportIn {
-	out := make([]store.ReportIn, n)
+func benchReports(hosts []int64, n, round int) []db.ReportIn {
+	out := make([]db.ReportIn, n)
 	for i := range out {
 		r := &api.ReportRequest{ReportID: fmt.Sprintf("b-%d-%d", round, i), Kind: api.ReportFull, PolicySerial: 1, StateHash: fmt.Sprintf("s-%d-%d", round, i)}
 		for j := 0; j < 10; j++ {
@@ -163,13 +163,13 @@ func benchReports(hosts []int64, n, round int) []store.ReportIn {
 			}
 			r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", j), Kind: stores.KindNSS, Path: "/p", Status: st})
 		}
-		out[i] = store.ReportIn{HostID: hosts[i%len(hosts)], Report: r, Received: time.Now()}
+		out[i] = db.ReportIn{HostID: hosts[i%len(hosts)], Report: r, Received: time.Now()}
 	}
 	return out
 }
 
 // BenchmarkWriteVsRawInsert compares the collector's write path without
-// HTTP (store.WriteBatch of 500 full reports of 10 stores) with raw
+// HTTP (db.WriteBatch of 500 full reports of 10 stores) with raw
 // INSERTs of the same rows (report ids, stores, host update) in one
 // transaction: the database's own limit.
 func BenchmarkWriteVsRawInsert(b *testing.B) {
@@ -177,16 +177,16 @@ func BenchmarkWriteVsRawInsert(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			wround := 0
-			st, err := store.Open(ctx, benchDB(b, name, b.TempDir()))
+			st, err := db.Open(ctx, benchDB(b, name, b.TempDir()))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer st.Close()
 			var hosts []int64
 			for i := 0; i < 5000; i += 1000 {
-				var en []store.EnrollIn
+				var en []db.EnrollIn
 				for j := 0; j < 1000; j++ {
-					en = append(en, store.EnrollIn{NodeKey: fmt.Sprint("k", i+j), Now: time.Now(), Facts: api.HostFacts{Hostname: fmt.Sprint("h", i+j), OS: "linux"}})
+					en = append(en, db.EnrollIn{NodeKey: fmt.Sprint("k", i+j), Now: time.Now(), Facts: api.HostFacts{Hostname: fmt.Sprint("h", i+j), OS: "linux"}})
 				}
 				eo, _, err := st.WriteBatch(ctx, en, nil)
 				if err != nil {
@@ -212,7 +212,7 @@ func BenchmarkWriteVsRawInsert(b *testing.B) {
 			})
 			round := 1000000
 			b.Run("RawInsert", func(b *testing.B) {
-				db := st.DB()
+				sqlDB := st.DB()
 				ph := func(n, cols int, pg bool) string {
 					var sb strings.Builder
 					k := 0
@@ -236,14 +236,14 @@ func BenchmarkWriteVsRawInsert(b *testing.B) {
 					}
 					return sb.String()
 				}
-				pg := st.Dialect() == store.Postgres
+				pg := st.Dialect() == db.Postgres
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					round++
 					reps := benchReports(hosts[(i*batch)%len(hosts):], batch, round)
 					b.StartTimer()
-					tx, err := db.Begin()
+					tx, err := sqlDB.Begin()
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -284,13 +284,13 @@ func BenchmarkWriteVsRawInsert(b *testing.B) {
 
 // fleetDB returns a store holding AW_BENCH_FLEET hosts. The SQLite file
 // is kept in the temp dir between runs (it takes minutes to fill).
-func fleetDB(b *testing.B, name string) *store.Store {
+func fleetDB(b *testing.B, name string) *db.Store {
 	n := envInt("AW_BENCH_FLEET", 100000)
 	ctx := context.Background()
 	var u string
 	fresh := true
 	if name == "sqlite" {
-		u = filepath.Join(os.TempDir(), fmt.Sprintf("anchorwatch-bench-fleet-v%d-%d.db", store.SchemaVersion(), n))
+		u = filepath.Join(os.TempDir(), fmt.Sprintf("anchorwatch-bench-fleet-v%d-%d.db", db.SchemaVersion(), n))
 		if _, err := os.Stat(u + ".done"); err == nil {
 			fresh = false
 		} else {
@@ -300,7 +300,7 @@ func fleetDB(b *testing.B, name string) *store.Store {
 	} else {
 		u = benchDB(b, name, "")
 	}
-	st, err := store.Open(ctx, u)
+	st, err := db.Open(ctx, u)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -340,17 +340,17 @@ func BenchmarkFleetQueries(b *testing.B) {
 			serial := int64(2)
 			for _, f := range []struct {
 				name string
-				f    store.HostFilter
+				f    db.HostFilter
 			}{
-				{"HostsPage/status+os", store.HostFilter{Status: store.StatusNoncompliant, OS: "windows"}},
-				{"HostsPage/policy_serial+offline", store.HostFilter{PolicySerial: &serial, SeenBefore: time.Now().Add(-24 * time.Hour)}},
-				{"HostsPage/store_kind+status", store.HostFilter{StoreKind: stores.KindJava, StoreStatus: stores.StatusMissing}},
-				{"HostsPage/store_status+os", store.HostFilter{StoreStatus: stores.StatusError, OS: "darwin"}},
-				{"HostsPage/store_kind+status+host_status", store.HostFilter{StoreKind: stores.KindNSS, StoreStatus: stores.StatusUntrusted, Status: store.StatusNoncompliant}},
-				{"HostsPage/hostname", store.HostFilter{Hostname: "host-00123"}},
-				{"HostsPage/hostname_common", store.HostFilter{Hostname: "CORP.example"}},
-				{"HostsPage/hostname+store", store.HostFilter{Hostname: "host-0012", StoreStatus: stores.StatusMissing}},
-				{"HostsPage/deep_cursor", store.HostFilter{Status: store.StatusCompliant, AfterID: 900000}},
+				{"HostsPage/status+os", db.HostFilter{Status: db.StatusNoncompliant, OS: "windows"}},
+				{"HostsPage/policy_serial+offline", db.HostFilter{PolicySerial: &serial, SeenBefore: time.Now().Add(-24 * time.Hour)}},
+				{"HostsPage/store_kind+status", db.HostFilter{StoreKind: stores.KindJava, StoreStatus: stores.StatusMissing}},
+				{"HostsPage/store_status+os", db.HostFilter{StoreStatus: stores.StatusError, OS: "darwin"}},
+				{"HostsPage/store_kind+status+host_status", db.HostFilter{StoreKind: stores.KindNSS, StoreStatus: stores.StatusUntrusted, Status: db.StatusNoncompliant}},
+				{"HostsPage/hostname", db.HostFilter{Hostname: "host-00123"}},
+				{"HostsPage/hostname_common", db.HostFilter{Hostname: "CORP.example"}},
+				{"HostsPage/hostname+store", db.HostFilter{Hostname: "host-0012", StoreStatus: stores.StatusMissing}},
+				{"HostsPage/deep_cursor", db.HostFilter{Status: db.StatusCompliant, AfterID: 900000}},
 			} {
 				b.Run(f.name, func(b *testing.B) {
 					f.f.Limit = 100

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
@@ -86,7 +86,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 		}
 		off = d
 	}
-	sum, err := s.st.SummaryWith(r.Context(), time.Now(), store.SummaryOptions{OfflineAfter: off, StaleAfter: s.cfg.StaleAfter})
+	sum, err := s.st.SummaryWith(r.Context(), time.Now(), db.SummaryOptions{OfflineAfter: off, StaleAfter: s.cfg.StaleAfter})
 	if err != nil {
 		s.internal(w, "fleet summary", err)
 		return
@@ -99,16 +99,16 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 // offline_after (a duration: hosts not seen for that long), stale (not
 // seen for staleAfter), retired (false: active hosts, the default; true:
 // retired ones; all), cursor, limit.
-func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error) {
+func hostFilter(q url.Values, staleAfter time.Duration) (db.HostFilter, error) {
 	known := map[string]bool{"status": true, "os": true, "hostname": true, "store_kind": true, "store_status": true,
 		"policy_serial": true, "seen_before": true, "seen_after": true, "offline_after": true, "cursor": true, "limit": true, "flagged": true,
 		"stale": true, "retired": true}
 	for k := range q {
 		if !known[k] {
-			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, stale, retired, seen_before, seen_after, offline_after, cursor or limit", clip(k))
+			return db.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, stale, retired, seen_before, seen_after, offline_after, cursor or limit", clip(k))
 		}
 	}
-	f := store.HostFilter{Status: api.HostStatus(q.Get("status")), OS: q.Get("os"), Hostname: q.Get("hostname"),
+	f := db.HostFilter{Status: api.HostStatus(q.Get("status")), OS: q.Get("os"), Hostname: q.Get("hostname"),
 		StoreKind: stores.Kind(q.Get("store_kind")), StoreStatus: stores.Status(q.Get("store_status"))}
 	for k, v := range map[string]string{"status": string(f.Status), "os": f.OS, "hostname": f.Hostname, "store_kind": string(f.StoreKind), "store_status": string(f.StoreStatus)} {
 		if len(v) > 255 {
@@ -140,9 +140,9 @@ func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error
 	switch v := q.Get("retired"); v {
 	case "", "false":
 	case "true":
-		f.Retired = store.RetiredOnly
+		f.Retired = db.RetiredOnly
 	case "all":
-		f.Retired = store.AnyRetired
+		f.Retired = db.AnyRetired
 	default:
 		return f, fmt.Errorf("retired=%q: use true, false or all", clip(v))
 	}
@@ -169,7 +169,7 @@ func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error
 	default:
 		return f, fmt.Errorf("stale=%q: use true", clip(v))
 	}
-	if f.AfterID, err = store.ParseCursor(q.Get("cursor")); err != nil {
+	if f.AfterID, err = db.ParseCursor(q.Get("cursor")); err != nil {
 		return f, err
 	}
 	f.Limit, err = parseLimit(q)
@@ -247,7 +247,7 @@ func (s *Server) handleHost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h, err := s.st.Host(r.Context(), id, n)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, fmt.Sprintf("no host %d", id))
 		return
 	}
@@ -266,7 +266,7 @@ func (s *Server) markStale(h *api.HostSummary) {
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var f store.EventFilter
+	var f db.EventFilter
 	var err error
 	now := time.Now()
 	if f.Since, err = parseSince("since", q.Get("since"), now); err != nil {
@@ -302,7 +302,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, err := s.st.Events(r.Context(), f)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, db.ErrBadCursor) {
 		badRequest(w, err)
 		return
 	}
@@ -360,7 +360,7 @@ func (s *Server) handleTrend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func credInfos(cs []store.Credential) []api.CredentialInfo {
+func credInfos(cs []db.Credential) []api.CredentialInfo {
 	out := make([]api.CredentialInfo, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, api.CredentialInfo{Name: c.Name, Role: c.Role, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt})
@@ -387,7 +387,7 @@ func (s *Server) readCreate(w http.ResponseWriter, r *http.Request) (*api.Creden
 		badRequest(w, err)
 		return nil, false
 	}
-	if err := store.ValidName(c.Name); err != nil {
+	if err := db.ValidName(c.Name); err != nil {
 		badRequest(w, err)
 		return nil, false
 	}
@@ -400,7 +400,7 @@ func (s *Server) handleSecretAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.st.AddSecret(r.Context(), c.Name)
-	if errors.Is(err, store.ErrExists) {
+	if errors.Is(err, db.ErrExists) {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
 		return
 	}
@@ -413,7 +413,7 @@ func (s *Server) handleSecretAdd(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleSecretRevoke(w http.ResponseWriter, r *http.Request) {
 	err := s.st.RevokeSecret(r.Context(), r.PathValue("name"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
 		return
 	}
@@ -438,12 +438,12 @@ func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if c.Role != store.RoleAdmin && c.Role != store.RoleViewer {
+	if c.Role != db.RoleAdmin && c.Role != db.RoleViewer {
 		badRequest(w, fmt.Errorf("role %q: use admin or viewer", clip(c.Role)))
 		return
 	}
 	v, err := s.st.AddToken(r.Context(), c.Name, c.Role)
-	if errors.Is(err, store.ErrExists) {
+	if errors.Is(err, db.ErrExists) {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
 		return
 	}
@@ -456,7 +456,7 @@ func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
 	err := s.st.RevokeToken(r.Context(), r.PathValue("name"))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
 		return
 	}

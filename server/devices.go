@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -20,9 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // deviceCountsTTL is how long the device counts behind the Prometheus
@@ -54,12 +54,12 @@ type deviceAPI struct {
 func (s *Server) deviceRoutes(h func(pattern, route string, fn http.HandlerFunc)) {
 	dv := &deviceAPI{s: s}
 	s.dev = dv
-	h("POST "+api.PathObservations, "observations", s.role(store.RoleAdmin, dv.handleObservations))
-	h("GET "+api.PathDevices, "devices", s.role(store.RoleViewer, dv.handleDevices))
-	h("GET "+api.PathDevicesSummary, "devices_summary", s.role(store.RoleViewer, dv.handleSummary))
-	h("GET "+api.PathExemptions, "exemptions", s.role(store.RoleViewer, dv.handleExemptionList))
-	h("POST "+api.PathExemptions, "exemptions", s.role(store.RoleAdmin, dv.handleExemptionAdd))
-	h("DELETE "+api.PathExemptions, "exemptions", s.role(store.RoleAdmin, dv.handleExemptionRemove))
+	h("POST "+api.PathObservations, "observations", s.role(db.RoleAdmin, dv.handleObservations))
+	h("GET "+api.PathDevices, "devices", s.role(db.RoleViewer, dv.handleDevices))
+	h("GET "+api.PathDevicesSummary, "devices_summary", s.role(db.RoleViewer, dv.handleSummary))
+	h("GET "+api.PathExemptions, "exemptions", s.role(db.RoleViewer, dv.handleExemptionList))
+	h("POST "+api.PathExemptions, "exemptions", s.role(db.RoleAdmin, dv.handleExemptionAdd))
+	h("DELETE "+api.PathExemptions, "exemptions", s.role(db.RoleAdmin, dv.handleExemptionRemove))
 	gauge := func(name, help string, labels prometheus.Labels, v func(devices.Counts) int64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, func() float64 {
 			c, err := dv.cachedCounts(context.Background())
@@ -85,7 +85,7 @@ func (dv *deviceAPI) open(ctx context.Context) (*devices.DB, error) {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	if dv.db == nil {
-		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), devices.Dialect(dv.s.st.Dialect()))
+		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), dv.s.st.Dialect())
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +106,7 @@ func (dv *deviceAPI) importUploaded(ctx context.Context, serial int64, blob []by
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	if dv.db == nil {
-		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), devices.Dialect(dv.s.st.Dialect()))
+		d, err := devices.Open(ctx, dv.s.st.DB(), dv.s.st.ReadDB(), dv.s.st.Dialect())
 		if err != nil {
 			return devices.PolicyImport{Serial: serial}, err
 		}
@@ -344,11 +344,11 @@ func (dv *deviceAPI) handleExemptionAdd(w http.ResponseWriter, r *http.Request) 
 	}
 	e, err := d.AddExemption(r.Context(), devices.Exemption{Kind: req.Kind, Value: req.Value, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "devices:") {
-			dv.s.internal(w, "add exemption", err)
+		if ve := (*devices.ValidationError)(nil); errors.As(err, &ve) {
+			badRequest(w, ve)
 			return
 		}
-		badRequest(w, err)
+		dv.s.internal(w, "add exemption", err)
 		return
 	}
 	dv.invalidate()
@@ -371,11 +371,11 @@ func (dv *deviceAPI) handleExemptionRemove(w http.ResponseWriter, r *http.Reques
 	}
 	ok, err := d.RemoveExemption(r.Context(), kind, value)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "devices:") {
-			dv.s.internal(w, "remove exemption", err)
+		if ve := (*devices.ValidationError)(nil); errors.As(err, &ve) {
+			badRequest(w, ve)
 			return
 		}
-		badRequest(w, err)
+		dv.s.internal(w, "remove exemption", err)
 		return
 	}
 	if !ok {
@@ -436,11 +436,11 @@ func observation(o api.Observation, now time.Time) (evidence.Observation, error)
 		ob.IP = a.Unmap()
 	}
 	if o.MAC != "" {
-		hw, err := net.ParseMAC(o.MAC)
-		if err != nil || len(hw) != 6 {
+		mac, ok := macaddr.Normalize(o.MAC)
+		if !ok {
 			return ob, fmt.Errorf("mac: %q is not a MAC address (00:11:22:33:44:55)", clip(o.MAC))
 		}
-		ob.MAC = hw.String()
+		ob.MAC = mac
 	}
 	if o.Hostname != "" {
 		h := strings.ToLower(strings.TrimSuffix(o.Hostname, "."))

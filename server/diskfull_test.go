@@ -1,12 +1,9 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -21,8 +18,8 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -136,7 +133,7 @@ func startAgents(t *testing.T, url string, client *http.Client, keys []string) *
 }
 
 func (a *agentLoad) post(rep *api.ReportRequest) (int, string) {
-	code, _, hdr, err := postH(a.client, a.url+api.PathReport, rep)
+	code, _, hdr, err := postJSON(a.client, a.url+api.PathReport, rep)
 	if err != nil {
 		return 0, ""
 	}
@@ -173,11 +170,11 @@ func (a *agentLoad) snapshot() map[int]int {
 
 // checkStored fails t unless every acknowledged report is in the
 // database exactly once, with its event.
-func checkStored(t *testing.T, st *store.Store, acked map[string]string) {
+func checkStored(t *testing.T, st *db.Store, acked map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	ph := func(q string) string {
-		if st.Dialect() == store.Postgres {
+		if st.Dialect() == db.Postgres {
 			return strings.NewReplacer("?1", "$1", "?2", "$2").Replace(q)
 		}
 		return strings.NewReplacer("?1", "?", "?2", "?").Replace(q)
@@ -290,16 +287,4 @@ func df(dir string) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("%d bytes free of %d", s.Bavail*uint64(s.Bsize), s.Blocks*uint64(s.Bsize))
-}
-
-// postH posts v as JSON and returns the status, body and headers.
-func postH(client *http.Client, url string, v any) (int, []byte, http.Header, error) {
-	data, _ := json.Marshal(v)
-	resp, err := client.Post(url, "application/json", bytes.NewReader(data))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, resp.Header, err
 }

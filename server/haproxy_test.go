@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // startHAProxy runs Debian's haproxy on 127.0.0.1 in front of the
@@ -100,15 +98,7 @@ func startScaleOut(t testing.TB, n int, durable bool) *scaleOut {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := st.AddSecret(context.Background(), "default")
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := initDB(t, u)
 	dir := t.TempDir()
 	var backends []string
 	for i := 0; i < n; i++ {
@@ -128,16 +118,7 @@ func TestTwoCollectorsPostgresRestart(t *testing.T) {
 	so := startScaleOut(t, 2, false)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	const hosts = 32
-	var keys []string
-	for i := 0; i < hosts; i++ {
-		code, body, err := post(client, so.url+api.PathEnroll, api.EnrollRequest{EnrollSecret: so.secret, Host: facts(fmt.Sprint("ha", i))})
-		if err != nil || code != http.StatusOK {
-			t.Fatalf("enroll through haproxy: %d %s %v", code, body, err)
-		}
-		var er api.EnrollResponse
-		json.Unmarshal(body, &er)
-		keys = append(keys, er.NodeKey)
-	}
+	keys := enrollHosts(t, client, so.url, so.secret, "ha", hosts)
 	a := startAgents(t, so.url, client, keys)
 	a.waitAcks(t, 1000, 2*time.Minute)
 	before := time.Now()
@@ -157,7 +138,7 @@ func TestTwoCollectorsPostgresRestart(t *testing.T) {
 	if codes[http.StatusInternalServerError] != 0 {
 		t.Errorf("%d answers 500: a lost connection must be 503 (retryable)", codes[http.StatusInternalServerError])
 	}
-	st, err := store.OpenExisting(context.Background(), so.dbURL)
+	st, err := db.OpenExisting(context.Background(), so.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

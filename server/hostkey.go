@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // errProof is a host key proof the collector refuses (401
@@ -83,11 +83,11 @@ func hostID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 // hostAdminError answers a failed host administration call.
 func (s *Server) hostAdminError(w http.ResponseWriter, what string, err error) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, db.ErrNotFound):
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
-	case errors.Is(err, store.ErrNotFlagged):
+	case errors.Is(err, db.ErrNotFlagged):
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error()+": only a flagged host (conflict_of set) is merged")
-	case errors.Is(err, store.ErrRetired):
+	case errors.Is(err, db.ErrRetired):
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
 	default:
 		s.internal(w, what, err)

@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +21,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
@@ -44,7 +42,7 @@ func runChildCollector() {
 	if mode == "noop" {
 		h = noopHandler()
 	} else {
-		st, err := store.Open(context.Background(), dbURL)
+		st, err := db.Open(context.Background(), dbURL)
 		if err != nil {
 			fail(err)
 		}
@@ -125,17 +123,6 @@ func startChildMode(t testing.TB, mode, dbURL, dir, tlsDir string) (*exec.Cmd, s
 	return nil, ""
 }
 
-func post(client *http.Client, url string, v any) (int, []byte, error) {
-	data, _ := json.Marshal(v)
-	resp, err := client.Post(url, "application/json", bytes.NewReader(data))
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
 // TestSIGKILLLosesNoAcknowledgedReport runs a load against a collector
 // process, SIGKILLs it mid-run, restarts it on the same database and
 // checks that every acknowledged report is there, and that resending one
@@ -148,29 +135,12 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			if dbURL == "" {
 				dbURL = filepath.Join(dir, "collector.db")
 			}
-			st, err := store.Open(context.Background(), dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			secret, err := st.AddSecret(context.Background(), "default")
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
+			secret := initDB(t, dbURL)
 
 			cmd, url := startChild(t, dbURL, dir)
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 			const hosts = 40
-			keys := make([]string, hosts)
-			for i := range keys {
-				code, body, err := post(client, url+api.PathEnroll, api.EnrollRequest{EnrollSecret: secret, Host: facts(fmt.Sprint("k", i))})
-				if err != nil || code != 200 {
-					t.Fatalf("enroll: %d %s %v", code, body, err)
-				}
-				var er api.EnrollResponse
-				json.Unmarshal(body, &er)
-				keys[i] = er.NodeKey
-			}
+			keys := enrollHosts(t, client, url, secret, "k", hosts)
 			type acked struct {
 				key, id string
 			}
@@ -189,7 +159,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 						default:
 						}
 						id := fmt.Sprintf("g%d-%d", g, n)
-						code, _, err := post(client, url+api.PathReport, report(keys[g], id, stores.StatusCompliant, stores.StatusMissing, stores.StatusCompliant))
+						code, _, _, err := postJSON(client, url+api.PathReport, report(keys[g], id, stores.StatusCompliant, stores.StatusMissing, stores.StatusCompliant))
 						if err != nil {
 							return // the collector is gone
 						}
@@ -226,7 +196,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			}
 
 			_, url = startChild(t, dbURL, dir)
-			st, err = store.Open(context.Background(), dbURL)
+			st, err := db.Open(context.Background(), dbURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,7 +209,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 				}
 				var n int
 				q := "SELECT COUNT(*) FROM reports WHERE host_id = ? AND report_id = ?"
-				if st.Dialect() == store.Postgres {
+				if st.Dialect() == db.Postgres {
 					q = "SELECT COUNT(*) FROM reports WHERE host_id = $1 AND report_id = $2"
 				}
 				if err := st.DB().QueryRow(q, hostID, a.id).Scan(&n); err != nil {
@@ -254,7 +224,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			}
 			// Resending an acknowledged report after the restart: stored once.
 			last := got[len(got)-1]
-			code, body, err := post(client, url+api.PathReport, report(last.key, last.id, stores.StatusCompliant, stores.StatusMissing, stores.StatusCompliant))
+			code, body, _, err := postJSON(client, url+api.PathReport, report(last.key, last.id, stores.StatusCompliant, stores.StatusMissing, stores.StatusCompliant))
 			if err != nil || code != 200 || !strings.Contains(string(body), `"duplicate":true`) {
 				t.Fatalf("resend after restart: %d %s %v", code, body, err)
 			}

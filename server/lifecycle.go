@@ -9,12 +9,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // Lifecycle defaults (Config).
 const (
-	DefaultStaleAfter        = store.DefaultStaleAfter
+	DefaultStaleAfter        = db.DefaultStaleAfter
 	DefaultRetireAfter       = 30 * 24 * time.Hour
 	DefaultEventRetention    = 365 * 24 * time.Hour
 	DefaultSnapshotRetention = 400 * 24 * time.Hour

@@ -18,7 +18,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // serve runs server.ListenAndServe in the background and returns what it
@@ -76,7 +76,7 @@ func waitDone(t *testing.T, done <-chan error) error {
 // start, and returns nil once its context ends.
 func TestListenAndServeTLSByDefault(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "collector.db"))
+	st, err := db.Open(context.Background(), filepath.Join(dir, "collector.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
@@ -91,14 +91,14 @@ func newMetrics(s *Server) *metrics {
 	m.storeErrors.WithLabelValues("write", "other")
 	m.reg.MustRegister(m.reports, m.enrolls, m.ingest, m.commitDuration, m.batchSize, m.requests, m.storeErrors, m.storeUnavailable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&fleetCollector{st: st, opts: store.SummaryOptions{OfflineAfter: s.cfg.OfflineAfter, StaleAfter: s.cfg.StaleAfter}})
+		&fleetCollector{st: st, opts: db.SummaryOptions{OfflineAfter: s.cfg.OfflineAfter, StaleAfter: s.cfg.StaleAfter}})
 	return m
 }
 
 // fleetCollector exports the fleet aggregates as gauges at scrape time.
 type fleetCollector struct {
-	st   *store.Store
-	opts store.SummaryOptions
+	st   *db.Store
+	opts db.SummaryOptions
 }
 
 var (
@@ -156,10 +156,10 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range rows {
 		switch r.Dim {
-		case store.DimOS:
+		case db.DimOS:
 			ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(r.N), r.Key, r.Status)
 			add(byOS, r.Key, r.Status, float64(r.N))
-		case store.DimKind:
+		case db.DimKind:
 			ch <- prometheus.MustNewConstMetric(descStores, prometheus.GaugeValue, float64(r.N), r.Key, r.Status)
 			add(byKind, r.Key, r.Status, float64(r.N))
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/pki"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // PKI health (docs/pki-health.md): the collector checks every CA of the
@@ -46,7 +46,7 @@ type pkiHealth struct {
 	interval time.Duration
 
 	mu      sync.Mutex // guards pending, waiters
-	pending map[int64]store.ReachIn
+	pending map[int64]db.ReachIn
 	waiters []chan error
 	kick    chan struct{}
 }
@@ -55,13 +55,13 @@ type pkiHealth struct {
 // the reachability writer.
 func (s *Server) startPKI(h func(pattern, route string, fn http.HandlerFunc)) {
 	p := &pkiHealth{s: s, fetcher: &pki.Fetcher{Client: pki.NewClient(), UserAgent: "anchorwatch-collector"},
-		interval: s.cfg.PKIProbeInterval, pending: map[int64]store.ReachIn{}, kick: make(chan struct{}, 1)}
+		interval: s.cfg.PKIProbeInterval, pending: map[int64]db.ReachIn{}, kick: make(chan struct{}, 1)}
 	if p.interval == 0 {
 		p.interval = DefaultPKIProbeInterval
 	}
 	h("POST "+api.PathReach, "reach", p.handleReach)
-	h("GET "+api.PathPKI, "pki", s.role(store.RoleViewer, p.handleChecks))
-	h("GET "+api.PathPKIReach, "pki_reach", s.role(store.RoleViewer, p.handleReachView))
+	h("GET "+api.PathPKI, "pki", s.role(db.RoleViewer, p.handleChecks))
+	h("GET "+api.PathPKIReach, "pki_reach", s.role(db.RoleViewer, p.handleReachView))
 	s.m.reg.MustRegister(&pkiCollector{st: s.st})
 	s.bg.Add(2)
 	go p.reachWriter()
@@ -135,7 +135,7 @@ func (p *pkiHealth) probe() {
 // none when no policy is served.
 func (p *pkiHealth) policyCAs(ctx context.Context) ([]*x509.Certificate, error) {
 	cur, err := p.s.st.CurrentPolicy(ctx)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -197,12 +197,12 @@ func (p *pkiHealth) handleReach(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	if !store.IsNodeKey(req.NodeKey) || len(req.NodeKey) > 256 {
-		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is missing or not a node key ("+store.PrefixNodeKey+"…): enroll first")
+	if !db.IsNodeKey(req.NodeKey) || len(req.NodeKey) > 256 {
+		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "node_key is missing or not a node key ("+db.PrefixNodeKey+"…): enroll first")
 		return
 	}
 	id, err := p.s.st.CheckNodeKey(r.Context(), req.NodeKey)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		writeError(w, http.StatusUnauthorized, api.ErrNodeInvalid, "unknown or revoked node key: enroll again")
 		return
 	}
@@ -210,7 +210,7 @@ func (p *pkiHealth) handleReach(w http.ResponseWriter, r *http.Request) {
 		p.s.internal(w, "check node key", err)
 		return
 	}
-	if err := p.submitReach(r.Context(), store.ReachIn{HostID: id, Results: req.Results, Received: time.Now()}); err != nil {
+	if err := p.submitReach(r.Context(), db.ReachIn{HostID: id, Results: req.Results, Received: time.Now()}); err != nil {
 		p.s.internal(w, "store reachability", err)
 		return
 	}
@@ -219,7 +219,7 @@ func (p *pkiHealth) handleReach(w http.ResponseWriter, r *http.Request) {
 
 // submitReach queues in (a host's newer report replaces a queued older
 // one) and waits for the commit that holds it.
-func (p *pkiHealth) submitReach(ctx context.Context, in store.ReachIn) error {
+func (p *pkiHealth) submitReach(ctx context.Context, in db.ReachIn) error {
 	done := make(chan error, 1)
 	p.mu.Lock()
 	p.pending[in.HostID] = in
@@ -250,12 +250,12 @@ func (p *pkiHealth) reachWriter() {
 		case <-p.kick:
 		}
 		p.mu.Lock()
-		batch := make([]store.ReachIn, 0, len(p.pending))
+		batch := make([]db.ReachIn, 0, len(p.pending))
 		for _, in := range p.pending {
 			batch = append(batch, in)
 		}
 		waiters := p.waiters
-		p.pending, p.waiters = map[int64]store.ReachIn{}, nil
+		p.pending, p.waiters = map[int64]db.ReachIn{}, nil
 		p.mu.Unlock()
 		if len(batch) == 0 {
 			continue
@@ -340,7 +340,7 @@ func (p *pkiHealth) handleReachView(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	list := api.ReachList{GeneratedAt: now, Since: now.Add(-since)}
 	agg := newReachAgg(v4, v6)
-	if err := p.s.st.EachReach(r.Context(), list.Since, func(row store.ReachRow) error { agg.add(row); return nil }); err != nil {
+	if err := p.s.st.EachReach(r.Context(), list.Since, func(row db.ReachRow) error { agg.add(row); return nil }); err != nil {
 		p.s.internal(w, "reachability", err)
 		return
 	}
@@ -371,7 +371,7 @@ type reachEP struct {
 	subnets        map[string]*reachNet
 	// nowhere holds the probes of hosts seen so far with no address that
 	// names a subnet; those never placed count under "unknown".
-	nowhere map[int64]store.ReachRow
+	nowhere map[int64]db.ReachRow
 	placed  map[int64]bool
 }
 
@@ -383,13 +383,13 @@ type reachNet struct {
 
 func newReachAgg(v4, v6 int) *reachAgg { return &reachAgg{v4: v4, v6: v6, eps: map[string]*reachEP{}} }
 
-func (a *reachAgg) add(row store.ReachRow) {
+func (a *reachAgg) add(row db.ReachRow) {
 	k := row.Kind + " " + row.URL
 	ep := a.eps[k]
 	if ep == nil {
 		ep = &reachEP{ReachEndpoint: api.ReachEndpoint{Kind: row.Kind, URL: row.URL, CA: row.CA},
 			hosts: map[int64]bool{}, failing: map[int64]bool{}, subnets: map[string]*reachNet{},
-			nowhere: map[int64]store.ReachRow{}, placed: map[int64]bool{}}
+			nowhere: map[int64]db.ReachRow{}, placed: map[int64]bool{}}
 		a.eps[k] = ep
 	}
 	ep.hosts[row.HostID] = true
@@ -406,7 +406,7 @@ func (a *reachAgg) add(row store.ReachRow) {
 }
 
 // place counts row's host in subnet sn.
-func (ep *reachEP) place(sn string, row store.ReachRow) {
+func (ep *reachEP) place(sn string, row db.ReachRow) {
 	n := ep.subnets[sn]
 	if n == nil {
 		n = &reachNet{hosts: map[int64]bool{}, failing: map[int64]bool{}, details: map[string]int{}}

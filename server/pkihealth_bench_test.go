@@ -22,7 +22,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/anchorwatch/anchorwatch/pki/pkitest"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // benchPKI is a root and n intermediates, each naming its own CDP and
@@ -108,7 +108,7 @@ func BenchmarkIngestPKIProbe(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				dbURL := benchDB(b, "sqlite", b.TempDir())
 				p := newBenchPKI(b, 100)
-				st, err := store.Open(context.Background(), dbURL)
+				st, err := db.Open(context.Background(), dbURL)
 				if err != nil {
 					b.Fatal(err)
 				}

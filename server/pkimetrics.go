@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anchorwatch/anchorwatch/pki"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // pkiCollector exports the stored PKI checks and the fleet's
@@ -15,7 +15,7 @@ import (
 // collector behind a load balancer reports the same). The alert rules in
 // deploy/prometheus/anchorwatch-pki.rules.yml are written against these
 // names.
-type pkiCollector struct{ st *store.Store }
+type pkiCollector struct{ st *db.Store }
 
 var (
 	descCADaysLeft = prometheus.NewDesc("anchorwatch_ca_days_left", "Days until the CA expires (negative: expired), per CA of the served policy.",
@@ -54,7 +54,7 @@ func (c *pkiCollector) Collect(ch chan<- prometheus.Metric) {
 		c.collectReport(ch, r, now)
 	}
 	agg := newReachAgg(pki.DefaultV4Bits, pki.DefaultV6Bits)
-	if err := c.st.EachReach(ctx, now.Add(-48*time.Hour), func(row store.ReachRow) error { agg.add(row); return nil }); err != nil {
+	if err := c.st.EachReach(ctx, now.Add(-48*time.Hour), func(row db.ReachRow) error { agg.add(row); return nil }); err != nil {
 		failed = true
 	}
 	for _, e := range agg.endpoints() {

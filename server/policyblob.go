@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // Publishing a policy happens here, for the upload API (handlePolicyPut)
@@ -108,9 +108,9 @@ type ExemptionImporter func(ctx context.Context, serial int64, blob []byte) (dev
 
 // StoreExemptions imports into the device tables of st's database: for a
 // publisher without a running collector (the CLI).
-func StoreExemptions(st *store.Store) ExemptionImporter {
+func StoreExemptions(st *db.Store) ExemptionImporter {
 	return func(ctx context.Context, serial int64, blob []byte) (devices.PolicyImport, error) {
-		d, err := devices.Open(ctx, st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+		d, err := devices.Open(ctx, st.DB(), st.ReadDB(), st.Dialect())
 		if err != nil {
 			return devices.PolicyImport{Serial: serial}, err
 		}
@@ -131,9 +131,9 @@ type Publication struct {
 
 // PublishPolicy stores up as the policy the collector serves and imports
 // its device exemptions through imp. A serial not above the served one is
-// store.ErrStaleSerial; a database error is returned as is (see
-// store.IsUnavailable).
-func PublishPolicy(ctx context.Context, st *store.Store, up *PolicyUpload, imp ExemptionImporter) (Publication, error) {
+// db.ErrStaleSerial; a database error is returned as is (see
+// db.IsUnavailable).
+func PublishPolicy(ctx context.Context, st *db.Store, up *PolicyUpload, imp ExemptionImporter) (Publication, error) {
 	pub := Publication{Serial: up.Info.Serial}
 	if err := st.PutPolicy(ctx, pub.Serial, up.Blob); err != nil {
 		return pub, err

@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/server"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // oldEvents inserts n events received long ago for host, in one statement.
-func oldEvents(t *testing.T, st *store.Store, host int64, n int, received time.Time) {
+func oldEvents(t *testing.T, st *db.Store, host int64, n int, received time.Time) {
 	t.Helper()
 	gen := fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) SELECT i FROM s", n)
-	if st.Dialect() == store.Postgres {
+	if st.Dialect() == db.Postgres {
 		gen = fmt.Sprintf("SELECT i FROM generate_series(1, %d) AS s(i)", n)
 	}
 	ms := received.UnixMilli()

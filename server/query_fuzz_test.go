@@ -11,7 +11,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // FuzzDashboardQuery: whatever the query string of the host list, the
@@ -24,11 +24,11 @@ func FuzzDashboardQuery(f *testing.F) {
 		"since=99999999999d", "since=1e9h", "order=sideways", "limit=0", "since=%ff"} {
 		f.Add(q)
 	}
-	st, err := store.Open(context.Background(), filepath.Join(f.TempDir(), "c.db"))
+	st, err := db.Open(context.Background(), filepath.Join(f.TempDir(), "c.db"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	token, err := st.AddToken(context.Background(), "v", store.RoleViewer)
+	token, err := st.AddToken(context.Background(), "v", db.RoleViewer)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // rollout samples how far the served serial has reached the fleet, for
@@ -35,7 +35,7 @@ const (
 )
 
 // sample adds a point when one is due.
-func (ro *rollout) sample(ctx context.Context, st *store.Store, serial int64, now time.Time) {
+func (ro *rollout) sample(ctx context.Context, st *db.Store, serial int64, now time.Time) {
 	if serial == 0 {
 		return
 	}
@@ -94,7 +94,7 @@ func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up, err := s.st.PolicyUploadedAt(ctx, serial)
-	if errors.Is(err, store.ErrNotFound) { // replaced in between: a later call sees the new one
+	if errors.Is(err, db.ErrNotFound) { // replaced in between: a later call sees the new one
 		writeJSON(w, http.StatusOK, out)
 		return
 	}

@@ -17,14 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
 // Config configures a collector.
 type Config struct {
 	// Store is the database; required. The caller closes it after Close.
-	Store *store.Store
+	Store *db.Store
 	// Logger receives request errors and writer events; default slog.Default().
 	Logger *slog.Logger
 	// UI, when set, is served at "/" (the web dashboard); /api/ and
@@ -98,7 +98,7 @@ type Config struct {
 // Server is the collector's HTTP handler. It is safe for concurrent use.
 type Server struct {
 	cfg  Config
-	st   *store.Store
+	st   *db.Store
 	log  *slog.Logger
 	errs *errLog // repeated errors, rate limited
 	m    *metrics
@@ -196,26 +196,26 @@ func (s *Server) routes() {
 	h("POST "+api.PathReport, "report", s.handleReport)
 	h("GET "+api.PathPolicy, "policy", s.handlePolicyGet)
 	h("POST "+api.PathPolicy, "policy", s.handlePolicyPost)
-	h("PUT "+api.PathPolicy, "policy_upload", s.role(store.RoleAdmin, s.handlePolicyPut))
+	h("PUT "+api.PathPolicy, "policy_upload", s.role(db.RoleAdmin, s.handlePolicyPut))
 	h("GET "+api.PathPolicyWait, "policy_wait", s.handlePolicyWait)
-	h("GET "+api.PathRollout, "rollout", s.role(store.RoleViewer, s.handleRollout))
+	h("GET "+api.PathRollout, "rollout", s.role(db.RoleViewer, s.handleRollout))
 	// Dashboard API.
-	h("GET "+api.PathWhoAmI, "whoami", s.role(store.RoleViewer, s.handleWhoAmI))
-	h("GET "+api.PathSummary, "summary", s.role(store.RoleViewer, s.handleSummary))
-	h("GET "+api.PathHosts, "hosts", s.role(store.RoleViewer, s.handleHosts))
-	h("GET "+api.PathHostsCSV, "hosts_csv", s.role(store.RoleViewer, s.handleHostsCSV))
-	h("GET "+api.PathHosts+"/{id}", "host", s.role(store.RoleViewer, s.handleHost))
-	h("GET "+api.PathEvents, "events", s.role(store.RoleViewer, s.handleEvents))
-	h("GET "+api.PathCAs, "cas", s.role(store.RoleViewer, s.handleCAs))
-	h("GET "+api.PathRoots, "roots", s.role(store.RoleViewer, s.handleRoots))
-	h("GET "+api.PathTrend, "trend", s.role(store.RoleViewer, s.handleTrend))
+	h("GET "+api.PathWhoAmI, "whoami", s.role(db.RoleViewer, s.handleWhoAmI))
+	h("GET "+api.PathSummary, "summary", s.role(db.RoleViewer, s.handleSummary))
+	h("GET "+api.PathHosts, "hosts", s.role(db.RoleViewer, s.handleHosts))
+	h("GET "+api.PathHostsCSV, "hosts_csv", s.role(db.RoleViewer, s.handleHostsCSV))
+	h("GET "+api.PathHosts+"/{id}", "host", s.role(db.RoleViewer, s.handleHost))
+	h("GET "+api.PathEvents, "events", s.role(db.RoleViewer, s.handleEvents))
+	h("GET "+api.PathCAs, "cas", s.role(db.RoleViewer, s.handleCAs))
+	h("GET "+api.PathRoots, "roots", s.role(db.RoleViewer, s.handleRoots))
+	h("GET "+api.PathTrend, "trend", s.role(db.RoleViewer, s.handleTrend))
 	// Admin API.
-	h("GET "+api.PathSecrets, "secrets", s.role(store.RoleAdmin, s.handleSecretList))
-	h("POST "+api.PathSecrets, "secrets", s.role(store.RoleAdmin, s.handleSecretAdd))
-	h("DELETE "+api.PathSecrets+"/{name}", "secrets", s.role(store.RoleAdmin, s.handleSecretRevoke))
-	h("GET "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenList))
-	h("POST "+api.PathTokens, "tokens", s.role(store.RoleAdmin, s.handleTokenAdd))
-	h("DELETE "+api.PathTokens+"/{name}", "tokens", s.role(store.RoleAdmin, s.handleTokenRevoke))
+	h("GET "+api.PathSecrets, "secrets", s.role(db.RoleAdmin, s.handleSecretList))
+	h("POST "+api.PathSecrets, "secrets", s.role(db.RoleAdmin, s.handleSecretAdd))
+	h("DELETE "+api.PathSecrets+"/{name}", "secrets", s.role(db.RoleAdmin, s.handleSecretRevoke))
+	h("GET "+api.PathTokens, "tokens", s.role(db.RoleAdmin, s.handleTokenList))
+	h("POST "+api.PathTokens, "tokens", s.role(db.RoleAdmin, s.handleTokenAdd))
+	h("DELETE "+api.PathTokens+"/{name}", "tokens", s.role(db.RoleAdmin, s.handleTokenRevoke))
 	// Host lifecycle: an admin token, or an admin's dashboard session
 	// with its anti-forgery header (auth.go).
 	h("POST "+api.PathHosts+"/{id}/revoke-node-key", "host_admin", s.sessionAdmin(s.handleHostRevokeKey))
@@ -227,7 +227,7 @@ func (s *Server) routes() {
 	if s.cfg.MetricsPublic {
 		h("GET /metrics", "metrics", metricsH.ServeHTTP)
 	} else {
-		h("GET /metrics", "metrics", s.role(store.RoleViewer, metricsH.ServeHTTP))
+		h("GET /metrics", "metrics", s.role(db.RoleViewer, metricsH.ServeHTTP))
 	}
 	s.deviceRoutes(h) // unmanaged devices, exemptions, observations (devices.go)
 	s.startPKI(h)     // CA checks, reachability (pkihealth.go)

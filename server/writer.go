@@ -7,21 +7,21 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // errClosed is returned to requests that arrive while the collector stops.
 var errClosed = errors.New("collector is shutting down")
 
 type job struct {
-	enroll *store.EnrollIn
-	report *store.ReportIn
+	enroll *db.EnrollIn
+	report *db.ReportIn
 	done   chan jobResult
 }
 
 type jobResult struct {
-	eo  store.EnrollOut
-	ro  store.ReportOut
+	eo  db.EnrollOut
+	ro  db.ReportOut
 	err error
 }
 
@@ -29,7 +29,7 @@ type jobResult struct {
 // queued while the previous transaction committed, writes them in one
 // transaction, and only then answers each job.
 type writer struct {
-	st       *store.Store
+	st       *db.Store
 	errs     *errLog
 	m        *metrics
 	q        chan *job
@@ -42,7 +42,7 @@ type writer struct {
 	pending atomic.Int64
 }
 
-func newWriter(st *store.Store, errs *errLog, m *metrics, maxBatch int, wait time.Duration) *writer {
+func newWriter(st *db.Store, errs *errLog, m *metrics, maxBatch int, wait time.Duration) *writer {
 	w := &writer{st: st, errs: errs, m: m, q: make(chan *job, 4*maxBatch), quit: make(chan struct{}),
 		dead: make(chan struct{}), maxBatch: maxBatch, wait: wait}
 	go w.run()
@@ -153,7 +153,7 @@ func (w *writer) commit(batch []*job) {
 		w.ok()
 		return
 	}
-	if len(batch) == 1 || store.IsUnavailable(err) {
+	if len(batch) == 1 || db.IsUnavailable(err) {
 		// The database cannot commit (disk full, I/O error, connection
 		// lost): every item would fail alike; each request gets a 503.
 		w.fail(err, len(batch))
@@ -177,7 +177,7 @@ func (w *writer) commit(batch []*job) {
 // fail counts and logs (rate limited) a failed write of n items.
 func (w *writer) fail(err error, n int) {
 	w.m.storeErrors.WithLabelValues("write", errClass(err)).Add(float64(n))
-	w.m.storeUnavailable.Set(boolGauge(store.IsUnavailable(err)))
+	w.m.storeUnavailable.Set(boolGauge(db.IsUnavailable(err)))
 	w.errs.failed(slog.LevelError, writeKind, err, "items", n)
 }
 
@@ -189,7 +189,7 @@ func (w *writer) ok() {
 
 // errClass is the label of a store error in the metrics.
 func errClass(err error) string {
-	if store.IsUnavailable(err) {
+	if db.IsUnavailable(err) {
 		return "unavailable"
 	}
 	return "other"
@@ -204,8 +204,8 @@ func boolGauge(b bool) float64 {
 
 // write commits batch and answers every job; on error it answers none.
 func (w *writer) write(batch []*job) error {
-	var enrolls []store.EnrollIn
-	var reports []store.ReportIn
+	var enrolls []db.EnrollIn
+	var reports []db.ReportIn
 	for _, j := range batch {
 		if j.enroll != nil {
 			enrolls = append(enrolls, *j.enroll)

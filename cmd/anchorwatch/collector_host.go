@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // newCollectorHostCmd administers enrolled hosts: the flagged ones (a
@@ -17,7 +17,7 @@ import (
 // merge, retire and delete.
 func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Administer enrolled hosts: flagged enrollments, node keys, merge, retire, delete"}
-	hostAction := func(use, short string, fn func(cmd *cobra.Command, st *store.Store, id int64) error) *cobra.Command {
+	hostAction := func(use, short string, fn func(cmd *cobra.Command, st *db.Store, id int64) error) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " ID", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,9 +36,9 @@ func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
 	}
 	cmd.AddCommand(newCollectorHostListCmd(dbf),
 		hostAction("revoke-node-key", "Revoke a host's node key; its agent enrolls again with its host key",
-			func(cmd *cobra.Command, st *store.Store, id int64) error { return st.RevokeNodeKey(cmd.Context(), id) }),
+			func(cmd *cobra.Command, st *db.Store, id int64) error { return st.RevokeNodeKey(cmd.Context(), id) }),
 		hostAction("merge", "Merge a flagged host (a re-imaged machine) into the host it claims to be",
-			func(cmd *cobra.Command, st *store.Store, id int64) error {
+			func(cmd *cobra.Command, st *db.Store, id int64) error {
 				into, err := st.MergeHost(cmd.Context(), id)
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "host %d merged into host %d\n", id, into)
@@ -46,7 +46,7 @@ func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}),
 		hostAction("retire", "Retire a host (a decommissioned machine): it leaves every compliance figure, keeps its history, and is active again if it reports",
-			func(cmd *cobra.Command, st *store.Store, id int64) error {
+			func(cmd *cobra.Command, st *db.Store, id int64) error {
 				err := st.RetireHost(cmd.Context(), id, "retired by an administrator (collector host retire)")
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "host %d retired\n", id)
@@ -54,7 +54,7 @@ func newCollectorHostCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}),
 		hostAction("delete", "Delete a host (an impostor, a clone) with its history; its node key stops working",
-			func(cmd *cobra.Command, st *store.Store, id int64) error {
+			func(cmd *cobra.Command, st *db.Store, id int64) error {
 				err := st.DeleteHost(cmd.Context(), id)
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "host %d deleted\n", id)
@@ -78,12 +78,12 @@ func newCollectorHostListCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			f := store.HostFilter{Flagged: flagged, Limit: 1000}
+			f := db.HostFilter{Flagged: flagged, Limit: 1000}
 			switch {
 			case retired:
-				f.Retired = store.RetiredOnly
+				f.Retired = db.RetiredOnly
 			case all:
-				f.Retired = store.AnyRetired
+				f.Retired = db.AnyRetired
 			}
 			hosts := []api.HostSummary{}
 			if err := st.EachHost(cmd.Context(), f, func(h api.HostSummary) error { hosts = append(hosts, h); return nil }); err != nil {

@@ -10,20 +10,20 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // TestCollectorHostCommands: `collector host list --flagged` shows the
 // host made by enrolling a known machine id without its key; merge folds
 // it into the host it claims to be; retire removes one.
 func TestCollectorHostCommands(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "collector.db")
-	st, err := store.Open(context.Background(), db)
+	dbPath := filepath.Join(t.TempDir(), "collector.db")
+	st, err := db.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	enroll := func(name, key string) store.EnrollOut {
-		eo, _, err := st.WriteBatch(context.Background(), []store.EnrollIn{{NodeKey: store.NewCredential(store.PrefixNodeKey), Now: time.Now(),
+	enroll := func(name, key string) db.EnrollOut {
+		eo, _, err := st.WriteBatch(context.Background(), []db.EnrollIn{{NodeKey: db.NewCredential(db.PrefixNodeKey), Now: time.Now(),
 			HostKey: key, Facts: api.HostFacts{Hostname: name, MachineID: "m-1", OS: "linux"}}}, nil)
 		if err != nil || eo[0].Err != nil {
 			t.Fatal(err, eo)
@@ -33,7 +33,7 @@ func TestCollectorHostCommands(t *testing.T) {
 	orig, img, imp := enroll("pc-1", "KEY-A"), enroll("pc-1", "KEY-B"), enroll("evil", "")
 	st.Close()
 	cli := func(args ...string) (string, string, int) {
-		return runCLI(t, newRootCmd(), append([]string{"collector", "--db", db, "host"}, args...)...)
+		return runCLI(t, newRootCmd(), append([]string{"collector", "--db", dbPath, "host"}, args...)...)
 	}
 	out, errOut, code := cli("list", "--flagged")
 	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "evil") || !strings.Contains(out, fmt.Sprintf("  %d\n", orig.HostID)) /* CLONE OF, the last column */ {

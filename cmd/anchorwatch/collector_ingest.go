@@ -15,19 +15,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 // openDevices opens the collector database and its device tables, with the
 // exemptions of the served policy imported.
-func openDevices(ctx context.Context, dbf *collectorDB, log *slog.Logger) (*store.Store, *devices.DB, error) {
+func openDevices(ctx context.Context, dbf *collectorDB, log *slog.Logger) (*db.Store, *devices.DB, error) {
 	st, err := dbf.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), st.Dialect())
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -36,7 +36,7 @@ func openDevices(ctx context.Context, dbf *collectorDB, log *slog.Logger) (*stor
 		if _, err := d.ImportPolicy(ctx, p.Serial, p.Blob); err != nil {
 			log.Warn("policy exemptions not imported", "serial", p.Serial, "err", err)
 		}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, db.ErrNotFound) {
 		log.Warn("policy exemptions not imported", "err", err)
 	}
 	return st, d, nil
@@ -155,8 +155,8 @@ const ingestCacheKiB = 8 << 10
 // boundIngestCache shrinks the page cache of the database's one writing
 // connection for this process. It is an optimisation: on failure, or on
 // PostgreSQL, the ingest goes on as it is.
-func boundIngestCache(ctx context.Context, st *store.Store, log *slog.Logger) {
-	if st.Dialect() != store.SQLite {
+func boundIngestCache(ctx context.Context, st *db.Store, log *slog.Logger) {
+	if st.Dialect() != db.SQLite {
 		return
 	}
 	if _, err := st.DB().ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", ingestCacheKiB)); err != nil {

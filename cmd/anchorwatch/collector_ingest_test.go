@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/devices"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 func squidLine(i, client int) string {
@@ -37,15 +37,15 @@ func appendFile(t *testing.T, path, s string) {
 
 // sightings opens the collector database read-side and sums the sightings
 // of every device seen.
-func sightings(t *testing.T, db string) (int64, []devices.Device) {
+func sightings(t *testing.T, path string) (int64, []devices.Device) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, db)
+	st, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
+	d, err := devices.Open(ctx, st.DB(), st.ReadDB(), st.Dialect())
 	if err != nil {
 		t.Fatal(err)
 	}

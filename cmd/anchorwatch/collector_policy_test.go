@@ -9,27 +9,27 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/policy/policytest"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // TestCollectorPolicyUploadImportsExemptions checks that `collector policy
 // upload` leaves the policy's exemptions in the device tables at once.
 func TestCollectorPolicyUploadImportsExemptions(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "collector.db")
+	dbPath := filepath.Join(dir, "collector.db")
 	file := filepath.Join(dir, "policy.p7")
 	ex := []policy.Exemption{{Subnets: []string{"10.0.0.0/24"}, Reason: "server VLAN"}, {MACs: []string{"00:11:22:33:44:55"}, Reason: "printer"}}
 	if err := os.WriteFile(file, policytest.WithExemptions(t, 5, ex), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", db, "init"); code != 0 {
+	if out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", dbPath, "init"); code != 0 {
 		t.Fatalf("collector init: %d\n%s%s", code, out, errOut)
 	}
-	out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", db, "policy", "upload", file)
+	out, errOut, code := runCLI(t, newRootCmd(), "collector", "--db", dbPath, "policy", "upload", file)
 	if code != 0 || !strings.Contains(out, "2 device exemptions imported") {
 		t.Fatalf("policy upload: %d\n%s%s", code, out, errOut)
 	}
-	st, err := store.Open(context.Background(), db)
+	st, err := db.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

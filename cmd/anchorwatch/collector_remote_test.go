@@ -23,7 +23,7 @@ import (
 func collectorSightings(t *testing.T, c *servertest.Collector) int64 {
 	t.Helper()
 	ctx := context.Background()
-	d, err := devices.Open(ctx, c.Store.DB(), c.Store.ReadDB(), devices.Dialect(c.Store.Dialect()))
+	d, err := devices.Open(ctx, c.Store.DB(), c.Store.ReadDB(), c.Store.Dialect())
 	if err != nil {
 		t.Fatal(err)
 	}

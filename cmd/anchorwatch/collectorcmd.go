@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
@@ -65,9 +65,9 @@ func (c *collectorDB) url() string {
 // refused with its path and what to do (only `collector init` and
 // `serve --init` create one: a mistyped --data-dir must not make a new,
 // empty collector that tokens and policies then silently go into).
-func (c *collectorDB) open(ctx context.Context) (*store.Store, error) {
-	st, err := store.OpenExisting(ctx, c.url())
-	var nd *store.NoDatabaseError
+func (c *collectorDB) open(ctx context.Context) (*db.Store, error) {
+	st, err := db.OpenExisting(ctx, c.url())
+	var nd *db.NoDatabaseError
 	if errors.As(err, &nd) {
 		return nil, usageErr(fmt.Errorf("%w\ncreate it with: anchorwatch collector %s init (or serve --init)\nor name the existing database with --data-dir DIR, --db or $%s",
 			err, c.flagsForHelp(), envDB))
@@ -76,8 +76,8 @@ func (c *collectorDB) open(ctx context.Context) (*store.Store, error) {
 }
 
 // create opens the database, creating it (and its schema) if needed.
-func (c *collectorDB) create(ctx context.Context) (*store.Store, error) {
-	return store.Open(ctx, c.url())
+func (c *collectorDB) create(ctx context.Context) (*db.Store, error) {
+	return db.Open(ctx, c.url())
 }
 
 // flagsForHelp repeats the flags that name the database, for a hint.
@@ -112,17 +112,17 @@ database. On an existing database it only brings the schema up to date.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			existing, err := store.OpenExisting(ctx, dbf.url())
-			var nd *store.NoDatabaseError
+			existing, err := db.OpenExisting(ctx, dbf.url())
+			var nd *db.NoDatabaseError
 			if err == nil {
 				existing.Close()
-				fmt.Fprintf(cmd.OutOrStdout(), "collector database %s exists already (schema version %d); nothing created\n", redactURL(dbf.url()), store.SchemaVersion())
+				fmt.Fprintf(cmd.OutOrStdout(), "collector database %s exists already (schema version %d); nothing created\n", redactURL(dbf.url()), db.SchemaVersion())
 				return nil
 			}
 			if !errors.As(err, &nd) {
 				return err
 			}
-			if u := dbf.url(); !store.IsPostgresURL(u) {
+			if u := dbf.url(); !db.IsPostgresURL(u) {
 				if fi, err := os.Stat(nd.Where); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 					return usageErr(fmt.Errorf("%s is a SQLite file but not a collector database: init adds its tables only to a new file (pick another --data-dir or --db)", nd.Where))
 				}
@@ -133,7 +133,7 @@ database. On an existing database it only brings the schema up to date.`,
 			}
 			st.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "created collector database %s (schema version %d)\nnext: anchorwatch collector %s secret add NAME; token add NAME --role admin; serve\n",
-				redactURL(dbf.url()), store.SchemaVersion(), dbf.flagsForHelp())
+				redactURL(dbf.url()), db.SchemaVersion(), dbf.flagsForHelp())
 			return nil
 		},
 	}
@@ -230,8 +230,8 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 	f.StringSliceVar(&hosts, "cert-host", nil, "extra DNS names or IPs for the self-signed certificate")
 	f.DurationVar(&offline, "offline-after", 24*time.Hour, "hosts not seen for this long count as offline in the summary")
 	f.DurationVar(&pkiEvery, "pki-probe-interval", server.DefaultPKIProbeInterval, "check every CA of the policy (lint, CRLs, OCSP) this often; negative: never (docs/pki-health.md)")
-	f.DurationVar(&sessionIdle, "session-idle", store.DefaultSessionIdle, "a dashboard session ends after this long without a request")
-	f.DurationVar(&sessionMax, "session-max", store.DefaultSessionMax, "a dashboard session ends this long after sign-in, however active")
+	f.DurationVar(&sessionIdle, "session-idle", db.DefaultSessionIdle, "a dashboard session ends after this long without a request")
+	f.DurationVar(&sessionMax, "session-max", db.DefaultSessionMax, "a dashboard session ends this long after sign-in, however active")
 	f.StringArrayVar(&proxies, "trusted-proxy", nil, "`CIDR` of a reverse proxy whose X-Forwarded-For names the client (failed sign-ins are throttled per client address; repeatable)")
 	f.BoolVar(&initDB, "init", false, "create the database if it does not exist (as collector init does)")
 	life.register(cmd)
@@ -256,7 +256,7 @@ func parsePrefixes(flag string, vals []string) ([]netip.Prefix, error) {
 }
 
 func redactURL(u string) string {
-	if !store.IsPostgresURL(u) {
+	if !db.IsPostgresURL(u) {
 		return u
 	}
 	// The password may sit in the user info or in a password= parameter
@@ -275,7 +275,7 @@ func redactURL(u string) string {
 	return pu.String()
 }
 
-func printCreds(cmd *cobra.Command, cs []store.Credential, roles bool) error {
+func printCreds(cmd *cobra.Command, cs []db.Credential, roles bool) error {
 	if jsonFlag(cmd) {
 		return printJSON(cmd.OutOrStdout(), credViews(cs))
 	}
@@ -349,7 +349,7 @@ func newCollectorTokenCmd(dbf *collectorDB) *cobra.Command {
 	add := &cobra.Command{
 		Use: "add NAME", Short: "Create an API token; it is printed once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if role != store.RoleAdmin && role != store.RoleViewer {
+			if role != db.RoleAdmin && role != db.RoleViewer {
 				return usageErr(fmt.Errorf("--role %q: use admin or viewer", role))
 			}
 			st, err := dbf.open(cmd.Context())
@@ -365,7 +365,7 @@ func newCollectorTokenCmd(dbf *collectorDB) *cobra.Command {
 			return nil
 		},
 	}
-	add.Flags().StringVar(&role, "role", store.RoleViewer, "admin (read and change) or viewer (read only)")
+	add.Flags().StringVar(&role, "role", db.RoleViewer, "admin (read and change) or viewer (read only)")
 	cmd.AddCommand(add, &cobra.Command{
 		Use: "list", Short: "List API tokens (names and roles only)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -20,7 +20,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/pki/pkitest"
 	"github.com/anchorwatch/anchorwatch/policy"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/stores/system/systemtest"
 )
 
@@ -120,7 +120,7 @@ func newCLIFixture(t *testing.T) *cliFixture {
 		t.Fatal(err)
 	}
 	f.db = p("collector.db")
-	st, err := store.Open(context.Background(), f.db)
+	st, err := db.Open(context.Background(), f.db)
 	if err != nil {
 		t.Fatal(err)
 	}

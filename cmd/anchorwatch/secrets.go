@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/internal/secretfile"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // Environment variables that carry secrets, so they stay off command
@@ -135,7 +135,7 @@ func parseJavaPasswordLines(file string, data []byte) (map[string]string, error)
 
 // dbHasPassword reports whether a database URL carries a password.
 func dbHasPassword(u string) bool {
-	if !store.IsPostgresURL(u) {
+	if !db.IsPostgresURL(u) {
 		return false
 	}
 	pu, err := url.Parse(u)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // Every table the commands print goes through table: it fits the terminal
@@ -379,7 +379,7 @@ type credView struct {
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
-func credViews(cs []store.Credential) []credView {
+func credViews(cs []db.Credential) []credView {
 	out := make([]credView, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, credView{Name: c.Name, Role: c.Role, CreatedAt: c.CreatedAt.UTC(), RevokedAt: c.RevokedAt.UTC()})

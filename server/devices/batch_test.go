@@ -12,6 +12,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 )
 
@@ -91,52 +92,6 @@ func TestPaginate(t *testing.T) {
 	}
 }
 
-// TestMigrateFromV1: a database made by the first version of the device
-// tables is upgraded in place, its data kept.
-func TestMigrateFromV1(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE devices_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := execAll(db, migrations[0]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO devices_schema VALUES (1, 0); INSERT INTO device_exemptions VALUES ('mac', '00:11:22:33:44:55', 'server', 0, 1)`); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(ctx, db, nil, SQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := d.Exemptions(ctx)
-	if err != nil || len(ex) != 1 || ex[0].Source != SourceAdmin || ex[0].Reason != "server" {
-		t.Errorf("exemptions after upgrade: %+v %v", ex, err)
-	}
-	if v, err := d.version(ctx); v != schemaVersion || err != nil {
-		t.Errorf("version %d %v", v, err)
-	}
-	// Opening again is a no-op.
-	if _, err := Open(ctx, db, nil, SQLite); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func execAll(db *sql.DB, script string) error {
-	for _, stmt := range splitStatements(script) {
-		if _, err := db.Exec(stmt); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // TestConcurrentMigrate prepares the device tables of one fresh SQLite
 // file from many connections at once, each on its own plain (deferred
 // transaction) handle: all succeed and each version is applied once.
@@ -145,26 +100,26 @@ func TestConcurrentMigrate(t *testing.T) {
 	const n = 8
 	dbs := make([]*sql.DB, n)
 	for i := range dbs {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+		sqlDB, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 		if err != nil {
 			t.Fatal(err)
 		}
-		db.SetMaxOpenConns(1)
-		defer db.Close()
+		sqlDB.SetMaxOpenConns(1)
+		defer sqlDB.Close()
 		// Connect one at a time: switching a new file to WAL is the
 		// store's business (store.Open retries it); what runs
 		// concurrently below is the migration.
-		if err := db.Ping(); err != nil {
+		if err := sqlDB.Ping(); err != nil {
 			t.Fatal(err)
 		}
-		dbs[i] = db
+		dbs[i] = sqlDB
 	}
 	errs := make(chan error, n)
 	start := make(chan struct{})
-	for _, db := range dbs {
+	for _, sqlDB := range dbs {
 		go func() {
 			<-start
-			_, err := Open(context.Background(), db, nil, SQLite)
+			_, err := Open(context.Background(), sqlDB, nil, db.SQLite)
 			errs <- err
 		}()
 	}
@@ -175,8 +130,8 @@ func TestConcurrentMigrate(t *testing.T) {
 		}
 	}
 	var rows int
-	if err := dbs[0].QueryRow("SELECT COUNT(*) FROM devices_schema").Scan(&rows); err != nil || rows != schemaVersion {
-		t.Errorf("devices_schema has %d rows (%v), want %d", rows, err, schemaVersion)
+	if err := dbs[0].QueryRow("SELECT COUNT(*) FROM devices_schema").Scan(&rows); err != nil || rows != db.DeviceSchemaVersion() {
+		t.Errorf("devices_schema has %d rows (%v), want %d", rows, err, db.DeviceSchemaVersion())
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 )
 
 // Exemption kinds.
@@ -35,18 +37,32 @@ type Exemption struct {
 	Source string `json:"source"`
 }
 
+// ValidationError says that an exemption given to this package is
+// malformed: the caller's mistake (an HTTP 400), not a storage failure.
+// Test for it with errors.As.
+type ValidationError struct{ err error }
+
+func (e *ValidationError) Error() string { return e.err.Error() }
+func (e *ValidationError) Unwrap() error { return e.err }
+
+// invalid returns a *ValidationError with the formatted message.
+func invalid(format string, args ...any) error {
+	return &ValidationError{err: fmt.Errorf(format, args...)}
+}
+
 // Active reports whether e applies at now (it has not expired).
 func (e Exemption) Active(now time.Time) bool { return e.active(now) }
 
-// Normalize checks e and puts its value in canonical form.
+// Normalize checks e and puts its value in canonical form. A malformed
+// exemption is a *ValidationError.
 func (e *Exemption) Normalize() error {
 	e.Value = strings.TrimSpace(e.Value)
 	e.Reason = strings.TrimSpace(e.Reason)
 	if e.Reason == "" {
-		return fmt.Errorf("exemption %s %q: a reason is required (who or what it is, e.g. \"guest Wi-Fi\")", e.Kind, e.Value)
+		return invalid("exemption %s %q: a reason is required (who or what it is, e.g. \"guest Wi-Fi\")", e.Kind, e.Value)
 	}
 	if len(e.Reason) > 500 || len(e.Value) > 253 {
-		return fmt.Errorf("exemption %s: value or reason too long", e.Kind)
+		return invalid("exemption %s: value or reason too long", e.Kind)
 	}
 	switch e.Kind {
 	case ExemptSubnet:
@@ -54,27 +70,27 @@ func (e *Exemption) Normalize() error {
 		if err != nil {
 			a, aerr := netip.ParseAddr(e.Value)
 			if aerr != nil {
-				return fmt.Errorf("exemption subnet %q: want a CIDR prefix such as 10.20.0.0/16 or an address", e.Value)
+				return invalid("exemption subnet %q: want a CIDR prefix such as 10.20.0.0/16 or an address", e.Value)
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		e.Value = p.Masked().String()
 	case ExemptMAC:
-		m, ok := normalizeMAC(e.Value)
+		m, ok := macaddr.Normalize(e.Value)
 		if !ok {
-			return fmt.Errorf("exemption mac %q: want a MAC address such as 00:11:22:33:44:55", e.Value)
+			return invalid("exemption mac %q: want a MAC address such as 00:11:22:33:44:55", e.Value)
 		}
 		e.Value = m
 	case ExemptHostname:
 		e.Value = strings.ToLower(strings.TrimSuffix(e.Value, "."))
 		if e.Value == "" {
-			return fmt.Errorf("exemption hostname: empty")
+			return invalid("exemption hostname: empty")
 		}
 		if _, err := path.Match(e.Value, ""); err != nil {
-			return fmt.Errorf("exemption hostname %q: bad pattern: %w", e.Value, err)
+			return invalid("exemption hostname %q: bad pattern: %w", e.Value, err)
 		}
 	default:
-		return fmt.Errorf("exemption kind %q: want subnet, mac or hostname", e.Kind)
+		return invalid("exemption kind %q: want subnet, mac or hostname", e.Kind)
 	}
 	return nil
 }
@@ -179,25 +195,4 @@ func exemptionFor(ex []Exemption, now time.Time, ips []netip.Addr, macs, hosts [
 		}
 	}
 	return Exemption{}, false
-}
-
-// normalizeMAC accepts 00:11:22:33:44:55, 00-11-22-33-44-55 and 001122334455.
-func normalizeMAC(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(s)
-	if len(s) != 12 {
-		return "", false
-	}
-	var b strings.Builder
-	for i := 0; i < 12; i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", false
-		}
-		if i > 0 && i%2 == 0 {
-			b.WriteByte(':')
-		}
-		b.WriteByte(c)
-	}
-	return b.String(), true
 }

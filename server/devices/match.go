@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 )
 
@@ -79,11 +79,6 @@ type obsRow struct {
 	n                     int64
 }
 
-type hostAddr struct {
-	host        int64
-	from, until int64
-}
-
 // List matches every observation against the enrolled hosts and the
 // exemptions and returns the devices f selects, most recently seen first.
 func (d *DB) List(ctx context.Context, f Filter) ([]Device, error) {
@@ -135,6 +130,8 @@ func (d *DB) Counts(ctx context.Context, now time.Time) (Counts, error) {
 	return c, nil
 }
 
+// match reads the observations, what the enrolled hosts reported and
+// the exemptions, and classifies every device (classify).
 func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 	if now.IsZero() {
 		now = time.Now()
@@ -143,7 +140,7 @@ func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	byIP, byMAC, byName, err := d.loadHosts(ctx)
+	hosts, err := d.loadHosts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -151,199 +148,7 @@ func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Leases: address -> (mac, hostname, period), from any row that
-	// binds an address to a MAC (DHCP, CSV).
-	type lease struct {
-		mac, host   string
-		from, until int64
-	}
-	leases := map[netip.Addr][]lease{}
-	for _, o := range obs {
-		if o.ip.IsValid() && o.mac != "" {
-			leases[o.ip] = append(leases[o.ip], lease{o.mac, o.host, o.first, o.leaseEnd})
-		}
-	}
-	// A binding without an end (a lease file that does not say, a CSV
-	// row) holds until the address is bound to another MAC.
-	for ip, ls := range leases {
-		sort.Slice(ls, func(i, j int) bool { return ls[i].from < ls[j].from })
-		for i := range ls {
-			if ls[i].until != 0 {
-				continue
-			}
-			ls[i].until = math.MaxInt64
-			for j := i + 1; j < len(ls); j++ {
-				if ls[j].mac != ls[i].mac {
-					ls[i].until = ls[j].from - 1
-					break
-				}
-			}
-		}
-		leases[ip] = ls
-	}
-	slack := d.IPSlack.Milliseconds()
-	// ipHost returns the enrolled host that held ip over [first, last].
-	ipHost := func(ip netip.Addr, first, last int64) int64 {
-		for _, ha := range byIP[ip] {
-			if ha.from-slack <= last && ha.until+slack >= first {
-				return ha.host
-			}
-		}
-		return 0
-	}
-	devs := map[string]*Device{}
-	ips := map[string]map[netip.Addr]bool{}
-	evs := map[string]map[[2]string]*Evidence{}
-	type sighting struct {
-		ip          netip.Addr
-		first, last int64
-	}
-	seenAt := map[string][]sighting{}
-	for _, o := range obs {
-		mac, host := o.mac, o.host
-		if mac == "" && o.ip.IsValid() {
-			// The lease that held this address when it was seen.
-			var best *lease
-			for i := range leases[o.ip] {
-				l := &leases[o.ip][i]
-				if l.from <= o.last && l.until >= o.first && (best == nil || l.from > best.from) {
-					best = l
-				}
-			}
-			if best != nil {
-				mac = best.mac
-				if host == "" {
-					host = best.host
-				}
-			}
-		}
-		var key string
-		var accounted int64
-		switch {
-		case mac != "":
-			key = "mac:" + mac
-		case o.ip.IsValid():
-			// Without a MAC an address is only a device for a while:
-			// sightings while an enrolled host held it are that host.
-			key = "ip:" + o.ip.String()
-			if accounted = ipHost(o.ip, o.first, o.last); accounted != 0 {
-				key = fmt.Sprintf("enrolled:%d:ip:%s", accounted, o.ip)
-			}
-		default:
-			key = "host:" + host
-		}
-		dev := devs[key]
-		if dev == nil {
-			dev = &Device{Key: key, FirstSeen: fromMS(o.first), LastSeen: fromMS(o.last)}
-			if accounted != 0 {
-				dev.ManagedBy, dev.ManagedMatch = accounted, "ip"
-			}
-			devs[key] = dev
-			ips[key] = map[netip.Addr]bool{}
-			evs[key] = map[[2]string]*Evidence{}
-		}
-		if t := fromMS(o.first); t.Before(dev.FirstSeen) {
-			dev.FirstSeen = t
-		}
-		if t := fromMS(o.last); t.After(dev.LastSeen) {
-			dev.LastSeen = t
-		}
-		dev.Sightings += o.n
-		dev.Sources = addString(dev.Sources, o.source)
-		if mac != "" {
-			dev.MACs = addString(dev.MACs, mac)
-		}
-		if host != "" {
-			dev.Hostnames = addString(dev.Hostnames, host)
-		}
-		if o.ip.IsValid() {
-			ips[key][o.ip] = true
-			seenAt[key] = append(seenAt[key], sighting{o.ip, o.first, o.last})
-		}
-		if o.ev != "" {
-			kind := evidence.KindOf(o.ev)
-			if kind == evidence.KindCertificate {
-				dev.RejectsCA = true
-			}
-			k := [2]string{o.source, o.ev}
-			e := evs[key][k]
-			if e == nil {
-				e = &Evidence{Source: o.source, Text: o.ev, Kind: string(kind), FirstSeen: fromMS(o.first), LastSeen: fromMS(o.last)}
-				evs[key][k] = e
-			}
-			if t := fromMS(o.first); t.Before(e.FirstSeen) {
-				e.FirstSeen = t
-			}
-			if t := fromMS(o.last); t.After(e.LastSeen) {
-				e.LastSeen = t
-			}
-			e.Count += o.n
-		}
-	}
-	out := make([]Device, 0, len(devs))
-	for key, dev := range devs {
-		var addrs []netip.Addr
-		for a := range ips[key] {
-			addrs = append(addrs, a)
-		}
-		sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
-		for _, a := range addrs {
-			dev.IPs = append(dev.IPs, a.String())
-		}
-		for _, e := range evs[key] {
-			dev.Evidence = append(dev.Evidence, *e)
-		}
-		dev.TLSFailures = tlsFailures(dev.Evidence)
-		sort.Slice(dev.Evidence, func(i, j int) bool { return dev.Evidence[i].LastSeen.After(dev.Evidence[j].LastSeen) })
-		sort.Strings(dev.Sources)
-		sort.Strings(dev.MACs)
-		sort.Strings(dev.Hostnames)
-		// Managed? By MAC, by address at that time, by hostname.
-		for _, m := range dev.MACs {
-			if id, ok := byMAC[m]; ok {
-				dev.ManagedBy, dev.ManagedMatch = id, "mac"
-				break
-			}
-		}
-		if dev.ManagedBy == 0 {
-			for _, s := range seenAt[key] {
-				if id := ipHost(s.ip, s.first, s.last); id != 0 {
-					dev.ManagedBy, dev.ManagedMatch = id, "ip"
-					break
-				}
-			}
-		}
-		if dev.ManagedBy == 0 {
-			for _, h := range dev.Hostnames {
-				short, _, _ := strings.Cut(h, ".")
-				if id, ok := byName[h]; ok {
-					dev.ManagedBy, dev.ManagedMatch = id, "hostname"
-					break
-				} else if id, ok := byName[short]; ok {
-					dev.ManagedBy, dev.ManagedMatch = id, "hostname"
-					break
-				}
-			}
-		}
-		switch {
-		case dev.ManagedBy != 0:
-			dev.Status = api.DeviceManaged
-		default:
-			dev.Status = api.DeviceUnmanaged
-			if e, ok := exemptionFor(ex, now, addrs, dev.MACs, dev.Hostnames); ok {
-				dev.Status = api.DeviceExempt
-				dev.Exemption = &e
-			}
-		}
-		out = append(out, *dev)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].LastSeen.Equal(out[j].LastSeen) {
-			return out[i].LastSeen.After(out[j].LastSeen)
-		}
-		return out[i].Key < out[j].Key
-	})
-	return out, nil
+	return classify(obs, hosts, ex, now, d.IPSlack), nil
 }
 
 func (d *DB) loadObservations(ctx context.Context) ([]obsRow, error) {
@@ -373,7 +178,7 @@ func (d *DB) loadObservations(ctx context.Context) ([]obsRow, error) {
 // loadHosts reads what enrolled hosts reported: their addresses over time
 // (an address of the host's latest facts holds until its last report),
 // MACs and hostnames.
-func (d *DB) loadHosts(ctx context.Context) (map[netip.Addr][]hostAddr, map[string]int64, map[string]int64, error) {
+func (d *DB) loadHosts(ctx context.Context) (enrolled, error) {
 	byIP := map[netip.Addr][]hostAddr{}
 	byMAC := map[string]int64{}
 	byName := map[string]int64{}
@@ -381,17 +186,17 @@ func (d *DB) loadHosts(ctx context.Context) (map[netip.Addr][]hostAddr, map[stri
   (SELECT MAX(b.last_seen) FROM host_addresses b WHERE b.host_id = a.host_id)
 FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("devices: read enrolled host addresses: %w", err)
+		return enrolled{}, fmt.Errorf("devices: read enrolled host addresses: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, first, last, hostLast, latest int64
 		var ip, mac string
 		if err := rows.Scan(&id, &ip, &mac, &first, &last, &hostLast, &latest); err != nil {
-			return nil, nil, nil, fmt.Errorf("devices: read enrolled host addresses: %w", err)
+			return enrolled{}, fmt.Errorf("devices: read enrolled host addresses: %w", err)
 		}
 		if mac != "" {
-			if m, ok := normalizeMAC(mac); ok {
+			if m, ok := macaddr.Normalize(mac); ok {
 				byMAC[m] = id
 			}
 		}
@@ -412,18 +217,18 @@ FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("devices: read enrolled host addresses: %w", err)
+		return enrolled{}, fmt.Errorf("devices: read enrolled host addresses: %w", err)
 	}
 	hrows, err := d.rdb.QueryContext(ctx, "SELECT id, hostname FROM hosts")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("devices: read enrolled hosts: %w", err)
+		return enrolled{}, fmt.Errorf("devices: read enrolled hosts: %w", err)
 	}
 	defer hrows.Close()
 	for hrows.Next() {
 		var id int64
 		var name string
 		if err := hrows.Scan(&id, &name); err != nil {
-			return nil, nil, nil, fmt.Errorf("devices: read enrolled hosts: %w", err)
+			return enrolled{}, fmt.Errorf("devices: read enrolled hosts: %w", err)
 		}
 		name = strings.ToLower(strings.TrimSuffix(name, "."))
 		if name != "" {
@@ -435,7 +240,7 @@ FROM host_addresses a JOIN hosts h ON h.id = a.host_id`)
 			}
 		}
 	}
-	return byIP, byMAC, byName, hrows.Err()
+	return enrolled{byIP: byIP, byMAC: byMAC, byName: byName}, hrows.Err()
 }
 
 // tlsFailures lists the handshake failure kinds of a device's evidence,

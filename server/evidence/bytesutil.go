@@ -143,53 +143,6 @@ func parseEpochNanos(b []byte) (int64, bool) {
 	return sec*1e9 + frac*(1e9/scale), true
 }
 
-// parseMAC normalizes a 6-byte MAC written with ':' or '-' separators
-// (or none) to lowercase colon form.
-func parseMAC(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	var hex []byte
-	switch len(s) {
-	case 17:
-		sep := s[2]
-		if sep != ':' && sep != '-' {
-			return "", false
-		}
-		for i := 0; i < 17; i++ {
-			if i%3 == 2 {
-				if s[i] != sep {
-					return "", false
-				}
-				continue
-			}
-			hex = append(hex, s[i])
-		}
-	case 12:
-		hex = []byte(s)
-	case 14: // Cisco dotted: 0011.2233.4455
-		if s[4] != '.' || s[9] != '.' {
-			return "", false
-		}
-		hex = []byte(s[0:4] + s[5:9] + s[10:14])
-	default:
-		return "", false
-	}
-	out := make([]byte, 0, 17)
-	for i, c := range hex {
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return "", false
-		}
-		if i > 0 && i%2 == 0 {
-			out = append(out, ':')
-		}
-		out = append(out, c)
-	}
-	return string(out), true
-}
-
 // cleanHostname lowercases a hostname and checks it is a plausible DNS
 // name (letters, digits, '-', '_', '.'; at most 253 bytes).
 func cleanHostname(s string) (string, bool) {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 )
 
 // csvFormat parses a plain CSV for any other evidence:
@@ -110,7 +112,7 @@ func (p *csvFormat) line(b []byte) lineResult {
 		}
 	}
 	if s := get("mac", 1); s != "" {
-		if mac, ok = parseMAC(s); !ok {
+		if mac, ok = macaddr.Normalize(s); !ok {
 			return lineMalformed
 		}
 	}

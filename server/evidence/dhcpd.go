@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 )
 
 // dhcpd parses ISC dhcpd.leases. The file is a journal: a lease is written
@@ -127,7 +129,7 @@ func (p *dhcpd) line(b []byte) lineResult {
 	case "hardware":
 		f := strings.Fields(val)
 		if len(f) == 2 {
-			p.cur.mac, ok = parseMAC(f[1])
+			p.cur.mac, ok = macaddr.Normalize(f[1])
 		}
 	case "client-hostname":
 		if h, err := strconv.Unquote(val); err == nil {

@@ -3,6 +3,8 @@ package evidence
 import (
 	"bytes"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 )
 
 // dnsmasq parses dnsmasq.leases, rewritten whole on every change:
@@ -56,7 +58,7 @@ func (p *dnsmasq) line(b []byte) lineResult {
 			seen = exp
 		}
 	}
-	mac, _ := parseMAC(string(p.f[1]))
+	mac, _ := macaddr.Normalize(string(p.f[1]))
 	host := ""
 	if h := string(p.f[3]); h != "*" {
 		host, _ = cleanHostname(h)

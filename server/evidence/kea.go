@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/internal/macaddr"
 )
 
 // kea parses Kea's memfile lease CSV (kea-leases4.csv or kea-leases6.csv),
@@ -78,7 +80,7 @@ func (p *kea) line(b []byte) lineResult {
 	if vl, ok := parseEpoch(get("valid_lifetime")); ok && vl.Unix() < 1<<31 {
 		start = time.Unix(expire.Unix()-vl.Unix(), 0).UTC()
 	}
-	mac, _ := parseMAC(string(get("hwaddr")))
+	mac, _ := macaddr.Normalize(string(get("hwaddr")))
 	host, _ := cleanHostname(strings.ReplaceAll(string(get("hostname")), "&#x2c", ","))
 	key := leaseKey{ip: ip, mac: mac, host: host}
 	if i, seen := p.index[key]; seen {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
 func TestRunAgainstCollector(t *testing.T) {
@@ -31,10 +31,10 @@ func TestRunAgainstCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Hosts != 40 || sum.ByStatus[string(store.StatusPending)] != 0 || len(sum.ByStoreKind) == 0 {
+	if sum.Hosts != 40 || sum.ByStatus[string(db.StatusPending)] != 0 || len(sum.ByStoreKind) == 0 {
 		t.Fatalf("summary after load: %+v", sum)
 	}
-	ev, err := c.Store.Events(context.Background(), store.EventFilter{Limit: 5})
+	ev, err := c.Store.Events(context.Background(), db.EventFilter{Limit: 5})
 	if err != nil || len(ev.Events) == 0 {
 		t.Fatalf("drift produced no events: %+v %v", ev, err)
 	}
@@ -49,7 +49,7 @@ func TestRunRefusesBadSecret(t *testing.T) {
 }
 
 func TestSeed(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

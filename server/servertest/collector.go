@@ -18,7 +18,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // Options tune StartCollector.
@@ -42,7 +42,7 @@ type Collector struct {
 	ViewerToken  string // a viewer token named "viewer"
 	CertFile     string // the collector's self-signed certificate (PEM), "" with InsecureHTTP
 	Fingerprint  string // its SHA-256 fingerprint, as agents pin it
-	Store        *store.Store
+	Store        *db.Store
 	Server       *server.Server
 	DataDir      string
 	client       *http.Client
@@ -57,7 +57,7 @@ func StartCollector(t testing.TB, opts Options) *Collector {
 	if dbURL == "" {
 		dbURL = filepath.Join(dir, "collector.db")
 	}
-	st, err := store.Open(ctx, dbURL)
+	st, err := db.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +65,10 @@ func StartCollector(t testing.TB, opts Options) *Collector {
 	if c.EnrollSecret, err = st.AddSecret(ctx, "default"); err != nil {
 		t.Fatal(err)
 	}
-	if c.AdminToken, err = st.AddToken(ctx, "admin", store.RoleAdmin); err != nil {
+	if c.AdminToken, err = st.AddToken(ctx, "admin", db.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	if c.ViewerToken, err = st.AddToken(ctx, "viewer", store.RoleViewer); err != nil {
+	if c.ViewerToken, err = st.AddToken(ctx, "viewer", db.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	cfg := opts.Config

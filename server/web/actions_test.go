@@ -11,7 +11,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 )
 
 // TestSessionHostActions: a dashboard session may retire (or delete,
@@ -104,7 +104,7 @@ func TestSessionHostActions(t *testing.T) {
 	if got := try("DELETE", del, admin, adminCSRF, "same-origin", ""); got != http.StatusNoContent {
 		t.Fatalf("delete with an admin session: %d", got)
 	}
-	if _, err := c.Store.Host(t.Context(), hostID, 1); !errors.Is(err, store.ErrNotFound) {
+	if _, err := c.Store.Host(t.Context(), hostID, 1); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("deleted host: %v", err)
 	}
 }

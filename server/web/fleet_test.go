@@ -13,8 +13,8 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
-	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 	"github.com/anchorwatch/anchorwatch/stores"
@@ -22,7 +22,7 @@ import (
 
 // lazySessions lets the dashboard be built before servertest opens the
 // store it keeps sessions in.
-type lazySessions struct{ st atomic.Pointer[store.Store] }
+type lazySessions struct{ st atomic.Pointer[db.Store] }
 
 var errNotOpen = fmt.Errorf("store not open yet")
 
@@ -33,7 +33,7 @@ func (l *lazySessions) CheckToken(ctx context.Context, tok string) (string, stri
 	return "", "", errNotOpen
 }
 
-func (l *lazySessions) CreateSession(ctx context.Context, tok string, lim store.SessionLimits, now time.Time) (string, error) {
+func (l *lazySessions) CreateSession(ctx context.Context, tok string, lim db.SessionLimits, now time.Time) (string, error) {
 	if st := l.st.Load(); st != nil {
 		return st.CreateSession(ctx, tok, lim, now)
 	}

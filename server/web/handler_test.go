@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
 )
@@ -38,18 +38,18 @@ func (f *fakeSessions) CheckToken(_ context.Context, tok string) (string, string
 		return "", "", errDown
 	}
 	if tok == f.good {
-		return "alice", store.RoleViewer, nil
+		return "alice", db.RoleViewer, nil
 	}
-	return "", "", store.ErrNotFound
+	return "", "", db.ErrNotFound
 }
 
-func (f *fakeSessions) CreateSession(ctx context.Context, tok string, _ store.SessionLimits, _ time.Time) (string, error) {
+func (f *fakeSessions) CreateSession(ctx context.Context, tok string, _ db.SessionLimits, _ time.Time) (string, error) {
 	if _, _, err := f.CheckToken(ctx, tok); err != nil {
 		return "", err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id := store.NewCredential(store.PrefixSession)
+	id := db.NewCredential(db.PrefixSession)
 	f.open[id] = true
 	return id, nil
 }
@@ -61,9 +61,9 @@ func (f *fakeSessions) CheckSession(_ context.Context, id string, _ time.Time) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.open[id] {
-		return "alice", store.RoleViewer, nil
+		return "alice", db.RoleViewer, nil
 	}
-	return "", "", store.ErrNotFound
+	return "", "", db.ErrNotFound
 }
 
 func (f *fakeSessions) EndSession(_ context.Context, id string) error {
@@ -76,7 +76,7 @@ func (f *fakeSessions) EndSession(_ context.Context, id string) error {
 // session opens a session for the good token.
 func (f *fakeSessions) session(t *testing.T) string {
 	t.Helper()
-	id, err := f.CreateSession(context.Background(), f.good, store.SessionLimits{}, time.Now())
+	id, err := f.CreateSession(context.Background(), f.good, db.SessionLimits{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestLogin(t *testing.T) {
 			if (c != nil) != tt.cookie {
 				t.Fatalf("cookie set: %v, want %v", c != nil, tt.cookie)
 			}
-			if c != nil && (!strings.HasPrefix(c.Value, store.PrefixSession) || strings.Contains(c.Value, goodToken) || !c.HttpOnly ||
+			if c != nil && (!strings.HasPrefix(c.Value, db.PrefixSession) || strings.Contains(c.Value, goodToken) || !c.HttpOnly ||
 				c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge != 0) {
 				t.Errorf("cookie %+v: want a session id (never the token), HttpOnly, SameSite=Strict, Path=/, a browser-session cookie", c)
 			}

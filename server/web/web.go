@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
-	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/server/db"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 )
 
@@ -44,12 +44,12 @@ const loginCookie = "anchorwatch_login"
 const maxToken = 256
 
 // Sessions is what the dashboard needs of the collector's store
-// (*store.Store implements it): open a session for an API token, check
+// (*db.Store implements it): open a session for an API token, check
 // one, end one, and check a bearer token (scripts). An unknown, revoked,
-// ended or expired credential is store.ErrNotFound.
+// ended or expired credential is db.ErrNotFound.
 type Sessions interface {
 	CheckToken(ctx context.Context, token string) (name, role string, err error)
-	CreateSession(ctx context.Context, token string, lim store.SessionLimits, now time.Time) (string, error)
+	CreateSession(ctx context.Context, token string, lim db.SessionLimits, now time.Time) (string, error)
 	CheckSession(ctx context.Context, id string, now time.Time) (name, role string, err error)
 	EndSession(ctx context.Context, id string) error
 }
@@ -97,7 +97,7 @@ type asset struct {
 // opts.Tokens is nil, a programming error.
 func Handler(opts Options) http.Handler {
 	if opts.Sessions == nil {
-		panic("web: Options.Sessions is required (pass the collector's *store.Store)")
+		panic("web: Options.Sessions is required (pass the collector's *db.Store)")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -253,7 +253,7 @@ func (u *ui) check(r *http.Request) (ok bool, err error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	err = store.ErrNotFound
+	err = db.ErrNotFound
 	switch {
 	case len(cred) > maxToken:
 	case session:
@@ -261,7 +261,7 @@ func (u *ui) check(r *http.Request) (ok bool, err error) {
 	default:
 		_, _, err = u.opts.Sessions.CheckToken(ctx, cred)
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, db.ErrNotFound) {
 		u.lim.Fail(now, keys...)
 		return false, nil
 	}
@@ -431,8 +431,8 @@ func (u *ui) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	id, err := u.opts.Sessions.CreateSession(ctx, tok, store.SessionLimits{Idle: u.opts.SessionIdle, Max: u.opts.SessionMax}, now)
-	if errors.Is(err, store.ErrNotFound) {
+	id, err := u.opts.Sessions.CreateSession(ctx, tok, db.SessionLimits{Idle: u.opts.SessionIdle, Max: u.opts.SessionMax}, now)
+	if errors.Is(err, db.ErrNotFound) {
 		u.lim.Fail(now, keys...)
 		u.loginPage(w, r, http.StatusUnauthorized, "Unknown or revoked token. Ask an administrator for a viewer token.")
 		return
