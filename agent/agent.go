@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/inventory"
@@ -53,7 +54,7 @@ type Agent struct {
 	root    string
 	state   *stateDir
 	spool   *Spool
-	client  *Client
+	client  *client.Client
 	journal *journal      // events until they are spooled, heals under way
 	dl      deliveryStats // what was dropped (delivery.go)
 	// stopping: Run is ending; events are no longer handed to Options.Events.
@@ -127,7 +128,7 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	cl, err := NewClient(cfg)
+	cl, err := client.New(client.Config{URL: cfg.CollectorURL, CAFile: cfg.CollectorCAFile, Fingerprint: cfg.CollectorFingerprint})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -415,17 +416,17 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	etag := a.policyETag
 	a.mu.Unlock()
 	blob, etag, err := a.client.Policy(ctx, key, etag)
-	if errors.Is(err, ErrNotModified) {
+	if errors.Is(err, client.ErrNotModified) {
 		a.log.Debug("policy unchanged at the collector")
 		return false
 	}
-	if errors.Is(err, ErrNoPolicy) {
+	if errors.Is(err, client.ErrNoPolicy) {
 		a.log.Debug("no policy published yet")
 		return false
 	}
 	if err != nil {
 		a.log.Warn("cannot fetch the policy; the one in force stays", "err", err)
-		var ae *APIError
+		var ae *client.APIError
 		if errors.As(err, &ae) && ae.Said(api.ErrNodeInvalid) {
 			_ = a.state.setNodeKey("")
 			signal(a.kickSend)

@@ -1,4 +1,4 @@
-package agent
+package client
 
 import (
 	"context"
@@ -70,11 +70,11 @@ func TestClientFingerprintPin(t *testing.T) {
 			srv.StartTLS()
 			defer srv.Close()
 
-			cfg := &Config{CollectorURL: srv.URL, CollectorFingerprint: tt.pin}
+			cfg := Config{URL: srv.URL, Fingerprint: tt.pin}
 			if tt.ca != nil {
-				cfg.CollectorCAFile = testpki.WritePEM(t, filepath.Join(t.TempDir(), "ca.pem"), tt.ca)
+				cfg.CAFile = testpki.WritePEM(t, filepath.Join(t.TempDir(), "ca.pem"), tt.ca)
 			}
-			c, err := NewClient(cfg)
+			c, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
