@@ -19,7 +19,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 )
 
-// TestClientFingerprintPin checks collector_fingerprint against servers
+// TestClientFingerprintPin checks the fingerprint pin against servers
 // presenting various chains: the pin must hold the connection's leaf (or
 // a CA the leaf is issued under for the host dialed), not merely appear
 // somewhere in what the server sent — the collector's certificate is
@@ -87,6 +87,12 @@ func TestClientFingerprintPin(t *testing.T) {
 				t.Fatalf("the client accepted a server it must reject (%s)", tt.name)
 			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
 				t.Fatalf("error %q does not say %q", err, tt.wantErr)
+			}
+			if tt.wantErr != "" && !errors.Is(err, ErrCertificate) {
+				t.Fatalf("error %v does not match ErrCertificate", err)
+			}
+			if pin := strings.Contains(tt.wantErr, "pinned"); tt.wantErr != "" && errors.Is(err, ErrPinMismatch) != pin {
+				t.Fatalf("error %v: errors.Is(ErrPinMismatch) = %v, want %v", err, !pin, pin)
 			}
 			var apiErr *APIError
 			if errors.As(err, &apiErr) {
