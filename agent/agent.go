@@ -194,17 +194,18 @@ func (a *Agent) emit(evs ...api.Event) {
 
 // emitBatch journals b and announces its events for the next report.
 func (a *Agent) emitBatch(b journalBatch) {
-	a.record(b)
+	a.journalEvents(b, slog.LevelInfo)
 	if len(b.Events) > 0 {
-		a.announce(b.Events)
 		a.changed()
 	}
 }
 
-// announce logs events and hands them to Options.Events.
-func (a *Agent) announce(evs []api.Event) {
-	for _, e := range evs {
-		a.log.Info("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
+// journalEvents is the one way an event enters delivery (delivery.go):
+// journaled first, then logged at level and handed to Options.Events.
+func (a *Agent) journalEvents(b journalBatch, level slog.Level) {
+	a.record(b)
+	for _, e := range b.Events {
+		a.log.Log(context.Background(), level, "event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
 		a.tell(e)
 	}
 }
@@ -597,21 +598,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 // host facts changed or events are pending, a heartbeat when due. It
 // returns whether something was spooled.
 func (a *Agent) report(heartbeatDue bool) bool {
-	a.mu.Lock()
-	list := a.workerListLocked()
-	a.mu.Unlock()
-	var snap []inventory.StoreAnchors
-	statuses := make([]api.StoreStatus, 0, len(list))
-	ready := true
-	for _, wk := range list {
-		res, anchors, done := wk.snapshot()
-		ready = ready && done
-		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: string(res.Kind), Path: clean(res.Path), Format: clean(res.Format),
-			Owner: clean(res.Owner), Status: string(res.Status), Detail: clean(res.Detail)})
-		if anchors != nil {
-			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
-		}
-	}
+	statuses, snap, ready := a.storeStatuses()
 	if !ready && !heartbeatDue {
 		return false // a worker has not read its store yet: wait for it
 	}
@@ -620,78 +607,13 @@ func (a *Agent) report(heartbeatDue bool) bool {
 		statuses = statuses[:api.MaxStores]
 	}
 	pol := a.policyDoc()
-	roots := classifyRoots(snap, pol, blocklistFor(pol))
-	if len(roots) > api.MaxUnknownRoots {
-		// Blocked roots first (classifyRoots keeps them ahead), then as
-		// many unknown ones as a report may carry.
-		a.log.Warn("more unknown roots than a report may carry: the rest are left out", "roots", len(roots), "max", api.MaxUnknownRoots)
-		roots = roots[:api.MaxUnknownRoots]
-	}
-	blockedIn := map[string]string{}
-	for _, r := range roots {
-		if r.Class == string(inventory.Blocked) {
-			for _, id := range r.StoreIDs {
-				blockedIn[id] = r.Subject
-			}
-		}
-	}
-	for i := range statuses {
-		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != string(stores.StatusError) {
-			statuses[i].Status = string(stores.StatusBlockedPresent)
-			statuses[i].Detail = fmt.Sprintf("blocklisted root %q present; %s", subj, statuses[i].Detail)
-		}
-	}
-	// Roots that appeared since the last report.
-	cur := map[string]string{}
-	var appeared []api.Event
-	a.mu.Lock()
-	first := a.prevRoots == nil
-	for _, r := range roots {
-		cur[r.SHA256] = r.Class
-		if !first && a.prevRoots[r.SHA256] != r.Class {
-			typ := api.EventUnknownRoot
-			if r.Class == string(inventory.Blocked) {
-				typ = api.EventBlockedRoot
-			}
-			sid := ""
-			if len(r.StoreIDs) > 0 {
-				sid = r.StoreIDs[0]
-			}
-			appeared = append(appeared, a.event(typ, sid, r.SHA256, fmt.Sprintf("%s: %s", r.Subject, r.Reason)))
-		}
-	}
-	if ready {
-		a.prevRoots = cur
-	}
-	a.mu.Unlock()
-	for _, e := range appeared {
-		a.log.Warn("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
-		a.tell(e)
-	}
+	roots := a.reportRoots(statuses, snap, pol)
+	// Roots that appeared since the last report are events like any other.
+	a.journalEvents(journalBatch{Events: a.newRootEvents(roots, ready)}, slog.LevelWarn)
 
-	var cas []api.CA
-	var serial int64
-	if pol != nil {
-		serial = pol.Serial
-		for _, c := range pol.ActiveCAs(time.Now()) {
-			cas = append(cas, api.CA{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
-		}
-	}
+	cas, serial := activeCAs(pol)
 	hash := stateHash(statuses, roots, cas, serial)
-	a.mu.Lock()
-	facts := a.facts
-	a.mu.Unlock()
-	if heartbeatDue {
-		facts = Facts(a.root, a.state.dir, a.opt.Version)
-		a.mu.Lock()
-		a.facts = facts
-		a.mu.Unlock()
-	}
-	fb, _ := json.Marshal(facts)
-	fsum := sha256.Sum256(fb)
-	factsHash := hex.EncodeToString(fsum[:])
-
-	a.record(journalBatch{Events: appeared})
+	facts, factsHash := a.reportFacts(heartbeatDue)
 	events := a.journal.pendingEvents()
 	lastHash, lastFacts := a.state.hashes()
 	r := api.ReportRequest{
@@ -714,8 +636,127 @@ func (a *Agent) report(heartbeatDue bool) bool {
 		a.writeStatus(statuses, roots, serial)
 		return false
 	}
-	// A report carries at most maxReportEvents events: a burst beyond that
-	// goes first, in reports of its own with the same state.
+	spooled := a.spoolReport(r, hash, factsHash)
+	a.writeStatus(statuses, roots, serial)
+	if spooled {
+		signal(a.kickSend)
+	}
+	return spooled
+}
+
+// storeStatuses is the status of every store, the anchors of those read,
+// and whether every worker has read its store.
+func (a *Agent) storeStatuses() (statuses []api.StoreStatus, snap []inventory.StoreAnchors, ready bool) {
+	a.mu.Lock()
+	list := a.workerListLocked()
+	a.mu.Unlock()
+	statuses = make([]api.StoreStatus, 0, len(list))
+	ready = true
+	for _, wk := range list {
+		res, anchors, done := wk.snapshot()
+		ready = ready && done
+		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: string(res.Kind), Path: clean(res.Path), Format: clean(res.Format),
+			Owner: clean(res.Owner), Status: string(res.Status), Detail: clean(res.Detail)})
+		if anchors != nil {
+			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
+		}
+	}
+	return statuses, snap, ready
+}
+
+// reportRoots classifies the unknown and blocked roots of snap (as many
+// as a report may carry) and marks the stores holding a blocked root
+// blocked-present in statuses.
+func (a *Agent) reportRoots(statuses []api.StoreStatus, snap []inventory.StoreAnchors, pol *policy.Document) []api.Root {
+	roots := classifyRoots(snap, pol, blocklistFor(pol))
+	if len(roots) > api.MaxUnknownRoots {
+		// Blocked roots first (classifyRoots keeps them ahead), then as
+		// many unknown ones as a report may carry.
+		a.log.Warn("more unknown roots than a report may carry: the rest are left out", "roots", len(roots), "max", api.MaxUnknownRoots)
+		roots = roots[:api.MaxUnknownRoots]
+	}
+	blockedIn := map[string]string{}
+	for _, r := range roots {
+		if r.Class == string(inventory.Blocked) {
+			for _, id := range r.StoreIDs {
+				blockedIn[id] = r.Subject
+			}
+		}
+	}
+	for i := range statuses {
+		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != string(stores.StatusError) {
+			statuses[i].Status = string(stores.StatusBlockedPresent)
+			statuses[i].Detail = fmt.Sprintf("blocklisted root %q present; %s", subj, statuses[i].Detail)
+		}
+	}
+	return roots
+}
+
+// newRootEvents is an unknown-root or blocked-root event for each root
+// whose class changed since the last report (none on the first). With
+// ready (every store read) roots become the last report's.
+func (a *Agent) newRootEvents(roots []api.Root, ready bool) []api.Event {
+	cur := map[string]string{}
+	var appeared []api.Event
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	first := a.prevRoots == nil
+	for _, r := range roots {
+		cur[r.SHA256] = r.Class
+		if first || a.prevRoots[r.SHA256] == r.Class {
+			continue
+		}
+		typ := api.EventUnknownRoot
+		if r.Class == string(inventory.Blocked) {
+			typ = api.EventBlockedRoot
+		}
+		sid := ""
+		if len(r.StoreIDs) > 0 {
+			sid = r.StoreIDs[0]
+		}
+		appeared = append(appeared, a.event(typ, sid, r.SHA256, fmt.Sprintf("%s: %s", r.Subject, r.Reason)))
+	}
+	if ready {
+		a.prevRoots = cur
+	}
+	return appeared
+}
+
+// activeCAs is what the policy in force has the stores hold now, and its
+// serial (none and 0 without a policy).
+func activeCAs(pol *policy.Document) (cas []api.CA, serial int64) {
+	if pol == nil {
+		return nil, 0
+	}
+	for _, c := range pol.ActiveCAs(time.Now()) {
+		cas = append(cas, api.CA{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
+	}
+	return cas, pol.Serial
+}
+
+// reportFacts is the host facts a report carries (gathered again when a
+// heartbeat is due) and their hash.
+func (a *Agent) reportFacts(heartbeatDue bool) (api.HostFacts, string) {
+	a.mu.Lock()
+	facts := a.facts
+	a.mu.Unlock()
+	if heartbeatDue {
+		facts = Facts(a.root, a.state.dir, a.opt.Version)
+		a.mu.Lock()
+		a.facts = facts
+		a.mu.Unlock()
+	}
+	fb, _ := json.Marshal(facts)
+	fsum := sha256.Sum256(fb)
+	return facts, hex.EncodeToString(fsum[:])
+}
+
+// spoolReport adds r to the spool and marks its events spooled in the
+// journal. A report carries at most maxReportEvents events: a burst beyond
+// that goes first, in reports of its own with the same state. A report
+// the spool cannot take is made again after spoolRetry, its events
+// staying in the journal.
+func (a *Agent) spoolReport(r api.ReportRequest, hash, factsHash string) bool {
 	for len(r.Events) > maxReportEvents {
 		head := r
 		head.ReportID = newID()
@@ -729,7 +770,6 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	if err := a.spool.Add(r); err != nil {
 		a.log.Error("cannot spool the report; its events stay in the journal and it is tried again", "err", err, "events", len(r.Events),
 			"retry_in", spoolRetry.String())
-		a.writeStatus(statuses, roots, serial)
 		time.AfterFunc(spoolRetry, a.changed)
 		return false
 	}
@@ -742,8 +782,6 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	a.mu.Lock()
 	a.lastSent = time.Now()
 	a.mu.Unlock()
-	a.writeStatus(statuses, roots, serial)
-	signal(a.kickSend)
 	return true
 }
 
