@@ -1,12 +1,12 @@
 package client
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // ErrCertificate is matched (errors.Is) by every refusal of the
@@ -82,12 +82,12 @@ func verifyPinned(cs tls.ConnectionState, host, fp string, roots *x509.CertPool)
 			return &certError{fmt.Errorf("collector certificate: %w", err)}
 		}
 	}
-	pe := &PinError{Pin: fp, Leaf: sha256Hex(leaf.Raw), Host: host}
+	pe := &PinError{Pin: fp, Leaf: stores.SHA256(leaf), Host: host}
 	if pe.Leaf == fp {
 		return nil
 	}
 	for _, c := range certs[1:] {
-		if sha256Hex(c.Raw) != fp {
+		if stores.SHA256(c) != fp {
 			continue
 		}
 		pinned := x509.NewCertPool()
@@ -100,9 +100,4 @@ func verifyPinned(cs tls.ConnectionState, host, fp string, roots *x509.CertPool)
 		return nil
 	}
 	return pe
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }

@@ -2,10 +2,8 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // TestClientFingerprintPin checks the fingerprint pin against servers
@@ -25,10 +24,6 @@ import (
 // somewhere in what the server sent — the collector's certificate is
 // public, so a man in the middle can append it to a chain of his own.
 func TestClientFingerprintPin(t *testing.T) {
-	fpOf := func(c *x509.Certificate) string {
-		s := sha256.Sum256(c.Raw)
-		return hex.EncodeToString(s[:])
-	}
 	collectorCA := testpki.NewCA(t, "collector CA")
 	collectorLeaf := collectorCA.Leaf(t, "127.0.0.1")
 	attackerCA := testpki.NewCA(t, "attacker CA")
@@ -48,16 +43,16 @@ func TestClientFingerprintPin(t *testing.T) {
 		ca      *x509.Certificate // collector_ca_file as well, when set
 		wantErr string            // "" for success
 	}{
-		{"leaf pinned", collectorLeaf, fpOf(collectorLeaf.Leaf), nil, ""},
-		{"issuing CA pinned", chain(collectorLeaf, collectorCA.Cert), fpOf(collectorCA.Cert), nil, ""},
-		{"other certificate", attackerLeaf, fpOf(collectorLeaf.Leaf), nil, "does not match the pinned fingerprint"},
+		{"leaf pinned", collectorLeaf, stores.SHA256(collectorLeaf.Leaf), nil, ""},
+		{"issuing CA pinned", chain(collectorLeaf, collectorCA.Cert), stores.SHA256(collectorCA.Cert), nil, ""},
+		{"other certificate", attackerLeaf, stores.SHA256(collectorLeaf.Leaf), nil, "does not match the pinned fingerprint"},
 		// The attack: the attacker's leaf first, the real (public)
 		// collector certificate appended.
-		{"pinned leaf appended to a foreign leaf", chain(attackerLeaf, collectorLeaf.Leaf), fpOf(collectorLeaf.Leaf), nil, "pinned"},
-		{"pinned CA appended to a foreign leaf", chain(attackerLeaf, collectorCA.Cert), fpOf(collectorCA.Cert), nil, "pinned"},
-		{"leaf pinned, CA file also given and matching", chain(collectorLeaf, collectorCA.Cert), fpOf(collectorLeaf.Leaf), collectorCA.Cert, ""},
-		{"leaf pinned, CA file also given, not matching", collectorLeaf, fpOf(collectorLeaf.Leaf), attackerCA.Cert, "unknown authority"},
-		{"pinned CA, leaf for another host", chain(wrongHost, collectorCA.Cert), fpOf(collectorCA.Cert), nil, "pinned"},
+		{"pinned leaf appended to a foreign leaf", chain(attackerLeaf, collectorLeaf.Leaf), stores.SHA256(collectorLeaf.Leaf), nil, "pinned"},
+		{"pinned CA appended to a foreign leaf", chain(attackerLeaf, collectorCA.Cert), stores.SHA256(collectorCA.Cert), nil, "pinned"},
+		{"leaf pinned, CA file also given and matching", chain(collectorLeaf, collectorCA.Cert), stores.SHA256(collectorLeaf.Leaf), collectorCA.Cert, ""},
+		{"leaf pinned, CA file also given, not matching", collectorLeaf, stores.SHA256(collectorLeaf.Leaf), attackerCA.Cert, "unknown authority"},
+		{"pinned CA, leaf for another host", chain(wrongHost, collectorCA.Cert), stores.SHA256(collectorCA.Cert), nil, "pinned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,94 +1,23 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
+	"github.com/anchorwatch/anchorwatch/internal/testproxy"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
-
-// connectProxy is a tiny HTTP proxy that takes CONNECT only. Honest, it
-// tunnels bytes to the target; with mitm set it answers the CONNECT
-// itself and terminates TLS with mitm's certificate, as an intercepting
-// proxy does.
-type connectProxy struct {
-	url      *url.URL
-	connects atomic.Int64 // CONNECT requests seen
-	other    atomic.Int64 // any other request (a request sent in clear)
-	mitm     *tls.Certificate
-	wg       sync.WaitGroup
-}
-
-func startConnectProxy(t *testing.T, mitm *tls.Certificate) *connectProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &connectProxy{url: &url.URL{Scheme: "http", Host: ln.Addr().String()}, mitm: mitm}
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() { defer p.wg.Done(); p.serve(c) }()
-		}
-	}()
-	return p
-}
-
-func (p *connectProxy) serve(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	if req.Method != http.MethodConnect {
-		p.other.Add(1)
-		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	p.connects.Add(1)
-	if p.mitm != nil {
-		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*p.mitm}})
-		if tc.Handshake() == nil { // a client that accepts gets an answer
-			io.WriteString(tc, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-		}
-		return
-	}
-	up, err := net.Dial("tcp", req.Host)
-	if err != nil {
-		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	defer up.Close()
-	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-	done := make(chan struct{})
-	go func() { io.Copy(up, br); up.(*net.TCPConn).CloseWrite(); close(done) }()
-	io.Copy(c, up)
-	<-done
-}
 
 // collectorServer is a TLS server presenting cert that counts the
 // requests reaching it.
@@ -126,8 +55,8 @@ func TestPinThroughProxy(t *testing.T) {
 	served.Certificate = append(append([][]byte{}, collectorLeaf.Certificate...), collectorCA.Cert.Raw)
 	var hits atomic.Int64
 	srv := collectorServer(t, served, &hits)
-	leafPin := sha256Hex(collectorLeaf.Leaf.Raw)
-	caPin := sha256Hex(collectorCA.Cert.Raw)
+	leafPin := stores.SHA256(collectorLeaf.Leaf)
+	caPin := stores.SHA256(collectorCA.Cert)
 
 	tests := []struct {
 		name    string
@@ -146,18 +75,18 @@ func TestPinThroughProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startConnectProxy(t, tt.mitm)
+			p := testproxy.Start(t, tt.mitm)
 			before := hits.Load()
 			cfg := tt.cfg
-			cfg.URL, cfg.Proxy = srv.URL, http.ProxyURL(p.url)
+			cfg.URL, cfg.Proxy = srv.URL, http.ProxyURL(p.URL)
 			c, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
 			_, err = c.Report(context.Background(), api.ReportRequest{NodeKey: "awn_test", ReportID: "r1", Kind: api.ReportHeartbeat})
-			if p.connects.Load() == 0 || p.other.Load() != 0 {
-				t.Fatalf("the proxy saw %d CONNECT and %d other requests, want CONNECT only", p.connects.Load(), p.other.Load())
+			if p.Connects.Load() == 0 || p.Other.Load() != 0 {
+				t.Fatalf("the proxy saw %d CONNECT and %d other requests, want CONNECT only", p.Connects.Load(), p.Other.Load())
 			}
 			if tt.wantErr == nil {
 				if err != nil || hits.Load() != before+1 {
@@ -190,8 +119,8 @@ func TestPlainHTTPNeverProxied(t *testing.T) {
 		w.Write([]byte(`{"duplicate":false}`))
 	}))
 	defer srv.Close()
-	p := startConnectProxy(t, nil)
-	c, err := New(Config{URL: srv.URL, Proxy: http.ProxyURL(p.url)})
+	p := testproxy.Start(t, nil)
+	c, err := New(Config{URL: srv.URL, Proxy: http.ProxyURL(p.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,8 +128,8 @@ func TestPlainHTTPNeverProxied(t *testing.T) {
 	if _, err := c.PostObservations(context.Background(), "aw_secret", api.ObservationBatch{BatchID: "b1"}); err != nil {
 		t.Fatal(err)
 	}
-	if hits.Load() != 1 || p.connects.Load()+p.other.Load() != 0 {
-		t.Fatalf("collector saw %d requests, proxy %d: want the collector reached directly", hits.Load(), p.connects.Load()+p.other.Load())
+	if hits.Load() != 1 || p.Connects.Load()+p.Other.Load() != 0 {
+		t.Fatalf("collector saw %d requests, proxy %d: want the collector reached directly", hits.Load(), p.Connects.Load()+p.Other.Load())
 	}
 }
 
@@ -212,17 +141,17 @@ func TestPinError(t *testing.T) {
 	other := testpki.NewCA(t, "other CA").Leaf(t, "127.0.0.1")
 	var hits atomic.Int64
 	srv := collectorServer(t, other, &hits)
-	c, err := New(Config{URL: srv.URL, Fingerprint: "SHA256:" + colonHex(sha256Hex(leaf.Leaf.Raw))})
+	c, err := New(Config{URL: srv.URL, Fingerprint: "SHA256:" + colonHex(stores.SHA256(leaf.Leaf))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	_, err = c.Report(context.Background(), api.ReportRequest{ReportID: "r1", Kind: api.ReportHeartbeat})
 	var pe *PinError
-	if !errors.As(err, &pe) || pe.Pin != sha256Hex(leaf.Leaf.Raw) || pe.Leaf != sha256Hex(other.Leaf.Raw) {
+	if !errors.As(err, &pe) || pe.Pin != stores.SHA256(leaf.Leaf) || pe.Leaf != stores.SHA256(other.Leaf) {
 		t.Fatalf("wrong leaf: %v, want a PinError naming pin and leaf", err)
 	}
-	for _, bad := range []string{"zz", "abcd", sha256Hex(leaf.Leaf.Raw) + "00"} {
+	for _, bad := range []string{"zz", "abcd", stores.SHA256(leaf.Leaf) + "00"} {
 		if _, err := New(Config{URL: srv.URL, Fingerprint: bad}); err == nil {
 			t.Errorf("fingerprint %q accepted", bad)
 		}
