@@ -237,6 +237,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.journal.close()
 	defer a.queueOnStop() // after the loops below have ended
 	var wg sync.WaitGroup
+	a.startLoops(ctx, w, &wg)
+	defer wg.Wait()
+	defer cancel()
+
+	a.rediscover(ctx, w, true)
+	a.log.Info("agent started", "root", a.root, "state_dir", a.state.dir, "policy_serial", a.heldSerial(),
+		"collector", a.cfg.CollectorURL)
+	a.mainLoop(ctx, w)
+	return nil
+}
+
+// startLoops starts the watcher and the agent's loops, each counted in wg.
+func (a *Agent) startLoops(ctx context.Context, w *watcher, wg *sync.WaitGroup) {
 	wg.Add(3)
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); a.reportLoop(ctx) }()
@@ -247,41 +260,61 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.policyWaitLoop(ctx) }() // policywait.go
 	}
-	defer wg.Wait()
-	defer cancel()
+}
 
-	a.rediscover(ctx, w, true)
-	a.log.Info("agent started", "root", a.root, "state_dir", a.state.dir, "policy_serial", a.heldSerial(),
-		"collector", a.cfg.CollectorURL)
+// policyTimers fire at the policy's own times: its expiry (warn before,
+// report after; expiry.go) and the next start or end of one of its CAs.
+type policyTimers struct {
+	a       *Agent
+	expiry  *time.Timer
+	rotate  *time.Timer
+	rotateC <-chan time.Time
+}
 
+func newPolicyTimers(a *Agent) *policyTimers {
+	t := &policyTimers{a: a, expiry: time.NewTimer(time.Hour)}
+	t.expiry.Stop()
+	return t
+}
+
+// armExpiry sets the expiry timer to the next expiry check.
+func (t *policyTimers) armExpiry() {
+	t.expiry.Stop()
+	if next := t.a.checkExpiry(time.Now()); !next.IsZero() {
+		t.expiry.Reset(time.Until(next))
+	}
+}
+
+// arm sets both timers for the policy in force.
+func (t *policyTimers) arm() {
+	t.armExpiry()
+	if t.rotate != nil {
+		t.rotate.Stop()
+		t.rotateC = nil
+	}
+	if d := t.a.policyDoc(); d != nil {
+		if next := d.NextChange(time.Now()); !next.IsZero() {
+			t.rotate = time.NewTimer(time.Until(next) + time.Second)
+			t.rotateC = t.rotate.C
+		}
+	}
+}
+
+func (t *policyTimers) stop() {
+	t.expiry.Stop()
+	if t.rotate != nil {
+		t.rotate.Stop()
+	}
+}
+
+// mainLoop rescans, rediscovers and applies new policies until ctx is
+// done, then stops the workers.
+func (a *Agent) mainLoop(ctx context.Context, w *watcher) {
 	rescan := time.NewTimer(a.rescanInterval())
 	defer rescan.Stop()
-	var rotate *time.Timer
-	var rotateC <-chan time.Time
-	// The policy's expiry: warn before, report after (expiry.go).
-	expiry := time.NewTimer(time.Hour)
-	expiry.Stop()
-	defer expiry.Stop()
-	armExpiry := func() {
-		expiry.Stop()
-		if next := a.checkExpiry(time.Now()); !next.IsZero() {
-			expiry.Reset(time.Until(next))
-		}
-	}
-	armRotation := func() {
-		armExpiry()
-		if rotate != nil {
-			rotate.Stop()
-			rotateC = nil
-		}
-		if d := a.policyDoc(); d != nil {
-			if next := d.NextChange(time.Now()); !next.IsZero() {
-				rotate = time.NewTimer(time.Until(next) + time.Second)
-				rotateC = rotate.C
-			}
-		}
-	}
-	armRotation()
+	pt := newPolicyTimers(a)
+	defer pt.stop()
+	pt.arm()
 	// Discovery after a change where stores appear: once the directory has
 	// been quiet for discoverQuiet, then again after each follow-up delay
 	// (a runtime being unpacked writes its cacerts well after creating
@@ -298,7 +331,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.stopWorkers()
-			return nil
+			return
 		case <-w.discC:
 			disc.Reset(discoverQuiet)
 			follow = []time.Duration{2 * time.Second, 10 * time.Second}
@@ -315,7 +348,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			trim.Reset(trimAfter)
 			a.log.Debug("rescan")
 			if a.fetchPolicy(ctx, w) {
-				armRotation()
+				pt.arm()
 			}
 			a.rediscover(ctx, w, true)
 			rescan.Reset(a.rescanInterval())
@@ -323,20 +356,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("reload requested: rescanning every store")
 			signal(a.retryNow)
 			if a.fetchPolicy(ctx, w) {
-				armRotation() // a new policy may end a CA at a new time
+				pt.arm() // a new policy may end a CA at a new time
 			}
 			a.rediscover(ctx, w, true)
 			rescan.Reset(a.rescanInterval())
 		case <-a.policyHint:
 			if a.fetchPolicy(ctx, w) {
-				armRotation()
+				pt.arm()
 				rescan.Reset(a.rescanInterval())
 			}
-		case <-expiry.C:
-			armExpiry()
-		case <-rotateC:
+		case <-pt.expiry.C:
+			pt.armExpiry()
+		case <-pt.rotateC:
 			a.log.Info("policy rotation time reached: reconciling every store")
-			armRotation()
+			pt.arm()
 			a.pokeAll()
 		}
 	}
