@@ -147,7 +147,7 @@ func (c *Client) WaitPolicy(ctx context.Context, nodeKey string, held int64) (in
 	}
 	var out api.PolicyWaitResponse
 	if err := json.Unmarshal(body, &out); err != nil {
-		return 0, fmt.Errorf("wait for a policy: bad answer: %w", err)
+		return 0, fmt.Errorf("wait for a policy: %w: %w", ErrBadAnswer, err)
 	}
 	return out.PolicySerial, nil
 }

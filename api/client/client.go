@@ -201,7 +201,7 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 		return fmt.Errorf("%s %s: %w", method, path, apiError(resp, data))
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w: %w", method, path, ErrBadAnswer, err)
 	}
 	return nil
 }

@@ -9,7 +9,8 @@
 //   - pin.go: the pinning rule (a certificate fingerprint, a CA file or
 //     both) and its typed errors ErrCertificate and ErrPinMismatch.
 //   - errors.go: APIError (status, the collector's {"error":…} code and
-//     detail, Retry-After), RefusedError and the sentinel answers.
+//     detail, Retry-After), RefusedError, ErrBadAnswer and the sentinel
+//     answers.
 //   - agent.go: the agent's endpoints; admin.go: the admin token's.
 //
 // The pinning rule, documented in docs/security.md: a pinned fingerprint

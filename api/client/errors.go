@@ -56,6 +56,10 @@ type RefusedError struct{ *APIError }
 
 func (e *RefusedError) Unwrap() error { return e.APIError }
 
+// ErrBadAnswer is matched by a 2xx answer that does not decode as the
+// endpoint's JSON (or is over the bound): sending again will not fix it.
+var ErrBadAnswer = errors.New("bad answer")
+
 // ErrNoPolicy is returned by Policy when the collector has none published.
 var ErrNoPolicy = errors.New("the collector serves no policy yet")
 

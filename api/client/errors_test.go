@@ -90,7 +90,7 @@ func TestAnswerBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Report(context.Background(), api.ReportRequest{ReportID: "r1"}); err == nil || !strings.Contains(err.Error(), "bad answer") {
+	if _, err := c.Report(context.Background(), api.ReportRequest{ReportID: "r1"}); !errors.Is(err, ErrBadAnswer) {
 		t.Fatalf("an answer of 2 MiB: %v, want it cut at %d bytes (bad answer)", err, maxAnswer)
 	}
 }

@@ -254,12 +254,12 @@ func (r *remoteStore) post(ctx context.Context, b api.ObservationBatch) (duplica
 }
 
 // retryable reports whether sending again may succeed: a network error or
-// a transient answer (5xx, 429), not a refused certificate or another
-// answer of the collector.
+// a transient answer (5xx, 429), not a refused certificate, an answer
+// that does not decode or another answer of the collector.
 func retryable(err error) bool {
 	var ae *client.APIError
 	switch {
-	case errors.Is(err, client.ErrCertificate):
+	case errors.Is(err, client.ErrCertificate), errors.Is(err, client.ErrBadAnswer):
 		return false
 	case errors.As(err, &ae):
 		return ae.Transient()
