@@ -68,7 +68,7 @@ type Agent struct {
 	rejected    string // sha256 of the last refused blob, to report it once
 	policyETag  string // ETag of the last blob fetched (applied or refused)
 	workers     map[string]*worker
-	prevRoots   map[string]string // sha256 -> class of the last report
+	prevRoots   map[string]inventory.Class // sha256 -> class of the last report
 	lastSent    time.Time
 	lastDeliver time.Time
 	lastErr     string
@@ -170,7 +170,7 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func (a *Agent) event(typ, storeID, fp, detail string) api.Event {
+func (a *Agent) event(typ api.EventType, storeID, fp, detail string) api.Event {
 	return api.Event{ID: newID(), Time: time.Now().UTC(), Type: typ, StoreID: clean(storeID), SHA256: fp, Detail: clean(detail)}
 }
 
@@ -688,8 +688,8 @@ func (a *Agent) storeStatuses() (statuses []api.StoreStatus, snap []inventory.St
 	for _, wk := range list {
 		res, anchors, done := wk.snapshot()
 		ready = ready && done
-		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: string(res.Kind), Path: clean(res.Path), Format: clean(res.Format),
-			Owner: clean(res.Owner), Status: string(res.Status), Detail: clean(res.Detail)})
+		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: res.Kind, Path: clean(res.Path), Format: clean(res.Format),
+			Owner: clean(res.Owner), Status: res.Status, Detail: clean(res.Detail)})
 		if anchors != nil {
 			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
 		}
@@ -710,15 +710,15 @@ func (a *Agent) reportRoots(statuses []api.StoreStatus, snap []inventory.StoreAn
 	}
 	blockedIn := map[string]string{}
 	for _, r := range roots {
-		if r.Class == string(inventory.Blocked) {
+		if r.Class == inventory.Blocked {
 			for _, id := range r.StoreIDs {
 				blockedIn[id] = r.Subject
 			}
 		}
 	}
 	for i := range statuses {
-		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != string(stores.StatusError) {
-			statuses[i].Status = string(stores.StatusBlockedPresent)
+		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != stores.StatusError {
+			statuses[i].Status = stores.StatusBlockedPresent
 			statuses[i].Detail = fmt.Sprintf("blocklisted root %q present; %s", subj, statuses[i].Detail)
 		}
 	}
@@ -729,7 +729,7 @@ func (a *Agent) reportRoots(statuses []api.StoreStatus, snap []inventory.StoreAn
 // whose class changed since the last report (none on the first). With
 // ready (every store read) roots become the last report's.
 func (a *Agent) newRootEvents(roots []api.Root, ready bool) []api.Event {
-	cur := map[string]string{}
+	cur := map[string]inventory.Class{}
 	var appeared []api.Event
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -740,7 +740,7 @@ func (a *Agent) newRootEvents(roots []api.Root, ready bool) []api.Event {
 			continue
 		}
 		typ := api.EventUnknownRoot
-		if r.Class == string(inventory.Blocked) {
+		if r.Class == inventory.Blocked {
 			typ = api.EventBlockedRoot
 		}
 		sid := ""
@@ -849,7 +849,7 @@ func (a *Agent) writeStatus(statuses []api.StoreStatus, roots []api.Root, serial
 		st.Stores = append(st.Stores, StoreReport{ID: s.ID, Status: s.Status, Detail: s.Detail})
 	}
 	for _, r := range roots {
-		if r.Class == string(inventory.Blocked) {
+		if r.Class == inventory.Blocked {
 			st.BlockedRoots++
 		} else {
 			st.UnknownRoots++

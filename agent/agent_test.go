@@ -33,7 +33,7 @@ func allCompliant(d api.HostDetail, serial int64) bool {
 		return false
 	}
 	for _, s := range d.Stores {
-		if s.Status != string(stores.StatusCompliant) {
+		if s.Status != stores.StatusCompliant {
 			return false
 		}
 	}

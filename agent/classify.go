@@ -40,7 +40,7 @@ func classifyRoots(snap []inventory.StoreAnchors, pol *policy.Document, bl *poli
 			continue
 		}
 		r := api.Root{SHA256: e.SHA256, SPKI: e.SPKI, Subject: e.Subject, Issuer: e.Issuer, NotAfter: e.NotAfter,
-			Class: string(e.Class), Reason: e.Reason}
+			Class: e.Class, Reason: e.Reason}
 		for _, l := range e.Stores {
 			r.StoreIDs = append(r.StoreIDs, l.ID)
 		}
@@ -48,7 +48,7 @@ func classifyRoots(snap []inventory.StoreAnchors, pol *policy.Document, bl *poli
 	}
 	// Blocked roots first: they are what a capped report must keep.
 	sort.SliceStable(out, func(i, j int) bool {
-		return out[i].Class == string(inventory.Blocked) && out[j].Class != string(inventory.Blocked)
+		return out[i].Class == inventory.Blocked && out[j].Class != inventory.Blocked
 	})
 	return out
 }

@@ -117,8 +117,8 @@ func eventTypes(evs []api.Event) string {
 	if len(evs) == 0 {
 		return ""
 	}
-	n := map[string]int{}
-	var order []string
+	n := map[api.EventType]int{}
+	var order []api.EventType
 	for _, e := range evs {
 		if n[e.Type] == 0 {
 			order = append(order, e.Type)
@@ -127,7 +127,7 @@ func eventTypes(evs []api.Event) string {
 	}
 	parts := make([]string, len(order))
 	for i, t := range order {
-		parts[i] = t
+		parts[i] = string(t)
 		if n[t] > 1 {
 			parts[i] += fmt.Sprintf("×%d", n[t])
 		}

@@ -13,17 +13,6 @@ import (
 	"github.com/anchorwatch/anchorwatch/stores"
 )
 
-// Events of the distrust section. (They belong beside the other event
-// types in api; the collector stores any well-formed type.)
-const (
-	// EventDistrusted: a CA the policy distrusts is now refused by a store
-	// that can express distrust (Detail: first time, or added back).
-	EventDistrusted = "distrusted"
-	// EventUndistrusted: the policy no longer distrusts a CA; the distrust
-	// record the agent wrote was taken out (no trust is added).
-	EventUndistrusted = "undistrusted"
-)
-
 // distrustView is what one store shows the distrust planner.
 type distrustView struct {
 	anchors []stores.Anchor // what List returned
@@ -250,7 +239,7 @@ func (w *worker) applyDistrust(ctx context.Context, dis stores.Distruster, p dis
 		t := p.why[fp]
 		return fmt.Sprintf("%s: %s", t.Source, t.Reason)
 	}
-	report := func(changes []stores.Change, err error, typ, what string) {
+	report := func(changes []stores.Change, err error, typ api.EventType, what string) {
 		if err != nil {
 			failed = true
 			w.log.Error(what+" failed", "err", err)
@@ -262,7 +251,7 @@ func (w *worker) applyDistrust(ctx context.Context, dis stores.Distruster, p dis
 				continue
 			}
 			detail := what + " (" + note(ch.SHA256) + ")"
-			if typ == EventUndistrusted {
+			if typ == api.EventUndistrusted {
 				detail = "the policy no longer distrusts it: our distrust record was taken out"
 				delete(ours, ch.SHA256)
 			} else {
@@ -272,16 +261,16 @@ func (w *worker) applyDistrust(ctx context.Context, dis stores.Distruster, p dis
 				ours[ch.SHA256] = true
 			}
 			events = append(events, w.a.event(typ, w.info.ID, ch.SHA256, detail))
-			w.log.Info(typ, "sha256", ch.SHA256[:changeLabelSize], "action", ch.Action)
+			w.log.Info(string(typ), "sha256", ch.SHA256[:changeLabelSize], "action", ch.Action)
 		}
 	}
 	if len(p.distrust) > 0 {
 		ch, err := dis.Distrust(ctx, p.distrust, opt)
-		report(ch, err, EventDistrusted, "distrusted")
+		report(ch, err, api.EventDistrusted, "distrusted")
 	}
 	if len(p.undistrust) > 0 {
 		ch, err := dis.Undistrust(ctx, p.undistrust, opt)
-		report(ch, err, EventUndistrusted, "undistrust")
+		report(ch, err, api.EventUndistrusted, "undistrust")
 	}
 	if len(p.remove) > 0 {
 		ch, err := w.s.Remove(ctx, p.remove, opt)

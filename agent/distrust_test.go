@@ -243,7 +243,7 @@ func (s *distrustStore) state(c *x509.Certificate) (trusted, distrusted bool) {
 	return s.trusted[fp] != nil, s.distrusted[fp] != nil
 }
 
-func eventWith(evs []api.Event, typ, storePrefix, fp, text string) int {
+func eventWith(evs []api.Event, typ api.EventType, storePrefix, fp, text string) int {
 	n := 0
 	for _, e := range evs {
 		if e.Type == typ && strings.HasPrefix(e.StoreID, storePrefix) && e.SHA256 == fp && strings.Contains(e.Detail, text) {
@@ -293,7 +293,7 @@ func TestAgentDistrustsALeakedCA(t *testing.T) {
 	waitFor(t, "OLD removed from java, distrusted in the fake store, NEW installed in both", func() bool {
 		evs := h.rec.all()
 		return eventWith(evs, api.EventRemovedByPol, "java:", oldFP, "cannot express distrust") == 1 &&
-			eventWith(evs, EventDistrusted, "fake:", oldFP, "distrust[0]: compromised") == 1 &&
+			eventWith(evs, api.EventDistrusted, "fake:", oldFP, "distrust[0]: compromised") == 1 &&
 			countEvents(evs, api.EventInstalled, "java:", newFP) == 1 && countEvents(evs, api.EventInstalled, "fake:", newFP) == 1
 	})
 	if javaHas(t, sb, stores.Label(old)) || !javaHas(t, sb, stores.Label(next)) {
@@ -316,7 +316,7 @@ func TestAgentDistrustsALeakedCA(t *testing.T) {
 	waitFor(t, "OLD removed and distrusted again", func() bool {
 		evs := h.rec.all()
 		return eventWith(evs, api.EventRemovedByPol, "java:", oldFP, "added back") == 1 &&
-			eventWith(evs, EventDistrusted, "fake:", oldFP, "added back or trusted again") == 1
+			eventWith(evs, api.EventDistrusted, "fake:", oldFP, "added back or trusted again") == 1
 	})
 	if javaHas(t, sb, "user-added") {
 		t.Fatal("the copy a user added back stayed in the JKS")
@@ -326,7 +326,7 @@ func TestAgentDistrustsALeakedCA(t *testing.T) {
 	// trust comes back by itself.
 	coll.upload(signedPolicy(t, 3, signer, key, nil, next))
 	h.poke()
-	waitFor(t, "our distrust record taken out", func() bool { return countEvents(h.rec.all(), EventUndistrusted, "fake:", oldFP) == 1 })
+	waitFor(t, "our distrust record taken out", func() bool { return countEvents(h.rec.all(), api.EventUndistrusted, "fake:", oldFP) == 1 })
 	if tr, dis := fake.state(old); tr || dis {
 		t.Fatalf("after undistrust: OLD trusted=%v distrusted=%v", tr, dis)
 	}
@@ -335,7 +335,7 @@ func TestAgentDistrustsALeakedCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range st.Stores {
-		if s.Status != string(stores.StatusCompliant) {
+		if s.Status != stores.StatusCompliant {
 			t.Errorf("store %s: %s %s", s.ID, s.Status, s.Detail)
 		}
 	}
@@ -361,7 +361,7 @@ func TestAgentReportsDistrustedPresent(t *testing.T) {
 			return false
 		}
 		for _, s := range st.Stores {
-			if s.ID == "fake:distruster" && s.Status == string(stores.StatusDistrustedPresent) && strings.Contains(s.Detail, `"Leaked CA"`) &&
+			if s.ID == "fake:distruster" && s.Status == stores.StatusDistrustedPresent && strings.Contains(s.Detail, `"Leaked CA"`) &&
 				strings.Contains(s.Detail, "read-only") {
 				return true
 			}

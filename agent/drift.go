@@ -156,7 +156,7 @@ func (w *worker) closeDrifts(res stores.Result, anchors []stores.Anchor, wanted,
 		}
 		if ev != nil {
 			b.Events = append(b.Events, *ev)
-			w.log.Info(ev.Type, "sha256", short(fp), "detail", ev.Detail)
+			w.log.Info(string(ev.Type), "sha256", short(fp), "detail", ev.Detail)
 		}
 		b.Closed = append(b.Closed, d.key())
 	}

@@ -60,7 +60,7 @@ func (a *Agent) checkExpiry(now time.Time) time.Time {
 		}
 		msg += "; it stays in force (no CA is removed because a policy expired) until a newer signed policy is accepted"
 		a.log.Error(msg)
-		a.setPolicyProblem(api.EventPolicyExpired + ": " + msg)
+		a.setPolicyProblem(string(api.EventPolicyExpired) + ": " + msg)
 		a.emit(a.event(api.EventPolicyExpired, "", "", msg))
 	}
 	return next

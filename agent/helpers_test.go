@@ -94,7 +94,7 @@ func newRecorder(ctx context.Context) *recorder {
 
 // waitCount blocks until n events match (no polling delay: for the
 // latency benchmarks).
-func (r *recorder) waitCount(typ, storePrefix string, n int) {
+func (r *recorder) waitCount(typ api.EventType, storePrefix string, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for countEvents(r.evs, typ, storePrefix, "") < n {
@@ -121,7 +121,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func countEvents(evs []api.Event, typ, storePrefix, fp string) int {
+func countEvents(evs []api.Event, typ api.EventType, storePrefix, fp string) int {
 	n := 0
 	for _, e := range evs {
 		if e.Type == typ && strings.HasPrefix(e.StoreID, storePrefix) && (fp == "" || e.SHA256 == fp) {

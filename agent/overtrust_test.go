@@ -96,7 +96,7 @@ func fakeCompliant(h *harness) bool {
 	}
 	for _, s := range st.Stores {
 		if s.ID == "fake:distruster" {
-			return s.Status == string(stores.StatusCompliant)
+			return s.Status == stores.StatusCompliant
 		}
 	}
 	return false

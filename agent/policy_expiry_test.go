@@ -92,9 +92,9 @@ func TestAgentPolicyExpiresInForce(t *testing.T) {
 	fp := stores.SHA256(ca)
 	waitFor(t, "installed, and the expiry warned of", func() bool {
 		evs := coll.events()
-		return countEvents(evs, api.EventInstalled, "java:", fp) == 1 && countEvents(evs, "policy-expiring", "", "") == 1
+		return countEvents(evs, api.EventInstalled, "java:", fp) == 1 && countEvents(evs, api.EventPolicyExpiring, "", "") == 1
 	})
-	waitFor(t, "policy-expired reported", func() bool { return countEvents(coll.events(), "policy-expired", "", "") == 1 })
+	waitFor(t, "policy-expired reported", func() bool { return countEvents(coll.events(), api.EventPolicyExpired, "", "") == 1 })
 	if !javaHas(t, sb, stores.Label(ca)) {
 		t.Fatal("the CA was removed when the policy expired")
 	}
@@ -112,7 +112,7 @@ func TestAgentPolicyExpiresInForce(t *testing.T) {
 	// A restart keeps the expired policy in force and reports it again.
 	h.stop()
 	h2 := startAgentWith(t, sb, coll, signer, agentOpts{seed: func(string) {}, stateDir: h.stateDir}, stores.KindJava)
-	waitFor(t, "policy-expired reported after the restart", func() bool { return countEvents(coll.events(), "policy-expired", "", "") == 2 })
+	waitFor(t, "policy-expired reported after the restart", func() bool { return countEvents(coll.events(), api.EventPolicyExpired, "", "") == 2 })
 	st, err := ReadStatus(h2.stateDir)
 	if err != nil || st.PolicySerial != 1 || !javaHas(t, sb, stores.Label(ca)) {
 		t.Errorf("after the restart: status serial %d, %v; the CA must stay", st.PolicySerial, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api/client"
+	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
@@ -241,9 +242,9 @@ type HealStatus struct {
 
 // StoreReport is one store in Status.
 type StoreReport struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Detail string `json:"detail,omitempty"`
+	ID     string        `json:"id"`
+	Status stores.Status `json:"status"`
+	Detail string        `json:"detail,omitempty"`
 }
 
 func (s *stateDir) writeStatus(st Status) error {

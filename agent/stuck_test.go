@@ -67,7 +67,7 @@ func TestAgentAbandonsAHungStore(t *testing.T) {
 	waitFor(t, "the hung store reported as an error", func() bool {
 		for _, s := range coll.host().Stores {
 			if s.ID == hung.Info().ID {
-				return s.Status == string(stores.StatusError) && strings.Contains(s.Detail, stores.ErrTimeout.Error())
+				return s.Status == stores.StatusError && strings.Contains(s.Detail, stores.ErrTimeout.Error())
 			}
 		}
 		return false

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
+)
 
 // Paths of the dashboard API (Authorization: Bearer <token>; viewer
 // tokens read, admin tokens also write). See docs/collector.md.
@@ -18,13 +22,22 @@ const (
 	PathTokens   = "/api/v1/admin/tokens"
 )
 
-// Host statuses, derived by the collector from the last full report.
+// HostStatus is a host's compliance, derived by the collector from its
+// last full report (a store's own status is a stores.Status).
+type HostStatus string
+
+// Host statuses.
 const (
-	HostStatusPending      = "pending"      // enrolled, no full report yet
-	HostStatusCompliant    = "compliant"    // every store compliant, no blocked root
-	HostStatusNoncompliant = "noncompliant" // a store missing/untrusted/blocked-present/needs-mdm, or a blocked root
-	HostStatusError        = "error"        // a store could not be read (or no store at all)
+	HostStatusPending      HostStatus = "pending"      // enrolled, no full report yet
+	HostStatusCompliant    HostStatus = "compliant"    // every store compliant, no blocked root
+	HostStatusNoncompliant HostStatus = "noncompliant" // a store missing/untrusted/blocked-present/needs-mdm, or a blocked root
+	HostStatusError        HostStatus = "error"        // a store could not be read (or no store at all)
 )
+
+// HostStatuses returns every host status, for the collector's filters.
+func HostStatuses() []HostStatus {
+	return []HostStatus{HostStatusPending, HostStatusCompliant, HostStatusNoncompliant, HostStatusError}
+}
 
 // GroupCount is the compliance of one group of hosts (or stores, for
 // store kinds): its total, how many are compliant and the count per status.
@@ -65,22 +78,22 @@ type FleetSummary struct {
 
 // HostSummary is one host in a list.
 type HostSummary struct {
-	ID              int64     `json:"id"`
-	Hostname        string    `json:"hostname"`
-	MachineID       string    `json:"machine_id"`
-	OS              string    `json:"os"`
-	OSVersion       string    `json:"os_version"`
-	Arch            string    `json:"arch"`
-	AgentVersion    string    `json:"agent_version"`
-	Status          string    `json:"status"`
-	PolicySerial    int64     `json:"policy_serial"`
-	StoresTotal     int64     `json:"stores_total"`
-	StoresCompliant int64     `json:"stores_compliant"`
-	UnknownRoots    int64     `json:"unknown_roots"`
-	BlockedRoots    int64     `json:"blocked_roots"`
-	EnrolledAt      time.Time `json:"enrolled_at"`
-	LastSeen        time.Time `json:"last_seen"`
-	LastReportAt    time.Time `json:"last_report_at,omitzero"`
+	ID              int64      `json:"id"`
+	Hostname        string     `json:"hostname"`
+	MachineID       string     `json:"machine_id"`
+	OS              string     `json:"os"`
+	OSVersion       string     `json:"os_version"`
+	Arch            string     `json:"arch"`
+	AgentVersion    string     `json:"agent_version"`
+	Status          HostStatus `json:"status"`
+	PolicySerial    int64      `json:"policy_serial"`
+	StoresTotal     int64      `json:"stores_total"`
+	StoresCompliant int64      `json:"stores_compliant"`
+	UnknownRoots    int64      `json:"unknown_roots"`
+	BlockedRoots    int64      `json:"blocked_roots"`
+	EnrolledAt      time.Time  `json:"enrolled_at"`
+	LastSeen        time.Time  `json:"last_seen"`
+	LastReportAt    time.Time  `json:"last_report_at,omitzero"`
 	// KeyBound: the host enrolled with a host key (re-enrollment needs it).
 	KeyBound bool `json:"key_bound"`
 	// ConflictOf is set on a host made by enrolling a machine id already
@@ -161,12 +174,12 @@ type CAExpiryList struct {
 
 // RootSeen is an unknown or blocked root and how many hosts hold it.
 type RootSeen struct {
-	SHA256   string    `json:"sha256"`
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer,omitempty"`
-	Class    string    `json:"class"`
-	NotAfter time.Time `json:"not_after"`
-	Hosts    int64     `json:"hosts"`
+	SHA256   string          `json:"sha256"`
+	Subject  string          `json:"subject"`
+	Issuer   string          `json:"issuer,omitempty"`
+	Class    inventory.Class `json:"class"`
+	NotAfter time.Time       `json:"not_after"`
+	Hosts    int64           `json:"hosts"`
 }
 
 // RootList is the body of GET /api/v1/roots, most widespread first.

@@ -8,10 +8,10 @@ const (
 	// refused it as invalid (Refused), its spool or journal overflowed, or
 	// a spooled file was unreadable. Detail says why and how many events
 	// went with it.
-	EventReportDropped = "report-dropped"
+	EventReportDropped EventType = "report-dropped"
 	// EventStateReset: the agent's state file was unreadable; Detail says
 	// why and which drift baseline the agent went on with.
-	EventStateReset = "state-reset"
+	EventStateReset EventType = "state-reset"
 )
 
 // ContentTypeJSON is the media type of every JSON body of the API,

@@ -11,6 +11,23 @@ const (
 	PathExemptions     = "/api/v1/exemptions"      // GET list, POST add, DELETE ?kind=&value=
 )
 
+// DeviceStatus is what the collector makes of a device seen on the network
+// (the status of an entry of the PathDevices list, and its ?status=
+// filter).
+type DeviceStatus string
+
+// Device statuses.
+const (
+	DeviceUnmanaged DeviceStatus = "unmanaged" // no enrolled host accounts for it
+	DeviceExempt    DeviceStatus = "exempt"    // unmanaged, but an exemption covers it
+	DeviceManaged   DeviceStatus = "managed"   // an enrolled host accounts for it
+)
+
+// DeviceStatuses returns every device status.
+func DeviceStatuses() []DeviceStatus {
+	return []DeviceStatus{DeviceUnmanaged, DeviceExempt, DeviceManaged}
+}
+
 // Limits of POST /api/v1/observations.
 const (
 	MaxObservations  = 10000 // observations in one batch; more is refused with 400

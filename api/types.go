@@ -3,6 +3,9 @@ package api
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // SessionCookie names the web dashboard's session cookie: a session id
@@ -122,26 +125,27 @@ type ReportRequest struct {
 
 // StoreStatus is one store's compliance.
 type StoreStatus struct {
-	ID     string `json:"id"`
-	Kind   string `json:"kind"`
-	Path   string `json:"path"`
-	Format string `json:"format,omitempty"`
-	Owner  string `json:"owner,omitempty"`
-	Status string `json:"status"` // compliant, missing, untrusted, blocked-present, needs-mdm, error
-	Detail string `json:"detail,omitempty"`
+	ID     string        `json:"id"`
+	Kind   stores.Kind   `json:"kind"` // stores.KnownKinds, or a kind of a newer agent
+	Path   string        `json:"path"`
+	Format string        `json:"format,omitempty"`
+	Owner  string        `json:"owner,omitempty"`
+	Status stores.Status `json:"status"` // stores.Statuses
+	Detail string        `json:"detail,omitempty"`
 }
 
 // Root is a trust anchor found on the host that is neither vendor nor
-// managed: Class "unknown", or "blocked" when it is on the blocklist.
+// managed: Class inventory.Unknown, or inventory.Blocked when it is on the
+// blocklist.
 type Root struct {
-	SHA256   string    `json:"sha256"`
-	SPKI     string    `json:"spki_sha256,omitempty"`
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer,omitempty"`
-	NotAfter time.Time `json:"not_after"`
-	Class    string    `json:"class"` // "unknown" or "blocked"
-	Reason   string    `json:"reason,omitempty"`
-	StoreIDs []string  `json:"store_ids"`
+	SHA256   string          `json:"sha256"`
+	SPKI     string          `json:"spki_sha256,omitempty"`
+	Subject  string          `json:"subject"`
+	Issuer   string          `json:"issuer,omitempty"`
+	NotAfter time.Time       `json:"not_after"`
+	Class    inventory.Class `json:"class"` // inventory.Unknown or inventory.Blocked
+	Reason   string          `json:"reason,omitempty"`
+	StoreIDs []string        `json:"store_ids"`
 }
 
 // CA is one of the policy's anchors as the host sees it, for CA-expiry
@@ -152,30 +156,50 @@ type CA struct {
 	NotAfter time.Time `json:"not_after"`
 }
 
-// Event types.
+// EventType names what an event records. The collector stores any
+// well-formed type (lowercase letters, digits and '-'), so an agent newer
+// than the collector may send types this list does not hold yet.
+type EventType string
+
+// Drift and policy events the agent writes.
 const (
-	EventRemoved        = "removed"               // our CA disappeared from a store
-	EventHealed         = "healed"                // the agent put it back
-	EventHealFailed     = "heal-failed"           // putting it back failed; Detail says why
-	EventUnknownRoot    = "unknown-root-appeared" // a root neither vendor nor managed appeared
-	EventBlockedRoot    = "blocked-root-appeared" // a blocklisted root appeared
-	EventPolicyApplied  = "policy-applied"
-	EventPolicyRejected = "policy-rejected" // unsigned, wrong signer, tampered, replayed
-	EventInstalled      = "installed"       // first install of a CA into a store
-	EventRemovedByPol   = "removed-by-policy"
+	EventRemoved        EventType = "removed"               // our CA disappeared from a store
+	EventHealed         EventType = "healed"                // the agent put it back
+	EventHealFailed     EventType = "heal-failed"           // putting it back failed; Detail says why
+	EventUnknownRoot    EventType = "unknown-root-appeared" // a root neither vendor nor managed appeared
+	EventBlockedRoot    EventType = "blocked-root-appeared" // a blocklisted root appeared
+	EventPolicyApplied  EventType = "policy-applied"
+	EventPolicyRejected EventType = "policy-rejected" // unsigned, wrong signer, tampered, replayed
+	EventInstalled      EventType = "installed"       // first install of a CA into a store
+	EventRemovedByPol   EventType = "removed-by-policy"
 )
 
 // Policy expiry events (a refused expired policy is policy-rejected).
 const (
-	EventPolicyExpiring = "policy-expiring" // the policy in force expires soon: publish a new one
-	EventPolicyExpired  = "policy-expired"  // the policy in force has expired; it stays in force
+	EventPolicyExpiring EventType = "policy-expiring" // the policy in force expires soon: publish a new one
+	EventPolicyExpired  EventType = "policy-expired"  // the policy in force has expired; it stays in force
+)
+
+// Events of the policy's distrust section.
+const (
+	// EventDistrusted: a CA the policy distrusts is now refused by a store
+	// that can express distrust (Detail: first time, or added back).
+	EventDistrusted EventType = "distrusted"
+	// EventUndistrusted: the policy no longer distrusts a CA; the distrust
+	// record the agent wrote was taken out (no trust is added).
+	EventUndistrusted EventType = "undistrusted"
 )
 
 // Events the collector writes itself, on the hosts concerned.
 const (
-	EventEnrollConflict = "enroll-conflict"  // a machine id enrolled again without its host key
-	EventHostMerged     = "host-merged"      // an administrator merged a flagged host into this one
-	EventNodeKeyRevoked = "node-key-revoked" // an administrator revoked the host's node key
+	EventEnrollConflict EventType = "enroll-conflict"  // a machine id enrolled again without its host key
+	EventHostMerged     EventType = "host-merged"      // an administrator merged a flagged host into this one
+	EventNodeKeyRevoked EventType = "node-key-revoked" // an administrator revoked the host's node key
+	// EventHostRetired and EventHostReactivated: a host's lifecycle
+	// changed (retired by an administrator or for staleness; reporting
+	// again).
+	EventHostRetired     EventType = "host-retired"
+	EventHostReactivated EventType = "host-reactivated"
 )
 
 // Event is one drift or policy event. ID is unique per host (a UUID) so an
@@ -183,7 +207,7 @@ const (
 type Event struct {
 	ID      string    `json:"id"`
 	Time    time.Time `json:"time"`
-	Type    string    `json:"type"`
+	Type    EventType `json:"type"`
 	StoreID string    `json:"store_id,omitempty"`
 	SHA256  string    `json:"sha256,omitempty"`
 	Detail  string    `json:"detail,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/agent"
+	"github.com/anchorwatch/anchorwatch/internal/secretfile"
 	"github.com/anchorwatch/anchorwatch/policy"
 )
 
@@ -78,12 +79,13 @@ func (f AgentFiles) read(l Layout) (*inputs, error) {
 		max        int64
 		dst        *[]byte
 		required   bool
+		read       func(path string, max int64) ([]byte, error)
 	}{
-		{"--binary", f.Binary, maxBinaryInput, &in.binary, true},
-		{"--config", f.Config, maxSmallInput, &in.config, true},
-		{"--signer", f.Signer, maxSmallInput, &in.signer, true},
-		{"--enroll-secret", f.EnrollSecret, maxSmallInput, &in.secret, false},
-		{"--collector-ca", f.CollectorCA, maxSmallInput, &in.collectorCA, false},
+		{"--binary", f.Binary, maxBinaryInput, &in.binary, true, readInput},
+		{"--config", f.Config, maxSmallInput, &in.config, true, readInput},
+		{"--signer", f.Signer, maxSmallInput, &in.signer, true, readInput},
+		{"--enroll-secret", f.EnrollSecret, secretfile.Max, &in.secret, false, readSecret},
+		{"--collector-ca", f.CollectorCA, maxSmallInput, &in.collectorCA, false, readInput},
 	} {
 		if x.path == "" {
 			if x.required {
@@ -91,7 +93,7 @@ func (f AgentFiles) read(l Layout) (*inputs, error) {
 			}
 			continue
 		}
-		b, err := readInput(x.path, x.max)
+		b, err := x.read(x.path, x.max)
 		if err != nil {
 			return nil, inputErr(fmt.Errorf("%s: %w", x.flag, err))
 		}
@@ -125,6 +127,13 @@ func readInput(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is over %d bytes", path, max)
 	}
 	return b, nil
+}
+
+// readSecret reads the enroll secret with secretfile's checks (links
+// resolved, then a regular file of its own, bounded).
+func readSecret(path string, max int64) ([]byte, error) {
+	b, _, err := secretfile.ReadResolved(path, max)
+	return b, err
 }
 
 // InputError is a bad input of a package build: a file that is missing,

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"path"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -186,10 +189,10 @@ func Parse(data []byte) (*Document, error) {
 	}
 	clean, err := stripComments(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(clean))
-	dec.DisallowUnknownFields()
+	dec.DisallowUnknownFields() // a second line of defence behind checkKeys
 	var d Document
 	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, describeJSONError(err))
@@ -216,6 +219,9 @@ func stripComments(data []byte) ([]byte, error) {
 		return nil, errors.New("the policy must be a JSON object")
 	}
 	m := dropComments(v).(map[string]any)
+	if err := checkKeys(m, reflect.TypeFor[Document](), ""); err != nil {
+		return nil, err
+	}
 	if err := checkScalars(m); err != nil {
 		return nil, err
 	}
@@ -299,10 +305,96 @@ func describeJSONError(err error) error {
 	if errors.As(err, &se) {
 		return fmt.Errorf("JSON syntax error at byte %d: %v", se.Offset, err)
 	}
-	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
-		return fmt.Errorf("unknown field %s (comments are keys starting with \"//\")", strings.TrimPrefix(s, "json: unknown field "))
-	}
 	return err
+}
+
+// UnknownFieldError is a key the policy document does not define: a typo
+// never passes silently. Parse returns it (wrapped in ErrInvalid) before
+// decoding.
+type UnknownFieldError struct {
+	// Field is the key's path, e.g. "serail" or "anchors[0].rol".
+	Field string
+}
+
+func (e *UnknownFieldError) Error() string {
+	return fmt.Sprintf("unknown field %q (comments are keys starting with \"//\")", e.Field)
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// checkKeys returns an *UnknownFieldError for the first key of v (a JSON
+// value decoded into any, comments dropped), in sorted order, that no
+// field of t takes as encoding/json matches keys (json tag or field name,
+// case-insensitively). A value of the wrong JSON type is left to the
+// decoder, which names it.
+func checkKeys(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, _ := v.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			ft, ok := jsonField(t, k)
+			if !ok {
+				return &UnknownFieldError{Field: joinField(path, k)}
+			}
+			if err := checkKeys(m[k], ft, joinField(path, k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		m, _ := v.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := checkKeys(m[k], t.Elem(), joinField(path, k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		list, _ := v.([]any)
+		for i, item := range list {
+			if err := checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonField returns the type of the field of struct t that encoding/json
+// decodes key into: an exact name first, then one equal under case
+// folding.
+func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
+	var folded reflect.Type
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		switch {
+		case name == key:
+			return f.Type, true
+		case folded == nil && strings.EqualFold(name, key):
+			folded = f.Type
+		}
+	}
+	return folded, folded != nil
+}
+
+func joinField(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // Validate checks the document and fills every Anchor.Cert. The errors

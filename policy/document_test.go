@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -274,4 +275,60 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseUnknownFieldTyped: an unknown key at any level is an
+// *UnknownFieldError naming its path (decided by type, not by the
+// decoder's message), comments and case-folded names as encoding/json
+// takes them are not, and the error wraps ErrInvalid.
+func TestParseUnknownFieldTyped(t *testing.T) {
+	ca := testpki.NewCA(t, "Corp Root").Cert
+	anchor := func(extra map[string]any) map[string]any {
+		a := map[string]any{"pem": string(testpki.PEM(ca))}
+		maps.Copy(a, extra)
+		return a
+	}
+	doc := func(extra map[string]any, a map[string]any) map[string]any {
+		d := map[string]any{"serial": 1, "anchors": []any{a}}
+		maps.Copy(d, extra)
+		return d
+	}
+	unknown := []struct {
+		name  string
+		doc   map[string]any
+		field string
+	}{
+		{"top", doc(map[string]any{"serail": 2}, anchor(nil)), "serail"},
+		{"anchor", doc(nil, anchor(map[string]any{"rol": "root"})), "anchors[0].rol"},
+		{"exemption", doc(map[string]any{"exemptions": []any{map[string]any{"hosts": []string{"h"}, "reason": "x", "expire": "2030-01-01T00:00:00Z"}}}, anchor(nil)), "exemptions[0].expire"},
+		{"bypass", doc(map[string]any{"do_not_decrypt": []any{map[string]any{"clients": []string{"10.0.0.1"}, "reason": "x", "kind": "vip"}}}, anchor(nil)), "do_not_decrypt[0].kind"},
+		{"first sorted", doc(map[string]any{"zz": 1, "aa": 1}, anchor(nil)), "aa"},
+	}
+	for _, tt := range unknown {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := json.Marshal(tt.doc)
+			_, err := Parse(b)
+			var ue *UnknownFieldError
+			if !errors.As(err, &ue) {
+				t.Fatalf("Parse(%s) = %v, want an *UnknownFieldError", b, err)
+			}
+			if ue.Field != tt.field || !errors.Is(err, ErrInvalid) {
+				t.Errorf("field %q (ErrInvalid %v), want %q", ue.Field, errors.Is(err, ErrInvalid), tt.field)
+			}
+		})
+	}
+	known := map[string]map[string]any{
+		"comments":    doc(map[string]any{"//": "note", "exemptions": []any{map[string]any{"//why": "lab", "hosts": []string{"h"}, "reason": "x"}}}, anchor(map[string]any{"// role": "x"})),
+		"case folded": doc(map[string]any{"Report_Unknown_Roots": true}, anchor(map[string]any{"PEM": string(testpki.PEM(ca))})),
+		"map keys":    doc(map[string]any{"java_passwords": map[string]string{"/opt/jdk/lib/security/cacerts": "x"}}, anchor(nil)),
+		"times":       doc(map[string]any{"not_after": "2099-01-01T00:00:00Z"}, anchor(map[string]any{"remove_after": "2099-01-01T00:00:00Z"})),
+	}
+	for name, d := range known {
+		t.Run(name, func(t *testing.T) {
+			b, _ := json.Marshal(d)
+			if _, err := Parse(b); err != nil {
+				t.Fatalf("Parse(%s): %v", b, err)
+			}
+		})
+	}
 }

@@ -381,7 +381,7 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 			switch {
 			case errors.As(err, &mm):
 				return nil, fmt.Errorf("%w: content digest mismatch (modified after signing)", ErrTampered)
-			case isSigningTimeError(err):
+			case signedOutsideValidity(p7, i, pin):
 				return nil, fmt.Errorf("%w: %v", ErrSignerExpired, err)
 			default:
 				return nil, fmt.Errorf("%w: signature by %q: %v", ErrTampered, pin.Subject.String(), err)
@@ -394,11 +394,7 @@ func countSignatures(p7 *pkcs7.PKCS7, accepted []*x509.Certificate, opt VerifyOp
 		}
 		if len(v.Signers) == 0 {
 			v.Digest = digest
-			for _, a := range si.AuthenticatedAttributes {
-				if a.Type.Equal(oidSigningTime) {
-					_, _ = asn1.Unmarshal(a.Value.Bytes, &v.SignedAt)
-				}
-			}
+			v.SignedAt, _ = signingTime(p7, i)
 		}
 		v.Signers = append(v.Signers, pin)
 	}
@@ -438,8 +434,27 @@ func fingerprint(c *x509.Certificate) string {
 	return s[:16] + "…"
 }
 
-func isSigningTimeError(err error) bool {
-	return err != nil && bytes.Contains([]byte(err.Error()), []byte("is outside of certificate validity"))
+// signingTime returns the signing time attribute of the message's i-th
+// signature (the first one, as pkcs7 reads it), and whether it has one.
+func signingTime(p7 *pkcs7.PKCS7, i int) (time.Time, bool) {
+	for _, a := range p7.Signers[i].AuthenticatedAttributes {
+		if a.Type.Equal(oidSigningTime) {
+			var t time.Time
+			if _, err := asn1.Unmarshal(a.Value.Bytes, &t); err != nil {
+				return time.Time{}, false
+			}
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// signedOutsideValidity reports whether the i-th signature's signing
+// time falls outside cert's validity: pkcs7 then refuses it, and the
+// signer was not valid when it signed.
+func signedOutsideValidity(p7 *pkcs7.PKCS7, i int, cert *x509.Certificate) bool {
+	at, ok := signingTime(p7, i)
+	return ok && (at.Before(cert.NotBefore) || at.After(cert.NotAfter))
 }
 
 // parseSigned parses PKCS#7 and turns a parser panic on hostile input
@@ -484,6 +499,32 @@ func Content(blob []byte) ([]byte, *x509.Certificate, error) {
 		return p7.Content, nil, nil
 	}
 	return p7.Content, claimedSigner(p7, 0), nil
+}
+
+// Inspect returns the attached content of a signed policy (DER or PEM)
+// whose every signature verifies against the certificate the message
+// carries for it. It says nothing of who signed: the collector uses it to
+// refuse a truncated, corrupted or tampered upload, while trust in the
+// signer is the agents' business (Verify against their pins). Errors wrap
+// ErrUnsigned, ErrTampered or ErrInvalid.
+func Inspect(blob []byte) ([]byte, error) {
+	der, err := signedDER(blob)
+	if err != nil {
+		return nil, err
+	}
+	p7, err := parseSigned(der)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: not a PKCS#7 SignedData blob (%v)", ErrUnsigned, err)
+	case len(p7.Content) == 0:
+		return nil, fmt.Errorf("%w: the PKCS#7 has no attached content: sign with the content attached", ErrUnsigned)
+	case len(p7.Signers) == 0:
+		return nil, fmt.Errorf("%w: the PKCS#7 holds no signature", ErrUnsigned)
+	}
+	if err := verifySigned(p7); err != nil {
+		return nil, fmt.Errorf("%w: the signature does not verify against its own certificate (corrupted or tampered blob): %v", ErrTampered, err)
+	}
+	return p7.Content, nil
 }
 
 // Signatures returns the certificate each signature of a signed policy

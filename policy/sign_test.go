@@ -55,16 +55,7 @@ func TestVerifyMatrix(t *testing.T) {
 	if bytes.Equal(tampered, good) {
 		t.Fatal("tampering did not change the blob")
 	}
-	detached := func() []byte {
-		sd, _ := pkcs7.NewSignedData(doc)
-		sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-		if err := sd.AddSigner(signer, key, pkcs7.SignerInfoConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		sd.Detach()
-		b, _ := sd.Finish()
-		return b
-	}()
+	detached := detachedSign(t, doc, signer, key)
 	degenerate, _ := pkcs7.DegenerateCertificate(signer.Raw)
 	pemGood := pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: good})
 
@@ -113,6 +104,20 @@ func TestVerifyMatrix(t *testing.T) {
 	if _, err := Verify(good, VerifyOptions{Signer: signer, Now: signer.NotAfter.Add(time.Hour), AllowExpiredSigner: true, AllowExpired: true}); err != nil {
 		t.Errorf("AllowExpiredSigner: %v", err)
 	}
+}
+
+// detachedSign signs doc with the content detached (agents and the
+// collector refuse it).
+func detachedSign(t testing.TB, doc []byte, cert *x509.Certificate, key any) []byte {
+	t.Helper()
+	sd, _ := pkcs7.NewSignedData(doc)
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	sd.Detach()
+	b, _ := sd.Finish()
+	return b
 }
 
 func rawSign(t testing.TB, doc []byte, cert *x509.Certificate, key any) []byte {
@@ -273,4 +278,98 @@ func FuzzVerify(f *testing.F) {
 		}
 		_, _, _ = Content(blob)
 	})
+}
+
+// TestVerifySigningTimeTyped: a signature whose signing time falls outside
+// the signer's validity is ErrSignerExpired, decided from the signing-time
+// attribute against the certificate (also when the signer's validity at
+// Now is not checked), while a tampered blob from a valid signing time
+// stays ErrTampered.
+func TestVerifySigningTimeTyped(t *testing.T) {
+	now := time.Now()
+	signer, key := testpki.SelfSigned(t, "Policy Signer", testpki.Valid(now.Add(-time.Hour), now.Add(48*time.Hour)))
+	doc := testDoc(t, 5)
+	tests := []struct {
+		name     string
+		signedAt time.Time
+		tamper   bool
+		outside  bool
+		want     error
+	}{
+		{"before not_before", signer.NotBefore.Add(-time.Hour), false, true, ErrSignerExpired},
+		{"after not_after", signer.NotAfter.Add(time.Hour), false, true, ErrSignerExpired},
+		{"within", now, false, false, nil},
+		{"within, tampered", now, true, false, ErrTampered},
+		{"outside, tampered", signer.NotAfter.Add(time.Hour), true, true, ErrTampered},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blob, err := signedBlob(doc, tt.signedAt, keyPair{signer, key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p7, err := parseSigned(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at, ok := signingTime(p7, 0); !ok || !at.Equal(tt.signedAt.UTC().Truncate(time.Second)) {
+				t.Errorf("signingTime = %v, %v; want %v", at, ok, tt.signedAt)
+			}
+			if got := signedOutsideValidity(p7, 0, signer); got != tt.outside {
+				t.Errorf("signedOutsideValidity = %v, want %v", got, tt.outside)
+			}
+			if tt.tamper {
+				blob = bytes.Replace(blob, []byte(`"serial":5`), []byte(`"serial":9`), 1)
+			}
+			_, err = Verify(blob, VerifyOptions{Signer: signer, AllowExpiredSigner: true, Now: now})
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Verify: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestInspect: the collector's check of an upload returns the content of a
+// blob whose signatures verify against their own certificates, whoever
+// signed, and refuses the rest with a typed error (the guarded parse: a
+// hostile blob is an error, never a panic).
+func TestInspect(t *testing.T) {
+	signer, key := testpki.SelfSigned(t, "Policy Signer")
+	doc := testDoc(t, 5)
+	good, err := Sign(doc, signer, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(good, []byte(`"serial":5`), []byte(`"serial":9`), 1)
+	detached := detachedSign(t, doc, signer, key)
+	degenerate, _ := pkcs7.DegenerateCertificate(signer.Raw)
+	tests := []struct {
+		name string
+		blob []byte
+		want error
+	}{
+		{"DER", good, nil},
+		{"PEM", pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: good}), nil},
+		{"tampered", tampered, ErrTampered},
+		{"plain JSON", doc, ErrUnsigned},
+		{"garbage", []byte("\x30\x03\x02\x01"), ErrUnsigned},
+		{"indefinite length bomb", bytes.Repeat([]byte{0x30, 0x80}, 5000), ErrUnsigned},
+		{"detached", detached, ErrUnsigned},
+		{"certs only", degenerate, ErrUnsigned},
+		{"over MaxSigned", make([]byte, MaxSigned+1), ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			content, err := Inspect(tt.blob)
+			if tt.want == nil {
+				if err != nil || !bytes.Equal(content, doc) {
+					t.Fatalf("Inspect: %q, %v", content, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Inspect: %v, want %v", err, tt.want)
+			}
+		})
+	}
 }

@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go run ./scripts/mksandbox "$W/root" >/dev/null
+go run ./internal/mksandbox "$W/root" >/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 30 \
   -subj "/CN=Idle Test CA" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/signer.key" -out "$W/signer.pem" -days 30 \

@@ -84,7 +84,7 @@ ROOT=$DEMO/root
 echo "Building $ROOT: Debian system store (full Mozilla bundle, real update-ca-certificates),"
 echo "alice's Firefox profile and Chromium nssdb (real certutil), OpenJDK 17 (Debian's shared JKS)"
 echo "and Temurin 25 (its own PKCS12 cacerts)."
-go run ./scripts/mksandbox "$ROOT" >/dev/null
+go run ./internal/mksandbox "$ROOT" >/dev/null
 
 step "A freshly generated demo interception CA"
 show_quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

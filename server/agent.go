@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -262,8 +263,10 @@ func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 	w.Write(p.Blob)
 }
 
-// handlePolicyPut stores a signed policy blob (admin token). The body is
-// the blob itself (DER or PEM PKCS#7), at most 4 MiB.
+// handlePolicyPut publishes a signed policy blob (admin token). The body
+// is the blob itself (DER or PEM PKCS#7), at most 4 MiB. A blob refused
+// for itself is 400 with the reason, a serial not above the served one 409,
+// a database outage 503 and anything else 500 (the detail only logged).
 func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r, api.MaxBodyBytes)
 	if errors.Is(err, errTooLarge) {
@@ -274,35 +277,34 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
 		return
 	}
-	info, err := ReadPolicyInfo(body)
+	up, err := CheckPolicyUpload(body, time.Now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error()) // a *PolicyError: about the blob only
 		return
 	}
-	warning, err := info.CheckUpload(time.Now())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, api.ErrBadRequest, err.Error())
+	pub, err := PublishPolicy(r.Context(), s.st, up, s.dev.importUploaded)
+	switch {
+	case errors.Is(err, store.ErrStaleSerial):
+		writeError(w, http.StatusConflict, api.ErrBadRequest, fmt.Sprintf(
+			"policy serial %d is not greater than the served serial: agents would reject it; bump the serial and sign again", pub.Serial))
 		return
-	}
-	serial := info.Serial
-	if err := s.st.PutPolicy(r.Context(), serial, body); err != nil {
-		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
+	case err != nil:
+		s.internal(w, "store policy", err)
 		return
 	}
 	s.serialAt.Store(0)
-	s.pub.publish(serial) // wakes this collector's waiters at once (policywait.go)
-	out := map[string]any{"status": "ok", "serial": serial}
-	if warning != "" {
-		out["warning"] = warning
+	s.pub.publish(pub.Serial) // wakes this collector's waiters at once (policywait.go)
+	out := map[string]any{"status": "ok", "serial": pub.Serial}
+	if up.Warning != "" {
+		out["warning"] = up.Warning
 	}
 	// Its device exemptions apply at once. The policy is stored either
 	// way: a failed import is reported, and retried on the next upload.
-	res, err := s.dev.importUploaded(r.Context(), serial, body)
-	if err != nil {
-		s.log.Warn("policy exemptions not imported; devices they name are listed as unmanaged", "serial", serial, "err", err)
-		out["exemptions_error"] = err.Error()
+	if pub.ExemptionsErr != nil {
+		s.log.Warn("policy exemptions not imported; devices they name are listed as unmanaged", "serial", pub.Serial, "err", pub.ExemptionsErr)
+		out["exemptions_error"] = "device exemptions not imported (see the collector log); they are imported again on the next upload"
 	} else {
-		out["exemptions"], out["exemptions_skipped"] = res.Exemptions, res.Skipped
+		out["exemptions"], out["exemptions_skipped"] = pub.Exemptions.Exemptions, pub.Exemptions.Skipped
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/pki/pkitest"
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 const (
@@ -172,7 +173,7 @@ func TestFleetAlertRules(t *testing.T) {
 		if i == 9 {
 			continue // pending
 		}
-		rep := report(key, "r", "compliant")
+		rep := report(key, "r", stores.StatusCompliant)
 		rep.PolicySerial = 2
 		if i == 6 || i == 7 {
 			rep.PolicySerial = 1
@@ -282,7 +283,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	}
 	waitPKI(t, c, func(l api.PKICheckList) bool { return len(l.Checks) == 2 })
 	key, _ := c.Enroll(t, facts("g1"))
-	c.Report(t, report(key, "r1", "compliant", "missing"))
+	c.Report(t, report(key, "r1", stores.StatusCompliant, stores.StatusMissing))
 	if code, body := c.Do(t, "POST", api.PathReach, "", api.ReachReport{NodeKey: key, Results: []pki.Reach{
 		{Kind: pki.KindCRL, URL: p.URL("root.crl"), CA: strings.Repeat("ab", 32), OK: true, CheckedAt: time.Now()}}}); code != http.StatusOK {
 		t.Fatalf("reach: %d %s", code, body)

@@ -18,6 +18,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Benchmarks take their size from the environment so CI stays short:
@@ -156,11 +157,11 @@ func benchReports(hosts []int64, n, round int) []store.ReportIn {
 	for i := range out {
 		r := &api.ReportRequest{ReportID: fmt.Sprintf("b-%d-%d", round, i), Kind: api.ReportFull, PolicySerial: 1, StateHash: fmt.Sprintf("s-%d-%d", round, i)}
 		for j := 0; j < 10; j++ {
-			st := "compliant"
+			st := stores.StatusCompliant
 			if (i+j+round)%17 == 0 {
-				st = "missing"
+				st = stores.StatusMissing
 			}
-			r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", j), Kind: "nss", Path: "/p", Status: st})
+			r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", j), Kind: stores.KindNSS, Path: "/p", Status: st})
 		}
 		out[i] = store.ReportIn{HostID: hosts[i%len(hosts)], Report: r, Received: time.Now()}
 	}
@@ -343,12 +344,12 @@ func BenchmarkFleetQueries(b *testing.B) {
 			}{
 				{"HostsPage/status+os", store.HostFilter{Status: store.StatusNoncompliant, OS: "windows"}},
 				{"HostsPage/policy_serial+offline", store.HostFilter{PolicySerial: &serial, SeenBefore: time.Now().Add(-24 * time.Hour)}},
-				{"HostsPage/store_kind+status", store.HostFilter{StoreKind: "java", StoreStatus: "missing"}},
-				{"HostsPage/store_status+os", store.HostFilter{StoreStatus: "error", OS: "darwin"}},
-				{"HostsPage/store_kind+status+host_status", store.HostFilter{StoreKind: "nss", StoreStatus: "untrusted", Status: store.StatusNoncompliant}},
+				{"HostsPage/store_kind+status", store.HostFilter{StoreKind: stores.KindJava, StoreStatus: stores.StatusMissing}},
+				{"HostsPage/store_status+os", store.HostFilter{StoreStatus: stores.StatusError, OS: "darwin"}},
+				{"HostsPage/store_kind+status+host_status", store.HostFilter{StoreKind: stores.KindNSS, StoreStatus: stores.StatusUntrusted, Status: store.StatusNoncompliant}},
 				{"HostsPage/hostname", store.HostFilter{Hostname: "host-00123"}},
 				{"HostsPage/hostname_common", store.HostFilter{Hostname: "CORP.example"}},
-				{"HostsPage/hostname+store", store.HostFilter{Hostname: "host-0012", StoreStatus: "missing"}},
+				{"HostsPage/hostname+store", store.HostFilter{Hostname: "host-0012", StoreStatus: stores.StatusMissing}},
 				{"HostsPage/deep_cursor", store.HostFilter{Status: store.StatusCompliant, AfterID: 900000}},
 			} {
 				b.Run(f.name, func(b *testing.B) {

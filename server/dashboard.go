@@ -12,6 +12,8 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 func badRequest(w http.ResponseWriter, err error) {
@@ -106,9 +108,9 @@ func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error
 			return store.HostFilter{}, fmt.Errorf("unknown filter %q: use status, os, hostname, store_kind, store_status, policy_serial, flagged, stale, retired, seen_before, seen_after, offline_after, cursor or limit", clip(k))
 		}
 	}
-	f := store.HostFilter{Status: q.Get("status"), OS: q.Get("os"), Hostname: q.Get("hostname"),
-		StoreKind: q.Get("store_kind"), StoreStatus: q.Get("store_status")}
-	for k, v := range map[string]string{"status": f.Status, "os": f.OS, "hostname": f.Hostname, "store_kind": f.StoreKind, "store_status": f.StoreStatus} {
+	f := store.HostFilter{Status: api.HostStatus(q.Get("status")), OS: q.Get("os"), Hostname: q.Get("hostname"),
+		StoreKind: stores.Kind(q.Get("store_kind")), StoreStatus: stores.Status(q.Get("store_status"))}
+	for k, v := range map[string]string{"status": string(f.Status), "os": f.OS, "hostname": f.Hostname, "store_kind": string(f.StoreKind), "store_status": string(f.StoreStatus)} {
 		if len(v) > 255 {
 			return f, fmt.Errorf("%s: longer than 255 bytes", k)
 		}
@@ -116,10 +118,10 @@ func hostFilter(q url.Values, staleAfter time.Duration) (store.HostFilter, error
 	switch f.Status {
 	case "", api.HostStatusPending, api.HostStatusCompliant, api.HostStatusNoncompliant, api.HostStatusError:
 	default:
-		return f, fmt.Errorf("status=%q: use pending, compliant, noncompliant or error", clip(f.Status))
+		return f, fmt.Errorf("status=%q: use pending, compliant, noncompliant or error", clip(string(f.Status)))
 	}
 	if f.StoreStatus != "" && !storeStatuses[f.StoreStatus] {
-		return f, fmt.Errorf("store_status=%q: use one of %s", clip(f.StoreStatus), storeStatusList)
+		return f, fmt.Errorf("store_status=%q: use one of %s", clip(string(f.StoreStatus)), storeStatusList)
 	}
 	switch v := q.Get("flagged"); v {
 	case "", "false":
@@ -220,7 +222,7 @@ func (s *Server) handleHostsCSV(w http.ResponseWriter, r *http.Request) {
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	err = s.st.EachHost(r.Context(), f, func(h api.HostSummary) error {
 		return cw.Write([]string{i64(h.ID), csvSafe(h.Hostname), csvSafe(h.MachineID), csvSafe(h.OS), csvSafe(h.OSVersion), csvSafe(h.Arch),
-			csvSafe(h.AgentVersion), h.Status, i64(h.PolicySerial), i64(h.StoresTotal), i64(h.StoresCompliant), i64(h.UnknownRoots),
+			csvSafe(h.AgentVersion), string(h.Status), i64(h.PolicySerial), i64(h.StoresTotal), i64(h.StoresCompliant), i64(h.UnknownRoots),
 			i64(h.BlockedRoots), ts(h.EnrolledAt), ts(h.LastSeen), ts(h.LastReportAt)})
 	})
 	cw.Flush()
@@ -321,9 +323,9 @@ func (s *Server) handleCAs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRoots(w http.ResponseWriter, r *http.Request) {
-	class := r.URL.Query().Get("class")
-	if class != "" && class != "unknown" && class != "blocked" {
-		badRequest(w, fmt.Errorf("class=%q: use unknown or blocked", clip(class)))
+	class := inventory.Class(r.URL.Query().Get("class"))
+	if class != "" && class != inventory.Unknown && class != inventory.Blocked {
+		badRequest(w, fmt.Errorf("class=%q: use %s or %s", clip(string(class)), inventory.Unknown, inventory.Blocked))
 		return
 	}
 	limit, err := parseLimit(r.URL.Query())
@@ -398,16 +400,25 @@ func (s *Server) handleSecretAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.st.AddSecret(r.Context(), c.Name)
-	if err != nil {
+	if errors.Is(err, store.ErrExists) {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "add enroll secret", err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.CredentialCreated{Name: c.Name, Value: v})
 }
 
 func (s *Server) handleSecretRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.st.RevokeSecret(r.Context(), r.PathValue("name")); err != nil {
+	err := s.st.RevokeSecret(r.Context(), r.PathValue("name"))
+	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "revoke enroll secret", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -432,16 +443,25 @@ func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.st.AddToken(r.Context(), c.Name, c.Role)
-	if err != nil {
+	if errors.Is(err, store.ErrExists) {
 		writeError(w, http.StatusConflict, api.ErrBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "add API token", err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.CredentialCreated{Name: c.Name, Role: c.Role, Value: v})
 }
 
 func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := s.st.RevokeToken(r.Context(), r.PathValue("name")); err != nil {
+	err := s.st.RevokeToken(r.Context(), r.PathValue("name"))
+	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, api.ErrNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, "revoke API token", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // errTooLarge is returned when a body exceeds api.MaxBodyBytes.
@@ -95,11 +96,11 @@ var (
 
 // storeStatuses are the statuses a store may report (stores.Statuses),
 // and storeStatusList names them for error messages.
-var storeStatuses, storeStatusList = func() (map[string]bool, string) {
-	m := map[string]bool{}
+var storeStatuses, storeStatusList = func() (map[stores.Status]bool, string) {
+	m := map[stores.Status]bool{}
 	var names []string
 	for _, st := range stores.Statuses() {
-		m[string(st)] = true
+		m[st] = true
 		names = append(names, string(st))
 	}
 	return m, strings.Join(names, ", ")
@@ -187,9 +188,9 @@ func validateReport(r *api.ReportRequest) error {
 		}
 		seen[s.ID] = true
 		if !storeStatuses[s.Status] {
-			return fmt.Errorf("%s: status %q: use one of %s", f, clip(s.Status), storeStatusList)
+			return fmt.Errorf("%s: status %q: use one of %s", f, clip(string(s.Status)), storeStatusList)
 		}
-		for name, v := range map[string]string{"id": s.ID, "kind": s.Kind, "path": s.Path, "format": s.Format, "owner": s.Owner, "detail": s.Detail} {
+		for name, v := range map[string]string{"id": s.ID, "kind": string(s.Kind), "path": s.Path, "format": s.Format, "owner": s.Owner, "detail": s.Detail} {
 			if err := checkString(f+"."+name, v); err != nil {
 				return err
 			}
@@ -208,8 +209,8 @@ func validateReport(r *api.ReportRequest) error {
 			return fmt.Errorf("%s: duplicate sha256", f)
 		}
 		seen[rt.SHA256] = true
-		if rt.Class != "unknown" && rt.Class != "blocked" {
-			return fmt.Errorf("%s: class %q: use unknown or blocked", f, clip(rt.Class))
+		if rt.Class != inventory.Unknown && rt.Class != inventory.Blocked {
+			return fmt.Errorf("%s: class %q: use %s or %s", f, clip(string(rt.Class)), inventory.Unknown, inventory.Blocked)
 		}
 		if len(rt.StoreIDs) > api.MaxStores {
 			return fmt.Errorf("%s: more than %d store_ids", f, api.MaxStores)
@@ -249,8 +250,8 @@ func validateReport(r *api.ReportRequest) error {
 			return fmt.Errorf("%s: duplicate event id %q", f, e.ID)
 		}
 		seen[e.ID] = true
-		if !eventTypeRE.MatchString(e.Type) {
-			return fmt.Errorf("%s: type %q: lowercase letters, digits and '-'", f, clip(e.Type))
+		if !eventTypeRE.MatchString(string(e.Type)) {
+			return fmt.Errorf("%s: type %q: lowercase letters, digits and '-'", f, clip(string(e.Type)))
 		}
 		for name, v := range map[string]string{"store_id": e.StoreID, "sha256": e.SHA256, "detail": e.Detail} {
 			if err := checkString(f+"."+name, v); err != nil {

@@ -71,9 +71,9 @@ func (s *Server) deviceRoutes(h func(pattern, route string, fn http.HandlerFunc)
 	}
 	const help = "Devices seen on the network (proxy and DHCP evidence), by status: unmanaged (no enrolled agent accounts for it), exempt, managed."
 	s.m.reg.MustRegister(
-		gauge("anchorwatch_devices", help, prometheus.Labels{"status": devices.StatusUnmanaged}, func(c devices.Counts) int64 { return c.Unmanaged }),
-		gauge("anchorwatch_devices", help, prometheus.Labels{"status": devices.StatusExempt}, func(c devices.Counts) int64 { return c.Exempt }),
-		gauge("anchorwatch_devices", help, prometheus.Labels{"status": devices.StatusManaged}, func(c devices.Counts) int64 { return c.Managed }),
+		gauge("anchorwatch_devices", help, prometheus.Labels{"status": string(api.DeviceUnmanaged)}, func(c devices.Counts) int64 { return c.Unmanaged }),
+		gauge("anchorwatch_devices", help, prometheus.Labels{"status": string(api.DeviceExempt)}, func(c devices.Counts) int64 { return c.Exempt }),
+		gauge("anchorwatch_devices", help, prometheus.Labels{"status": string(api.DeviceManaged)}, func(c devices.Counts) int64 { return c.Managed }),
 		gauge("anchorwatch_unmanaged_devices_rejecting_ca", "Unmanaged devices the proxy saw refuse the interception certificate.",
 			nil, func(c devices.Counts) int64 { return c.RejectsCA }),
 	)
@@ -198,9 +198,9 @@ func deviceFilter(q url.Values, now time.Time) (devices.Filter, error) {
 		for _, s := range strings.Split(v, ",") {
 			switch s = strings.TrimSpace(s); s {
 			case "all":
-				f.Statuses = []string{devices.StatusUnmanaged, devices.StatusExempt, devices.StatusManaged}
-			case devices.StatusUnmanaged, devices.StatusExempt, devices.StatusManaged:
-				f.Statuses = append(f.Statuses, s)
+				f.Statuses = api.DeviceStatuses()
+			case string(api.DeviceUnmanaged), string(api.DeviceExempt), string(api.DeviceManaged):
+				f.Statuses = append(f.Statuses, api.DeviceStatus(s))
 			default:
 				return f, fmt.Errorf("status=%q: use unmanaged, exempt, managed or all (comma-separated for several)", clip(v))
 			}

@@ -88,12 +88,12 @@ func TestSquidDevicesEndToEnd(t *testing.T) {
 	for _, e := range rej.Evidence {
 		refused = refused || (e.Kind == string(evidence.KindCertificate) && strings.HasPrefix(e.Text, evidence.EvidenceRejectedCA))
 	}
-	if rej.Status != devices.StatusUnmanaged || !rej.RejectsCA || !refused {
+	if rej.Status != api.DeviceUnmanaged || !rej.RejectsCA || !refused {
 		t.Errorf("client without the CA: %+v, want unmanaged with the certificate rejection evidence", rej)
 	}
 	for _, d := range deviceList(t, c, "?status=all").Devices {
 		for _, ip := range d.IPs {
-			if ip == squidtest.TrustingClient && (d.Status != devices.StatusManaged || d.ManagedBy != hostID || d.RejectsCA) {
+			if ip == squidtest.TrustingClient && (d.Status != api.DeviceManaged || d.ManagedBy != hostID || d.RejectsCA) {
 				t.Errorf("enrolled client: %+v, want managed by host %d", d, hostID)
 			}
 		}

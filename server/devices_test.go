@@ -114,7 +114,7 @@ func testDevicesAPI(t *testing.T, c *servertest.Collector) {
 		t.Errorf("default list: %q (%+v)", got, p)
 	}
 	for _, d := range p.Devices {
-		if d.Key == "ip:10.0.0.77" && (!d.RejectsCA || d.Status != devices.StatusUnmanaged || len(d.Evidence) != 1 ||
+		if d.Key == "ip:10.0.0.77" && (!d.RejectsCA || d.Status != api.DeviceUnmanaged || len(d.Evidence) != 1 ||
 			d.Evidence[0].Text != rej || d.Sightings != 13) {
 			t.Errorf("rejecting device: %+v", d)
 		}
@@ -128,7 +128,7 @@ func testDevicesAPI(t *testing.T, c *servertest.Collector) {
 	}
 	for _, d := range all.Devices {
 		if d.Key == "mac:00:11:22:33:44:55" || strings.Contains(d.Key, "10.0.0.10") {
-			if d.Status != devices.StatusManaged || d.ManagedBy != laptop {
+			if d.Status != api.DeviceManaged || d.ManagedBy != laptop {
 				t.Errorf("enrolled laptop: %+v", d)
 			}
 		}

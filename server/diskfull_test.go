@@ -23,6 +23,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes for t (the test runs as root,
@@ -99,7 +100,7 @@ func startAgents(t *testing.T, url string, client *http.Client, keys []string) *
 			defer a.wg.Done()
 			for n := 0; ; n++ {
 				id := fmt.Sprintf("df-%d-%d", g, n)
-				rep := report(key, id, "compliant", "missing")
+				rep := report(key, id, stores.StatusCompliant, stores.StatusMissing)
 				rep.StateHash = id // a new state: the stores are rewritten
 				rep.Events = []api.Event{{ID: "ev-" + id, Type: api.EventRemoved, Time: time.Now(), StoreID: "java:/s1",
 					Detail: strings.Repeat("the disk fills up ", 20)}}

@@ -6,7 +6,12 @@
 //	st, _ := store.Open(ctx, "postgres://…")
 //	srv, _ := server.New(server.Config{Store: st, UI: webHandler})
 //	defer srv.Close()
-//	http.ListenAndServeTLS(addr, cert, key, srv)
+//	err := server.ListenAndServe(ctx, server.ListenConfig{Addr: ":8443", Handler: srv, SelfSignedDir: dataDir})
+//
+// ListenAndServe (listen.go) is the production HTTP server `collector
+// serve` runs: TLS by default (a self-signed certificate made in the data
+// directory unless one is given), every phase of a connection bounded,
+// and a graceful shutdown when ctx ends (policy waits drained at once).
 //
 // Routes (docs/collector.md has the reference with curl examples):
 //
@@ -35,6 +40,13 @@
 // Hosts not seen for StaleAfter are stale, for RetireAfter retired; events,
 // snapshots and report ids are pruned past their retention in small
 // transactions off the writer (Maintain, lifecycle.go).
+//
+// A policy is published in one place (policyblob.go), for the API and the
+// CLI alike: CheckPolicyUpload reads the signed blob with the policy
+// package's guarded parser (policy.Inspect), PublishPolicy stores it and
+// imports its device exemptions. Failures are told apart by type: the
+// blob's fault is a 400 with the reason, a stale serial a 409, the
+// database a 503 or a 500 that names nothing internal.
 //
 // Every request body is read under api.MaxBodyBytes (413 beyond), must be
 // valid UTF-8 and strict JSON (unknown fields are refused) and within the

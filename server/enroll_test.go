@@ -14,6 +14,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // TestReenrollKnownMachineID: anyone holding the fleet-wide enroll secret
@@ -25,7 +26,7 @@ func TestReenrollKnownMachineID(t *testing.T) {
 	forEachBackend(t, servertest.Options{}, func(t *testing.T, c *servertest.Collector) {
 		real := facts("victim")
 		key, id := c.Enroll(t, real)
-		c.Report(t, report(key, "r-1", "compliant"))
+		c.Report(t, report(key, "r-1", stores.StatusCompliant))
 
 		// The impostor: same machine id, the enroll secret, its own facts.
 		fake := real
@@ -35,7 +36,7 @@ func TestReenrollKnownMachineID(t *testing.T) {
 			t.Fatalf("re-enrolling machine id %q without the host's key took over host %d", real.MachineID, id)
 		}
 		// The real agent is not knocked off.
-		code, body := c.Do(t, "POST", api.PathReport, "", report(key, "r-2", "compliant"))
+		code, body := c.Do(t, "POST", api.PathReport, "", report(key, "r-2", stores.StatusCompliant))
 		if code != 200 {
 			t.Fatalf("the real agent's node key after the impostor enrolled: %d %s", code, body)
 		}
@@ -53,7 +54,7 @@ func TestReenrollKnownMachineID(t *testing.T) {
 		}
 		hasConflictEvent := func(d api.HostDetail) bool {
 			for _, e := range d.Events {
-				if e.Type == "enroll-conflict" {
+				if e.Type == api.EventEnrollConflict {
 					return true
 				}
 			}
@@ -67,7 +68,7 @@ func TestReenrollKnownMachineID(t *testing.T) {
 			t.Errorf("the real host: %+v, events %+v", rh.HostSummary, rh.Events)
 		}
 		// The impostor's node key writes only its own (flagged) host.
-		c.Report(t, report(fakeKey, "f-1", "missing"))
+		c.Report(t, report(fakeKey, "f-1", stores.StatusMissing))
 		_, body = c.Do(t, "GET", fmt.Sprintf("%s/%d", api.PathHosts, id), c.ViewerToken, nil)
 		if rh := decode[api.HostDetail](t, body); rh.Status != api.HostStatusCompliant {
 			t.Errorf("the real host changed by the impostor's report: %s", rh.Status)
@@ -161,7 +162,7 @@ func TestHostKeyProof(t *testing.T) {
 		if code, body := c.Do(t, "POST", path+"/revoke-node-key", c.AdminToken, nil); code != 204 {
 			t.Fatalf("revoke node key: %d %s", code, body)
 		}
-		if code, body := c.Do(t, "POST", api.PathReport, "", report(cur.NodeKey, "x-1", "compliant")); code != 401 || errCode(t, body) != api.ErrNodeInvalid {
+		if code, body := c.Do(t, "POST", api.PathReport, "", report(cur.NodeKey, "x-1", stores.StatusCompliant)); code != 401 || errCode(t, body) != api.ErrNodeInvalid {
 			t.Fatalf("a revoked node key: %d %s", code, body)
 		}
 		code, body = enroll(keyedEnroll(t, c.EnrollSecret, f, k, time.Now()))
@@ -187,7 +188,7 @@ func TestHostKeyProof(t *testing.T) {
 		if code != 200 || decode[api.HostMerged](t, body).MergedInto != first.HostID {
 			t.Fatalf("merge: %d %s", code, body)
 		}
-		c.Report(t, report(img.NodeKey, "m-1", "compliant"))
+		c.Report(t, report(img.NodeKey, "m-1", stores.StatusCompliant))
 		if code, _ := c.Do(t, "POST", fmt.Sprintf("%s/%d/merge", api.PathHosts, first.HostID), c.AdminToken, nil); code != 409 {
 			t.Errorf("merging an unflagged host: %d, want 409", code)
 		}
@@ -201,7 +202,7 @@ func TestHostKeyProof(t *testing.T) {
 		if code, body := c.Do(t, "DELETE", fmt.Sprintf("%s/%d", api.PathHosts, imp.HostID), c.AdminToken, nil); code != 204 {
 			t.Fatalf("retire: %d %s", code, body)
 		}
-		if code, _ := c.Do(t, "POST", api.PathReport, "", report(imp.NodeKey, "i-1", "compliant")); code != 401 {
+		if code, _ := c.Do(t, "POST", api.PathReport, "", report(imp.NodeKey, "i-1", stores.StatusCompliant)); code != 401 {
 			t.Errorf("a retired host's node key: %d, want 401", code)
 		}
 		if code, _ := c.Do(t, "GET", fmt.Sprintf("%s/%d", api.PathHosts, imp.HostID), c.ViewerToken, nil); code != 404 {

@@ -24,6 +24,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // childEnv makes the test binary run a collector instead of the tests:
@@ -188,7 +189,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 						default:
 						}
 						id := fmt.Sprintf("g%d-%d", g, n)
-						code, _, err := post(client, url+api.PathReport, report(keys[g], id, "compliant", "missing", "compliant"))
+						code, _, err := post(client, url+api.PathReport, report(keys[g], id, stores.StatusCompliant, stores.StatusMissing, stores.StatusCompliant))
 						if err != nil {
 							return // the collector is gone
 						}
@@ -253,7 +254,7 @@ func TestSIGKILLLosesNoAcknowledgedReport(t *testing.T) {
 			}
 			// Resending an acknowledged report after the restart: stored once.
 			last := got[len(got)-1]
-			code, body, err := post(client, url+api.PathReport, report(last.key, last.id, "compliant", "missing", "compliant"))
+			code, body, err := post(client, url+api.PathReport, report(last.key, last.id, stores.StatusCompliant, stores.StatusMissing, stores.StatusCompliant))
 			if err != nil || code != 200 || !strings.Contains(string(body), `"duplicate":true`) {
 				t.Fatalf("resend after restart: %d %s %v", code, body, err)
 			}

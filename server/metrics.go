@@ -10,6 +10,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // metrics are the collector's own Prometheus metrics, in a registry per
@@ -149,7 +150,7 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			m[k] = t
 		}
 		t.all += n
-		if status == "compliant" {
+		if status == string(api.HostStatusCompliant) { // a store's is the same word (stores.StatusCompliant)
 			t.ok += n
 		}
 	}
@@ -181,8 +182,8 @@ func (c *fleetCollector) collectSummary(ch chan<- prometheus.Metric, sum *api.Fl
 	for state, n := range map[string]int64{"offline": sum.Offline, "stale": sum.Stale, "retired": sum.Retired, "flagged": sum.Flagged} {
 		ch <- prometheus.MustNewConstMetric(descLifecycle, prometheus.GaugeValue, float64(n), state)
 	}
-	ch <- prometheus.MustNewConstMetric(descRoots, prometheus.GaugeValue, float64(sum.UnknownRoots), "unknown")
-	ch <- prometheus.MustNewConstMetric(descRoots, prometheus.GaugeValue, float64(sum.BlockedRoots), "blocked")
+	ch <- prometheus.MustNewConstMetric(descRoots, prometheus.GaugeValue, float64(sum.UnknownRoots), string(inventory.Unknown))
+	ch <- prometheus.MustNewConstMetric(descRoots, prometheus.GaugeValue, float64(sum.BlockedRoots), string(inventory.Blocked))
 	ch <- prometheus.MustNewConstMetric(descServed, prometheus.GaugeValue, float64(sum.PolicySerial))
 	var behind int64
 	for _, g := range sum.ByPolicySerial {

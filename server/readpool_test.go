@@ -11,6 +11,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // TestDeviceReadsOffTheWriter checks that device queries and report
@@ -46,7 +47,7 @@ func TestDeviceReadsOffTheWriter(t *testing.T) {
 	if !rows.Next() {
 		t.Fatal("no observation row")
 	}
-	if rr := c.Report(t, report(key, "r1", "compliant")); rr.Status != "ok" || rr.Duplicate {
+	if rr := c.Report(t, report(key, "r1", stores.StatusCompliant)); rr.Status != "ok" || rr.Duplicate {
 		t.Fatalf("report not accepted during a read: %+v", rr)
 	}
 	rows.Close()

@@ -21,6 +21,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 func facts(name string) api.HostFacts {
@@ -28,10 +29,10 @@ func facts(name string) api.HostFacts {
 		AgentVersion: "0.1.0", IPs: []string{"192.0.2.10"}, MACs: []string{"02:00:00:00:00:01"}}
 }
 
-func report(key, id string, statuses ...string) *api.ReportRequest {
+func report(key, id string, statuses ...stores.Status) *api.ReportRequest {
 	r := &api.ReportRequest{NodeKey: key, ReportID: id, Kind: api.ReportFull, GeneratedAt: time.Now(), PolicySerial: 1, StateHash: id}
 	for i, st := range statuses {
-		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", i), Kind: "nss", Path: fmt.Sprintf("/home/u%d/.pki/nssdb", i), Status: st})
+		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("nss:/home/u%d/.pki/nssdb", i), Kind: stores.KindNSS, Path: fmt.Sprintf("/home/u%d/.pki/nssdb", i), Status: st})
 	}
 	r.CAs = []api.CA{{SHA256: "aa11", Subject: "CN=Corp Inspection CA", NotAfter: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	return r
@@ -54,7 +55,7 @@ func errCode(t *testing.T, body []byte) string {
 func TestEnrollReportQuery(t *testing.T) {
 	forEachBackend(t, servertest.Options{}, func(t *testing.T, c *servertest.Collector) {
 		key, id := c.Enroll(t, facts("web-1"))
-		rep := report(key, "r-1", "compliant", "missing")
+		rep := report(key, "r-1", stores.StatusCompliant, stores.StatusMissing)
 		rep.Events = []api.Event{{ID: "ev-1", Type: api.EventRemoved, StoreID: rep.Stores[1].ID, Time: time.Now()}}
 		if rr := c.Report(t, rep); rr.Status != "ok" || rr.Duplicate {
 			t.Fatalf("first ack: %+v", rr)
@@ -176,11 +177,11 @@ func TestAuthMatrix(t *testing.T) {
 			}
 		}
 		// Agent endpoints: no or a wrong credential is 401 with the code the agent acts on.
-		code, body := c.Do(t, "POST", api.PathReport, "", report("", "r", "compliant"))
+		code, body := c.Do(t, "POST", api.PathReport, "", report("", "r", stores.StatusCompliant))
 		if code != 401 || errCode(t, body) != api.ErrNodeInvalid {
 			t.Errorf("report without node key: %d %s", code, body)
 		}
-		code, body = c.Do(t, "POST", api.PathReport, "", report("awn_nope", "r", "compliant"))
+		code, body = c.Do(t, "POST", api.PathReport, "", report("awn_nope", "r", stores.StatusCompliant))
 		if code != 401 || errCode(t, body) != api.ErrNodeInvalid {
 			t.Errorf("report with unknown node key: %d %s", code, body)
 		}
@@ -189,7 +190,7 @@ func TestAuthMatrix(t *testing.T) {
 			t.Errorf("enroll with wrong secret: %d %s", code, body)
 		}
 		// A dashboard token is not a node key, nor an enroll secret.
-		code, _ = c.Do(t, "POST", api.PathReport, "", report(c.AdminToken, "r", "compliant"))
+		code, _ = c.Do(t, "POST", api.PathReport, "", report(c.AdminToken, "r", stores.StatusCompliant))
 		if code != 401 {
 			t.Errorf("report with an admin token as node key: %d", code)
 		}
@@ -206,7 +207,7 @@ func TestAuthMatrix(t *testing.T) {
 			t.Errorf("enroll with a node key as secret: %d %s", code, body)
 		}
 		// A node key writes only its own host.
-		c.Report(t, report(keyA, "r-a", "missing"))
+		c.Report(t, report(keyA, "r-a", stores.StatusMissing))
 		_, body = c.Do(t, "GET", fmt.Sprintf("%s/%d", api.PathHosts, idB), c.AdminToken, nil)
 		if hb := decode[api.HostDetail](t, body); hb.Status != api.HostStatusPending || len(hb.Stores) != 0 {
 			t.Errorf("host B changed by host A's report: %+v", hb)
@@ -234,7 +235,7 @@ func TestAuthMatrix(t *testing.T) {
 			t.Errorf("revoked secret still enrolls: %d %s", code, body)
 		}
 		// Hosts enrolled before keep reporting.
-		c.Report(t, report(keyA, "r-a2", "compliant"))
+		c.Report(t, report(keyA, "r-a2", stores.StatusCompliant))
 		// Re-enrolling machine A (new secret), proving it with its node
 		// key, invalidates that key (enroll_test.go: host keys, impostors).
 		code, body = c.Do(t, "POST", api.PathSecrets, c.AdminToken, api.CredentialCreate{Name: "second"})
@@ -246,7 +247,7 @@ func TestAuthMatrix(t *testing.T) {
 		if code != 200 || decode[api.EnrollResponse](t, body).HostID != idA {
 			t.Fatalf("re-enroll: %d %s", code, body)
 		}
-		code, body = c.Do(t, "POST", api.PathReport, "", report(keyA, "r-a3", "compliant"))
+		code, body = c.Do(t, "POST", api.PathReport, "", report(keyA, "r-a3", stores.StatusCompliant))
 		if code != 401 || errCode(t, body) != api.ErrNodeInvalid {
 			t.Errorf("old node key after re-enrollment: %d %s", code, body)
 		}
@@ -288,7 +289,7 @@ func TestHostileInput(t *testing.T) {
 			{"bad store status", with("stores", []any{map[string]any{"id": "s", "kind": "k", "status": "fine"}}), 400, "status"},
 			{"duplicate store", with("stores", []any{map[string]any{"id": "s", "kind": "k", "status": "compliant"}, map[string]any{"id": "s", "kind": "k", "status": "compliant"}}), 400, "duplicate"},
 			{"long string", with("state_hash", strings.Repeat("a", api.MaxStringLen+1)), 400, "longer than"},
-			{"bad event", with("events", []any{map[string]any{"id": "", "type": "removed"}}), 400, "events[0]"},
+			{"bad event", with("events", []any{map[string]any{"id": "", "type": api.EventRemoved}}), 400, "events[0]"},
 			{"bad ip", with("host", map[string]any{"hostname": "h", "ips": []string{"999.1.1.1"}}), 400, "IP"},
 			{"heartbeat with stores", with("kind", "heartbeat"), 400, "heartbeat"},
 			{"negative serial", with("policy_serial", -1), 400, "negative"},
@@ -437,7 +438,7 @@ func TestPolicyUploadAndServe(t *testing.T) {
 		if code != 200 || !bytes.Equal(body, blob) {
 			t.Fatalf("POST form: %d", code)
 		}
-		if rr := c.Report(t, report(key, "after-policy", "compliant")); rr.PolicySerial != 7 {
+		if rr := c.Report(t, report(key, "after-policy", stores.StatusCompliant)); rr.PolicySerial != 7 {
 			t.Fatalf("report ack serial %d, want 7", rr.PolicySerial)
 		}
 	})

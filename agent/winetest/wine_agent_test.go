@@ -165,7 +165,7 @@ func TestWineAgentHealsRootOnRegistryNotification(t *testing.T) {
 	// The heals came from notifications: the agent's rescan did not run
 	// (an hour away), and no heal failed.
 	var failed api.EventList
-	get(t, coll, api.PathEvents+"?"+url.Values{"type": {"heal-failed"}}.Encode(), &failed)
+	get(t, coll, api.PathEvents+"?"+url.Values{"type": {string(api.EventHealFailed)}}.Encode(), &failed)
 	if len(failed.Events) != 0 {
 		t.Errorf("heal-failed events: %+v", failed.Events)
 	}
@@ -292,7 +292,7 @@ func waitCompliant(t *testing.T, coll *servertest.Collector, id string) api.Host
 		if len(hl.Hosts) == 1 {
 			get(t, coll, fmt.Sprintf("%s/%d", api.PathHosts, hl.Hosts[0].ID), &last)
 			for _, s := range last.Stores {
-				if s.ID == id && s.Status == "compliant" {
+				if s.ID == id && s.Status == stores.StatusCompliant {
 					return last
 				}
 			}
@@ -317,9 +317,9 @@ func waitHealEvents(t *testing.T, coll *servertest.Collector, hostID int64, stor
 				continue
 			}
 			switch e.Type {
-			case "removed":
+			case api.EventRemoved:
 				rm = append(rm, e.Event)
-			case "healed":
+			case api.EventHealed:
 				hl = append(hl, e.Event)
 			}
 		}

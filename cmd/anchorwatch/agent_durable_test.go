@@ -167,7 +167,7 @@ func (h *durableHost) events() []api.Event {
 }
 
 // count counts the events of a type about our CA in the Debian JKS.
-func (h *durableHost) count(typ string) int {
+func (h *durableHost) count(typ api.EventType) int {
 	n := 0
 	for _, e := range h.events() {
 		if e.Type == typ && e.SHA256 == h.ca && e.StoreID == "java:/etc/ssl/certs/java/cacerts" {

@@ -223,8 +223,8 @@ func agentStatus(cmd *cobra.Command, cfgPath, root string) error {
 func statusProblem(readErr string, st agent.Status) string {
 	var bad []string
 	for _, s := range st.Stores {
-		if s.Status != string(stores.StatusCompliant) {
-			bad = append(bad, s.ID+" "+s.Status)
+		if s.Status != stores.StatusCompliant {
+			bad = append(bad, s.ID+" "+string(s.Status))
 		}
 	}
 	switch {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/agent"
 	"github.com/anchorwatch/anchorwatch/installers"
+	"github.com/anchorwatch/anchorwatch/internal/secretfile"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
@@ -198,40 +198,14 @@ func checkConfigured(cfg []byte, path string) error {
 	return nil
 }
 
-// readSecretToCopy reads an enroll secret: a regular file, not a link (a
-// link planted where the admin's path points would make us copy another
-// file, as root, into the secret sent to the collector), checked again on
-// the open file (a pipe or device would block or never end), at most 64
-// KiB, not empty.
+// readSecretToCopy reads an enroll secret with secretfile's checks (a
+// regular file of its own, not a link: a link planted where the admin's
+// path points would make us copy another file, as root, into the secret
+// sent to the collector; at most 64 KiB) and refuses an empty one.
 func readSecretToCopy(path string) ([]byte, error) {
-	before, err := os.Lstat(path)
+	data, _, err := secretfile.Read(path, secretfile.Max)
 	if err != nil {
 		return nil, err
-	}
-	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (a link, pipe or device?)", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
-		return nil, fmt.Errorf("%s changed while it was opened", path)
-	}
-	if n := linkCount(fi); n > 1 {
-		return nil, fmt.Errorf("%s has %d hard links: copy the secret into a file of its own", path, n)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > 64<<10 {
-		return nil, fmt.Errorf("%s is over 64 KiB: not an enroll secret", path)
 	}
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, fmt.Errorf("%s is empty", path)

@@ -61,7 +61,7 @@ func TestCollectorIngestSquidEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if d.Status != devices.StatusUnmanaged || !d.RejectsCA || len(d.Evidence) == 0 ||
+	if d.Status != api.DeviceUnmanaged || !d.RejectsCA || len(d.Evidence) == 0 ||
 		!strings.HasPrefix(d.Evidence[0].Text, evidence.EvidenceRejectedCA) {
 		t.Errorf("client without the CA: %+v, want unmanaged with the rejection evidence", d)
 	}
@@ -70,7 +70,7 @@ func TestCollectorIngestSquidEndToEnd(t *testing.T) {
 	}
 	for _, d := range get("?status=all").Devices {
 		for _, ip := range d.IPs {
-			if ip == squidtest.TrustingClient && (d.Status != devices.StatusManaged || d.ManagedBy != hostID) {
+			if ip == squidtest.TrustingClient && (d.Status != api.DeviceManaged || d.ManagedBy != hostID) {
 				t.Errorf("enrolled client: %+v, want managed by host %d", d, hostID)
 			}
 		}

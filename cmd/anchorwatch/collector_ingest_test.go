@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
@@ -48,7 +49,7 @@ func sightings(t *testing.T, db string) (int64, []devices.Device) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := d.List(ctx, devices.Filter{Statuses: []string{devices.StatusUnmanaged, devices.StatusExempt, devices.StatusManaged}})
+	all, err := d.List(ctx, devices.Filter{Statuses: api.DeviceStatuses()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestCollectorIngestCLI(t *testing.T) {
 	_, devs := sightings(t, db)
 	exempt := 0
 	for _, d := range devs {
-		if d.Status == devices.StatusExempt {
+		if d.Status == api.DeviceExempt {
 			exempt++
 		}
 	}

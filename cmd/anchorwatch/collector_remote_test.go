@@ -30,7 +30,7 @@ func collectorSightings(t *testing.T, c *servertest.Collector) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := d.List(ctx, devices.Filter{Statuses: []string{devices.StatusUnmanaged, devices.StatusExempt, devices.StatusManaged}})
+	all, err := d.List(ctx, devices.Filter{Statuses: api.DeviceStatuses()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -17,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anchorwatch/anchorwatch/server"
-	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
@@ -205,59 +202,23 @@ func newCollectorServeCmd(dbf *collectorDB) *cobra.Command {
 				return err
 			}
 			defer srv.Close()
-			hs := &http.Server{Addr: listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-				WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-			hs.RegisterOnShutdown(srv.Drain) // agents' policy waits end at once
-			if !insecure {
-				if certFile == "" {
-					var created bool
-					certFile, keyFile, created, err = server.EnsureSelfSigned(dbf.dataDir, hosts)
-					if err != nil {
-						return err
+			err = server.ListenAndServe(ctx, server.ListenConfig{Addr: listen, Handler: srv, CertFile: certFile, KeyFile: keyFile,
+				SelfSignedDir: dbf.dataDir, SelfSignedHosts: hosts, Insecure: insecure, Logger: log,
+				Ready: func(l server.Listening) {
+					if l.SelfSigned != "" {
+						verb := "using"
+						if l.Created {
+							verb = "created"
+						}
+						fmt.Fprintf(cmd.OutOrStdout(), "%s self-signed certificate %s\nSHA-256 fingerprint (pin it in agents): %s\n", verb, l.SelfSigned, l.Fingerprint)
 					}
-					fp, err := server.CertFingerprint(certFile)
-					if err != nil {
-						return err
-					}
-					verb := "using"
-					if created {
-						verb = "created"
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s self-signed certificate %s\nSHA-256 fingerprint (pin it in agents): %s\n", verb, certFile, fp)
-				}
-				if hs.TLSConfig, err = server.TLSConfig(certFile, keyFile); err != nil {
-					return usageErr(err)
-				}
-			} else {
-				log.Warn("serving plain HTTP (--insecure-http): node keys and tokens travel in clear; for local tests only")
+					log.Info("collector listening", "url", l.URL, "db", redactURL(dbf.url()), "dialect", st.Dialect())
+				}})
+			var te *server.TLSError
+			if errors.As(err, &te) {
+				return usageErr(err)
 			}
-			l, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w", listen, err)
-			}
-			scheme := "https"
-			if insecure {
-				scheme = "http"
-			}
-			log.Info("collector listening", "url", scheme+"://"+l.Addr().String(), "db", redactURL(dbf.url()), "dialect", st.Dialect())
-			errc := make(chan error, 1)
-			go func() {
-				if insecure {
-					errc <- hs.Serve(l)
-				} else {
-					errc <- hs.ServeTLS(l, "", "")
-				}
-			}()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			log.Info("shutting down")
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return hs.Shutdown(sctx)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -445,37 +406,29 @@ func newCollectorPolicyCmd(dbf *collectorDB) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := server.ReadPolicyInfo(blob)
+			up, err := server.CheckPolicyUpload(blob, time.Now())
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", args[0], err))
 			}
-			warning, err := info.CheckUpload(time.Now())
-			if err != nil {
-				return usageErr(fmt.Errorf("%s: %w", args[0], err))
+			if up.Warning != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], up.Warning)
 			}
-			if warning != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "anchorwatch: warning: %s: %s\n", args[0], warning)
-			}
-			serial := info.Serial
 			st, err := dbf.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.PutPolicy(cmd.Context(), serial, blob); err != nil {
+			pub, err := server.PublishPolicy(cmd.Context(), st, up, server.StoreExemptions(st))
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", serial)
+			fmt.Fprintf(cmd.OutOrStdout(), "policy serial %d stored; agents fetch it on their next report\n", pub.Serial)
 			// Its device exemptions apply at once (collectors also import
 			// them lazily, for policies stored by older versions).
-			d, err := devices.Open(cmd.Context(), st.DB(), st.ReadDB(), devices.Dialect(st.Dialect()))
-			if err != nil {
-				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported (the collector retries on its next device query): %w", serial, err)
+			if pub.ExemptionsErr != nil {
+				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported (the collector retries on its next device query): %w", pub.Serial, pub.ExemptionsErr)
 			}
-			res, err := d.ImportPolicy(cmd.Context(), serial, blob)
-			if err != nil {
-				return fmt.Errorf("policy serial %d stored, but its device exemptions were not imported: %w", serial, err)
-			}
+			res := pub.Exemptions
 			fmt.Fprintf(cmd.OutOrStdout(), "%d device exemptions imported from the policy (%d skipped)\n", res.Exemptions, res.Skipped)
 			return nil
 		},

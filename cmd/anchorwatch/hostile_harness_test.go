@@ -334,7 +334,7 @@ func (p *agentProc) store(id string) (status, detail string) {
 	}
 	for _, s := range st.Stores {
 		if s.ID == id {
-			return s.Status, s.Detail
+			return string(s.Status), s.Detail
 		}
 	}
 	return "", ""

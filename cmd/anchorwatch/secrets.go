@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/anchorwatch/anchorwatch/internal/secretfile"
 	"github.com/anchorwatch/anchorwatch/server/store"
 )
 
@@ -25,7 +26,7 @@ const (
 
 // maxSecretFile bounds a file holding a secret (a token is ~50 bytes; a
 // keystore password file holds a few lines).
-const maxSecretFile = 64 << 10
+const maxSecretFile = secretfile.Max
 
 // secretFlags is a secret that may be given three ways: a file
 // (preferred), an environment variable, or a flag value (works, but
@@ -81,28 +82,17 @@ func readSecretFile(w io.Writer, flag, file string) (string, error) {
 	return s, nil
 }
 
+// readPrivateFile reads a file holding secrets (secretfile's checks:
+// links resolved (container secret mounts), then a regular file of its
+// own, at most maxSecretFile bytes) and
+// warns when other users may read it.
 func readPrivateFile(w io.Writer, flag, file string) ([]byte, error) {
-	f, err := os.Open(file)
+	data, perm, err := secretfile.ReadResolved(file, maxSecretFile)
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("%s: %w", flag, err))
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("%s: %w", flag, err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, usageErr(fmt.Errorf("%s %s: not a regular file", flag, file))
-	}
-	if fi.Mode().Perm()&0o044 != 0 {
-		fmt.Fprintf(w, "anchorwatch: warning: %s %s is readable by other users (mode %04o): chmod 600 it\n", flag, file, fi.Mode().Perm())
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", flag, file, err)
-	}
-	if len(data) > maxSecretFile {
-		return nil, usageErr(fmt.Errorf("%s %s: over %d bytes; it should hold a secret, not more", flag, file, maxSecretFile))
+	if perm&0o044 != 0 {
+		fmt.Fprintf(w, "anchorwatch: warning: %s %s is readable by other users (mode %04o): chmod 600 it\n", flag, file, perm)
 	}
 	return data, nil
 }

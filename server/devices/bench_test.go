@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 )
 
@@ -84,7 +85,7 @@ func BenchmarkListDevices(b *testing.B) {
 	b.ResetTimer()
 	var n int
 	for i := 0; i < b.N; i++ {
-		all, err := d.List(ctx, Filter{Statuses: []string{StatusUnmanaged, StatusExempt, StatusManaged}, Now: t0})
+		all, err := d.List(ctx, Filter{Statuses: api.DeviceStatuses(), Now: t0})
 		if err != nil {
 			b.Fatal(err)
 		}

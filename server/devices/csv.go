@@ -39,7 +39,7 @@ func WriteCSV(w io.Writer, devs []Device) error {
 		if d.ManagedBy != 0 {
 			managed = strconv.FormatInt(d.ManagedBy, 10) + " (" + d.ManagedMatch + ")"
 		}
-		rec := []string{d.Status, d.Key, strings.Join(d.IPs, " "), strings.Join(d.MACs, " "), strings.Join(d.Hostnames, " "),
+		rec := []string{string(d.Status), d.Key, strings.Join(d.IPs, " "), strings.Join(d.MACs, " "), strings.Join(d.Hostnames, " "),
 			ts(d.FirstSeen), ts(d.LastSeen), strconv.FormatInt(d.Sightings, 10), strings.Join(d.Sources, " "),
 			strconv.FormatBool(d.RejectsCA), strings.Join(ev, " | "), reason, managed, strings.Join(d.TLSFailures, " ")}
 		for i, c := range rec {

@@ -104,19 +104,19 @@ func testMatching(t *testing.T, st *store.Store, d *DB) {
 	if _, err := d.AddExemption(ctx, Exemption{Kind: ExemptHostname, Value: "guest-*", Reason: "guest Wi-Fi", ExpiresAt: t0.Add(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	all, err := d.List(ctx, Filter{Statuses: []string{StatusUnmanaged, StatusExempt, StatusManaged}, Now: t0})
+	all, err := d.List(ctx, Filter{Statuses: api.DeviceStatuses(), Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := byKey(all)
-	want := map[string]string{
-		"mac:00:11:22:33:44:55":   StatusManaged,
-		"mac:aa:aa:aa:aa:aa:01":   StatusUnmanaged,
-		"mac:aa:aa:aa:aa:aa:02":   StatusUnmanaged,
-		"enrolled:2:ip:10.0.0.20": StatusManaged,   // while ws-2 held it
-		"ip:10.0.0.20":            StatusUnmanaged, // a week before
-		"ip:10.9.0.5":             StatusExempt,
-		"mac:bb:bb:bb:bb:bb:01":   StatusExempt,
+	want := map[string]api.DeviceStatus{
+		"mac:00:11:22:33:44:55":   api.DeviceManaged,
+		"mac:aa:aa:aa:aa:aa:01":   api.DeviceUnmanaged,
+		"mac:aa:aa:aa:aa:aa:02":   api.DeviceUnmanaged,
+		"enrolled:2:ip:10.0.0.20": api.DeviceManaged,   // while ws-2 held it
+		"ip:10.0.0.20":            api.DeviceUnmanaged, // a week before
+		"ip:10.9.0.5":             api.DeviceExempt,
+		"mac:bb:bb:bb:bb:bb:01":   api.DeviceExempt,
 	}
 	for k, s := range want {
 		if m[k].Status != s {

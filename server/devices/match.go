@@ -6,32 +6,27 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
-)
-
-// Device statuses.
-const (
-	StatusUnmanaged = "unmanaged"
-	StatusExempt    = "exempt"
-	StatusManaged   = "managed"
 )
 
 // Device is one device seen on the network, with what is known about it.
 type Device struct {
-	Key       string    `json:"key"`    // "mac:…", "ip:…", "host:…", or "enrolled:ID:ip:…" for an address while an enrolled host held it
-	Status    string    `json:"status"` // unmanaged, exempt or managed
-	IPs       []string  `json:"ips"`
-	MACs      []string  `json:"macs"`
-	Hostnames []string  `json:"hostnames"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	Sightings int64     `json:"sightings"`
-	Sources   []string  `json:"sources"`
+	Key       string           `json:"key"` // "mac:…", "ip:…", "host:…", or "enrolled:ID:ip:…" for an address while an enrolled host held it
+	Status    api.DeviceStatus `json:"status"`
+	IPs       []string         `json:"ips"`
+	MACs      []string         `json:"macs"`
+	Hostnames []string         `json:"hostnames"`
+	FirstSeen time.Time        `json:"first_seen"`
+	LastSeen  time.Time        `json:"last_seen"`
+	Sightings int64            `json:"sightings"`
+	Sources   []string         `json:"sources"`
 	// RejectsCA is true when the proxy saw this device refuse the
 	// interception certificate: it does not trust the organization's CA.
 	RejectsCA bool `json:"rejects_ca"`
@@ -61,12 +56,12 @@ type Evidence struct {
 // Filter selects devices. The zero Filter lists unmanaged and exempt
 // devices (not managed ones).
 type Filter struct {
-	Statuses  []string     // default: unmanaged and exempt
-	Subnet    netip.Prefix // devices with an address in it
-	Source    string       // devices seen by this source ("csv" also matches "csv:…")
-	Since     time.Time    // devices last seen at or after
-	RejectsCA bool         // only devices that refused the interception certificate
-	Now       time.Time    // for exemption expiry; default now
+	Statuses  []api.DeviceStatus // default: unmanaged and exempt
+	Subnet    netip.Prefix       // devices with an address in it
+	Source    string             // devices seen by this source ("csv" also matches "csv:…")
+	Since     time.Time          // devices last seen at or after
+	RejectsCA bool               // only devices that refused the interception certificate
+	Now       time.Time          // for exemption expiry; default now
 }
 
 // Counts are the figures for the fleet overview and the Prometheus gauge.
@@ -98,11 +93,11 @@ func (d *DB) List(ctx context.Context, f Filter) ([]Device, error) {
 	}
 	statuses := f.Statuses
 	if len(statuses) == 0 {
-		statuses = []string{StatusUnmanaged, StatusExempt}
+		statuses = []api.DeviceStatus{api.DeviceUnmanaged, api.DeviceExempt}
 	}
 	out := all[:0]
 	for _, dev := range all {
-		if !contains(statuses, dev.Status) || (f.RejectsCA && !dev.RejectsCA) ||
+		if !slices.Contains(statuses, dev.Status) || (f.RejectsCA && !dev.RejectsCA) ||
 			(!f.Since.IsZero() && dev.LastSeen.Before(f.Since)) {
 			continue
 		}
@@ -126,12 +121,12 @@ func (d *DB) Counts(ctx context.Context, now time.Time) (Counts, error) {
 	var c Counts
 	for _, dev := range all {
 		switch dev.Status {
-		case StatusUnmanaged:
+		case api.DeviceUnmanaged:
 			c.Unmanaged++
 			if dev.RejectsCA {
 				c.RejectsCA++
 			}
-		case StatusExempt:
+		case api.DeviceExempt:
 			c.Exempt++
 		default:
 			c.Managed++
@@ -332,11 +327,11 @@ func (d *DB) match(ctx context.Context, now time.Time) ([]Device, error) {
 		}
 		switch {
 		case dev.ManagedBy != 0:
-			dev.Status = StatusManaged
+			dev.Status = api.DeviceManaged
 		default:
-			dev.Status = StatusUnmanaged
+			dev.Status = api.DeviceUnmanaged
 			if e, ok := exemptionFor(ex, now, addrs, dev.MACs, dev.Hostnames); ok {
-				dev.Status = StatusExempt
+				dev.Status = api.DeviceExempt
 				dev.Exemption = &e
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/server/evidence/squidtest"
 )
@@ -36,19 +37,19 @@ func TestSquidUnmanagedEndToEnd(t *testing.T) {
 			t.Errorf("%s: %+v", in.format, stats)
 		}
 	}
-	all, err := d.List(ctx, Filter{Statuses: []string{StatusUnmanaged, StatusExempt, StatusManaged}})
+	all, err := d.List(ctx, Filter{Statuses: api.DeviceStatuses()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := byKey(all)
 	rej := m["ip:"+squidtest.RejectingClient]
-	if rej.Status != StatusUnmanaged || !rej.RejectsCA || len(rej.Evidence) == 0 ||
+	if rej.Status != api.DeviceUnmanaged || !rej.RejectsCA || len(rej.Evidence) == 0 ||
 		!strings.HasPrefix(rej.Evidence[0].Text, evidence.EvidenceRejectedCA) {
 		t.Errorf("client without the CA: %+v, want unmanaged with the rejection evidence (all: %+v)", rej, all)
 	}
 	for _, dev := range all {
 		for _, ip := range dev.IPs {
-			if ip == squidtest.TrustingClient && (dev.Status != StatusManaged || dev.ManagedBy != host || dev.RejectsCA) {
+			if ip == squidtest.TrustingClient && (dev.Status != api.DeviceManaged || dev.ManagedBy != host || dev.RejectsCA) {
 				t.Errorf("enrolled client: %+v, want managed by host %d", dev, host)
 			}
 		}
@@ -58,7 +59,7 @@ func TestSquidUnmanagedEndToEnd(t *testing.T) {
 	}
 	for ip, want := range map[string]evidence.HandshakeKind{squidtest.OldTLSClient: evidence.KindProtocol, squidtest.StalledClient: evidence.KindTimeout} {
 		dev := m["ip:"+ip]
-		if dev.Status != StatusUnmanaged || dev.RejectsCA || len(dev.TLSFailures) != 1 || dev.TLSFailures[0] != string(want) {
+		if dev.Status != api.DeviceUnmanaged || dev.RejectsCA || len(dev.TLSFailures) != 1 || dev.TLSFailures[0] != string(want) {
 			t.Errorf("client %s: %+v, want unmanaged, not rejecting the CA, tls_failures [%s]", ip, dev, want)
 		}
 		for _, e := range dev.Evidence {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Config describes a load run.
@@ -98,33 +99,36 @@ type host struct {
 	serial  int64 // the policy serial it holds (converge.go)
 }
 
-var kinds = []struct{ kind, path, format string }{
-	{"system", "/etc/ssl/certs/ca-certificates.crt", "pem-bundle"},
-	{"nss", "/home/alice/.pki/nssdb", "sql"},
-	{"nss", "/home/alice/.mozilla/firefox/abcd.default-release", "sql"},
-	{"nss", "/home/bob/.pki/nssdb", "sql"},
-	{"nss", "/etc/pki/nssdb", "sql"},
-	{"java", "/etc/ssl/certs/java/cacerts", "jks"},
-	{"java", "/usr/lib/jvm/temurin-21-jdk/lib/security/cacerts", "pkcs12"},
-	{"java", "/opt/app/jre/lib/security/cacerts", "jks"},
+var kinds = []struct {
+	kind         stores.Kind
+	path, format string
+}{
+	{stores.KindSystem, "/etc/ssl/certs/ca-certificates.crt", "pem-bundle"},
+	{stores.KindNSS, "/home/alice/.pki/nssdb", "sql"},
+	{stores.KindNSS, "/home/alice/.mozilla/firefox/abcd.default-release", "sql"},
+	{stores.KindNSS, "/home/bob/.pki/nssdb", "sql"},
+	{stores.KindNSS, "/etc/pki/nssdb", "sql"},
+	{stores.KindJava, "/etc/ssl/certs/java/cacerts", "jks"},
+	{stores.KindJava, "/usr/lib/jvm/temurin-21-jdk/lib/security/cacerts", "pkcs12"},
+	{stores.KindJava, "/opt/app/jre/lib/security/cacerts", "jks"},
 	{"firefox-policy", "/etc/firefox/policies/policies.json", "json"},
-	{"nss", "/home/carol/snap/firefox/common/.mozilla/firefox/x.default", "sql"},
-	{"java", "/usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts", "jks"},
-	{"nss", "/root/.pki/nssdb", "sql"},
+	{stores.KindNSS, "/home/carol/snap/firefox/common/.mozilla/firefox/x.default", "sql"},
+	{stores.KindJava, "/usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts", "jks"},
+	{stores.KindNSS, "/root/.pki/nssdb", "sql"},
 }
 
-func newHost(i, stores int) *host {
+func newHost(i, nStores int) *host {
 	h := &host{serial: 1}
-	for j := 0; j < stores; j++ {
+	for j := 0; j < nStores; j++ {
 		k := kinds[j%len(kinds)]
 		id := fmt.Sprintf("%s:%s", k.kind, k.path)
 		if j >= len(kinds) {
 			id += fmt.Sprint("#", j)
 		}
-		h.stores = append(h.stores, api.StoreStatus{ID: id, Kind: k.kind, Path: k.path, Format: k.format, Status: "compliant"})
+		h.stores = append(h.stores, api.StoreStatus{ID: id, Kind: k.kind, Path: k.path, Format: k.format, Status: stores.StatusCompliant})
 	}
-	if i%20 == 0 && stores > 1 { // 5% start with a drifted store
-		h.stores[1].Status = "missing"
+	if i%20 == 0 && nStores > 1 { // 5% start with a drifted store
+		h.stores[1].Status = stores.StatusMissing
 	}
 	h.cas = []api.CA{{SHA256: "5f4c8a2e9d3b7a1c6e0f8d2b4a6c8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d", Subject: "CN=Example Corp Inspection CA", NotAfter: time.Date(2030, 6, 30, 0, 0, 0, 0, time.UTC)}}
 	h.rehash()
@@ -147,10 +151,10 @@ func (h *host) next(rng *rand.Rand, fullRatio float64, seq int64) *api.ReportReq
 			// Drift: a store loses the CA, or gets healed.
 			i := rng.IntN(len(h.stores))
 			ev := api.Event{ID: fmt.Sprintf("ev-%d-%d", seq, rng.Uint64()), Time: time.Now(), StoreID: h.stores[i].ID}
-			if h.stores[i].Status == "compliant" {
-				h.stores[i].Status, ev.Type = "missing", api.EventRemoved
+			if h.stores[i].Status == stores.StatusCompliant {
+				h.stores[i].Status, ev.Type = stores.StatusMissing, api.EventRemoved
 			} else {
-				h.stores[i].Status, ev.Type = "compliant", api.EventHealed
+				h.stores[i].Status, ev.Type = stores.StatusCompliant, api.EventHealed
 			}
 			events = append(events, ev)
 			h.rehash()

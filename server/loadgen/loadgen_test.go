@@ -31,7 +31,7 @@ func TestRunAgainstCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Hosts != 40 || sum.ByStatus[store.StatusPending] != 0 || len(sum.ByStoreKind) == 0 {
+	if sum.Hosts != 40 || sum.ByStatus[string(store.StatusPending)] != 0 || len(sum.ByStoreKind) == 0 {
 		t.Fatalf("summary after load: %+v", sum)
 	}
 	ev, err := c.Store.Events(context.Background(), store.EventFilter{Limit: 5})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	storespkg "github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Seed adds n hosts to st, each enrolled with one full report of stores
@@ -29,7 +30,7 @@ func Seed(ctx context.Context, st *store.Store, n, stores int, progress func(don
 			i := done + j
 			h := newHost(i, stores)
 			if rng.IntN(10) == 0 {
-				h.stores[rng.IntN(stores)].Status = []string{"missing", "error", "untrusted"}[rng.IntN(3)]
+				h.stores[rng.IntN(stores)].Status = []storespkg.Status{storespkg.StatusMissing, storespkg.StatusError, storespkg.StatusUntrusted}[rng.IntN(3)]
 			}
 			seen := now.Add(-time.Duration(rng.IntN(48*60)) * time.Minute)
 			batch[j] = store.ImportHost{NodeKey: fmt.Sprintf("%sseed-%d-%d", store.PrefixNodeKey, base, i), SecretName: "seed",

@@ -33,19 +33,19 @@ func (d deltas) host(h *hostRow, sign int64) {
 	if h.RetiredAt != 0 {
 		return
 	}
-	d[aggKey{DimHosts, "", h.Status}] += sign
-	d[aggKey{DimOS, h.OS, h.Status}] += sign
-	d[aggKey{DimSerial, strconv.FormatInt(h.PolicySerial, 10), h.Status}] += sign
+	d[aggKey{DimHosts, "", string(h.Status)}] += sign
+	d[aggKey{DimOS, h.OS, string(h.Status)}] += sign
+	d[aggKey{DimSerial, strconv.FormatInt(h.PolicySerial, 10), string(h.Status)}] += sign
 }
 
 // detail adds (sign +1) or removes (sign -1) the contributions of one
 // host's stores, roots and CAs.
 func (d deltas) detail(det *hostDetail, sign int64) {
 	for _, s := range det.stores {
-		d[aggKey{DimKind, s.Kind, s.Status}] += sign
+		d[aggKey{DimKind, string(s.Kind), string(s.Status)}] += sign
 	}
 	for _, r := range det.roots {
-		d[aggKey{DimRoot, r.SHA256, r.Class}] += sign
+		d[aggKey{DimRoot, r.SHA256, string(r.Class)}] += sign
 	}
 	for _, c := range det.cas {
 		d[aggKey{DimCA, c.SHA256, ""}] += sign

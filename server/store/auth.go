@@ -64,6 +64,9 @@ func ValidName(name string) error {
 	return nil
 }
 
+// ErrExists is wrapped when a credential of that name exists already.
+var ErrExists = errors.New("already exists")
+
 // Credential describes a stored enroll secret or API token (never the
 // secret itself).
 type Credential struct {
@@ -84,7 +87,7 @@ func (s *Store) AddSecret(ctx context.Context, name string) (string, error) {
 		name, HashCredential(secret), time.Now().UnixMilli())
 	if err != nil {
 		if s.isUniqueViolation(err) {
-			return "", fmt.Errorf("enroll secret %q already exists: pick another name or revoke it first", name)
+			return "", fmt.Errorf("enroll secret %q %w: pick another name or revoke it first", name, ErrExists)
 		}
 		return "", fmt.Errorf("add enroll secret %q: %w", name, err)
 	}
@@ -135,7 +138,7 @@ func (s *Store) AddToken(ctx context.Context, name, role string) (string, error)
 		name, role, HashCredential(tok), time.Now().UnixMilli())
 	if err != nil {
 		if s.isUniqueViolation(err) {
-			return "", fmt.Errorf("API token %q already exists: pick another name or revoke it first", name)
+			return "", fmt.Errorf("API token %q %w: pick another name or revoke it first", name, ErrExists)
 		}
 		return "", fmt.Errorf("add API token %q: %w", name, err)
 	}

@@ -93,7 +93,7 @@ func (w *detailRows) diff(id int64, p *hostDetail, rep *api.ReportRequest) {
 	}
 	for _, st := range rep.Stores {
 		if o, ok := oldStores[st.ID]; !ok || o != st {
-			w.stores = append(w.stores, []any{id, st.ID, st.Kind, st.Path, st.Format, st.Owner, st.Status, st.Detail})
+			w.stores = append(w.stores, []any{id, st.ID, string(st.Kind), st.Path, st.Format, st.Owner, string(st.Status), st.Detail})
 		}
 		delete(oldStores, st.ID)
 	}
@@ -106,8 +106,8 @@ func (w *detailRows) diff(id int64, p *hostDetail, rep *api.ReportRequest) {
 	}
 	for _, rt := range rep.UnknownRoots {
 		if o, ok := oldRoots[rt.SHA256]; !ok || !sameRoot(o, rt) {
-			w.roots = append(w.roots, []any{id, rt.SHA256, rt.SPKI, rt.Subject, rt.Issuer, ms(rt.NotAfter), rt.Class, rt.Reason, strings.Join(rt.StoreIDs, "\n")})
-			w.rootInfo = append(w.rootInfo, []any{rt.SHA256, rt.Subject, rt.Issuer, rt.Class, ms(rt.NotAfter)})
+			w.roots = append(w.roots, []any{id, rt.SHA256, rt.SPKI, rt.Subject, rt.Issuer, ms(rt.NotAfter), string(rt.Class), rt.Reason, strings.Join(rt.StoreIDs, "\n")})
+			w.rootInfo = append(w.rootInfo, []any{rt.SHA256, rt.Subject, rt.Issuer, string(rt.Class), ms(rt.NotAfter)})
 		}
 		delete(oldRoots, rt.SHA256)
 	}

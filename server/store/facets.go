@@ -34,9 +34,9 @@ func storeFacet(kind, status string) string {
 func facetsOf(stores []api.StoreStatus) map[string]bool {
 	out := make(map[string]bool, 2*len(stores)+1)
 	for _, st := range stores {
-		out[storeFacet(st.Kind, "")] = true
-		out[storeFacet("", st.Status)] = true
-		out[storeFacet(st.Kind, st.Status)] = true
+		out[storeFacet(string(st.Kind), "")] = true
+		out[storeFacet("", string(st.Status))] = true
+		out[storeFacet(string(st.Kind), string(st.Status))] = true
 	}
 	return out
 }

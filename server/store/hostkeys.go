@@ -212,14 +212,15 @@ func (s *Store) PruneNonces(ctx context.Context, t time.Time) (int64, error) {
 
 // hostEvent is an event the collector writes on a host.
 type hostEvent struct {
-	host         int64
-	typ, details string
+	host    int64
+	typ     api.EventType
+	details string
 }
 
 func (s *Store) collectorEvents(ctx context.Context, tx *sql.Tx, now int64, evs ...hostEvent) error {
 	rows := make([][]any, 0, len(evs))
 	for _, e := range evs {
-		rows = append(rows, []any{e.host, "collector-" + NewCredential(""), now, e.typ, "", "", e.details, now})
+		rows = append(rows, []any{e.host, "collector-" + NewCredential(""), now, string(e.typ), "", "", e.details, now})
 	}
 	if err := s.bulkExec(ctx, tx, "INSERT INTO events (host_id, event_id, time, type, store_id, sha256, detail, received_at)", 8, rows,
 		"ON CONFLICT (host_id, event_id) DO NOTHING"); err != nil {

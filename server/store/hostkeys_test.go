@@ -8,6 +8,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // enrollWith writes one enrollment of machine m (hostname name) with the
@@ -34,7 +35,7 @@ func hostSummary(t *testing.T, s *store.Store, id int64) api.HostSummary {
 	return h.HostSummary
 }
 
-func countType(t *testing.T, s *store.Store, id int64, typ string) int {
+func countType(t *testing.T, s *store.Store, id int64, typ api.EventType) int {
 	t.Helper()
 	h, err := s.Host(context.Background(), id, 100)
 	if err != nil {
@@ -62,7 +63,7 @@ func TestHostKeyEnrollment(t *testing.T) {
 			t.Fatalf("first enrollment: %+v", first)
 		}
 		id := first.HostID
-		write(t, s, store.ReportIn{HostID: id, Report: fullReport("r1", 1, "compliant", "missing")})
+		write(t, s, store.ReportIn{HostID: id, Report: fullReport("r1", 1, stores.StatusCompliant, stores.StatusMissing)})
 		if h := hostSummary(t, s, id); !h.KeyBound || h.ConflictOf != 0 {
 			t.Fatalf("host: %+v", h)
 		}
@@ -137,7 +138,7 @@ func TestHostKeyEnrollment(t *testing.T) {
 
 		// Re-imaged pc-1 (new key): flagged; the admin merges it.
 		img, imgKey := enrollWith(t, s, "pc-1", "m-1", "KEY-D", "n5", "")
-		write(t, s, store.ReportIn{HostID: img.HostID, Report: fullReport("i1", 1, "compliant")})
+		write(t, s, store.ReportIn{HostID: img.HostID, Report: fullReport("i1", 1, stores.StatusCompliant)})
 		if _, err := s.MergeHost(ctx, id); !errors.Is(err, store.ErrNotFlagged) {
 			t.Errorf("merging an unflagged host: %v", err)
 		}

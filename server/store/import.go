@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // ImportHost is one enrolled host with its last full report, written
@@ -59,10 +60,10 @@ func (s *Store) ImportHosts(ctx context.Context, hosts []ImportHost) error {
 			StoresTotal: int64(len(in.Stores))}
 		h.setFacts(&in.Facts)
 		for _, st := range in.Stores {
-			if st.Status == "compliant" {
+			if st.Status == stores.StatusCompliant {
 				h.StoresCompliant++
 			}
-			stRows = append(stRows, []any{h.ID, st.ID, st.Kind, st.Path, st.Format, st.Owner, st.Status, st.Detail})
+			stRows = append(stRows, []any{h.ID, st.ID, string(st.Kind), st.Path, st.Format, st.Owner, string(st.Status), st.Detail})
 		}
 		for _, f := range sortedKeys(facetsOf(in.Stores)) {
 			fRows = append(fRows, []any{f, h.ID})

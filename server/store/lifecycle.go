@@ -43,12 +43,6 @@ SELECT id AS host_id, hostname, machine_id, os, os_version, arch, agent_version,
 FROM hosts`
 }
 
-// Events the collector writes when a host's lifecycle changes.
-const (
-	EventHostRetired     = "host-retired"
-	EventHostReactivated = "host-reactivated"
-)
-
 // ErrRetired is returned when retiring a host that is retired already.
 var ErrRetired = errors.New("host is retired already")
 
@@ -108,7 +102,7 @@ func (s *Store) retireTx(ctx context.Context, tx *sql.Tx, hs []*hostRow, now tim
 	evs := make([]hostEvent, len(hs))
 	for i, h := range hs {
 		ids[i] = h.ID
-		evs[i] = hostEvent{h.ID, EventHostRetired, detail}
+		evs[i] = hostEvent{h.ID, api.EventHostRetired, detail}
 		d.host(h, -1)
 	}
 	det, err := s.loadDetails(ctx, tx, ids)
@@ -140,7 +134,7 @@ func (s *Store) reactivateTx(ctx context.Context, tx *sql.Tx, old, cur map[int64
 			continue
 		}
 		now = max(now, cur[id].LastSeen)
-		evs = append(evs, hostEvent{id, EventHostReactivated, fmt.Sprintf(
+		evs = append(evs, hostEvent{id, api.EventHostReactivated, fmt.Sprintf(
 			"the host reported again after it was retired at %s", fromMS(old[id].RetiredAt).Format(time.RFC3339))})
 		if full[id] == nil {
 			back = append(back, id)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // q rewrites ? placeholders for PostgreSQL (tests only).
@@ -43,7 +44,7 @@ func TestRetireAndReactivate(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			id, key := enroll(t, s, fmt.Sprintf("h%d", i), fmt.Sprintf("m%d", i))
 			ids, keys = append(ids, id), append(keys, key)
-			rep := fullReport(fmt.Sprint("r", i), 1, "compliant", []string{"compliant", "missing"}[i%2])
+			rep := fullReport(fmt.Sprint("r", i), 1, stores.StatusCompliant, []stores.Status{stores.StatusCompliant, stores.StatusMissing}[i%2])
 			if i == 0 {
 				rep.UnknownRoots = []api.Root{{SHA256: "root-b", Class: "blocked", Subject: "CN=b"}}
 			}
@@ -64,7 +65,7 @@ func TestRetireAndReactivate(t *testing.T) {
 		}
 		checkAggregates(t, s)
 		sum = summary(t, s)
-		if sum.Hosts != 4 || sum.Retired != 1 || sum.ByStatus[store.StatusNoncompliant] != 2 || sum.Compliant != 2 {
+		if sum.Hosts != 4 || sum.Retired != 1 || sum.ByStatus[string(store.StatusNoncompliant)] != 2 || sum.Compliant != 2 {
 			t.Fatalf("after retiring host %d (noncompliant): %+v", ids[1], sum)
 		}
 		tr, err := s.Trend(ctx, time.Now().Add(-time.Hour), time.Now())
@@ -96,7 +97,7 @@ func TestRetireAndReactivate(t *testing.T) {
 			t.Errorf("all hosts %v", got)
 		}
 		h, err := s.Host(ctx, ids[1], 10)
-		if err != nil || h.RetiredAt.IsZero() || len(h.Stores) != 2 || len(h.Events) == 0 || h.Events[0].Type != store.EventHostRetired {
+		if err != nil || h.RetiredAt.IsZero() || len(h.Stores) != 2 || len(h.Events) == 0 || h.Events[0].Type != api.EventHostRetired {
 			t.Fatalf("retired host keeps its record and gets an event: %+v %v", h, err)
 		}
 
@@ -107,7 +108,7 @@ func TestRetireAndReactivate(t *testing.T) {
 			t.Fatalf("after the retired host reported: %+v", sum)
 		}
 		h, _ = s.Host(ctx, ids[1], 10)
-		if !h.RetiredAt.IsZero() || h.Events[0].Type != store.EventHostReactivated {
+		if !h.RetiredAt.IsZero() || h.Events[0].Type != api.EventHostReactivated {
 			t.Fatalf("reactivated host: retired %v, events %+v", h.RetiredAt, h.Events)
 		}
 
@@ -115,7 +116,7 @@ func TestRetireAndReactivate(t *testing.T) {
 		if err := s.RetireHost(ctx, ids[1], "again"); err != nil {
 			t.Fatal(err)
 		}
-		write(t, s, store.ReportIn{HostID: ids[1], Report: fullReport("r1b", 2, "error")})
+		write(t, s, store.ReportIn{HostID: ids[1], Report: fullReport("r1b", 2, stores.StatusError)})
 		checkAggregates(t, s)
 
 		// RetireStale: three hosts last seen 40 days ago, in batches of two.
@@ -206,9 +207,9 @@ func TestHourlySnapshots(t *testing.T) {
 			write(t, s, store.ReportIn{HostID: id, Report: fullReport(fmt.Sprint("a", i), 1, "compliant"), Received: at(time.Duration(10+10*i) * time.Minute)})
 		}
 		// Hour 11: one turns noncompliant at 11:20.
-		write(t, s, store.ReportIn{HostID: ids[0], Report: fullReport("b0", 1, "missing"), Received: at(80 * time.Minute)})
+		write(t, s, store.ReportIn{HostID: ids[0], Report: fullReport("b0", 1, stores.StatusMissing), Received: at(80 * time.Minute)})
 		// Hour 12: nothing changes; hour 13: one more noncompliant.
-		write(t, s, store.ReportIn{HostID: ids[1], Report: fullReport("c1", 1, "missing"), Received: at(190 * time.Minute)})
+		write(t, s, store.ReportIn{HostID: ids[1], Report: fullReport("c1", 1, stores.StatusMissing), Received: at(190 * time.Minute)})
 		tr, err := s.Trend(ctx, h10.Add(-time.Hour), time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -249,12 +250,12 @@ func TestPruneBatch(t *testing.T) {
 		ctx := context.Background()
 		id, _ := enroll(t, s, "h", "m")
 		old, recent := time.Now().Add(-400*24*time.Hour), time.Now().Add(-time.Hour)
-		rep := fullReport("r", 1, "compliant")
+		rep := fullReport("r", 1, stores.StatusCompliant)
 		for i := 0; i < 25; i++ {
 			rep.Events = append(rep.Events, api.Event{ID: fmt.Sprint("e", i), Type: api.EventRemoved, Time: recent})
 		}
 		write(t, s, store.ReportIn{HostID: id, Report: rep, Received: old}) // received 400 days ago
-		rep2 := fullReport("r2", 1, "compliant")
+		rep2 := fullReport("r2", 1, stores.StatusCompliant)
 		rep2.Events = []api.Event{{ID: "new", Type: api.EventHealed, Time: old}} // an agent's clock far behind
 		write(t, s, store.ReportIn{HostID: id, Report: rep2, Received: recent})
 		var batches []int64

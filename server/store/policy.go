@@ -18,8 +18,12 @@ type Policy struct {
 	UploadedAt time.Time
 }
 
+// ErrStaleSerial is wrapped by PutPolicy when the serial is not greater
+// than one stored before (a replay, or a concurrent upload of the same).
+var ErrStaleSerial = errors.New("stale policy serial")
+
 // PutPolicy stores a signed policy blob under its serial, which must be
-// greater than every serial stored before.
+// greater than every serial stored before (else ErrStaleSerial).
 func (s *Store) PutPolicy(ctx context.Context, serial int64, blob []byte) error {
 	if serial <= 0 {
 		return fmt.Errorf("policy serial %d: must be positive", serial)
@@ -29,14 +33,14 @@ func (s *Store) PutPolicy(ctx context.Context, serial int64, blob []byte) error 
 		return err
 	}
 	if serial <= cur {
-		return fmt.Errorf("policy serial %d is not greater than the served serial %d: agents would reject it; bump the serial and sign again", serial, cur)
+		return fmt.Errorf("%w: serial %d is not greater than the served serial %d: agents would reject it; bump the serial and sign again", ErrStaleSerial, serial, cur)
 	}
 	h := sha256.Sum256(blob)
 	_, err = s.w.ExecContext(ctx, s.q("INSERT INTO policies (serial, blob, sha256, uploaded_at) VALUES (?, ?, ?, ?)"),
 		serial, blob, hex.EncodeToString(h[:]), time.Now().UnixMilli())
 	if err != nil {
 		if s.isUniqueViolation(err) {
-			return fmt.Errorf("policy serial %d already uploaded", serial)
+			return fmt.Errorf("%w: serial %d already uploaded", ErrStaleSerial, serial)
 		}
 		return fmt.Errorf("store policy serial %d: %w", serial, err)
 	}

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // DefaultStaleAfter is how long an active host goes unseen before the
@@ -48,13 +50,13 @@ func (s *Store) SummaryWith(ctx context.Context, now time.Time, o SummaryOptions
 	}
 	sum := &api.FleetSummary{GeneratedAt: now.UTC(), ByStatus: map[string]int64{}, OfflineAfter: offlineAfter.String()}
 	groups := map[string]map[string]*api.GroupCount{DimOS: {}, DimSerial: {}, DimKind: {}}
-	roots := map[string]map[string]bool{"unknown": {}, "blocked": {}}
+	roots := map[string]map[string]bool{string(inventory.Unknown): {}, string(inventory.Blocked): {}}
 	for _, a := range aggs {
 		switch a.Dim {
 		case DimHosts:
 			sum.ByStatus[a.Status] += a.N
 			sum.Hosts += a.N
-			if a.Status == StatusCompliant {
+			if a.Status == string(StatusCompliant) {
 				sum.Compliant += a.N
 			}
 		case DimRoot:
@@ -69,7 +71,7 @@ func (s *Store) SummaryWith(ctx context.Context, now time.Time, o SummaryOptions
 			}
 			g.ByStatus[a.Status] += a.N
 			g.Total += a.N
-			if a.Status == StatusCompliant {
+			if a.Status == string(StatusCompliant) {
 				g.Compliant += a.N
 			}
 		}
@@ -78,8 +80,8 @@ func (s *Store) SummaryWith(ctx context.Context, now time.Time, o SummaryOptions
 	sum.ByOS = sortedGroups(groups[DimOS], false)
 	sum.ByPolicySerial = sortedGroups(groups[DimSerial], true)
 	sum.ByStoreKind = sortedGroups(groups[DimKind], false)
-	sum.UnknownRoots = int64(len(roots["unknown"]))
-	sum.BlockedRoots = int64(len(roots["blocked"]))
+	sum.UnknownRoots = int64(len(roots[string(inventory.Unknown)]))
+	sum.BlockedRoots = int64(len(roots[string(inventory.Blocked)]))
 	sum.StaleAfter = o.StaleAfter.String()
 	counts := []struct {
 		what  string
@@ -137,11 +139,11 @@ func sortedGroups(m map[string]*api.GroupCount, numeric bool) []api.GroupCount {
 
 // HostFilter selects hosts. Zero fields do not filter.
 type HostFilter struct {
-	Status       string // api.HostStatus*
+	Status       api.HostStatus
 	OS           string
-	Hostname     string // case-insensitive substring
-	StoreKind    string // hosts with a store of this kind…
-	StoreStatus  string // …or any store in this status (with StoreKind: a store of that kind in that status)
+	Hostname     string        // case-insensitive substring
+	StoreKind    stores.Kind   // hosts with a store of this kind…
+	StoreStatus  stores.Status // …or any store in this status (with StoreKind: a store of that kind in that status)
 	PolicySerial *int64
 	Flagged      bool      // only hosts flagged as a possible clone or impersonation
 	Retired      Retired   // active hosts (default), retired ones, or both
@@ -206,7 +208,7 @@ func (s *Store) hostQuery(ctx context.Context, f *HostFilter, limit int) (string
 	var conds []string
 	var args []any
 	from, idCol := "hosts", "hosts.id"
-	facet := storeFacet(f.StoreKind, f.StoreStatus)
+	facet := storeFacet(string(f.StoreKind), string(f.StoreStatus))
 	names := ""
 	if f.Hostname != "" {
 		r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -236,7 +238,7 @@ func (s *Store) hostQuery(ctx context.Context, f *HostFilter, limit int) (string
 		conds, args = append(conds, "f.facet = ?", "hosts.id = f.host_id"), append(args, facet)
 	}
 	if f.Status != "" {
-		conds, args = append(conds, "hosts.status = ?"), append(args, f.Status)
+		conds, args = append(conds, "hosts.status = ?"), append(args, string(f.Status))
 	}
 	if f.OS != "" {
 		conds, args = append(conds, "hosts.os = ?"), append(args, f.OS)
@@ -517,7 +519,7 @@ func (s *Store) CAExpiry(ctx context.Context) (*api.CAExpiryList, error) {
 
 // Roots lists unknown and blocked roots seen on hosts, most widespread
 // first (at most limit; class "" means both).
-func (s *Store) Roots(ctx context.Context, class string, limit int) (*api.RootList, error) {
+func (s *Store) Roots(ctx context.Context, class inventory.Class, limit int) (*api.RootList, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -525,7 +527,7 @@ func (s *Store) Roots(ctx context.Context, class string, limit int) (*api.RootLi
 	query := "SELECT i.sha256, i.subject, i.issuer, a.status, i.not_after, a.n FROM fleet_agg a JOIN root_info i ON i.sha256 = a.key WHERE a.dim = 'root' AND a.n > 0"
 	var args []any
 	if class != "" {
-		query, args = query+" AND a.status = ?", append(args, class)
+		query, args = query+" AND a.status = ?", append(args, string(class))
 	}
 	out := &api.RootList{Roots: []api.RootSeen{}}
 	err := s.each(ctx, query+" ORDER BY a.n DESC, i.sha256 LIMIT "+strconv.Itoa(limit), args, func(r *sql.Rows) error {
@@ -562,7 +564,7 @@ func (s *Store) Trend(ctx context.Context, since, now time.Time) (*api.TrendList
 		}
 		p.ByStatus[st] += n
 		p.Hosts += n
-		if st == StatusCompliant {
+		if st == string(StatusCompliant) {
 			p.Compliant += n
 		}
 		return nil
@@ -584,7 +586,7 @@ func (s *Store) Trend(ctx context.Context, since, now time.Time) (*api.TrendList
 	for _, a := range aggs {
 		cur.ByStatus[a.Status] += a.N
 		cur.Hosts += a.N
-		if a.Status == StatusCompliant {
+		if a.Status == string(StatusCompliant) {
 			cur.Compliant += a.N
 		}
 	}

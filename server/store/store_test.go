@@ -15,6 +15,8 @@ import (
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 	"github.com/anchorwatch/anchorwatch/server/store"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // pg is the PostgreSQL cluster every test in this package shares (one
@@ -80,9 +82,13 @@ func enroll(t *testing.T, s *store.Store, hostname, machineID string) (int64, st
 	return eo[0].HostID, key
 }
 
-func fullReport(id string, serial int64, statuses ...string) *api.ReportRequest {
-	r := &api.ReportRequest{ReportID: id, Kind: api.ReportFull, GeneratedAt: time.Now(), PolicySerial: serial, StateHash: "h-" + strings.Join(statuses, ",")}
-	kinds := []string{"system", "nss", "java"}
+func fullReport(id string, serial int64, statuses ...stores.Status) *api.ReportRequest {
+	hash := make([]string, len(statuses))
+	for i, st := range statuses {
+		hash[i] = string(st)
+	}
+	r := &api.ReportRequest{ReportID: id, Kind: api.ReportFull, GeneratedAt: time.Now(), PolicySerial: serial, StateHash: "h-" + strings.Join(hash, ",")}
+	kinds := []stores.Kind{stores.KindSystem, stores.KindNSS, stores.KindJava}
 	for i, st := range statuses {
 		r.Stores = append(r.Stores, api.StoreStatus{ID: fmt.Sprintf("%s:/s%d", kinds[i%3], i), Kind: kinds[i%3], Path: fmt.Sprintf("/s%d", i), Status: st})
 	}
@@ -211,7 +217,7 @@ func TestEnrollAndReport(t *testing.T) {
 			t.Fatalf("MAC not lowercased: %+v", h.Addresses)
 		}
 
-		rep := fullReport("r1", 3, "compliant", "missing")
+		rep := fullReport("r1", 3, stores.StatusCompliant, stores.StatusMissing)
 		rep.Events = []api.Event{{ID: "e1", Type: api.EventRemoved, StoreID: "nss:/s1", Time: time.Now()}}
 		ro := write(t, s, store.ReportIn{HostID: id, Report: rep})
 		if ro[0].Err != nil || ro[0].Duplicate {
@@ -240,7 +246,7 @@ func TestEnrollAndReport(t *testing.T) {
 		}
 
 		// Healed: now compliant; the event resent with a new one is stored once.
-		rep3 := fullReport("r3", 3, "compliant", "compliant")
+		rep3 := fullReport("r3", 3, stores.StatusCompliant, stores.StatusCompliant)
 		rep3.Events = []api.Event{rep.Events[0], {ID: "e2", Type: api.EventHealed, StoreID: "nss:/s1", Time: time.Now()}}
 		write(t, s, store.ReportIn{HostID: id, Report: rep3})
 		h, _ = s.Host(ctx, id, 10)
@@ -249,7 +255,7 @@ func TestEnrollAndReport(t *testing.T) {
 		}
 
 		// An unknown host id is an item error, not a batch failure.
-		ro = write(t, s, store.ReportIn{HostID: 99999, Report: fullReport("x", 1, "compliant")})
+		ro = write(t, s, store.ReportIn{HostID: 99999, Report: fullReport("x", 1, stores.StatusCompliant)})
 		if ro[0].Err != store.ErrNotFound {
 			t.Fatalf("unknown host: %+v", ro[0])
 		}
@@ -338,7 +344,7 @@ UNION SELECT DISTINCT 'ks:' || status || ':' || kind, host_id FROM host_stores`
 func TestAggregatesMatchRecount(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *store.Store) {
 		rng := rand.New(rand.NewPCG(1, 2))
-		statuses := []string{"compliant", "compliant", "compliant", "missing", "error", "untrusted", "needs-mdm"}
+		statuses := []stores.Status{stores.StatusCompliant, stores.StatusCompliant, stores.StatusCompliant, stores.StatusMissing, stores.StatusError, stores.StatusUntrusted, stores.StatusNeedsMDM}
 		oses := []string{"linux", "windows", "darwin"}
 		var hosts []int64
 		n := 0
@@ -356,13 +362,13 @@ func TestAggregatesMatchRecount(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					rep = &api.ReportRequest{ReportID: fmt.Sprint(n), Kind: api.ReportHeartbeat, PolicySerial: int64(rng.IntN(3))}
 				} else {
-					var st []string
+					var st []stores.Status
 					for j := 0; j < rng.IntN(5); j++ {
 						st = append(st, statuses[rng.IntN(len(statuses))])
 					}
 					rep = fullReport(fmt.Sprint(n), int64(rng.IntN(3)), st...)
 					if rng.IntN(4) == 0 {
-						rep.UnknownRoots = []api.Root{{SHA256: fmt.Sprintf("root%d", rng.IntN(3)), Class: []string{"unknown", "blocked"}[rng.IntN(2)], Subject: "CN=x"}}
+						rep.UnknownRoots = []api.Root{{SHA256: fmt.Sprintf("root%d", rng.IntN(3)), Class: []inventory.Class{inventory.Unknown, inventory.Blocked}[rng.IntN(2)], Subject: "CN=x"}}
 					}
 					if rng.IntN(3) == 0 {
 						rep.Host = &api.HostFacts{Hostname: "renamed", OS: oses[rng.IntN(3)]}
@@ -408,9 +414,9 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 		for i := 0; i < 25; i++ {
 			id, _ := enroll(t, s, fmt.Sprintf("Web-%02d.corp", i), fmt.Sprintf("m%d", i))
 			ids = append(ids, id)
-			st := "compliant"
+			st := stores.StatusCompliant
 			if i%5 == 0 {
-				st = "missing"
+				st = stores.StatusMissing
 			}
 			write(t, s, store.ReportIn{HostID: id, Report: fullReport(fmt.Sprint("r", i), int64(i%2+1), "compliant", st)})
 		}
@@ -427,12 +433,12 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 			{"hostname substring, case-insensitive", store.HostFilter{Hostname: "WEB-1"}, 10},
 			{"hostname wildcard is literal", store.HostFilter{Hostname: "%"}, 0},
 			{"serial", store.HostFilter{PolicySerial: &serial}, 12},
-			{"store kind and status", store.HostFilter{StoreKind: "nss", StoreStatus: "missing"}, 5},
-			{"store kind", store.HostFilter{StoreKind: "java"}, 0},
-			{"store status", store.HostFilter{StoreStatus: "missing"}, 5},
-			{"store status and host status", store.HostFilter{StoreStatus: "compliant", Status: store.StatusNoncompliant}, 5},
-			{"store and hostname", store.HostFilter{StoreStatus: "missing", Hostname: "web-0"}, 2},
-			{"store and cursor", store.HostFilter{StoreKind: "nss", AfterID: ids[19]}, 5},
+			{"store kind and status", store.HostFilter{StoreKind: stores.KindNSS, StoreStatus: stores.StatusMissing}, 5},
+			{"store kind", store.HostFilter{StoreKind: stores.KindJava}, 0},
+			{"store status", store.HostFilter{StoreStatus: stores.StatusMissing}, 5},
+			{"store status and host status", store.HostFilter{StoreStatus: stores.StatusCompliant, Status: store.StatusNoncompliant}, 5},
+			{"store and hostname", store.HostFilter{StoreStatus: stores.StatusMissing, Hostname: "web-0"}, 2},
+			{"store and cursor", store.HostFilter{StoreKind: stores.KindNSS, AfterID: ids[19]}, 5},
 			{"hostname, short", store.HostFilter{Hostname: "b-"}, 25},
 			{"hostname, underscore is literal", store.HostFilter{Hostname: "web_1"}, 0},
 			{"seen after", store.HostFilter{SeenAfter: time.Now().Add(-time.Hour)}, 25},
@@ -469,7 +475,7 @@ func TestListHostsFiltersAndCursor(t *testing.T) {
 		}
 		// A renamed host is found by its new name only (the trigram index
 		// follows hosts).
-		rep := fullReport("rename", 1, "compliant")
+		rep := fullReport("rename", 1, stores.StatusCompliant)
 		rep.Host = &api.HostFacts{Hostname: "db-primary.corp", OS: "linux"}
 		write(t, s, store.ReportIn{HostID: ids[3], Report: rep})
 		for name, want := range map[string]int{"PRIMARY": 1, "web-03": 0, "web-0": 9} {
@@ -489,7 +495,7 @@ func TestEventsSinceAndCursor(t *testing.T) {
 		ctx := context.Background()
 		id, _ := enroll(t, s, "h", "m")
 		base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-		rep := fullReport("r", 1, "compliant")
+		rep := fullReport("r", 1, stores.StatusCompliant)
 		for i := 0; i < 10; i++ {
 			rep.Events = append(rep.Events, api.Event{ID: fmt.Sprint("e", i), Type: api.EventRemoved, Time: base.Add(time.Duration(i%5) * time.Minute)})
 		}
@@ -545,8 +551,12 @@ func TestPolicySerialMonotonic(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, serial := range []int64{5, 4, 0} {
-			if err := s.PutPolicy(ctx, serial, []byte("x")); err == nil {
+			err := s.PutPolicy(ctx, serial, []byte("x"))
+			if err == nil {
 				t.Fatalf("serial %d accepted after 5", serial)
+			}
+			if serial > 0 && !errors.Is(err, store.ErrStaleSerial) {
+				t.Errorf("serial %d after 5: %v, want ErrStaleSerial", serial, err)
 			}
 		}
 		p, err := s.CurrentPolicy(ctx)
@@ -579,7 +589,7 @@ func TestImportHosts(t *testing.T) {
 		existing, _ := enroll(t, s, "before", "m-before")
 		var hosts []store.ImportHost
 		for i := 0; i < 300; i++ {
-			rep := fullReport("x", int64(1+i%3), "compliant", []string{"compliant", "missing", "error"}[i%3])
+			rep := fullReport("x", int64(1+i%3), stores.StatusCompliant, []stores.Status{stores.StatusCompliant, stores.StatusMissing, stores.StatusError}[i%3])
 			hosts = append(hosts, store.ImportHost{NodeKey: fmt.Sprintf("%simport-%d", store.PrefixNodeKey, i), SecretName: "seed",
 				Facts:      api.HostFacts{Hostname: fmt.Sprintf("imp-%03d", i), MachineID: fmt.Sprint("imp", i), OS: "linux", IPs: []string{"10.1.0.1"}},
 				EnrolledAt: time.Now(), LastSeen: time.Now(), PolicySerial: rep.PolicySerial, StateHash: rep.StateHash, Stores: rep.Stores, CAs: rep.CAs})
@@ -591,7 +601,7 @@ func TestImportHosts(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkAggregates(t, s)
-		page, err := s.ListHosts(ctx, store.HostFilter{Hostname: "IMP-2", StoreKind: "nss", StoreStatus: "missing", Limit: 1000})
+		page, err := s.ListHosts(ctx, store.HostFilter{Hostname: "IMP-2", StoreKind: stores.KindNSS, StoreStatus: stores.StatusMissing, Limit: 1000})
 		if err != nil || len(page.Hosts) != 33 {
 			t.Fatalf("imported hosts by name and store: %d, %v", len(page.Hosts), err)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/inventory"
 )
 
 // Host statuses (api.HostStatus*): pending until the first full report.
@@ -23,17 +25,17 @@ const (
 // missing, untrusted, blocked-present or needing MDM, or any blocklisted
 // root, makes it noncompliant; otherwise any store in error (or no store
 // at all) makes it error; otherwise it is compliant.
-func HostStatus(stores []api.StoreStatus, roots []api.Root) string {
-	errs := len(stores) == 0
+func HostStatus(sts []api.StoreStatus, roots []api.Root) api.HostStatus {
+	errs := len(sts) == 0
 	for _, r := range roots {
-		if r.Class == "blocked" {
+		if r.Class == inventory.Blocked {
 			return StatusNoncompliant
 		}
 	}
-	for _, s := range stores {
+	for _, s := range sts {
 		switch s.Status {
-		case "compliant":
-		case "error":
+		case stores.StatusCompliant:
+		case stores.StatusError:
 			errs = true
 		default:
 			return StatusNoncompliant
@@ -104,7 +106,8 @@ type hostRow struct {
 	NodeKeyHash, Hostname, MachineID, OS, OSVersion, Arch    string
 	AgentVersion, EnrollSecret                               string
 	EnrolledAt, LastSeen, LastReportAt, PolicySerial         int64
-	Status, StateHash                                        string
+	Status                                                   api.HostStatus
+	StateHash                                                string
 	StoresTotal, StoresCompliant, UnknownRoots, BlockedRoots int64
 	// RetiredAt is when the host was retired (lifecycle.go); 0 while it
 	// is active. A retired host is not in the fleet counters.
@@ -120,7 +123,7 @@ func (h *hostRow) scanDest() []any {
 func (h *hostRow) values() []any {
 	return []any{h.ID, h.NodeKeyHash, h.Hostname, h.MachineID, h.OS, h.OSVersion, h.Arch,
 		h.AgentVersion, h.EnrollSecret, h.EnrolledAt, h.LastSeen, h.LastReportAt, h.PolicySerial,
-		h.Status, h.StateHash, h.StoresTotal, h.StoresCompliant, h.UnknownRoots, h.BlockedRoots, h.RetiredAt}
+		string(h.Status), h.StateHash, h.StoresTotal, h.StoresCompliant, h.UnknownRoots, h.BlockedRoots, h.RetiredAt}
 }
 
 func (h *hostRow) setFacts(f *api.HostFacts) {
@@ -374,13 +377,13 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			h.StoresTotal = int64(len(rep.Stores))
 			h.StoresCompliant = 0
 			for _, st := range rep.Stores {
-				if st.Status == "compliant" {
+				if st.Status == stores.StatusCompliant {
 					h.StoresCompliant++
 				}
 			}
 			h.UnknownRoots, h.BlockedRoots = 0, 0
 			for _, rt := range rep.UnknownRoots {
-				if rt.Class == "blocked" {
+				if rt.Class == inventory.Blocked {
 					h.BlockedRoots++
 				} else {
 					h.UnknownRoots++
@@ -392,7 +395,7 @@ func (s *Store) reportsTx(ctx context.Context, tx *sql.Tx, reports []ReportIn, d
 			if t.IsZero() {
 				t = r.Received
 			}
-			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), e.Type, e.StoreID, e.SHA256, e.Detail, now})
+			evRows = append(evRows, []any{r.HostID, e.ID, ms(t), string(e.Type), e.StoreID, e.SHA256, e.Detail, now})
 		}
 	}
 	// A heartbeat naming a state the collector does not hold (or sent

@@ -17,6 +17,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/store"
 	"github.com/anchorwatch/anchorwatch/server/throttle"
 	"github.com/anchorwatch/anchorwatch/server/web"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // lazySessions lets the dashboard be built before servertest opens the
@@ -104,25 +105,28 @@ func genHost(i int, now time.Time) (api.HostFacts, *api.ReportRequest) {
 	}
 	facts := api.HostFacts{Hostname: name, MachineID: fmt.Sprintf("%032x", i*7919+1), OS: os, Arch: "amd64", AgentVersion: "0.3.1",
 		IPs: []string{fmt.Sprintf("10.20.%d.%d", i/200, 10+i%200)}, MACs: []string{fmt.Sprintf("02:42:ac:14:%02x:%02x", i/256, i%256)}}
-	type st struct{ kind, path, format, owner string }
-	var stores []st
+	type st struct {
+		kind                stores.Kind
+		path, format, owner string
+	}
+	var sts []st
 	switch os {
 	case "linux":
 		facts.OSVersion = []string{"Debian GNU/Linux 12 (bookworm)", "Ubuntu 24.04 LTS", "Rocky Linux 9.4"}[i%3]
-		stores = []st{{"system", "/etc/ssl/certs/ca-certificates.crt", "pem-bundle", ""},
-			{"nss", "/home/alice/.mozilla/firefox/x1y2z3.default-release", "sql", "alice"},
-			{"nss", "/home/alice/.pki/nssdb", "sql", "alice"},
-			{"java", "/etc/ssl/certs/java/cacerts", "jks", ""},
-			{"firefox", "/etc/firefox/policies/policies.json", "json", ""}}
+		sts = []st{{stores.KindSystem, "/etc/ssl/certs/ca-certificates.crt", "pem-bundle", ""},
+			{stores.KindNSS, "/home/alice/.mozilla/firefox/x1y2z3.default-release", "sql", "alice"},
+			{stores.KindNSS, "/home/alice/.pki/nssdb", "sql", "alice"},
+			{stores.KindJava, "/etc/ssl/certs/java/cacerts", "jks", ""},
+			{stores.KindFirefox, "/etc/firefox/policies/policies.json", "json", ""}}
 	case "windows":
 		facts.OSVersion, facts.Arch = "Windows 11 Enterprise 23H2", "amd64"
-		stores = []st{{"windows", "LocalMachine\\ROOT", "crypt32", ""},
-			{"nss", "C:\\Users\\bob\\AppData\\Roaming\\Mozilla\\Firefox\\Profiles\\ab12.default-release", "sql", "bob"},
-			{"java", "C:\\Program Files\\Eclipse Adoptium\\jdk-21\\lib\\security\\cacerts", "pkcs12", ""}}
+		sts = []st{{stores.KindWindows, "LocalMachine\\ROOT", "crypt32", ""},
+			{stores.KindNSS, "C:\\Users\\bob\\AppData\\Roaming\\Mozilla\\Firefox\\Profiles\\ab12.default-release", "sql", "bob"},
+			{stores.KindJava, "C:\\Program Files\\Eclipse Adoptium\\jdk-21\\lib\\security\\cacerts", "pkcs12", ""}}
 	case "darwin":
 		facts.OSVersion, facts.Arch = "macOS 14.5 Sonoma", "arm64"
-		stores = []st{{"macos", "/Library/Keychains/System.keychain", "keychain", ""},
-			{"nss", "/Users/carol/Library/Application Support/Firefox/Profiles/q9.default-release", "sql", "carol"}}
+		sts = []st{{stores.KindMacOS, "/Library/Keychains/System.keychain", "keychain", ""},
+			{stores.KindNSS, "/Users/carol/Library/Application Support/Firefox/Profiles/q9.default-release", "sql", "carol"}}
 	}
 	rep := &api.ReportRequest{ReportID: fmt.Sprintf("r-%d-1", i), Kind: api.ReportFull, GeneratedAt: now,
 		PolicySerial: 42, StateHash: fmt.Sprintf("h-%d", i)}
@@ -137,10 +141,10 @@ func genHost(i int, now time.Time) (api.HostFacts, *api.ReportRequest) {
 		g1.NotAfter = now.Truncate(24 * time.Hour).Add(20*24*time.Hour + 12*time.Hour)
 		rep.CAs = append(rep.CAs, g1)
 	}
-	for _, s := range stores {
-		rep.Stores = append(rep.Stores, api.StoreStatus{ID: s.kind + ":" + s.path, Kind: s.kind, Path: s.path, Format: s.format, Owner: s.owner, Status: "compliant"})
+	for _, s := range sts {
+		rep.Stores = append(rep.Stores, api.StoreStatus{ID: string(s.kind) + ":" + s.path, Kind: s.kind, Path: s.path, Format: s.format, Owner: s.owner, Status: stores.StatusCompliant})
 	}
-	set := func(kind, status, detail string) {
+	set := func(kind stores.Kind, status stores.Status, detail string) {
 		for j := range rep.Stores {
 			if rep.Stores[j].Kind == kind {
 				rep.Stores[j].Status, rep.Stores[j].Detail = status, detail
@@ -148,7 +152,7 @@ func genHost(i int, now time.Time) (api.HostFacts, *api.ReportRequest) {
 			}
 		}
 	}
-	ev := func(k int, typ, storeKind, detail string) {
+	ev := func(k int, typ api.EventType, storeKind stores.Kind, detail string) {
 		id := ""
 		for _, s := range rep.Stores {
 			if s.Kind == storeKind {
@@ -162,21 +166,21 @@ func genHost(i int, now time.Time) (api.HostFacts, *api.ReportRequest) {
 	// Drift, deterministic by host number.
 	if i%7 == 3 {
 		// Agents' strings are untrusted: markup must show as text.
-		set("nss", "missing", `CA removed from the profile <img src=x onerror="document.body.dataset.pwned=1">`)
-		ev(1, api.EventRemoved, "nss", "certificate deleted (profile reset)")
-		ev(2, api.EventHealFailed, "nss", "certutil: SEC_ERROR_READ_ONLY: the database is read-only")
+		set(stores.KindNSS, stores.StatusMissing, `CA removed from the profile <img src=x onerror="document.body.dataset.pwned=1">`)
+		ev(1, api.EventRemoved, stores.KindNSS, "certificate deleted (profile reset)")
+		ev(2, api.EventHealFailed, stores.KindNSS, "certutil: SEC_ERROR_READ_ONLY: the database is read-only")
 	} else if i%5 == 1 {
-		ev(1, api.EventRemoved, "nss", "certificate deleted")
-		ev(2, api.EventHealed, "nss", "re-installed")
+		ev(1, api.EventRemoved, stores.KindNSS, "certificate deleted")
+		ev(2, api.EventHealed, stores.KindNSS, "re-installed")
 	}
 	if i%11 == 5 {
-		set("java", "untrusted", "present without the trustedCertEntry attribute")
+		set(stores.KindJava, stores.StatusUntrusted, "present without the trustedCertEntry attribute")
 	}
 	if i%13 == 6 {
-		set("java", "error", "keystore password was incorrect: set java.passwords in the policy")
+		set(stores.KindJava, stores.StatusError, "keystore password was incorrect: set java.passwords in the policy")
 	}
 	if os == "darwin" && i%2 == 0 {
-		set("macos", "needs-mdm", "admin trust settings need user approval: deploy the .mobileconfig through MDM")
+		set(stores.KindMacOS, stores.StatusNeedsMDM, "admin trust settings need user approval: deploy the .mobileconfig through MDM")
 	}
 	if i%6 == 1 {
 		r := rootDebug
@@ -193,7 +197,7 @@ func genHost(i int, now time.Time) (api.HostFacts, *api.ReportRequest) {
 		r := rootSuperf
 		r.StoreIDs = []string{rep.Stores[0].ID}
 		rep.UnknownRoots = append(rep.UnknownRoots, r)
-		rep.Stores[0].Status = "blocked-present"
+		rep.Stores[0].Status = stores.StatusBlockedPresent
 		ev(4, api.EventBlockedRoot, rep.Stores[0].Kind, "Superfish, Inc.")
 	}
 	ev(0, api.EventPolicyApplied, "", fmt.Sprintf("serial %d", rep.PolicySerial))
@@ -217,8 +221,8 @@ func fillFleet(t *testing.T, c *servertest.Collector) {
 	for h := 72; h >= 1; h-- {
 		b := cur.Add(-time.Duration(h) * time.Hour).UnixMilli()
 		comp := 10 + (72-h)*17/72 // a rollout: 10 → 27 compliant hosts of 50
-		for status, n := range map[string]int{"compliant": comp, "noncompliant": 44 - comp, "error": 2, "pending": 4} {
-			if _, err := db.ExecContext(ctx, "INSERT INTO compliance_snapshots (bucket, dim, key, status, n) VALUES (?, 'hosts', '', ?, ?)", b, status, n); err != nil {
+		for status, n := range map[api.HostStatus]int{api.HostStatusCompliant: comp, api.HostStatusNoncompliant: 44 - comp, api.HostStatusError: 2, api.HostStatusPending: 4} {
+			if _, err := db.ExecContext(ctx, "INSERT INTO compliance_snapshots (bucket, dim, key, status, n) VALUES (?, 'hosts', '', ?, ?)", b, string(status), n); err != nil {
 				t.Fatalf("backfill trend: %v", err)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
+	storespkg "github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Formatting as the page does it.
@@ -169,14 +170,15 @@ func TestDashboardChromium(t *testing.T) {
 		got.want(t, "overview", "kpi-hosts", fmtInt(sum.Hosts))
 		got.want(t, "overview", "kpi-compliant", fmtInt(sum.Compliant))
 		got.want(t, "overview", "kpi-compliant-pct", fmtPct(sum.CompliantPct)+" of hosts")
-		got.want(t, "overview", "kpi-noncompliant", fmtInt(sum.ByStatus[api.HostStatusNoncompliant]))
-		got.want(t, "overview", "kpi-error", fmtInt(sum.ByStatus[api.HostStatusError]))
-		got.want(t, "overview", "kpi-pending", fmtInt(sum.ByStatus[api.HostStatusPending]))
+		got.want(t, "overview", "kpi-noncompliant", fmtInt(sum.ByStatus[string(api.HostStatusNoncompliant)]))
+		got.want(t, "overview", "kpi-error", fmtInt(sum.ByStatus[string(api.HostStatusError)]))
+		got.want(t, "overview", "kpi-pending", fmtInt(sum.ByStatus[string(api.HostStatusPending)]))
 		got.want(t, "overview", "kpi-offline", fmtInt(sum.Offline))
 		got.want(t, "overview", "kpi-unknown-roots", fmtInt(sum.UnknownRoots))
 		got.want(t, "overview", "kpi-blocked-roots", fmtInt(sum.BlockedRoots))
 		got.want(t, "overview", "kpi-policy-serial", fmtInt(sum.PolicySerial))
-		for _, st := range []string{"compliant", "noncompliant", "error", "pending"} {
+		for _, hs := range []api.HostStatus{api.HostStatusCompliant, api.HostStatusNoncompliant, api.HostStatusError, api.HostStatusPending} {
+			st := string(hs)
 			got.want(t, "overview", "hoststatus:"+st, fmtInt(sum.ByStatus[st]))
 		}
 		storeTotals := map[string]int64{}
@@ -193,7 +195,8 @@ func TestDashboardChromium(t *testing.T) {
 		if len(sum.ByStoreKind) < 6 {
 			t.Errorf("store kinds %v: want the 6 the fleet reports", sum.ByStoreKind)
 		}
-		for _, st := range []string{"compliant", "missing", "untrusted", "blocked-present", "needs-mdm", "error"} {
+		for _, ss := range []storespkg.Status{storespkg.StatusCompliant, storespkg.StatusMissing, storespkg.StatusUntrusted, storespkg.StatusBlockedPresent, storespkg.StatusNeedsMDM, storespkg.StatusError} {
+			st := string(ss)
 			got.want(t, "overview", "storestatus:"+st, fmtInt(storeTotals[st]))
 		}
 		got.want(t, "overview", "stores-total", fmtInt(stores))
@@ -261,7 +264,7 @@ func TestDashboardChromium(t *testing.T) {
 				k := fmt.Sprintf("host:%d", h.ID)
 				want = append(want, k)
 				got.want(t, name, k+":hostname", h.Hostname)
-				got.want(t, name, k+":status", h.Status)
+				got.want(t, name, k+":status", string(h.Status))
 				got.want(t, name, k+":stores", fmt.Sprintf("%d / %d", h.StoresCompliant, h.StoresTotal))
 				got.want(t, name, k+":unknown", fmtInt(h.UnknownRoots))
 				got.want(t, name, k+":blocked", fmtInt(h.BlockedRoots))
@@ -329,7 +332,7 @@ func TestDashboardChromium(t *testing.T) {
 			t.Fatalf("ws-031 should have stores, events and an unknown root: %+v", h)
 		}
 		got := s.load(fmt.Sprintf("/hosts/%d", h.ID), "host-detail")
-		got.want(t, "host", "host-status", h.Status)
+		got.want(t, "host", "host-status", string(h.Status))
 		got.want(t, "host", "host-stores", fmt.Sprintf("%d / %d", h.StoresCompliant, h.StoresTotal))
 		// HostDetail.UnknownRoots (the list) shadows the summary's count in JSON.
 		unknown := 0
@@ -343,7 +346,7 @@ func TestDashboardChromium(t *testing.T) {
 		var stores []string
 		for _, st := range h.Stores {
 			stores = append(stores, "store:"+st.ID)
-			got.want(t, "host", "store:"+st.ID+":status", st.Status)
+			got.want(t, "host", "store:"+st.ID+":status", string(st.Status))
 		}
 		for _, id := range stores {
 			if _, ok := got.text[id]; !ok {
@@ -354,7 +357,7 @@ func TestDashboardChromium(t *testing.T) {
 		for _, e := range h.Events {
 			k := fmt.Sprintf("event:%d", e.Seq)
 			events = append(events, k)
-			got.want(t, "host", k+":type", e.Type)
+			got.want(t, "host", k+":type", string(e.Type))
 		}
 		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(events, " ") {
 			t.Errorf("host: event rows %v, the API lists %v", rows, events)
@@ -419,7 +422,7 @@ func TestDashboardChromium(t *testing.T) {
 			k := fmt.Sprintf("event:%d", e.Seq)
 			want = append(want, k)
 			got.want(t, "events", k+":host", e.Hostname)
-			got.want(t, "events", k+":type", e.Type)
+			got.want(t, "events", k+":type", string(e.Type))
 			got.want(t, "events", k+":time", e.Time.In(kolkata).Format("2006-01-02 15:04:05 -07:00"))
 		}
 		if rows := got.rows(`^event:\d+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
@@ -474,7 +477,7 @@ func TestDashboardChromium(t *testing.T) {
 				k := "root:" + r.SHA256
 				want = append(want, k)
 				got.want(t, name, k+":hosts", fmtInt(r.Hosts))
-				got.want(t, name, k+":class", r.Class)
+				got.want(t, name, k+":class", string(r.Class))
 			}
 			if rows := got.rows(`^root:[0-9a-f]+$`); strings.Join(rows, " ") != strings.Join(want, " ") {
 				t.Errorf("%s: rows %v, the API lists %v", name, rows, want)

@@ -15,4 +15,6 @@
 // The first that applies wins, in that order: a blocked root is reported
 // as blocked even when a vendor bundle or the managed set contains it.
 // The same certificate in several stores is one Entry listing every store.
+// Class is also the word on the wire: the agent reports unknown and blocked
+// roots to the collector as api.Root with their Class.
 package inventory

@@ -13,7 +13,7 @@
 //
 // Usage:
 //
-//	go run ./scripts/mksandbox DIR
+//	go run ./internal/mksandbox DIR
 //
 // DIR must be empty or absent. Nothing outside DIR is written; the host's
 // stores are only read. It needs the Debian packages ca-certificates,
@@ -33,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
-		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/mksandbox DIR")
+		fmt.Fprintln(os.Stderr, "usage: go run ./internal/mksandbox DIR")
 		os.Exit(2)
 	}
 	root, err := filepath.Abs(os.Args[1])
@@ -48,7 +48,7 @@ func main() {
 	}
 	// The marker lets scripts/demo.sh recognise (and safely delete) a
 	// sandbox it made.
-	if err := os.WriteFile(filepath.Join(root, Marker), []byte("made by scripts/mksandbox\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, Marker), []byte("made by internal/mksandbox\n"), 0o644); err != nil {
 		fatal(err)
 	}
 	tb := newTB("mksandbox")
