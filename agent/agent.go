@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/inventory"
@@ -53,7 +54,7 @@ type Agent struct {
 	root    string
 	state   *stateDir
 	spool   *Spool
-	client  *Client
+	client  *client.Client
 	journal *journal      // events until they are spooled, heals under way
 	dl      deliveryStats // what was dropped (delivery.go)
 	// stopping: Run is ending; events are no longer handed to Options.Events.
@@ -127,7 +128,7 @@ func New(opt Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	cl, err := NewClient(cfg)
+	cl, err := client.New(client.Config{URL: cfg.CollectorURL, CAFile: cfg.CollectorCAFile, Fingerprint: cfg.CollectorFingerprint})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -193,17 +194,18 @@ func (a *Agent) emit(evs ...api.Event) {
 
 // emitBatch journals b and announces its events for the next report.
 func (a *Agent) emitBatch(b journalBatch) {
-	a.record(b)
+	a.journalEvents(b, slog.LevelInfo)
 	if len(b.Events) > 0 {
-		a.announce(b.Events)
 		a.changed()
 	}
 }
 
-// announce logs events and hands them to Options.Events.
-func (a *Agent) announce(evs []api.Event) {
-	for _, e := range evs {
-		a.log.Info("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
+// journalEvents is the one way an event enters delivery (delivery.go):
+// journaled first, then logged at level and handed to Options.Events.
+func (a *Agent) journalEvents(b journalBatch, level slog.Level) {
+	a.record(b)
+	for _, e := range b.Events {
+		a.log.Log(context.Background(), level, "event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
 		a.tell(e)
 	}
 }
@@ -235,6 +237,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.journal.close()
 	defer a.queueOnStop() // after the loops below have ended
 	var wg sync.WaitGroup
+	a.startLoops(ctx, w, &wg)
+	defer wg.Wait()
+	defer cancel()
+
+	a.rediscover(ctx, w, true)
+	a.log.Info("agent started", "root", a.root, "state_dir", a.state.dir, "policy_serial", a.heldSerial(),
+		"collector", a.cfg.CollectorURL)
+	a.mainLoop(ctx, w)
+	return nil
+}
+
+// startLoops starts the watcher and the agent's loops, each counted in wg.
+func (a *Agent) startLoops(ctx context.Context, w *watcher, wg *sync.WaitGroup) {
 	wg.Add(3)
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); a.reportLoop(ctx) }()
@@ -245,41 +260,61 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.policyWaitLoop(ctx) }() // policywait.go
 	}
-	defer wg.Wait()
-	defer cancel()
+}
 
-	a.rediscover(ctx, w, true)
-	a.log.Info("agent started", "root", a.root, "state_dir", a.state.dir, "policy_serial", a.heldSerial(),
-		"collector", a.cfg.CollectorURL)
+// policyTimers fire at the policy's own times: its expiry (warn before,
+// report after; expiry.go) and the next start or end of one of its CAs.
+type policyTimers struct {
+	a       *Agent
+	expiry  *time.Timer
+	rotate  *time.Timer
+	rotateC <-chan time.Time
+}
 
+func newPolicyTimers(a *Agent) *policyTimers {
+	t := &policyTimers{a: a, expiry: time.NewTimer(time.Hour)}
+	t.expiry.Stop()
+	return t
+}
+
+// armExpiry sets the expiry timer to the next expiry check.
+func (t *policyTimers) armExpiry() {
+	t.expiry.Stop()
+	if next := t.a.checkExpiry(time.Now()); !next.IsZero() {
+		t.expiry.Reset(time.Until(next))
+	}
+}
+
+// arm sets both timers for the policy in force.
+func (t *policyTimers) arm() {
+	t.armExpiry()
+	if t.rotate != nil {
+		t.rotate.Stop()
+		t.rotateC = nil
+	}
+	if d := t.a.policyDoc(); d != nil {
+		if next := d.NextChange(time.Now()); !next.IsZero() {
+			t.rotate = time.NewTimer(time.Until(next) + time.Second)
+			t.rotateC = t.rotate.C
+		}
+	}
+}
+
+func (t *policyTimers) stop() {
+	t.expiry.Stop()
+	if t.rotate != nil {
+		t.rotate.Stop()
+	}
+}
+
+// mainLoop rescans, rediscovers and applies new policies until ctx is
+// done, then stops the workers.
+func (a *Agent) mainLoop(ctx context.Context, w *watcher) {
 	rescan := time.NewTimer(a.rescanInterval())
 	defer rescan.Stop()
-	var rotate *time.Timer
-	var rotateC <-chan time.Time
-	// The policy's expiry: warn before, report after (expiry.go).
-	expiry := time.NewTimer(time.Hour)
-	expiry.Stop()
-	defer expiry.Stop()
-	armExpiry := func() {
-		expiry.Stop()
-		if next := a.checkExpiry(time.Now()); !next.IsZero() {
-			expiry.Reset(time.Until(next))
-		}
-	}
-	armRotation := func() {
-		armExpiry()
-		if rotate != nil {
-			rotate.Stop()
-			rotateC = nil
-		}
-		if d := a.policyDoc(); d != nil {
-			if next := d.NextChange(time.Now()); !next.IsZero() {
-				rotate = time.NewTimer(time.Until(next) + time.Second)
-				rotateC = rotate.C
-			}
-		}
-	}
-	armRotation()
+	pt := newPolicyTimers(a)
+	defer pt.stop()
+	pt.arm()
 	// Discovery after a change where stores appear: once the directory has
 	// been quiet for discoverQuiet, then again after each follow-up delay
 	// (a runtime being unpacked writes its cacerts well after creating
@@ -296,7 +331,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.stopWorkers()
-			return nil
+			return
 		case <-w.discC:
 			disc.Reset(discoverQuiet)
 			follow = []time.Duration{2 * time.Second, 10 * time.Second}
@@ -313,7 +348,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			trim.Reset(trimAfter)
 			a.log.Debug("rescan")
 			if a.fetchPolicy(ctx, w) {
-				armRotation()
+				pt.arm()
 			}
 			a.rediscover(ctx, w, true)
 			rescan.Reset(a.rescanInterval())
@@ -321,20 +356,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("reload requested: rescanning every store")
 			signal(a.retryNow)
 			if a.fetchPolicy(ctx, w) {
-				armRotation() // a new policy may end a CA at a new time
+				pt.arm() // a new policy may end a CA at a new time
 			}
 			a.rediscover(ctx, w, true)
 			rescan.Reset(a.rescanInterval())
 		case <-a.policyHint:
 			if a.fetchPolicy(ctx, w) {
-				armRotation()
+				pt.arm()
 				rescan.Reset(a.rescanInterval())
 			}
-		case <-expiry.C:
-			armExpiry()
-		case <-rotateC:
+		case <-pt.expiry.C:
+			pt.armExpiry()
+		case <-pt.rotateC:
 			a.log.Info("policy rotation time reached: reconciling every store")
-			armRotation()
+			pt.arm()
 			a.pokeAll()
 		}
 	}
@@ -415,17 +450,17 @@ func (a *Agent) fetchPolicy(ctx context.Context, w *watcher) bool {
 	etag := a.policyETag
 	a.mu.Unlock()
 	blob, etag, err := a.client.Policy(ctx, key, etag)
-	if errors.Is(err, ErrNotModified) {
+	if errors.Is(err, client.ErrNotModified) {
 		a.log.Debug("policy unchanged at the collector")
 		return false
 	}
-	if errors.Is(err, ErrNoPolicy) {
+	if errors.Is(err, client.ErrNoPolicy) {
 		a.log.Debug("no policy published yet")
 		return false
 	}
 	if err != nil {
 		a.log.Warn("cannot fetch the policy; the one in force stays", "err", err)
-		var ae *APIError
+		var ae *client.APIError
 		if errors.As(err, &ae) && ae.Said(api.ErrNodeInvalid) {
 			_ = a.state.setNodeKey("")
 			signal(a.kickSend)
@@ -596,21 +631,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 // host facts changed or events are pending, a heartbeat when due. It
 // returns whether something was spooled.
 func (a *Agent) report(heartbeatDue bool) bool {
-	a.mu.Lock()
-	list := a.workerListLocked()
-	a.mu.Unlock()
-	var snap []inventory.StoreAnchors
-	statuses := make([]api.StoreStatus, 0, len(list))
-	ready := true
-	for _, wk := range list {
-		res, anchors, done := wk.snapshot()
-		ready = ready && done
-		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: res.Kind, Path: clean(res.Path), Format: clean(res.Format),
-			Owner: clean(res.Owner), Status: res.Status, Detail: clean(res.Detail)})
-		if anchors != nil {
-			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
-		}
-	}
+	statuses, snap, ready := a.storeStatuses()
 	if !ready && !heartbeatDue {
 		return false // a worker has not read its store yet: wait for it
 	}
@@ -619,78 +640,13 @@ func (a *Agent) report(heartbeatDue bool) bool {
 		statuses = statuses[:api.MaxStores]
 	}
 	pol := a.policyDoc()
-	roots := classifyRoots(snap, pol, blocklistFor(pol))
-	if len(roots) > api.MaxUnknownRoots {
-		// Blocked roots first (classifyRoots keeps them ahead), then as
-		// many unknown ones as a report may carry.
-		a.log.Warn("more unknown roots than a report may carry: the rest are left out", "roots", len(roots), "max", api.MaxUnknownRoots)
-		roots = roots[:api.MaxUnknownRoots]
-	}
-	blockedIn := map[string]string{}
-	for _, r := range roots {
-		if r.Class == inventory.Blocked {
-			for _, id := range r.StoreIDs {
-				blockedIn[id] = r.Subject
-			}
-		}
-	}
-	for i := range statuses {
-		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != stores.StatusError {
-			statuses[i].Status = stores.StatusBlockedPresent
-			statuses[i].Detail = fmt.Sprintf("blocklisted root %q present; %s", subj, statuses[i].Detail)
-		}
-	}
-	// Roots that appeared since the last report.
-	cur := map[string]inventory.Class{}
-	var appeared []api.Event
-	a.mu.Lock()
-	first := a.prevRoots == nil
-	for _, r := range roots {
-		cur[r.SHA256] = r.Class
-		if !first && a.prevRoots[r.SHA256] != r.Class {
-			typ := api.EventUnknownRoot
-			if r.Class == inventory.Blocked {
-				typ = api.EventBlockedRoot
-			}
-			sid := ""
-			if len(r.StoreIDs) > 0 {
-				sid = r.StoreIDs[0]
-			}
-			appeared = append(appeared, a.event(typ, sid, r.SHA256, fmt.Sprintf("%s: %s", r.Subject, r.Reason)))
-		}
-	}
-	if ready {
-		a.prevRoots = cur
-	}
-	a.mu.Unlock()
-	for _, e := range appeared {
-		a.log.Warn("event", "type", e.Type, "store", e.StoreID, "sha256", e.SHA256, "detail", e.Detail)
-		a.tell(e)
-	}
+	roots := a.reportRoots(statuses, snap, pol)
+	// Roots that appeared since the last report are events like any other.
+	a.journalEvents(journalBatch{Events: a.newRootEvents(roots, ready)}, slog.LevelWarn)
 
-	var cas []api.CA
-	var serial int64
-	if pol != nil {
-		serial = pol.Serial
-		for _, c := range pol.ActiveCAs(time.Now()) {
-			cas = append(cas, api.CA{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
-		}
-	}
+	cas, serial := activeCAs(pol)
 	hash := stateHash(statuses, roots, cas, serial)
-	a.mu.Lock()
-	facts := a.facts
-	a.mu.Unlock()
-	if heartbeatDue {
-		facts = Facts(a.root, a.state.dir, a.opt.Version)
-		a.mu.Lock()
-		a.facts = facts
-		a.mu.Unlock()
-	}
-	fb, _ := json.Marshal(facts)
-	fsum := sha256.Sum256(fb)
-	factsHash := hex.EncodeToString(fsum[:])
-
-	a.record(journalBatch{Events: appeared})
+	facts, factsHash := a.reportFacts(heartbeatDue)
 	events := a.journal.pendingEvents()
 	lastHash, lastFacts := a.state.hashes()
 	r := api.ReportRequest{
@@ -713,8 +669,127 @@ func (a *Agent) report(heartbeatDue bool) bool {
 		a.writeStatus(statuses, roots, serial)
 		return false
 	}
-	// A report carries at most maxReportEvents events: a burst beyond that
-	// goes first, in reports of its own with the same state.
+	spooled := a.spoolReport(r, hash, factsHash)
+	a.writeStatus(statuses, roots, serial)
+	if spooled {
+		signal(a.kickSend)
+	}
+	return spooled
+}
+
+// storeStatuses is the status of every store, the anchors of those read,
+// and whether every worker has read its store.
+func (a *Agent) storeStatuses() (statuses []api.StoreStatus, snap []inventory.StoreAnchors, ready bool) {
+	a.mu.Lock()
+	list := a.workerListLocked()
+	a.mu.Unlock()
+	statuses = make([]api.StoreStatus, 0, len(list))
+	ready = true
+	for _, wk := range list {
+		res, anchors, done := wk.snapshot()
+		ready = ready && done
+		statuses = append(statuses, api.StoreStatus{ID: clean(res.ID), Kind: res.Kind, Path: clean(res.Path), Format: clean(res.Format),
+			Owner: clean(res.Owner), Status: res.Status, Detail: clean(res.Detail)})
+		if anchors != nil {
+			snap = append(snap, inventory.StoreAnchors{Store: res.Info, Anchors: anchors})
+		}
+	}
+	return statuses, snap, ready
+}
+
+// reportRoots classifies the unknown and blocked roots of snap (as many
+// as a report may carry) and marks the stores holding a blocked root
+// blocked-present in statuses.
+func (a *Agent) reportRoots(statuses []api.StoreStatus, snap []inventory.StoreAnchors, pol *policy.Document) []api.Root {
+	roots := classifyRoots(snap, pol, blocklistFor(pol))
+	if len(roots) > api.MaxUnknownRoots {
+		// Blocked roots first (classifyRoots keeps them ahead), then as
+		// many unknown ones as a report may carry.
+		a.log.Warn("more unknown roots than a report may carry: the rest are left out", "roots", len(roots), "max", api.MaxUnknownRoots)
+		roots = roots[:api.MaxUnknownRoots]
+	}
+	blockedIn := map[string]string{}
+	for _, r := range roots {
+		if r.Class == inventory.Blocked {
+			for _, id := range r.StoreIDs {
+				blockedIn[id] = r.Subject
+			}
+		}
+	}
+	for i := range statuses {
+		if subj, ok := blockedIn[statuses[i].ID]; ok && statuses[i].Status != stores.StatusError {
+			statuses[i].Status = stores.StatusBlockedPresent
+			statuses[i].Detail = fmt.Sprintf("blocklisted root %q present; %s", subj, statuses[i].Detail)
+		}
+	}
+	return roots
+}
+
+// newRootEvents is an unknown-root or blocked-root event for each root
+// whose class changed since the last report (none on the first). With
+// ready (every store read) roots become the last report's.
+func (a *Agent) newRootEvents(roots []api.Root, ready bool) []api.Event {
+	cur := map[string]inventory.Class{}
+	var appeared []api.Event
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	first := a.prevRoots == nil
+	for _, r := range roots {
+		cur[r.SHA256] = r.Class
+		if first || a.prevRoots[r.SHA256] == r.Class {
+			continue
+		}
+		typ := api.EventUnknownRoot
+		if r.Class == inventory.Blocked {
+			typ = api.EventBlockedRoot
+		}
+		sid := ""
+		if len(r.StoreIDs) > 0 {
+			sid = r.StoreIDs[0]
+		}
+		appeared = append(appeared, a.event(typ, sid, r.SHA256, fmt.Sprintf("%s: %s", r.Subject, r.Reason)))
+	}
+	if ready {
+		a.prevRoots = cur
+	}
+	return appeared
+}
+
+// activeCAs is what the policy in force has the stores hold now, and its
+// serial (none and 0 without a policy).
+func activeCAs(pol *policy.Document) (cas []api.CA, serial int64) {
+	if pol == nil {
+		return nil, 0
+	}
+	for _, c := range pol.ActiveCAs(time.Now()) {
+		cas = append(cas, api.CA{SHA256: stores.SHA256(c), Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC()})
+	}
+	return cas, pol.Serial
+}
+
+// reportFacts is the host facts a report carries (gathered again when a
+// heartbeat is due) and their hash.
+func (a *Agent) reportFacts(heartbeatDue bool) (api.HostFacts, string) {
+	a.mu.Lock()
+	facts := a.facts
+	a.mu.Unlock()
+	if heartbeatDue {
+		facts = Facts(a.root, a.state.dir, a.opt.Version)
+		a.mu.Lock()
+		a.facts = facts
+		a.mu.Unlock()
+	}
+	fb, _ := json.Marshal(facts)
+	fsum := sha256.Sum256(fb)
+	return facts, hex.EncodeToString(fsum[:])
+}
+
+// spoolReport adds r to the spool and marks its events spooled in the
+// journal. A report carries at most maxReportEvents events: a burst beyond
+// that goes first, in reports of its own with the same state. A report
+// the spool cannot take is made again after spoolRetry, its events
+// staying in the journal.
+func (a *Agent) spoolReport(r api.ReportRequest, hash, factsHash string) bool {
 	for len(r.Events) > maxReportEvents {
 		head := r
 		head.ReportID = newID()
@@ -728,7 +803,6 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	if err := a.spool.Add(r); err != nil {
 		a.log.Error("cannot spool the report; its events stay in the journal and it is tried again", "err", err, "events", len(r.Events),
 			"retry_in", spoolRetry.String())
-		a.writeStatus(statuses, roots, serial)
 		time.AfterFunc(spoolRetry, a.changed)
 		return false
 	}
@@ -741,8 +815,6 @@ func (a *Agent) report(heartbeatDue bool) bool {
 	a.mu.Lock()
 	a.lastSent = time.Now()
 	a.mu.Unlock()
-	a.writeStatus(statuses, roots, serial)
-	signal(a.kickSend)
 	return true
 }
 

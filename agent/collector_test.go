@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/server"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 )
@@ -136,8 +137,8 @@ func storedOnce(t testing.TB, local, remote []api.Event) {
 }
 
 func TestNodeKeyHeaderMatchesCollector(t *testing.T) {
-	if NodeKeyHeader != server.NodeKeyHeader {
-		t.Fatalf("agent sends the node key in %q, the collector reads %q", NodeKeyHeader, server.NodeKeyHeader)
+	if client.NodeKeyHeader != server.NodeKeyHeader {
+		t.Fatalf("agent sends the node key in %q, the collector reads %q", client.NodeKeyHeader, server.NodeKeyHeader)
 	}
 }
 

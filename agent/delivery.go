@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 )
 
 // Delivery: what happens to an event from the moment it is seen until the
@@ -100,7 +101,7 @@ func (a *Agent) dropped(events int, why string) {
 }
 
 // dropReport drops a spooled report the collector refused.
-func (a *Agent) dropReport(it Item, refused *RefusedError) {
+func (a *Agent) dropReport(it Item, refused *client.RefusedError) {
 	_ = a.spool.Done(it)
 	a.dl.mu.Lock()
 	a.dl.reportsDropped++
@@ -157,7 +158,7 @@ func (a *Agent) sendLoop(ctx context.Context) {
 			a.lastErr = err.Error()
 			a.mu.Unlock()
 			d := jitter(backoff)
-			var ae *APIError
+			var ae *client.APIError
 			if errors.As(err, &ae) && ae.RetryAfter > d {
 				d = min(ae.RetryAfter, sendBackoffMax)
 			}
@@ -205,8 +206,8 @@ func (a *Agent) flush(ctx context.Context) error {
 		r := it.Report
 		r.NodeKey = key
 		resp, err := a.client.Report(ctx, r)
-		var ae *APIError
-		var refused *RefusedError
+		var ae *client.APIError
+		var refused *client.RefusedError
 		switch {
 		case errors.As(err, &ae) && ae.Said(api.ErrNodeInvalid) && !reenrolled:
 			a.log.Warn("the collector no longer knows this host's node key: enrolling again with its host key")

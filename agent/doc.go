@@ -8,7 +8,8 @@
 //
 //   - config.go: the agent's configuration file.
 //   - facts.go: host identity (machine id, hostname, OS, IPs, MACs).
-//   - client.go: the collector API over TLS pinned to a CA or fingerprint.
+//   - the collector API is api/client (one client, one pinning rule,
+//     shared with the CLI).
 //   - spool.go: the bounded, fsynced on-disk outbox that makes delivery
 //     survive an unreachable collector, exactly once.
 //   - state.go: what persists in the state directory (node key, last good

@@ -6,16 +6,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
@@ -95,17 +94,6 @@ func (s *stateDir) setKeyBound(k ed25519.PrivateKey) error {
 	return s.saveLocked()
 }
 
-// enrollProof signs an enrollment of machineID with key k at time t.
-func enrollProof(k ed25519.PrivateKey, machineID string, t time.Time) (hostKey string, p *api.EnrollProof) {
-	der, _ := x509.MarshalPKIXPublicKey(k.Public())
-	hostKey = base64.StdEncoding.EncodeToString(der)
-	n := make([]byte, 32)
-	_, _ = rand.Read(n)
-	nonce := hex.EncodeToString(n)
-	sig := ed25519.Sign(k, api.EnrollMessage(machineID, hostKey, t, nonce))
-	return hostKey, &api.EnrollProof{Time: t.UTC(), Nonce: nonce, Signature: base64.StdEncoding.EncodeToString(sig)}
-}
-
 // enroll exchanges the enroll secret, host facts and a proof of the host
 // key for a node key. current is the node key held, if any (it binds a
 // host enrolled before host keys). A collector that predates host keys
@@ -122,12 +110,12 @@ func (a *Agent) enroll(ctx context.Context, current string) (string, error) {
 	a.mu.Lock()
 	facts := a.facts
 	a.mu.Unlock()
-	resp, err := a.client.Enroll(ctx, EnrollRequest{Secret: secret, Facts: facts, HostKey: hk, NodeKey: current})
-	var ae *APIError
+	resp, err := a.client.Enroll(ctx, client.EnrollRequest{Secret: secret, Facts: facts, HostKey: hk, NodeKey: current})
+	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Said(api.ErrBadRequest) {
 		a.log.Warn("the collector does not take host keys (older than this agent): enrolling without one; upgrade the collector", "err", err)
 		hk = nil
-		resp, err = a.client.Enroll(ctx, EnrollRequest{Secret: secret, Facts: facts})
+		resp, err = a.client.Enroll(ctx, client.EnrollRequest{Secret: secret, Facts: facts})
 	}
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)

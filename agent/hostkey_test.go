@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
 	"github.com/anchorwatch/anchorwatch/stores"
 )
@@ -138,7 +139,7 @@ func nodeKeyWorks(t *testing.T, coll *collector, stateDir string) bool {
 		return false
 	}
 	req, _ := http.NewRequest(http.MethodGet, coll.URL+api.PathPolicy, nil)
-	req.Header.Set(NodeKeyHeader, strings.TrimSpace(string(b)))
+	req.Header.Set(client.NodeKeyHeader, strings.TrimSpace(string(b)))
 	resp, err := coll.Client().Do(req)
 	if err != nil {
 		return false
@@ -187,12 +188,13 @@ func TestAgentBindsLegacyHost(t *testing.T) {
 func TestClientLearnsCollectorClock(t *testing.T) {
 	coll := startCollector(t)
 	fp, _ := stores.NormalizeSHA256(coll.Fingerprint)
-	cl, err := NewClient(&Config{CollectorURL: coll.URL, CollectorFingerprint: fp})
+	// Our clock runs 10 minutes late.
+	late := func() time.Time { return time.Now().Add(-10 * time.Minute) }
+	cl, err := client.New(client.Config{URL: coll.URL, Fingerprint: fp, Clock: late})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cl.skew.Store(int64(10 * time.Minute)) // as if our clock ran 10 minutes late
 	st, err := openStateDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -201,9 +203,9 @@ func TestClientLearnsCollectorClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := EnrollRequest{Secret: coll.EnrollSecret, Facts: api.HostFacts{Hostname: "skewed", MachineID: "m-skewed", OS: "linux"}, HostKey: hk}
+	req := client.EnrollRequest{Secret: coll.EnrollSecret, Facts: api.HostFacts{Hostname: "skewed", MachineID: "m-skewed", OS: "linux"}, HostKey: hk}
 	_, err = cl.Enroll(context.Background(), req)
-	var ae *APIError
+	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.Code != api.ErrProofInvalid {
 		t.Fatalf("enrollment 10 minutes off: %v, want %s", err, api.ErrProofInvalid)
 	}

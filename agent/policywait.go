@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/anchorwatch/anchorwatch/api/client"
 )
 
 // policyWaitLoop keeps one policy wait open at the collector (the same
@@ -42,7 +44,7 @@ func (a *Agent) policyWaitLoop(ctx context.Context) {
 				a.log.Info("the collector announces a new policy", "serial", serial, "held_serial", a.heldSerial())
 				signal(a.policyHint)
 			}
-		case errors.Is(err, ErrWaitUnsupported):
+		case errors.Is(err, client.ErrWaitUnsupported):
 			a.log.Info("the collector has no policy wait: fetching the policy at heartbeats only", "retry_in", waitUnsupportedPause)
 			sleepCtx(ctx, waitUnsupportedPause)
 		default:
@@ -66,7 +68,7 @@ const (
 func waitBackoff(fails int, err error) time.Duration {
 	d := min(time.Second<<min(fails-1, 16), waitBackoffMax)
 	d = d/2 + rand.N(d)
-	var ae *APIError
+	var ae *client.APIError
 	if errors.As(err, &ae) && ae.RetryAfter > d {
 		d = ae.RetryAfter
 	}

@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/pki"
 )
 
@@ -169,7 +169,7 @@ func (r *reacher) send(ctx context.Context) {
 		rep.Results = append(rep.Results, res)
 	}
 	err := r.a.client.Reach(ctx, rep)
-	var ae *APIError
+	var ae *client.APIError
 	switch {
 	case err == nil:
 		r.sent = true
@@ -180,10 +180,4 @@ func (r *reacher) send(ctx context.Context) {
 	default:
 		r.a.log.Warn("cannot report reachability; it is sent again after the next probe", "err", err)
 	}
-}
-
-// Reach sends a reachability report.
-func (c *Client) Reach(ctx context.Context, r api.ReachReport) error {
-	var out api.ReachResponse
-	return c.do(ctx, http.MethodPost, api.PathReach, r, &out)
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
@@ -60,7 +61,7 @@ func TestAgentReadsBounded(t *testing.T) {
 	if _, err := ReadStatus(state); !errors.Is(err, fsroot.ErrTooLarge) {
 		t.Errorf("status of 1 GiB: %v, want ErrTooLarge", err)
 	}
-	if _, err := NewClient(&Config{CollectorURL: "https://127.0.0.1:1", CollectorCAFile: ca}); !errors.Is(err, fsroot.ErrTooLarge) {
+	if _, err := client.New(client.Config{URL: "https://127.0.0.1:1", CAFile: ca}); !errors.Is(err, fsroot.ErrTooLarge) {
 		t.Errorf("collector CA of 1 GiB: %v, want ErrTooLarge", err)
 	}
 	// The machine ids are refused; the agent makes a host id of its own

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
@@ -91,7 +92,7 @@ func (s *stateDir) setNodeKey(k string) error {
 }
 
 func (s *stateDir) policyBlob() ([]byte, error) {
-	b, err := fsroot.ReadFile(s.path(filePolicy), fsroot.Want{Max: policyLimit})
+	b, err := fsroot.ReadFile(s.path(filePolicy), fsroot.Want{Max: client.MaxPolicyBytes})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -24,8 +24,6 @@ const (
 	// maxSmallFile bounds the one-line files the agent reads (node key,
 	// host id, machine id): every read of the agent has a bound.
 	maxSmallFile = 4 << 10
-	// maxCAFile bounds the collector CA file (a PEM bundle).
-	maxCAFile = 1 << 20
 )
 
 // loadState reads the state in dir. note is empty when state.json was

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -21,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/server/evidence"
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
@@ -45,7 +42,7 @@ type remoteOptions struct {
 type remoteStore struct {
 	endpoint string
 	token    string
-	client   *http.Client
+	client   *client.Client
 	host     string
 	path     string // state file
 
@@ -74,45 +71,20 @@ func (o remoteOptions) statePath(dataDir string) string {
 	return filepath.Join(dataDir, "ingest-"+hex.EncodeToString(sum[:6])+".json")
 }
 
-// remoteClient builds the HTTPS client: the collector's certificate is
-// checked against --ca-cert, pinned by --fingerprint, or (neither) against
-// the system roots.
-func remoteClient(o remoteOptions) (*http.Client, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	switch {
-	case o.caCert != "" && o.fingerprint != "":
+// remoteClient builds the collector client: the collector's certificate
+// is checked against --ca-cert, pinned by --fingerprint (api/client's
+// pinning rule), or (neither) against the system roots. The environment's
+// proxy is used for https only, as a CONNECT tunnel.
+func remoteClient(o remoteOptions) (*client.Client, error) {
+	if o.caCert != "" && o.fingerprint != "" {
 		return nil, usageErr(errors.New("--ca-cert and --fingerprint exclude each other: give one"))
-	case o.caCert != "":
-		data, err := os.ReadFile(o.caCert)
-		if err != nil {
-			return nil, usageErr(fmt.Errorf("--ca-cert: %w", err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, usageErr(fmt.Errorf("--ca-cert %s: no PEM certificate", o.caCert))
-		}
-		cfg.RootCAs = pool
-	case o.fingerprint != "":
-		want, err := hex.DecodeString(strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(o.fingerprint), "sha256:"), ":", ""))
-		if err != nil || len(want) != sha256.Size {
-			return nil, usageErr(fmt.Errorf("--fingerprint %q: want the SHA-256 of the collector's certificate, 64 hex digits (colons allowed), as `collector serve` prints it", o.fingerprint))
-		}
-		// The pin replaces chain verification: the certificate must be
-		// exactly the one whose fingerprint was given.
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("collector sent no certificate")
-			}
-			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if !bytes.Equal(got[:], want) {
-				return fmt.Errorf("collector certificate fingerprint %X does not match --fingerprint", got)
-			}
-			return nil
-		}
 	}
-	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}, nil
+	c, err := client.New(client.Config{URL: o.url, CAFile: o.caCert, Fingerprint: o.fingerprint,
+		Proxy: http.ProxyFromEnvironment, Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--ca-cert/--fingerprint: %w (give the collector's CA certificate as PEM, or the SHA-256 of its certificate as `collector serve` prints it)", err))
+	}
+	return c, nil
 }
 
 // openRemote loads (or creates) the state file, takes its lock, and sends
@@ -127,12 +99,12 @@ func openRemote(ctx context.Context, o remoteOptions, dataDir string) (*remoteSt
 	if o.token == "" {
 		return nil, nil, usageErr(errors.New("--url needs an admin API token (`collector token add NAME --role admin`): give --token-file FILE or set " + envToken))
 	}
-	client, err := remoteClient(o)
+	cl, err := remoteClient(o)
 	if err != nil {
 		return nil, nil, err
 	}
 	host, _ := os.Hostname()
-	r := &remoteStore{endpoint: strings.TrimRight(o.url, "/") + api.PathObservations, token: o.token, client: client,
+	r := &remoteStore{endpoint: cl.URL(api.PathObservations), token: o.token, client: cl,
 		host: host, path: o.statePath(dataDir), st: remoteState{Checkpoints: map[string]evidence.Checkpoint{}}}
 	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("ingest state directory: %w", err)
@@ -261,20 +233,16 @@ func (r *remoteStore) flushPending(ctx context.Context) error {
 }
 
 // post sends one batch, retrying transient failures (network errors,
-// 5xx, 429) a few times.
+// 5xx, 429) a few times; a refused certificate is never retried.
 func (r *remoteStore) post(ctx context.Context, b api.ObservationBatch) (duplicate bool, err error) {
-	body, err := json.Marshal(b)
-	if err != nil {
-		return false, err
-	}
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		dup, retry, err := r.postOnce(ctx, body)
+		ack, err := r.client.PostObservations(ctx, r.token, b)
 		if err == nil {
-			return dup, nil
+			return ack.Duplicate, nil
 		}
-		if !retry || attempt == 4 || ctx.Err() != nil {
-			return false, fmt.Errorf("send batch %s to %s: %w (the batch is kept and sent again by the next run)", b.BatchID, r.endpoint, err)
+		if !retryable(err) || attempt == 4 || ctx.Err() != nil {
+			return false, fmt.Errorf("send batch %s to %s: %w (the batch is kept and sent again by the next run)", b.BatchID, r.endpoint, explainPin(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -285,41 +253,26 @@ func (r *remoteStore) post(ctx context.Context, b api.ObservationBatch) (duplica
 	}
 }
 
-func (r *remoteStore) postOnce(ctx context.Context, body []byte) (dup, retry bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", r.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return false, false, err
+// retryable reports whether sending again may succeed: a network error or
+// a transient answer (5xx, 429), not a refused certificate, an answer
+// that does not decode or another answer of the collector.
+func retryable(err error) bool {
+	var ae *client.APIError
+	switch {
+	case errors.Is(err, client.ErrCertificate), errors.Is(err, client.ErrBadAnswer):
+		return false
+	case errors.As(err, &ae):
+		return ae.Transient()
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	resp, err := r.client.Do(req)
-	if err != nil {
-		var cv *tls.CertificateVerificationError
-		return false, !errors.As(err, &cv) && !strings.Contains(err.Error(), "fingerprint"), err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		msg := strings.TrimSpace(string(data))
-		var e api.ErrorResponse
-		if json.Unmarshal(data, &e) == nil && e.Detail != "" {
-			msg = e.Detail
-		}
-		return false, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests,
-			fmt.Errorf("collector answered %s: %s", resp.Status, msg)
-	}
-	var ack api.ObservationsResponse
-	if err := json.Unmarshal(data, &ack); err != nil {
-		return false, false, fmt.Errorf("collector answer %q: %w", clipText(string(data)), err)
-	}
-	return ack.Duplicate, false, nil
+	return true
 }
 
-func clipText(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
+// explainPin names the flag a pin mismatch comes from.
+func explainPin(err error) error {
+	if errors.Is(err, client.ErrPinMismatch) {
+		return fmt.Errorf("%w: the collector's certificate does not match --fingerprint", err)
 	}
-	return s
+	return err
 }
 
 // loopbackURL reports whether u names a host on this machine's loopback

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/anchorwatch/anchorwatch/api"
+	"github.com/anchorwatch/anchorwatch/api/client"
 	"github.com/anchorwatch/anchorwatch/server/devices"
 	"github.com/anchorwatch/anchorwatch/server/servertest"
 )
@@ -129,5 +132,45 @@ func TestCollectorIngestRemote(t *testing.T) {
 		if out, errOut, code := runCLI(t, newRootCmd(), args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2\n%s%s", args, code, out, errOut)
 		}
+	}
+}
+
+// TestRemoteRetryable: a remote ingest retries what may pass later (a
+// network error, 5xx, 429) and decides from the error's type, never its
+// text: a refused certificate, a pin mismatch, an answer that does not
+// decode and a refusal by the collector are not retried.
+func TestRemoteRetryable(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"network", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"collector busy", fmt.Errorf("POST x: %w", &client.APIError{Status: 503, Collector: true}), true},
+		{"proxy 502", fmt.Errorf("POST x: %w", &client.APIError{Status: 502}), true},
+		{"too many", fmt.Errorf("POST x: %w", &client.APIError{Status: 429, Collector: true}), true},
+		{"refused batch", fmt.Errorf("POST x: %w", &client.APIError{Status: 400, Collector: true}), false},
+		{"pin mismatch", fmt.Errorf("POST x: %w", &client.PinError{Pin: strings.Repeat("a", 64), Leaf: strings.Repeat("b", 64)}), false},
+		{"bad answer", fmt.Errorf("POST x: %w: %w", client.ErrBadAnswer, errors.New("unexpected end of JSON input")), false},
+	} {
+		if got := retryable(tt.err); got != tt.want {
+			t.Errorf("%s: retryable = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// A real refusal: a collector whose certificate the system roots do
+	// not know.
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	cl, err := client.New(client.Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.PostObservations(context.Background(), "x", api.ObservationBatch{BatchID: "b"}); err == nil || retryable(err) {
+		t.Errorf("an untrusted collector certificate: %v, retryable %v", err, retryable(err))
+	}
+	pinned := explainPin(fmt.Errorf("POST x: %w", &client.PinError{Pin: strings.Repeat("a", 64), Leaf: strings.Repeat("b", 64)}))
+	if !errors.Is(pinned, client.ErrPinMismatch) || !strings.Contains(pinned.Error(), "--fingerprint") {
+		t.Errorf("pin mismatch explained as %v", pinned)
 	}
 }

@@ -1,11 +1,9 @@
-package agent
+package client
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log"
@@ -17,18 +15,15 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/api"
 	"github.com/anchorwatch/anchorwatch/internal/testpki"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
-// TestClientFingerprintPin checks collector_fingerprint against servers
+// TestClientFingerprintPin checks the fingerprint pin against servers
 // presenting various chains: the pin must hold the connection's leaf (or
 // a CA the leaf is issued under for the host dialed), not merely appear
 // somewhere in what the server sent — the collector's certificate is
 // public, so a man in the middle can append it to a chain of his own.
 func TestClientFingerprintPin(t *testing.T) {
-	fpOf := func(c *x509.Certificate) string {
-		s := sha256.Sum256(c.Raw)
-		return hex.EncodeToString(s[:])
-	}
 	collectorCA := testpki.NewCA(t, "collector CA")
 	collectorLeaf := collectorCA.Leaf(t, "127.0.0.1")
 	attackerCA := testpki.NewCA(t, "attacker CA")
@@ -48,16 +43,16 @@ func TestClientFingerprintPin(t *testing.T) {
 		ca      *x509.Certificate // collector_ca_file as well, when set
 		wantErr string            // "" for success
 	}{
-		{"leaf pinned", collectorLeaf, fpOf(collectorLeaf.Leaf), nil, ""},
-		{"issuing CA pinned", chain(collectorLeaf, collectorCA.Cert), fpOf(collectorCA.Cert), nil, ""},
-		{"other certificate", attackerLeaf, fpOf(collectorLeaf.Leaf), nil, "does not match the pinned fingerprint"},
+		{"leaf pinned", collectorLeaf, stores.SHA256(collectorLeaf.Leaf), nil, ""},
+		{"issuing CA pinned", chain(collectorLeaf, collectorCA.Cert), stores.SHA256(collectorCA.Cert), nil, ""},
+		{"other certificate", attackerLeaf, stores.SHA256(collectorLeaf.Leaf), nil, "does not match the pinned fingerprint"},
 		// The attack: the attacker's leaf first, the real (public)
 		// collector certificate appended.
-		{"pinned leaf appended to a foreign leaf", chain(attackerLeaf, collectorLeaf.Leaf), fpOf(collectorLeaf.Leaf), nil, "pinned"},
-		{"pinned CA appended to a foreign leaf", chain(attackerLeaf, collectorCA.Cert), fpOf(collectorCA.Cert), nil, "pinned"},
-		{"leaf pinned, CA file also given and matching", chain(collectorLeaf, collectorCA.Cert), fpOf(collectorLeaf.Leaf), collectorCA.Cert, ""},
-		{"leaf pinned, CA file also given, not matching", collectorLeaf, fpOf(collectorLeaf.Leaf), attackerCA.Cert, "unknown authority"},
-		{"pinned CA, leaf for another host", chain(wrongHost, collectorCA.Cert), fpOf(collectorCA.Cert), nil, "pinned"},
+		{"pinned leaf appended to a foreign leaf", chain(attackerLeaf, collectorLeaf.Leaf), stores.SHA256(collectorLeaf.Leaf), nil, "pinned"},
+		{"pinned CA appended to a foreign leaf", chain(attackerLeaf, collectorCA.Cert), stores.SHA256(collectorCA.Cert), nil, "pinned"},
+		{"leaf pinned, CA file also given and matching", chain(collectorLeaf, collectorCA.Cert), stores.SHA256(collectorLeaf.Leaf), collectorCA.Cert, ""},
+		{"leaf pinned, CA file also given, not matching", collectorLeaf, stores.SHA256(collectorLeaf.Leaf), attackerCA.Cert, "unknown authority"},
+		{"pinned CA, leaf for another host", chain(wrongHost, collectorCA.Cert), stores.SHA256(collectorCA.Cert), nil, "pinned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,11 +65,11 @@ func TestClientFingerprintPin(t *testing.T) {
 			srv.StartTLS()
 			defer srv.Close()
 
-			cfg := &Config{CollectorURL: srv.URL, CollectorFingerprint: tt.pin}
+			cfg := Config{URL: srv.URL, Fingerprint: tt.pin}
 			if tt.ca != nil {
-				cfg.CollectorCAFile = testpki.WritePEM(t, filepath.Join(t.TempDir(), "ca.pem"), tt.ca)
+				cfg.CAFile = testpki.WritePEM(t, filepath.Join(t.TempDir(), "ca.pem"), tt.ca)
 			}
-			c, err := NewClient(cfg)
+			c, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,6 +82,12 @@ func TestClientFingerprintPin(t *testing.T) {
 				t.Fatalf("the client accepted a server it must reject (%s)", tt.name)
 			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
 				t.Fatalf("error %q does not say %q", err, tt.wantErr)
+			}
+			if tt.wantErr != "" && !errors.Is(err, ErrCertificate) {
+				t.Fatalf("error %v does not match ErrCertificate", err)
+			}
+			if pin := strings.Contains(tt.wantErr, "pinned"); tt.wantErr != "" && errors.Is(err, ErrPinMismatch) != pin {
+				t.Fatalf("error %v: errors.Is(ErrPinMismatch) = %v, want %v", err, !pin, pin)
 			}
 			var apiErr *APIError
 			if errors.As(err, &apiErr) {
