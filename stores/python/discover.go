@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -118,13 +117,7 @@ func bundles(root string, e Environment) []bundle {
 }
 
 // lmode is lstat's type of p, and whether it exists.
-func lmode(root, p string) (fs.FileMode, bool) {
-	fi, err := os.Lstat(hostPath(root, p))
-	if err != nil {
-		return 0, false
-	}
-	return fi.Mode(), true
-}
+func lmode(root, p string) (fs.FileMode, bool) { return appstore.Lmode(root, p) }
 
 func orUnknown(v string) string {
 	if v == "" {
