@@ -56,11 +56,7 @@ type stateDir struct {
 }
 
 func openStateDir(dir string) (*stateDir, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	// The directory holds the node key: keep it private.
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := privateDir(dir); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	st, note, err := loadState(dir)
@@ -68,6 +64,43 @@ func openStateDir(dir string) (*stateDir, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	return &stateDir{dir: dir, st: st, reset: note}, nil
+}
+
+// privateDir makes dir the agent's private directory: it holds the node
+// key and the host key. It is created 0700 where missing; for root, no
+// other user may control the path to it (one who owns or may write a
+// directory on the way could put their own directory in its place and
+// read or plant the keys); the directory is opened without following a
+// link, must be the agent's own, and gets mode 0700 on the descriptor.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		c, err := fsroot.Controller(dir)
+		if err != nil {
+			return fmt.Errorf("%w: choose a directory only root can change", err)
+		}
+		if c.UID != 0 {
+			return fmt.Errorf("%s can be changed by user %d (through %s): choose a directory only root can change", dir, c.UID, c.By)
+		}
+	}
+	f, err := fsroot.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if uid, _ := fsroot.FileOwner(fi); uid >= 0 && uid != os.Geteuid() {
+		return fmt.Errorf("%s belongs to user %d, not to the agent (user %d)", dir, uid, os.Geteuid())
+	}
+	if fi.Mode().Perm() != 0o700 {
+		return f.Chmod(0o700)
+	}
+	return nil
 }
 
 func (s *stateDir) path(name string) string { return filepath.Join(s.dir, name) }

@@ -66,7 +66,7 @@ func Discover(ctx context.Context, env Env, kinds []Kind) ([]Store, []error) {
 		ss   []Store
 		err  error
 	}
-	ctx, cancel := context.WithTimeout(ctx, DiscoverTimeout)
+	ctx, cancel := context.WithTimeout(withMemo(ctx), DiscoverTimeout)
 	defer cancel()
 	results := make(chan found, len(Adapters())) // abandoned adapters never block on it
 	pending := map[Kind]int{}

@@ -144,3 +144,25 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkAppDiscovery is the discovery of each application kind alone,
+// in process, on the tree of appTree: the per-kind split of
+// BenchmarkAppStores's app-discovery figure, with allocations.
+func BenchmarkAppDiscovery(b *testing.B) {
+	root, _ := appTree(b)
+	env := stores.Env{Root: root}
+	for _, k := range append([]stores.Kind{""}, appKinds...) {
+		kinds, name := []stores.Kind{k}, string(k)
+		if k == "" {
+			kinds, name = appKinds, "all"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, errs := stores.Discover(context.Background(), env, kinds); len(errs) > 0 {
+					b.Fatal(errs)
+				}
+			}
+		})
+	}
+}

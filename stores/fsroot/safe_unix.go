@@ -97,6 +97,11 @@ func OpenDir(hp string) (*os.File, error) {
 		fd, err = unix.Open(hp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		return err
 	})
+	if errors.Is(err, unix.ENOTDIR) { // O_DIRECTORY meets a link before O_NOFOLLOW does
+		if fi, lerr := os.Lstat(hp); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			err = unix.ELOOP
+		}
+	}
 	switch {
 	case errors.Is(err, unix.ELOOP):
 		return nil, &FileError{Path: hp, Err: ErrSymlink}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -32,37 +31,30 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	env = env.Normalize()
 	users := appstore.LoadUsers(ctx, env.Root)
 	cache := pembundle.NewCache()
-	var out []stores.Store
 	taken := map[string]bool{}
 	sys := appstore.SystemBundles()
 	homes := appstore.Homes(ctx, env.Root)
 	envs, tops := environments(ctx, env.Root, homes)
-	for _, e := range envs {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		for _, b := range bundles(env.Root, e) {
-			cfg := appstore.FileConfig{Kind: stores.KindPython, Path: b.path, Format: b.format,
-				App: b.app, VendorHeaders: true, Cache: cache}
-			switch {
-			case e.Home != "" && b.mode&fs.ModeSymlink != 0:
-				// found by walking real directories from a resolved home:
-				// only the file itself can be a link, and in a home it is
-				// not followed
-				cfg.Note = fmt.Sprintf("%s is a symbolic link in a home: not followed (reinstall certifi so it is a regular file)", b.path)
-			case e.Home == "":
-				if resolved, err := appstore.Resolve(env.Root, b.path); err == nil {
-					cfg.Path = resolved
-				} else if errors.Is(err, appstore.ErrUntrustedLink) {
-					cfg.Note = fmt.Sprintf("%s is a symbolic link a user could have planted: not followed (reinstall certifi so it is a regular file)", b.path)
-				}
-			}
+	found := make([][]bundle, len(envs))
+	appstore.Parallel(ctx, len(envs), func(i int) { found[i] = bundles(env.Root, envs[i]) })
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var cfgs []appstore.FileConfig
+	for i, e := range envs {
+		for _, b := range found[i] {
+			cfg := bundleConfig(env.Root, e, b, cache)
 			if taken[cfg.Path] || appstore.IsSystemBundle(sys, cfg.Path) {
 				continue // Debian-style certifi linked to the system bundle
 			}
 			taken[cfg.Path] = true
-			out = append(out, appstore.NewFile(env, users, cfg))
+			cfgs = append(cfgs, cfg)
 		}
+	}
+	out := make([]stores.Store, len(cfgs))
+	appstore.Parallel(ctx, len(cfgs), func(i int) { out[i] = appstore.NewFile(env, users, cfgs[i]) })
+	if err := ctx.Err(); err != nil {
+		return nil, err // some stores were not made
 	}
 	var refs []appstore.Ref
 	for _, r := range configRefs(ctx, env, envs, homes, tops) {
@@ -73,6 +65,27 @@ func Discover(ctx context.Context, env stores.Env) ([]stores.Store, error) {
 	}
 	out = append(out, appstore.RefStores(env, users, stores.KindPython, FormatConfigured, refs, cache)...)
 	return out, nil
+}
+
+// bundleConfig is the store of bundle b of environment e: a link in a
+// home is reported, not followed; a system prefix's link is followed
+// when only root could have made it.
+func bundleConfig(root string, e Environment, b bundle, cache *pembundle.Cache) appstore.FileConfig {
+	cfg := appstore.FileConfig{Kind: stores.KindPython, Path: b.path, Format: b.format,
+		App: b.app, VendorHeaders: true, Cache: cache}
+	switch {
+	case e.Home != "" && b.mode&fs.ModeSymlink != 0:
+		// found by walking real directories from a resolved home: only
+		// the file itself can be a link, and in a home it is not followed
+		cfg.Note = fmt.Sprintf("%s is a symbolic link in a home: not followed (reinstall certifi so it is a regular file)", b.path)
+	case e.Home == "":
+		if resolved, err := appstore.Resolve(root, b.path); err == nil {
+			cfg.Path = resolved
+		} else if errors.Is(err, appstore.ErrUntrustedLink) {
+			cfg.Note = fmt.Sprintf("%s is a symbolic link a user could have planted: not followed (reinstall certifi so it is a regular file)", b.path)
+		}
+	}
+	return cfg
 }
 
 // bundle is one cacert.pem of an environment.
@@ -118,13 +131,7 @@ func bundles(root string, e Environment) []bundle {
 }
 
 // lmode is lstat's type of p, and whether it exists.
-func lmode(root, p string) (fs.FileMode, bool) {
-	fi, err := os.Lstat(hostPath(root, p))
-	if err != nil {
-		return 0, false
-	}
-	return fi.Mode(), true
-}
+func lmode(root, p string) (fs.FileMode, bool) { return appstore.Lmode(root, p) }
 
 func orUnknown(v string) string {
 	if v == "" {

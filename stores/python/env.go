@@ -105,16 +105,14 @@ func environments(ctx context.Context, root string, homes []appstore.Home) ([]En
 			}
 		}
 	}
-	// Homes one after the other: the work is system calls, and on two
-	// cores worker goroutines only added scheduler wake-ups (measured with
-	// BenchmarkAppStores).
 	tops := make([]map[string]fs.FileMode, len(homes))
-	for i, h := range homes {
-		if ctx.Err() != nil {
-			break
-		}
-		tops[i] = listing(root, h.Path)
-		for _, e := range homeEnvironments(root, h.Path, tops[i]) {
+	found := make([][]Environment, len(homes))
+	appstore.Parallel(ctx, len(homes), func(i int) {
+		tops[i] = listing(root, homes[i].Path)
+		found[i] = homeEnvironments(root, homes[i].Path, tops[i])
+	})
+	for _, es := range found {
+		for _, e := range es {
 			if !seen[e.Prefix] {
 				seen[e.Prefix] = true
 				out = append(out, e)
@@ -289,13 +287,13 @@ func subdirs(root, dir string, max int) []string {
 }
 
 func exists(root, p string) bool {
-	_, err := os.Lstat(hostPath(root, p))
-	return err == nil
+	_, ok := appstore.Lmode(root, p)
+	return ok
 }
 
 func isDir(root, p string) bool {
-	fi, err := os.Lstat(hostPath(root, p))
-	return err == nil && fi.IsDir()
+	m, ok := appstore.Lmode(root, p)
+	return ok && m.IsDir()
 }
 
 func hostPath(root, p string) string { return appstore.HostPath(root, p) }

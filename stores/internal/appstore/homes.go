@@ -6,10 +6,12 @@ import (
 	"context"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/anchorwatch/anchorwatch/stores"
 	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
@@ -56,8 +58,17 @@ func readPasswd(ctx context.Context, root string) []passwdEntry {
 	return out
 }
 
-// LoadUsers reads the root's /etc/passwd.
-func LoadUsers(ctx context.Context, root string) Users { return usersOf(readPasswd(ctx, root)) }
+// LoadUsers reads the root's /etc/passwd, once per discovery (the map is
+// shared by the adapters: read it, never change it).
+func LoadUsers(ctx context.Context, root string) Users {
+	return usersOf(passwd(ctx, root))
+}
+
+// passwd is readPasswd once per discovery.
+func passwd(ctx context.Context, root string) []passwdEntry {
+	type key struct{ root string }
+	return stores.Shared(ctx, key{root}, func() []passwdEntry { return readPasswd(ctx, root) })
+}
 
 // Name returns the login name of uid, or the number.
 func (u Users) Name(uid int) string {
@@ -73,8 +84,14 @@ func (u Users) Name(uid int) string {
 // Homes returns the home directories under root: /root, every directory
 // in /home and /Users, and the homes /etc/passwd gives under /home,
 // /Users, /srv and /var/home. Homes are not followed through symbolic
-// links a user made; each home is listed once, sorted.
+// links a user made; each home is listed once, sorted. The homes are
+// found once per discovery; each caller gets its own copy of the slice.
 func Homes(ctx context.Context, root string) []Home {
+	type key struct{ root string }
+	return slices.Clone(stores.Shared(ctx, key{root}, func() []Home { return findHomes(ctx, root) }))
+}
+
+func findHomes(ctx context.Context, root string) []Home {
 	seen := map[string]bool{}
 	parents := map[string]string{} // /home -> /var/home where root made /home a link
 	var out []Home
@@ -105,7 +122,7 @@ func Homes(ctx context.Context, root string) []Home {
 		uid, _ := ownerOf(fi)
 		out = append(out, Home{Path: p, User: user, UID: uid})
 	}
-	pw := readPasswd(ctx, root)
+	pw := passwd(ctx, root)
 	for _, e := range pw {
 		if e.uid == 0 || strings.HasPrefix(e.home, "/home/") || strings.HasPrefix(e.home, "/Users/") ||
 			strings.HasPrefix(e.home, "/srv/") || strings.HasPrefix(e.home, "/var/home/") {

@@ -26,3 +26,16 @@ func listDirPortable(hp string, max int) map[string]fs.FileMode {
 	}
 	return m
 }
+
+// Lmode is the type of p (inside root) as lstat gives it, and whether p
+// exists. Discovery asks it for thousands of paths; on Linux it is a bare
+// lstat that builds no FileInfo.
+func Lmode(root, p string) (fs.FileMode, bool) { return lmode(hostPath(root, p)) }
+
+func lmodePortable(hp string) (fs.FileMode, bool) {
+	fi, err := os.Lstat(hp)
+	if err != nil {
+		return 0, false
+	}
+	return fi.Mode(), true
+}

@@ -108,6 +108,24 @@ func readHintFast(hp string, max int64) ([]byte, error) {
 	return buf[:n], nil
 }
 
+func lmode(hp string) (fs.FileMode, bool) {
+	var st unix.Stat_t
+	if unix.Lstat(hp, &st) != nil {
+		return 0, false
+	}
+	m := fs.FileMode(st.Mode & 0o777)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	default:
+		return lmodePortable(hp) // the rare types: let os name them
+	}
+	return m, true
+}
+
 func dtOf(mode uint32) byte {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:

@@ -79,7 +79,10 @@ func HostPath(root, p string) string { return hostPath(root, p) }
 
 // hostPath is the host path of p inside root.
 func hostPath(root, p string) string {
-	p = path.Clean("/" + p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	p = path.Clean(p) // no copy when p is clean already, as discovery's paths are
 	if root == "" || root == "/" {
 		return p
 	}
