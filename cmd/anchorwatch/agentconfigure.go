@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,34 +203,16 @@ func checkConfigured(cfg []byte, path string) error {
 // the open file (a pipe or device would block or never end), at most 64
 // KiB, not empty.
 func readSecretToCopy(path string) ([]byte, error) {
-	before, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !before.Mode().IsRegular() {
+	data, err := fsroot.ReadFile(path, fsroot.Want{Max: 64 << 10, OneLink: true})
+	switch {
+	case errors.Is(err, fsroot.ErrSymlink), errors.Is(err, fsroot.ErrNotRegular):
 		return nil, fmt.Errorf("%s is not a regular file (a link, pipe or device?)", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
-		return nil, fmt.Errorf("%s changed while it was opened", path)
-	}
-	if n := linkCount(fi); n > 1 {
-		return nil, fmt.Errorf("%s has %d hard links: copy the secret into a file of its own", path, n)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > 64<<10 {
+	case errors.Is(err, fsroot.ErrHardLinked):
+		return nil, fmt.Errorf("%s has more hard links than one: copy the secret into a file of its own", path)
+	case errors.Is(err, fsroot.ErrTooLarge):
 		return nil, fmt.Errorf("%s is over 64 KiB: not an enroll secret", path)
+	case err != nil:
+		return nil, err
 	}
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, fmt.Errorf("%s is empty", path)

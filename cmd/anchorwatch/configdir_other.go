@@ -30,11 +30,3 @@ func secureConfigDir(dir string) error {
 	}
 	return nil
 }
-
-// linkCount is the number of hard links to the file fi describes.
-func linkCount(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Nlink)
-	}
-	return 1
-}

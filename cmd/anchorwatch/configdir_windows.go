@@ -79,7 +79,3 @@ func configDirACL() (*windows.ACL, *windows.SID, error) {
 	acl, err := windows.ACLFromEntries(entries, nil)
 	return acl, admins, err
 }
-
-// linkCount is 1: os.FileInfo does not carry the link count on Windows,
-// so the hard-link check of readSecretToCopy is Unix-only.
-func linkCount(os.FileInfo) uint64 { return 1 }

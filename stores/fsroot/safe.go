@@ -84,7 +84,7 @@ func ReadFile(hp string, w Want) ([]byte, error) {
 // more than max bytes whatever the size said.
 func ReadAll(f *os.File, size, max int64) ([]byte, error) {
 	if size > max {
-		return nil, &FileError{Path: f.Name(), Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, limit %d", size, max)}
+		return nil, &FileError{Path: f.Name(), Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, over the %d allowed", size, max)}
 	}
 	buf := make([]byte, 0, size+1)
 	data, err := readUpTo(f, buf, max+1)
