@@ -1,4 +1,4 @@
-package safefs
+package fsroot
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type dirHandle struct{ host string }
 
 func (d dirHandle) close() {}
 
-func openDir(root, dir string) (dirHandle, Scope, error) {
+func walkDir(root, dir string) (dirHandle, Scope, error) {
 	cur := hostPath(root, "/")
 	for _, name := range components(dir) {
 		cur = filepath.Join(cur, name)
@@ -81,7 +81,7 @@ func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error
 		return nil, info, err
 	}
 	defer f.Close()
-	data, err := readAll(f, info.Size, max, buf)
+	data, err := readSized(f, info.Size, max, buf)
 	return data, info, err
 }
 

@@ -16,7 +16,7 @@ var (
 	ErrNotRegular = errors.New("is not a regular file")
 	ErrHardLinked = errors.New("has more than one hard link")
 	ErrWrongOwner = errors.New("is not owned by the expected user")
-	ErrTooLarge   = errors.New("is larger than its size limit")
+	ErrTooLarge   = errors.New("is larger than the limit")
 	// ErrShared is returned by Controller for a path more than one user
 	// (or a whole group, or everyone) can change.
 	ErrShared = errors.New("can be changed by more than one user")

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // Home is one user's home directory under the root.
@@ -35,7 +35,7 @@ type passwdEntry struct {
 }
 
 func readPasswd(ctx context.Context, root string) []passwdEntry {
-	data, _, err := safefs.ReadFile(ctx, root, "/etc/passwd", maxPasswd)
+	data, _, err := fsroot.ReadBeneath(ctx, root, "/etc/passwd", maxPasswd)
 	if err != nil {
 		return nil
 	}
@@ -145,7 +145,7 @@ func usersOf(pw []passwdEntry) Users {
 // marker): the last component is not followed and must be a regular
 // file, the read is bounded, and nothing read decides anything but
 // whether something is listed. Files that are stores, or that name
-// stores, go through safefs.
+// stores, go through fsroot.
 func ReadHint(root, p string, max int64) ([]byte, error) {
 	return readHint(hostPath(root, p), max)
 }

@@ -8,7 +8,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 const maxLinks = 40
@@ -70,7 +70,7 @@ func rootLink(root, dir string, fi fs.FileInfo) bool {
 	if uid, _ := ownerOf(fi); uid != 0 {
 		return false
 	}
-	sc, err := safefs.DirScope(root, dir)
+	sc, err := fsroot.DirScope(root, dir)
 	return err == nil && !sc.User() && sc.Unsafe == ""
 }
 
