@@ -298,6 +298,31 @@ func MkdirRoot(root, p string, mode fs.FileMode) error {
 	return nil
 }
 
+// next reads name in d and asks fn for its new content, refused over
+// opt.Max; write is false when there is nothing to write (no change,
+// nothing to create, a dry run). With owned, a file in a user's
+// directory must be that user's (where files have uid owners).
+func (d dirHandle) next(sc Scope, name string, opt UpdateOptions, fn UpdateFunc, owned bool) (data []byte, info Info, exists, write bool, err error) {
+	old, info, err := d.read(name, opt.Max, nil)
+	exists = err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, info, false, false, err
+	}
+	if owned && exists && sc.User() && info.UID != sc.UID {
+		return nil, info, exists, false, fmt.Errorf("%w (file uid %d, directory uid %d)", ErrOwner, info.UID, sc.UID)
+	}
+	if data, err = fn(old, exists); err != nil {
+		return nil, info, exists, false, err
+	}
+	if (!exists && data == nil) || (exists && string(data) == string(old)) || opt.DryRun {
+		return nil, info, exists, false, nil
+	}
+	if int64(len(data)) > opt.Max {
+		return nil, info, exists, false, fmt.Errorf("%w: new content is %d bytes", ErrTooLarge, len(data))
+	}
+	return data, info, exists, true, nil
+}
+
 // readSized reads the size bytes fstat announced into buf (grown when too
 // small). A file that turns out longer than announced changed while it
 // was read: ErrChanged, never a silently cut read.

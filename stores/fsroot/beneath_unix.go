@@ -171,23 +171,9 @@ func (d dirHandle) update(ctx context.Context, sc Scope, name string, opt Update
 		return false, err
 	}
 	defer unlock()
-	old, info, err := d.read(name, opt.Max, nil)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	data, info, exists, write, err := d.next(sc, name, opt, fn, true)
+	if err != nil || !write {
 		return false, err
-	}
-	if exists && sc.User() && info.UID != sc.UID {
-		return false, fmt.Errorf("%w (file uid %d, directory uid %d)", ErrOwner, info.UID, sc.UID)
-	}
-	data, err := fn(old, exists)
-	if err != nil {
-		return false, err
-	}
-	if (!exists && data == nil) || (exists && string(data) == string(old)) || opt.DryRun {
-		return false, nil
-	}
-	if int64(len(data)) > opt.Max {
-		return false, fmt.Errorf("%w: new content is %d bytes", ErrTooLarge, len(data))
 	}
 	mode := opt.Mode
 	if exists {

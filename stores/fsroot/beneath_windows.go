@@ -86,20 +86,9 @@ func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error
 }
 
 func (d dirHandle) update(ctx context.Context, sc Scope, name string, opt UpdateOptions, fn UpdateFunc) (bool, error) {
-	old, info, err := d.read(name, opt.Max, nil)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	data, info, exists, write, err := d.next(sc, name, opt, fn, false)
+	if err != nil || !write {
 		return false, err
-	}
-	data, err := fn(old, exists)
-	if err != nil {
-		return false, err
-	}
-	if (!exists && data == nil) || (exists && string(data) == string(old)) || opt.DryRun {
-		return false, nil
-	}
-	if int64(len(data)) > opt.Max {
-		return false, fmt.Errorf("%w: new content is %d bytes", ErrTooLarge, len(data))
 	}
 	var rnd [6]byte
 	rand.Read(rnd[:])

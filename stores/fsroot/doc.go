@@ -1,5 +1,6 @@
 // Package fsroot looks paths up under a root directory the way a chrooted
-// process would (absolute symlinks stay inside the root) and writes files
+// process would (absolute symlinks stay inside the root; Resolve, or
+// ResolveChecked following only the links a LinkCheck accepts) and writes files
 // the way a trust store must be written: atomically, durably, keeping mode
 // and owner, under an advisory lock.
 //
