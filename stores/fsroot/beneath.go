@@ -298,6 +298,19 @@ func MkdirRoot(root, p string, mode fs.FileMode) error {
 	return nil
 }
 
+// read opens name in d (the platform's openFile: no link followed, a
+// regular file) and reads it bounded by max, into buf when it is large
+// enough.
+func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
+	f, info, err := d.openFile(name)
+	if err != nil {
+		return nil, info, err
+	}
+	defer f.Close()
+	data, err := readSized(f, info.Size, max, buf)
+	return data, info, err
+}
+
 // next reads name in d and asks fn for its new content, refused over
 // opt.Max; write is false when there is nothing to write (no change,
 // nothing to create, a dry run). With owned, a file in a user's

@@ -129,16 +129,6 @@ func infoOf(st *unix.Stat_t) Info {
 		ModTime: time.Unix(sec, nsec), Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
 }
 
-func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
-	f, info, err := d.openFile(name)
-	if err != nil {
-		return nil, info, err
-	}
-	defer f.Close()
-	data, err := readSized(f, info.Size, max, buf)
-	return data, info, err
-}
-
 // lock takes an exclusive flock on the directory, polling until ctx ends
 // (a user can hold a lock on their own directory forever).
 func (d dirHandle) lock(ctx context.Context) (func(), error) {

@@ -75,16 +75,6 @@ func (d dirHandle) openFile(name string) (*os.File, Info, error) {
 	return f, Info{Mode: fi.Mode(), UID: -1, GID: -1, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
-	f, info, err := d.openFile(name)
-	if err != nil {
-		return nil, info, err
-	}
-	defer f.Close()
-	data, err := readSized(f, info.Size, max, buf)
-	return data, info, err
-}
-
 func (d dirHandle) update(ctx context.Context, sc Scope, name string, opt UpdateOptions, fn UpdateFunc) (bool, error) {
 	data, info, exists, write, err := d.next(sc, name, opt, fn, false)
 	if err != nil || !write {
