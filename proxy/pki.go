@@ -267,5 +267,9 @@ func OpenPKI(dir, domain string, now time.Time) (p *PKI, created bool, err error
 // readSmallFile reads a regular file of at most maxPKIFile bytes, not
 // through a symbolic link.
 func readSmallFile(path string) ([]byte, error) {
-	return fsroot.ReadFile(path, fsroot.Want{Max: maxPKIFile})
+	data, err := fsroot.ReadFile(path, fsroot.Want{Max: maxPKIFile})
+	if errors.Is(err, fsroot.ErrSymlink) {
+		return nil, fmt.Errorf("%s: not a regular file: %w", path, err)
+	}
+	return data, err
 }
