@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // DefaultStateDir holds the agent's state on Unix systems.
@@ -219,22 +219,11 @@ func (c *Config) enrollSecret() (string, error) {
 // maxSecretFile bounds an enroll secret file; a secret is ~50 bytes.
 const maxSecretFile = 64 << 10
 
-// readBounded reads the file at path, refusing one over max bytes without
-// reading it whole.
+// readBounded reads the regular file at path (a symbolic link to it is
+// followed: these are root's own files), refusing one over max bytes
+// (fsroot.ErrTooLarge) without reading it whole.
 func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: over %d bytes", path, max)
-	}
-	return data, nil
+	return fsroot.ReadFile(path, fsroot.Want{Max: max, Follow: true})
 }
 
 // LogLevel returns the slog level of the config.

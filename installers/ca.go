@@ -3,7 +3,6 @@ package installers
 import (
 	"bytes"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/policy"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // IsRoot reports whether c is self-issued and self-signed: a trust anchor
@@ -24,11 +24,6 @@ func IsRoot(c *x509.Certificate) bool {
 func SHA1Hex(c *x509.Certificate) string {
 	s := sha1.Sum(c.Raw)
 	return strings.ToUpper(hex.EncodeToString(s[:]))
-}
-
-func sha256Hex(c *x509.Certificate) string {
-	s := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(s[:])
 }
 
 // checkCAs refuses an empty list and any certificate that is not a CA, so
@@ -55,5 +50,5 @@ func displayName(c *x509.Certificate) string {
 	if s := c.Subject.String(); s != "" {
 		return s
 	}
-	return fmt.Sprintf("CA %s", sha256Hex(c)[:16])
+	return fmt.Sprintf("CA %s", stores.SHA256(c)[:16])
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // OMA-URI roots of the RootCATrustedCertificates configuration service
@@ -50,7 +52,7 @@ func IntuneSettings(cas []*x509.Certificate) ([]OMASetting, error) {
 			DataType:    "String",
 			Value:       base64.StdEncoding.EncodeToString(c.Raw),
 			SHA1:        SHA1Hex(c),
-			SHA256:      sha256Hex(c),
+			SHA256:      stores.SHA256(c),
 		})
 	}
 	return out, nil
@@ -108,7 +110,7 @@ func IntuneGraphProfiles(cas []*x509.Certificate) (map[string][]byte, error) {
 	add := func(platform, typ, store string, c *x509.Certificate) error {
 		p := graphProfile{ODataType: "#microsoft.graph." + typ,
 			DisplayName:  displayName(c) + " (" + platform + ")",
-			Description:  "Anchorwatch: " + c.Subject.String() + ", SHA-256 " + sha256Hex(c),
+			Description:  "Anchorwatch: " + c.Subject.String() + ", SHA-256 " + stores.SHA256(c),
 			Certificate:  base64.StdEncoding.EncodeToString(c.Raw),
 			CertFileName: SHA1Hex(c) + ".cer", DestinationStore: store}
 		b, err := json.MarshalIndent(p, "", "  ")

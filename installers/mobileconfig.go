@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.mozilla.org/pkcs7"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // Payload types of an Apple configuration profile.
@@ -70,7 +72,7 @@ func MobileConfig(cas []*x509.Certificate, p Profile) ([]byte, error) {
 		if !IsRoot(c) {
 			typ, kind = PayloadTypeIntermediate, "intermediate"
 		}
-		fp := sha256Hex(c)
+		fp := stores.SHA256(c)
 		b.WriteString("\t\t<dict>\n")
 		plistString(&b, 3, "PayloadCertificateFileName", fp[:16]+".cer")
 		plistData(&b, 3, "PayloadContent", c.Raw)

@@ -1,11 +1,11 @@
 package policy
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // BlockedRoot is a known-bad root certificate or key. A certificate matches
@@ -127,14 +127,14 @@ func NewBlocklist(entries ...[]BlockedRoot) (*Blocklist, error) {
 				return nil, fmt.Errorf("blocklist entry %q: give sha256 or spki (or both)", e.Name)
 			}
 			if e.SHA256 != "" {
-				h, ok := normalizeHash(e.SHA256)
+				h, ok := stores.NormalizeSHA256(e.SHA256)
 				if !ok {
 					return nil, fmt.Errorf("blocklist entry %q: sha256 %q is not 64 hex digits", e.Name, e.SHA256)
 				}
 				e.SHA256 = h
 			}
 			if e.SPKI != "" {
-				h, ok := normalizeHash(e.SPKI)
+				h, ok := stores.NormalizeSHA256(e.SPKI)
 				if !ok {
 					return nil, fmt.Errorf("blocklist entry %q: spki %q is not 64 hex digits", e.Name, e.SPKI)
 				}
@@ -176,9 +176,7 @@ func (b *Blocklist) Lookup(c *x509.Certificate) (BlockedRoot, bool) {
 	if c == nil {
 		return BlockedRoot{}, false
 	}
-	sum := sha256.Sum256(c.Raw)
-	spki := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return b.LookupHashes(hex.EncodeToString(sum[:]), hex.EncodeToString(spki[:]))
+	return b.LookupHashes(stores.SHA256(c), stores.SPKIHash(c))
 }
 
 // LookupHashes is Lookup for a certificate known only by its hashes
@@ -194,15 +192,4 @@ func (b *Blocklist) LookupHashes(sha256Hex, spkiHex string) (BlockedRoot, bool) 
 		return e, true
 	}
 	return BlockedRoot{}, false
-}
-
-func normalizeHash(s string) (string, bool) {
-	s = strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(strings.TrimSpace(s)))
-	if len(s) != 64 {
-		return "", false
-	}
-	if _, err := hex.DecodeString(s); err != nil {
-		return "", false
-	}
-	return s, true
 }

@@ -6,10 +6,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"go.mozilla.org/pkcs7"
+
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // MaxCAInput bounds a CA input file; real bundles are a few hundred KiB.
@@ -29,12 +30,9 @@ func LoadCAFile(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA file %s: %w", path, err)
 	}
-	if fi.Size() > MaxCAInput {
-		return nil, fmt.Errorf("CA file %s: %d bytes is over the %d byte limit", path, fi.Size(), MaxCAInput)
-	}
-	data := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, fmt.Errorf("CA file %s: %w", path, err)
+	data, err := fsroot.ReadAll(f, fi.Size(), MaxCAInput)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
 	}
 	certs, err := ParseCAs(data)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"go.mozilla.org/pkcs7"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // MaxSigned bounds a signed policy blob: the document plus the signer
@@ -620,6 +621,8 @@ func parseKey(data []byte) (crypto.Signer, error) {
 	return s, nil
 }
 
+// readLimited reads file, at most limit bytes (fsroot.ErrTooLarge
+// beyond, also for a file that grows while it is read).
 func readLimited(file string, limit int64) ([]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -630,8 +633,5 @@ func readLimited(file string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is over the %d byte limit", file, fi.Size(), limit)
-	}
-	return os.ReadFile(file)
+	return fsroot.ReadAll(f, fi.Size(), limit)
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"os"
@@ -268,28 +267,9 @@ func OpenPKI(dir, domain string, now time.Time) (p *PKI, created bool, err error
 // readSmallFile reads a regular file of at most maxPKIFile bytes, not
 // through a symbolic link.
 func readSmallFile(path string) ([]byte, error) {
-	li, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
+	data, err := fsroot.ReadFile(path, fsroot.Want{Max: maxPKIFile})
+	if errors.Is(err, fsroot.ErrSymlink) {
+		return nil, fmt.Errorf("%s: not a regular file: %w", path, err)
 	}
-	if !li.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !os.SameFile(li, fi) {
-		return nil, fmt.Errorf("%s: changed while being opened", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPKIFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxPKIFile {
-		return nil, fmt.Errorf("%s: over %d bytes", path, maxPKIFile)
-	}
-	return data, nil
+	return data, err
 }

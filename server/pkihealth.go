@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/anchorwatch/anchorwatch/pki"
 	"github.com/anchorwatch/anchorwatch/policy"
 	"github.com/anchorwatch/anchorwatch/server/db"
+	"github.com/anchorwatch/anchorwatch/stores"
 )
 
 // PKI health (docs/pki-health.md): the collector checks every CA of the
@@ -272,8 +272,6 @@ func (p *pkiHealth) reachWriter() {
 	}
 }
 
-var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // DecodeReach decodes and validates a reachability report body (what
 // POST /api/v1/reach runs, and what the fuzz target feeds).
 func DecodeReach(body []byte) (*api.ReachReport, error) {
@@ -296,7 +294,7 @@ func DecodeReach(body []byte) (*api.ReachReport, error) {
 		if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("%s.url %q: not an http(s) URL", f, clip(e.URL))
 		}
-		if e.CA != "" && !sha256RE.MatchString(e.CA) {
+		if fp, ok := stores.NormalizeSHA256(e.CA); e.CA != "" && (!ok || fp != e.CA) {
 			return nil, fmt.Errorf("%s.ca_sha256: not a lowercase hex SHA-256", f)
 		}
 		if err := checkString(f+".detail", e.Detail); err != nil {

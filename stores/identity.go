@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -41,6 +43,44 @@ func NormalizeSHA256(s string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// ErrNotFingerprint is what Fingerprints wraps for an input that is not
+// a SHA-256 fingerprint.
+var ErrNotFingerprint = errors.New("is not a SHA-256 fingerprint (64 hex digits)")
+
+// Fingerprints normalises each of sha256s (NormalizeSHA256) and drops
+// repeats, keeping the order: the first step of every adapter's Remove
+// and Undistrust. An input that is not a fingerprint is an error
+// (ErrNotFingerprint) naming it.
+func Fingerprints(sha256s []string) ([]string, error) {
+	fps := make([]string, 0, len(sha256s))
+	seen := make(map[string]bool, len(sha256s))
+	for _, raw := range sha256s {
+		fp, ok := NormalizeSHA256(raw)
+		if !ok {
+			return nil, fmt.Errorf("%q %w", raw, ErrNotFingerprint)
+		}
+		if !seen[fp] {
+			seen[fp] = true
+			fps = append(fps, fp)
+		}
+	}
+	return fps, nil
+}
+
+// Unique returns certs without repeats (the same SHA-256 of DER), in
+// their order: the first step of every adapter's Install and Distrust.
+func Unique(certs []*x509.Certificate) []*x509.Certificate {
+	out := make([]*x509.Certificate, 0, len(certs))
+	seen := make(map[string]bool, len(certs))
+	for _, c := range certs {
+		if fp := SHA256(c); !seen[fp] {
+			seen[fp] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // NewAnchor builds an Anchor for c with its SHA-256 filled in.

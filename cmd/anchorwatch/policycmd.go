@@ -375,18 +375,18 @@ func printPolicy(w io.Writer, v policyView) error {
 	return nil
 }
 
+// readLimitedFile reads a file an administrator named, at most limit
+// bytes (fsroot.ErrTooLarge beyond). A pipe (/dev/stdin, a process
+// substitution) is read too: this is the administrator's own input.
 func readLimitedFile(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: over the %d byte limit", path, limit)
-	}
-	return data, nil
+	return fsroot.ReadAll(f, fi.Size(), limit)
 }

@@ -27,6 +27,13 @@ type User struct {
 // removes both (and its home) when the test ends.
 func NewUser(t testing.TB) User {
 	t.Helper()
+	return NewUserIn(t, "")
+}
+
+// NewUserIn is NewUser with the home made under homeBase (e.g. a test
+// root's /home, created when missing); "" means useradd's default.
+func NewUserIn(t testing.TB, homeBase string) User {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test creates a local user with useradd and must run as root (CI runs the tests as root)")
 	}
@@ -35,7 +42,14 @@ func NewUser(t testing.TB) User {
 		t.Fatal(err)
 	}
 	name := "awhostile" + hex.EncodeToString(b)
-	if out, err := exec.Command("useradd", "--create-home", "--user-group", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
+	args := []string{"--create-home", "--user-group", "--shell", "/bin/sh"}
+	if homeBase != "" {
+		if err := os.MkdirAll(homeBase, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--home-dir", filepath.Join(homeBase, name))
+	}
+	if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {

@@ -3,10 +3,10 @@ package secretfile
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // Max is the default bound of a secret file: a token is ~50 bytes, a
@@ -17,45 +17,40 @@ const Max = 64 << 10
 // error of the file system (fs.ErrNotExist, fs.ErrPermission, …).
 var (
 	ErrNotRegular = errors.New("not a regular file (a link, pipe or device?)")
-	ErrChanged    = errors.New("changed while it was opened")
 	ErrHardLinks  = errors.New("has more than one hard link: copy the secret into a file of its own")
 	ErrTooLarge   = errors.New("too large for a secret")
 )
 
 // Read reads the secret file path, at most max bytes, with the checks of
-// the package doc, and returns its content and permission bits (for a
-// caller's warning about a file others may read).
+// the package doc (fsroot's safe open and bounded read), and returns its
+// content and permission bits (for a caller's warning about a file others
+// may read).
 func Read(path string, max int64) ([]byte, fs.FileMode, error) {
-	before, err := os.Lstat(path)
+	f, fi, err := fsroot.Open(path, fsroot.Want{Max: max, OneLink: true})
 	if err != nil {
-		return nil, 0, err
-	}
-	if !before.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is %w", path, ErrNotRegular)
-	}
-	f, err := os.OpenFile(path, openFlags, 0)
-	if err != nil {
-		return nil, 0, err
+		return nil, 0, reason(path, max, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	data, err := fsroot.ReadAll(f, fi.Size(), max)
 	if err != nil {
-		return nil, 0, err
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
-		return nil, 0, fmt.Errorf("%s %w", path, ErrChanged)
-	}
-	if n := linkCount(fi); n > 1 {
-		return nil, 0, fmt.Errorf("%s has %d hard links: %w", path, n, ErrHardLinks)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, 0, fmt.Errorf("%s is over %s: %w", path, size(max), ErrTooLarge)
+		return nil, 0, reason(path, max, err)
 	}
 	return data, fi.Mode().Perm(), nil
+}
+
+// reason turns fsroot's refusals into this package's sentinels, with
+// words for a secret; other errors (missing, no permission) pass as they
+// are.
+func reason(path string, max int64, err error) error {
+	switch {
+	case errors.Is(err, fsroot.ErrSymlink), errors.Is(err, fsroot.ErrNotRegular):
+		return fmt.Errorf("%s is %w", path, ErrNotRegular)
+	case errors.Is(err, fsroot.ErrHardLinked):
+		return fmt.Errorf("%s: %w", path, ErrHardLinks)
+	case errors.Is(err, fsroot.ErrTooLarge):
+		return fmt.Errorf("%s is over %s: %w", path, size(max), ErrTooLarge)
+	}
+	return err
 }
 
 // ReadResolved is Read of the file path names after its symbolic links

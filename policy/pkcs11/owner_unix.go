@@ -5,8 +5,11 @@ package pkcs11
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // checkOwner refuses a path owned by anyone but root or uid, or writable
@@ -34,23 +37,18 @@ func checkOwner(p string, uid int) error {
 // openPINFile opens a PIN file (no symlink, no blocking on a FIFO) and
 // checks on the descriptor that it is a regular file of the user or root
 // that only its owner can read.
-func openPINFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symlink: give the file itself", path)
-		}
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
+func openPINFile(path string) (*os.File, fs.FileInfo, error) {
+	f, fi, err := fsroot.Open(path, fsroot.Want{})
+	switch {
+	case errors.Is(err, fsroot.ErrSymlink):
+		return nil, nil, fmt.Errorf("%s is a symlink: give the file itself", path)
+	case errors.Is(err, fsroot.ErrNotRegular):
+		return nil, nil, fmt.Errorf("%s is not a regular file", path)
+	case err != nil:
+		return nil, nil, err
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	switch {
-	case !fi.Mode().IsRegular():
-		err = fmt.Errorf("%s is not a regular file", path)
 	case st == nil || (st.Uid != 0 && int(st.Uid) != os.Geteuid()):
 		err = fmt.Errorf("%s belongs to another user", path)
 	case fi.Mode().Perm()&0o077 != 0:
@@ -58,7 +56,7 @@ func openPINFile(path string) (*os.File, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, fi, nil
 }

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // Config names the module, the token and the key.
@@ -304,17 +306,17 @@ func ReadPIN(file, env string) (string, error) {
 		}
 		return pin, nil
 	}
-	f, err := openPINFile(file)
+	f, fi, err := openPINFile(file)
 	if err != nil {
 		return "", fmt.Errorf("pkcs11: PIN file: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxPIN+1))
+	data, err := fsroot.ReadAll(f, fi.Size(), MaxPIN)
+	if errors.Is(err, fsroot.ErrTooLarge) {
+		return "", fmt.Errorf("pkcs11: PIN file %s is over %d bytes", file, MaxPIN)
+	}
 	if err != nil {
 		return "", fmt.Errorf("pkcs11: PIN file: %w", err)
-	}
-	if len(data) > MaxPIN {
-		return "", fmt.Errorf("pkcs11: PIN file %s is over %d bytes", file, MaxPIN)
 	}
 	pin, _, _ := strings.Cut(string(data), "\n")
 	pin = strings.TrimRight(pin, "\r")

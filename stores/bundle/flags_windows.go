@@ -1,7 +1,7 @@
 package bundle
 
 // Windows has no O_NOFOLLOW; the head read is a hint only, the content
-// that matters is read again through safefs, which refuses links.
+// that matters is read again through fsroot.ReadBeneath, which refuses links.
 const (
 	oNoFollow = 0
 	oNonBlock = 0

@@ -8,8 +8,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // scanRoots are the trees where programs ship bundles.
@@ -102,7 +102,7 @@ func isBundle(ctx context.Context, root, p string, e fs.DirEntry) bool {
 	if !bytes.Contains(head[:nr], beginCert) {
 		return false
 	}
-	data, _, err := safefs.ReadFile(ctx, root, p, maxSize)
+	data, _, err := fsroot.ReadBeneath(ctx, root, p, maxSize)
 	return err == nil && bytes.Count(data, beginCert) >= 2 && !bytes.Contains(data, privKey)
 }
 

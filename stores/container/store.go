@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // Store is one registry directory of a certs.d tree.
@@ -36,11 +36,11 @@ func NewStore(env stores.Env, users appstore.Users, dir, format, app string, cac
 		ID: string(stores.KindContainer) + ":" + dir, Kind: stores.KindContainer, Path: dir, Format: format,
 		App: app + " (registry " + path.Base(dir) + ")",
 	}}
-	sc, err := safefs.DirScope(env.Root, dir)
+	sc, err := fsroot.DirScope(env.Root, dir)
 	if sc.User() {
 		s.info.Owner = users.Name(sc.UID)
 	}
-	s.info.Writable = err == nil && safefs.Writable(sc) && !safefs.Exists(env.Root, path.Join(dir, hostsToml))
+	s.info.Writable = err == nil && fsroot.Writable(sc) && !fsroot.Exists(env.Root, path.Join(dir, hostsToml))
 	return s
 }
 
@@ -66,7 +66,7 @@ func (s *Store) file(name string, create bool) *appstore.File {
 // layout reads the directory: the CA files the daemon reads, the ones it
 // ignores, and an error when the daemon rejects the directory.
 func (s *Store) layout(ctx context.Context) (Layout, bool, error) {
-	if data, _, err := safefs.ReadFile(ctx, s.env.Root, path.Join(s.dir, hostsToml), 1<<20); err == nil {
+	if data, _, err := fsroot.ReadBeneath(ctx, s.env.Root, path.Join(s.dir, hostsToml), 1<<20); err == nil {
 		return Layout{CAFiles: HostsCAs(data)}, true, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Layout{}, false, err
@@ -179,7 +179,7 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 		}
 		if stores.Changed(ch) && ours.MatchString(n) && !opt.DryRun {
 			if left, err := f.List(ctx); err == nil && len(left) == 0 {
-				if err := safefs.Remove(ctx, s.env.Root, path.Join(s.dir, n)); err != nil {
+				if err := fsroot.Remove(ctx, s.env.Root, path.Join(s.dir, n)); err != nil {
 					return nil, err
 				}
 			}

@@ -420,13 +420,8 @@ func (s *Store) planInstall(p *Policies, certs []*x509.Certificate) ([]stores.Ch
 	var changes []stores.Change
 	dirty := false
 	files := map[string][]byte{}
-	seen := map[string]bool{}
-	for _, c := range certs {
+	for _, c := range stores.Unique(certs) {
 		fp := stores.SHA256(c)
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
 		pp := s.PEMPath(c)
 		want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 		have, _ := s.readFile(pp, maxPEM)
@@ -461,17 +456,13 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 	if err != nil {
 		return nil, err
 	}
+	order, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("firefox policy %s: remove: %w", s.cfg.Path, err)
+	}
 	want := map[string]bool{}
-	var order []string
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("firefox policy %s: remove: %q is not a SHA-256 fingerprint (64 hex digits)", s.cfg.Path, raw)
-		}
-		if !want[fp] {
-			want[fp] = true
-			order = append(order, fp)
-		}
+	for _, fp := range order {
+		want[fp] = true
 	}
 	removed := map[string]bool{}
 	var ours []string

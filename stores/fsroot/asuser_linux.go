@@ -52,6 +52,11 @@ func AsUser(uid, gid int, fn func() error) error {
 	return <-done
 }
 
+// canBecomeUser reports whether AsUser can act as another user from
+// here: always on Linux (as root it switches the thread; otherwise the
+// kernel already checks our own identity).
+func canBecomeUser() bool { return true }
+
 func becomeUser(uid, gid int) error {
 	if err := unix.Setgroups(nil); err != nil {
 		return fmt.Errorf("as uid %d: drop groups: %w", uid, err)

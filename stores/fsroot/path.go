@@ -37,7 +37,16 @@ const maxLinks = 40
 // relative to root and ".." never climbs above it. It returns the resolved
 // path inside root. Missing trailing components are an error wrapping
 // fs.ErrNotExist.
-func Resolve(root, p string) (string, error) {
+func Resolve(root, p string) (string, error) { return ResolveChecked(root, p, nil) }
+
+// LinkCheck decides whether a walk may follow the symbolic link fi found
+// at next (a path inside root) in the directory dir; an error refuses it.
+type LinkCheck func(dir, next string, fi fs.FileInfo) error
+
+// ResolveChecked is Resolve following only the links check accepts (all
+// of them when check is nil). A refused link ends the walk with the
+// link's path and check's error.
+func ResolveChecked(root, p string, check LinkCheck) (string, error) {
 	links := 0
 	resolved := "/"
 	rest := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
@@ -59,6 +68,11 @@ func Resolve(root, p string) (string, error) {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			resolved = next
 			continue
+		}
+		if check != nil {
+			if err := check(resolved, next, fi); err != nil {
+				return next, err
+			}
 		}
 		links++
 		if links > maxLinks {

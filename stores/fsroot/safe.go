@@ -16,7 +16,7 @@ var (
 	ErrNotRegular = errors.New("is not a regular file")
 	ErrHardLinked = errors.New("has more than one hard link")
 	ErrWrongOwner = errors.New("is not owned by the expected user")
-	ErrTooLarge   = errors.New("is larger than its size limit")
+	ErrTooLarge   = errors.New("is larger than the limit")
 	// ErrShared is returned by Controller for a path more than one user
 	// (or a whole group, or everyone) can change.
 	ErrShared = errors.New("can be changed by more than one user")
@@ -84,7 +84,7 @@ func ReadFile(hp string, w Want) ([]byte, error) {
 // more than max bytes whatever the size said.
 func ReadAll(f *os.File, size, max int64) ([]byte, error) {
 	if size > max {
-		return nil, &FileError{Path: f.Name(), Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, limit %d", size, max)}
+		return nil, &FileError{Path: f.Name(), Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, over the %d allowed", size, max)}
 	}
 	buf := make([]byte, 0, size+1)
 	data, err := readUpTo(f, buf, max+1)

@@ -84,7 +84,7 @@ func check(p string, fi fs.FileInfo, w Want) error {
 		return &FileError{Path: p, Err: ErrHardLinked, Detail: fmt.Sprintf("%d links", st.Nlink)}
 	}
 	if w.Max > 0 && fi.Size() > w.Max {
-		return &FileError{Path: p, Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, limit %d", fi.Size(), w.Max)}
+		return &FileError{Path: p, Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, over the %d allowed", fi.Size(), w.Max)}
 	}
 	return nil
 }

@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // Store formats.
@@ -130,7 +130,7 @@ func gfwDir(p string) string {
 // default one. A file outside the install that the config names is a
 // configured-bundle store instead.
 func windowsBundle(ctx context.Context, env stores.Env, users appstore.Users, dir, configured string, cache *pembundle.Cache) stores.Store {
-	if !safefs.Exists(env.Root, path.Join(dir, "cmd/git.exe")) && !safefs.Exists(env.Root, path.Join(dir, "bin/git.exe")) {
+	if !fsroot.Exists(env.Root, path.Join(dir, "cmd/git.exe")) && !fsroot.Exists(env.Root, path.Join(dir, "bin/git.exe")) {
 		return nil
 	}
 	sys := configRefs(ctx, env.Root, path.Join(dir, "etc/gitconfig"), "")
@@ -149,7 +149,7 @@ func windowsBundle(ctx context.Context, env stores.Env, users appstore.Users, di
 		}
 	}
 	for _, p := range cands {
-		if safefs.Exists(env.Root, p) {
+		if fsroot.Exists(env.Root, p) {
 			return appstore.NewFile(env, users, appstore.FileConfig{Kind: stores.KindGit, Path: p,
 				Format: FormatGitForWindows, App: "Git for Windows (" + dir + ", OpenSSL backend)", Cache: cache})
 		}

@@ -237,11 +237,11 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
 	return s.update(ctx, opt, func(kf *keystoreFile) ([]stores.Change, error) {
 		var changes []stores.Change
-		for _, raw := range sha256s {
-			sha, ok := stores.NormalizeSHA256(raw)
-			if !ok {
-				return nil, fmt.Errorf("%q is not a SHA-256 fingerprint", raw)
-			}
+		fps, err := stores.Fingerprints(sha256s)
+		if err != nil {
+			return nil, err
+		}
+		for _, sha := range fps {
 			action := stores.ActionUnchanged
 			if kf.removeSHA(sha) {
 				action = stores.ActionRemoved

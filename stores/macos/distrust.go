@@ -27,13 +27,8 @@ func (s *Store) Distrust(ctx context.Context, certs []*x509.Certificate, opt sto
 	}
 	var changes []stores.Change
 	var todo []*x509.Certificate
-	seen := map[string]bool{}
-	for _, c := range certs {
+	for _, c := range stores.Unique(certs) {
 		fp := stores.SHA256(c)
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
 		action := stores.ActionUnchanged
 		if !ts[strings.ToUpper(stores.SHA1(c))].Denied {
 			action = stores.ActionDistrusted
@@ -72,11 +67,11 @@ func (s *Store) Undistrust(ctx context.Context, sha256s []string, opt stores.Opt
 	}
 	var changes []stores.Change
 	var todo []*x509.Certificate
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("macos store: undistrust: %q is not a SHA-256 fingerprint (64 hex digits)", raw)
-		}
+	fps, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("macos store: undistrust: %w", err)
+	}
+	for _, fp := range fps {
 		action := stores.ActionUnchanged
 		if c := byFP[fp]; c != nil {
 			action = stores.ActionUndistrusted

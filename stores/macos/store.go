@@ -189,13 +189,8 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	}
 	var changes []stores.Change
 	var todo []*x509.Certificate
-	seen := map[string]bool{}
-	for _, c := range certs {
+	for _, c := range stores.Unique(certs) {
 		fp := stores.SHA256(c)
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
 		t := ts[strings.ToUpper(stores.SHA1(c))]
 		switch {
 		case have[fp] && t.Denied:
@@ -264,16 +259,11 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 		byFP[stores.SHA256(kc.Cert)] = kc.Cert
 	}
 	var changes []stores.Change
-	seen := map[string]bool{}
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("macos store: remove: %q is not a SHA-256 fingerprint (64 hex digits)", raw)
-		}
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
+	fps, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("macos store: remove: %w", err)
+	}
+	for _, fp := range fps {
 		action := stores.ActionUnchanged
 		if byFP[fp] != nil {
 			action = stores.ActionRemoved

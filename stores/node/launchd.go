@@ -11,7 +11,7 @@ import (
 	"path"
 
 	"github.com/anchorwatch/anchorwatch/stores"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // macOS files Anchorwatch owns.
@@ -35,7 +35,7 @@ func (l launchAgent) Bundle() (string, string) { return MacOSBundle, MacOSBundle
 func (l launchAgent) RootOf(string) string     { return l.root }
 
 func (l launchAgent) Get(ctx context.Context) (string, bool, error) {
-	data, _, err := safefs.ReadFile(ctx, l.root, LaunchAgentPlist, 1<<20)
+	data, _, err := fsroot.ReadBeneath(ctx, l.root, LaunchAgentPlist, 1<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}
@@ -56,7 +56,7 @@ func (l launchAgent) Get(ctx context.Context) (string, bool, error) {
 
 func (l launchAgent) Set(ctx context.Context, value string, dryRun bool) error {
 	data := LaunchAgent(launchAgentLabel, []string{"/bin/launchctl", "setenv", Variable, value})
-	_, err := safefs.Update(ctx, l.root, LaunchAgentPlist, safefs.UpdateOptions{Mode: 0o644, DryRun: dryRun},
+	_, err := fsroot.Update(ctx, l.root, LaunchAgentPlist, fsroot.UpdateOptions{Mode: 0o644, DryRun: dryRun},
 		func([]byte, bool) ([]byte, error) { return data, nil })
 	return err
 }
@@ -65,7 +65,7 @@ func (l launchAgent) Unset(ctx context.Context, dryRun bool) error {
 	if dryRun {
 		return nil
 	}
-	return safefs.Remove(ctx, l.root, LaunchAgentPlist)
+	return fsroot.Remove(ctx, l.root, LaunchAgentPlist)
 }
 
 func (l launchAgent) Watch() stores.WatchSpec {

@@ -8,8 +8,8 @@ import (
 	"path"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // Variable is what the store sets.
@@ -61,14 +61,14 @@ func (p pamEnv) Bundle() (string, string) {
 func (p pamEnv) RootOf(string) string { return p.root }
 
 func (p pamEnv) Get(ctx context.Context) (string, bool, error) {
-	data, _, err := safefs.ReadFile(ctx, p.root, appstore.EtcEnvironment, 1<<20)
+	data, _, err := fsroot.ReadBeneath(ctx, p.root, appstore.EtcEnvironment, 1<<20)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", false, err
 	}
 	if v, ok := appstore.GetEnv(appstore.ParseEnvironment(data, appstore.EtcEnvironment), Variable); ok {
 		return v.Value, true, nil
 	}
-	if data, _, err := safefs.ReadFile(ctx, p.root, EnvironmentDFile, 1<<20); err == nil {
+	if data, _, err := fsroot.ReadBeneath(ctx, p.root, EnvironmentDFile, 1<<20); err == nil {
 		if v, ok := appstore.GetEnv(appstore.ParseEnvironment(data, EnvironmentDFile), Variable); ok {
 			return v.Value, true, nil
 		}
@@ -81,17 +81,17 @@ func (p pamEnv) Set(ctx context.Context, value string, dryRun bool) error {
 		return errors.New("the bundle path holds characters pam_env cannot take unquoted")
 	}
 	edit := func(old []byte, exists bool) ([]byte, error) { return appstore.SetEnv(old, Variable, value, why), nil }
-	opt := safefs.UpdateOptions{Max: 1 << 20, Mode: 0o644, DryRun: dryRun}
-	if _, err := safefs.Update(ctx, p.root, appstore.EtcEnvironment, opt, edit); err != nil {
+	opt := fsroot.UpdateOptions{Max: 1 << 20, Mode: 0o644, DryRun: dryRun}
+	if _, err := fsroot.Update(ctx, p.root, appstore.EtcEnvironment, opt, edit); err != nil {
 		return err
 	}
 	if !p.needsEnvironmentD() {
 		return nil
 	}
-	if err := safefs.MkdirRoot(p.root, path.Dir(EnvironmentDFile), 0o755); err != nil && !dryRun {
+	if err := fsroot.MkdirRoot(p.root, path.Dir(EnvironmentDFile), 0o755); err != nil && !dryRun {
 		return err
 	}
-	_, err := safefs.Update(ctx, p.root, EnvironmentDFile, opt, edit)
+	_, err := fsroot.Update(ctx, p.root, EnvironmentDFile, opt, edit)
 	return err
 }
 
@@ -102,11 +102,11 @@ func (p pamEnv) Unset(ctx context.Context, dryRun bool) error {
 		}
 		return appstore.UnsetEnv(old, Variable), nil
 	}
-	opt := safefs.UpdateOptions{Max: 1 << 20, DryRun: dryRun}
-	if _, err := safefs.Update(ctx, p.root, appstore.EtcEnvironment, opt, edit); err != nil {
+	opt := fsroot.UpdateOptions{Max: 1 << 20, DryRun: dryRun}
+	if _, err := fsroot.Update(ctx, p.root, appstore.EtcEnvironment, opt, edit); err != nil {
 		return err
 	}
-	if _, err := safefs.Update(ctx, p.root, EnvironmentDFile, opt, edit); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if _, err := fsroot.Update(ctx, p.root, EnvironmentDFile, opt, edit); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -115,7 +115,7 @@ func (p pamEnv) Unset(ctx context.Context, dryRun bool) error {
 // needsEnvironmentD reports whether systemd's user manager is installed
 // and does not already read /etc/environment (Debian links it in).
 func (p pamEnv) needsEnvironmentD() bool {
-	if !safefs.Exists(p.root, envdGenerator) {
+	if !fsroot.Exists(p.root, envdGenerator) {
 		return false
 	}
 	r, err := appstore.Resolve(p.root, debianEnvLink)
@@ -132,10 +132,10 @@ func (p pamEnv) Watch() stores.WatchSpec {
 // root, the machine environment on a live Windows host.
 func sources(env stores.Env) []EnvSource {
 	var out []EnvSource
-	if !rootIsLiveWindows(env) && (safefs.Exists(env.Root, "/etc/os-release") || safefs.Exists(env.Root, appstore.EtcEnvironment)) {
+	if !rootIsLiveWindows(env) && (fsroot.Exists(env.Root, "/etc/os-release") || fsroot.Exists(env.Root, appstore.EtcEnvironment)) {
 		out = append(out, pamEnv{root: env.Root})
 	}
-	if !rootIsLiveWindows(env) && safefs.Exists(env.Root, "/System/Library/CoreServices/SystemVersion.plist") {
+	if !rootIsLiveWindows(env) && fsroot.Exists(env.Root, "/System/Library/CoreServices/SystemVersion.plist") {
 		out = append(out, launchAgent{root: env.Root})
 	}
 	return append(out, liveSources(env)...)

@@ -7,9 +7,9 @@ import (
 	"path"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // EnvStore is NODE_EXTRA_CA_CERTS set system-wide: the variable in its
@@ -94,10 +94,10 @@ func (s *EnvStore) Install(ctx context.Context, certs []*x509.Certificate, opt s
 	inside, _ := s.src.Bundle()
 	switch {
 	case ours && !opt.DryRun:
-		if err := safefs.MkdirRoot(root, path.Dir(inside), 0o755); err != nil {
+		if err := fsroot.MkdirRoot(root, path.Dir(inside), 0o755); err != nil {
 			return nil, err
 		}
-	case ours && !safefs.Exists(root, path.Dir(inside)):
+	case ours && !fsroot.Exists(root, path.Dir(inside)):
 		// A dry run before our bundle's directory exists: every CA
 		// would be added (the file cannot be read to say otherwise).
 		return added(certs), nil
@@ -138,7 +138,7 @@ func (s *EnvStore) Remove(ctx context.Context, sha256s []string, opt stores.Opti
 		return changes, fmt.Errorf("unset %s in %s: %w", Variable, s.src.Where(), err)
 	}
 	inside, _ := s.src.Bundle()
-	return changes, safefs.Remove(ctx, root, inside)
+	return changes, fsroot.Remove(ctx, root, inside)
 }
 
 func added(certs []*x509.Certificate) []stores.Change {

@@ -30,13 +30,8 @@ func (s *Store) Distrust(ctx context.Context, certs []*x509.Certificate, opt sto
 	}
 	var changes []stores.Change
 	var todo []installStep
-	seen := map[string]bool{}
-	for _, c := range certs {
+	for _, c := range stores.Unique(certs) {
 		fp := stores.SHA256(c)
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
 		e, ok := certEntry(before, fp)
 		if ok && e.distrusted() && len(leftovers(before, fp, c.Raw)) == 0 {
 			changes = append(changes, stores.Change{SHA256: fp, Action: stores.ActionUnchanged})
@@ -52,17 +47,8 @@ func (s *Store) Distrust(ctx context.Context, certs []*x509.Certificate, opt sto
 	if opt.DryRun || len(todo) == 0 {
 		return changes, nil
 	}
-	if err := s.write(ctx, func(r *runner) error { return s.installAll(ctx, r, before, todo) }); err != nil {
+	if err := s.apply(ctx, before, todo, "distrusted", entry.distrusted); err != nil {
 		return nil, err
-	}
-	after, err := s.entries(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("nss database %s: re-read after certutil: %w", s.dir, err)
-	}
-	for _, st := range todo {
-		if e, ok := certEntry(after, stores.SHA256(st.cert)); !ok || !e.distrusted() {
-			return nil, fmt.Errorf("nss database %s: certutil reported success but %q is not distrusted afterwards (%s)", s.dir, st.cert.Subject.CommonName, e.trust())
-		}
 	}
 	return changes, nil
 }
@@ -80,11 +66,11 @@ func (s *Store) Undistrust(ctx context.Context, sha256s []string, opt stores.Opt
 	}
 	var fps []string
 	var changes []stores.Change
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("nss database %s: undistrust: %q is not a SHA-256 fingerprint", s.dir, raw)
-		}
+	ids, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("nss database %s: undistrust: %w", s.dir, err)
+	}
+	for _, fp := range ids {
 		action := stores.ActionUnchanged
 		if e, ok := certEntry(before, fp); ok && e.distrusted() {
 			action = stores.ActionUndistrusted

@@ -176,19 +176,30 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 	if opt.DryRun || len(todo) == 0 {
 		return changes, nil
 	}
-	if err := s.write(ctx, func(r *runner) error { return s.installAll(ctx, r, before, todo) }); err != nil {
+	trustedTLSOnly := func(e entry) bool { return e.trusted() && tlsOnly(e.purposes()) }
+	if err := s.apply(ctx, before, todo, "trusted for TLS server auth only", trustedTLSOnly); err != nil {
 		return nil, err
+	}
+	return changes, nil
+}
+
+// apply runs the certutil steps of Install or Distrust and reads the
+// database back: each certificate must then be what want says (what NSS
+// itself reads, not what certutil reported).
+func (s *Store) apply(ctx context.Context, before []entry, todo []installStep, what string, want func(entry) bool) error {
+	if err := s.write(ctx, func(r *runner) error { return s.installAll(ctx, r, before, todo) }); err != nil {
+		return err
 	}
 	after, err := s.entries(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("nss database %s: re-read after certutil: %w", s.dir, err)
+		return fmt.Errorf("nss database %s: re-read after certutil: %w", s.dir, err)
 	}
 	for _, st := range todo {
-		if e, ok := certEntry(after, stores.SHA256(st.cert)); !ok || !e.trusted() || !tlsOnly(e.purposes()) {
-			return nil, fmt.Errorf("nss database %s: certutil reported success but %q is not trusted for TLS server auth only afterwards (%s)", s.dir, st.cert.Subject.CommonName, e.trust())
+		if e, ok := certEntry(after, stores.SHA256(st.cert)); !ok || !want(e) {
+			return fmt.Errorf("nss database %s: certutil reported success but %q is not %s afterwards (%s)", s.dir, st.cert.Subject.CommonName, what, e.trust())
 		}
 	}
-	return changes, nil
+	return nil
 }
 
 // Trust strings Anchorwatch writes (certutil's SSL,S/MIME,JAR/XPI).

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 	"github.com/anchorwatch/anchorwatch/stores/node"
 	"github.com/anchorwatch/anchorwatch/stores/python"
 )
@@ -67,7 +67,7 @@ func Runtimes(ctx context.Context, env stores.Env) []Runtime {
 	var out []Runtime
 	add := func(rt Runtime) {
 		rt.uid, rt.gid = -1, -1
-		if sc, err := safefs.DirScope(env.Root, path.Dir(rt.Path)); err == nil && sc.User() {
+		if sc, err := fsroot.DirScope(env.Root, path.Dir(rt.Path)); err == nil && sc.User() {
 			rt.uid, rt.gid, rt.Owner = sc.UID, sc.GID, users.Name(sc.UID)
 			for _, h := range homes {
 				if h.UID == sc.UID {

@@ -20,6 +20,6 @@
 // store there. A reference to the system bundle is left to stores/system.
 //
 // Files under a user's home are read and written as that user
-// (stores/internal/safefs); a cacert.pem that is a link a user could have
+// (stores/fsroot); a cacert.pem that is a link a user could have
 // planted is reported, never followed.
 package python

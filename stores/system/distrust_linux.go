@@ -128,14 +128,11 @@ func (s *Store) Undistrust(ctx context.Context, sha256s []string, opt stores.Opt
 		changes []stores.Change
 		conf    = confEdit{remove: map[string]bool{}}
 	)
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("undistrust: %q is not a SHA-256 fingerprint (64 hex digits)", raw)
-		}
-		if hasChange(changes, fp) {
-			continue
-		}
+	fps, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("undistrust: %w", err)
+	}
+	for _, fp := range fps {
 		rec, recorded := st.distrusted[fp]
 		action := stores.ActionUnchanged
 		switch {

@@ -138,19 +138,14 @@ func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options
 		changes []stores.Change
 		refresh bool
 		gone    []string
-		seen    = map[string]bool{}
 		drop    = map[string]bool{}
 		conf    = confEdit{deselect: map[string]bool{}} // conf lines to deselect
 	)
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("remove: %q is not a SHA-256 fingerprint (64 hex digits)", raw)
-		}
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
+	fps, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("remove: %w", err)
+	}
+	for _, fp := range fps {
 		idx, inBundle := st.inBundle[fp]
 		present := inBundle || st.heldLocally(fp)
 		drop[fp] = true

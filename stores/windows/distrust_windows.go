@@ -21,17 +21,9 @@ var _ stores.Distruster = (*Store)(nil)
 // LocalMachine\Disallowed, which makes Windows refuse it whatever store
 // holds it — a copy added back, or one Group Policy delivers.
 func (s *Store) Distrust(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
-	if s.note != "" {
-		return nil, fmt.Errorf("windows store %s: %s: %w", ID(s.name), s.note, stores.ErrNotSupported)
-	}
-	entries, dis, err := s.read(ctx)
+	anchors, dis, inMachine, err := s.current(ctx, true)
 	if err != nil {
 		return nil, err
-	}
-	anchors, _ := Anchors(entries, dis)
-	inMachine, err := readMachineRegistry(s.name)
-	if err != nil {
-		return nil, fmt.Errorf("windows store %s: %w", ID(s.name), err)
 	}
 	plan := PlanDistrust(anchors, inMachine, dis, certs)
 	for _, w := range plan.Warnings {
@@ -111,11 +103,11 @@ func (s *Store) Undistrust(ctx context.Context, sha256s []string, opt stores.Opt
 	}
 	var changes []stores.Change
 	var del []string
-	for _, raw := range sha256s {
-		fp, ok := stores.NormalizeSHA256(raw)
-		if !ok {
-			return nil, fmt.Errorf("windows store %s: undistrust: %q is not a SHA-256 fingerprint (64 hex digits)", ID(s.name), raw)
-		}
+	fps, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return nil, fmt.Errorf("windows store %s: undistrust: %w", ID(s.name), err)
+	}
+	for _, fp := range fps {
 		action := stores.ActionUnchanged
 		if der[fp] != nil {
 			action = stores.ActionUndistrusted

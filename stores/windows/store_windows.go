@@ -96,19 +96,35 @@ func (s *Store) List(ctx context.Context) ([]stores.Anchor, error) {
 	return anchors, nil
 }
 
+// current is what Install, Remove and Distrust start from: the store's
+// anchors and the SHA-256s in Disallowed, and with machine those of the
+// store's machine physical store.
+func (s *Store) current(ctx context.Context, machine bool) (anchors []stores.Anchor, dis, inMachine map[string]bool, err error) {
+	if s.note != "" {
+		return nil, nil, nil, fmt.Errorf("windows store %s: %s: %w", ID(s.name), s.note, stores.ErrNotSupported)
+	}
+	entries, dis, err := s.read(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	anchors, _ = Anchors(entries, dis)
+	if machine {
+		if inMachine, err = readMachineRegistry(s.name); err != nil {
+			return nil, nil, nil, fmt.Errorf("windows store %s: %w", ID(s.name), err)
+		}
+	}
+	return anchors, dis, inMachine, nil
+}
+
 // Install implements stores.Store: it adds to the LocalMachine registry
 // physical store only, each CA with the CERT_ENHKEY_USAGE_PROP_ID
 // property set to serverAuth (trusted for TLS server authentication
 // only), and leaves certificates Group Policy delivers alone.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
-	if s.note != "" {
-		return nil, fmt.Errorf("windows store %s: %s: %w", ID(s.name), s.note, stores.ErrNotSupported)
-	}
-	entries, dis, err := s.read(ctx)
+	anchors, dis, _, err := s.current(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	anchors, _ := Anchors(entries, dis)
 	plan, err := PlanInstall(anchors, dis, certs)
 	if err != nil {
 		return nil, fmt.Errorf("windows store %s: %w", ID(s.name), err)
@@ -161,17 +177,9 @@ func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stor
 // Remove implements stores.Store. Copies delivered by Group Policy or
 // Active Directory are not touched (see PlanRemove).
 func (s *Store) Remove(ctx context.Context, sha256s []string, opt stores.Options) ([]stores.Change, error) {
-	if s.note != "" {
-		return nil, fmt.Errorf("windows store %s: %s: %w", ID(s.name), s.note, stores.ErrNotSupported)
-	}
-	entries, dis, err := s.read(ctx)
+	anchors, _, inMachine, err := s.current(ctx, true)
 	if err != nil {
 		return nil, err
-	}
-	anchors, _ := Anchors(entries, dis)
-	inMachine, err := readMachineRegistry(s.name)
-	if err != nil {
-		return nil, fmt.Errorf("windows store %s: %w", ID(s.name), err)
 	}
 	plan, err := PlanRemove(anchors, inMachine, sha256s)
 	if err != nil {

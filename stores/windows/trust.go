@@ -247,18 +247,10 @@ type Plan struct {
 // again with the TLS-only EKU property ("trusted"); one in Disallowed is
 // an error, since an administrator distrusted it explicitly.
 func PlanInstall(current []stores.Anchor, disallowed map[string]bool, certs []*x509.Certificate) (Plan, error) {
-	idx := map[string]stores.Anchor{}
-	for _, a := range current {
-		idx[a.SHA256] = a
-	}
+	idx := bySHA256(current)
 	var p Plan
-	seen := map[string]bool{}
-	for _, c := range certs {
+	for _, c := range stores.Unique(certs) {
 		fp := stores.SHA256(c)
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
 		if disallowed[fp] {
 			return Plan{}, fmt.Errorf("certificate %q (sha256 %s) is in LocalMachine\\Disallowed: an administrator distrusted it; remove it from Disallowed (certlm.msc, Untrusted Certificates) first", c.Subject.CommonName, fp)
 		}
@@ -286,21 +278,13 @@ func PlanInstall(current []stores.Anchor, disallowed map[string]bool, certs []*x
 // Group Policy or Active Directory is left alone (unchanged, with a
 // warning); its machine copy, if any, is deleted.
 func PlanRemove(current []stores.Anchor, inMachine map[string]bool, sha256s []string) (Plan, error) {
-	idx := map[string]stores.Anchor{}
-	for _, a := range current {
-		idx[a.SHA256] = a
-	}
+	idx := bySHA256(current)
 	var p Plan
-	seen := map[string]bool{}
-	for _, s := range sha256s {
-		fp, ok := stores.NormalizeSHA256(s)
-		if !ok {
-			return Plan{}, fmt.Errorf("remove: %q is not a SHA-256 fingerprint (64 hex digits)", s)
-		}
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
+	fps, err := stores.Fingerprints(sha256s)
+	if err != nil {
+		return Plan{}, fmt.Errorf("remove: %w", err)
+	}
+	for _, fp := range fps {
 		a, present := idx[fp]
 		if a.ManagedBy != "" {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is delivered by %s; remove it there, Anchorwatch does not fight %s", fp, a.ManagedBy, strings.ToUpper(a.ManagedBy)))
@@ -337,18 +321,10 @@ type DistrustPlan struct {
 // machine physical store, disallowed those in Disallowed. A certificate
 // in Disallowed with no machine copy left here is unchanged.
 func PlanDistrust(current []stores.Anchor, inMachine, disallowed map[string]bool, certs []*x509.Certificate) DistrustPlan {
-	idx := map[string]stores.Anchor{}
-	for _, a := range current {
-		idx[a.SHA256] = a
-	}
+	idx := bySHA256(current)
 	var p DistrustPlan
-	seen := map[string]bool{}
-	for _, c := range certs {
+	for _, c := range stores.Unique(certs) {
 		fp := stores.SHA256(c)
-		if seen[fp] {
-			continue
-		}
-		seen[fp] = true
 		if a, ok := idx[fp]; ok && a.ManagedBy != "" {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%s is delivered by %s; LocalMachine\\Disallowed overrides it, remove it in the %s too", fp, a.ManagedBy, strings.ToUpper(a.ManagedBy)))
 		}
@@ -364,4 +340,13 @@ func PlanDistrust(current []stores.Anchor, inMachine, disallowed map[string]bool
 		p.Changes = append(p.Changes, stores.Change{SHA256: fp, Action: action})
 	}
 	return p
+}
+
+// bySHA256 indexes anchors by their SHA-256, for the plans.
+func bySHA256(anchors []stores.Anchor) map[string]stores.Anchor {
+	idx := make(map[string]stores.Anchor, len(anchors))
+	for _, a := range anchors {
+		idx[a.SHA256] = a
+	}
+	return idx
 }

@@ -7,8 +7,8 @@ import (
 	"fmt"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 	"github.com/anchorwatch/anchorwatch/stores/system"
 )
 
@@ -60,9 +60,9 @@ func (s *Store) bundle(ctx context.Context) (*appstore.File, error) {
 	if s.d.Note != "" {
 		return nil, errors.New(s.d.Note)
 	}
-	data, _, err := safefs.ReadFile(ctx, s.d.RootFS, "/etc/os-release", 64<<10)
+	data, _, err := fsroot.ReadBeneath(ctx, s.d.RootFS, "/etc/os-release", 64<<10)
 	if err != nil {
-		data, _, err = safefs.ReadFile(ctx, s.d.RootFS, "/usr/lib/os-release", 64<<10)
+		data, _, err = fsroot.ReadBeneath(ctx, s.d.RootFS, "/usr/lib/os-release", 64<<10)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("distribution %s: no os-release: %w", s.d.Name, err)

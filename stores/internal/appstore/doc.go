@@ -3,7 +3,7 @@
 //   - File, the Store on one PEM bundle file that a program reads as its
 //     trust anchors (a certifi cacert.pem, a file pip's cert or Git's
 //     http.sslCAInfo names, a bundle a program ships). Reads and writes go
-//     through stores/internal/safefs: no symbolic link is followed, a
+//     through stores/fsroot: no symbolic link is followed, a
 //     write in a user's directory runs as that user, every operation has
 //     a deadline and a size bound.
 //   - References: a configuration (pip.conf, .gitconfig, /etc/environment,

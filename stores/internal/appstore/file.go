@@ -10,8 +10,8 @@ import (
 	"slices"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // MaxBundle bounds a bundle file: certifi's is about 300 KiB.
@@ -27,7 +27,7 @@ type FileConfig struct {
 	// Actor is the owner of the configuration naming the file: reads and
 	// writes happen as that user. Zero for files found by location or
 	// named by root's configuration.
-	Actor safefs.Scope
+	Actor fsroot.Scope
 	// VendorHeaders marks certificates preceded by a certifi-style
 	// "# SHA256 Fingerprint:" header that matches them as Vendor, in files
 	// only root can change.
@@ -44,7 +44,7 @@ type File struct {
 	cfg   FileConfig
 	info  stores.Info
 	root  string
-	scope safefs.Scope
+	scope fsroot.Scope
 }
 
 // NewFile returns the store. It looks at the file's directory once (an
@@ -63,7 +63,7 @@ func NewFile(env stores.Env, users Users, cfg FileConfig) *File {
 		App:    cfg.App,
 		Note:   cfg.Note,
 	}
-	sc, err := safefs.DirScope(env.Root, path.Dir(cfg.Path))
+	sc, err := fsroot.DirScope(env.Root, path.Dir(cfg.Path))
 	if cfg.Actor.User() {
 		sc = cfg.Actor
 	}
@@ -71,7 +71,7 @@ func NewFile(env stores.Env, users Users, cfg FileConfig) *File {
 	if sc.User() {
 		f.info.Owner = users.Name(sc.UID)
 	}
-	f.info.Writable = err == nil && cfg.Note == "" && safefs.Writable(sc)
+	f.info.Writable = err == nil && cfg.Note == "" && fsroot.Writable(sc)
 	return f
 }
 
@@ -92,7 +92,7 @@ func (f *File) List(ctx context.Context) ([]stores.Anchor, error) {
 	}
 	buf := f.cfg.Cache.Buffer()
 	defer f.cfg.Cache.Release(buf)
-	data, info, err := safefs.ReadFileBuf(ctx, f.cfg.Actor, f.root, f.cfg.Path, MaxBundle, *buf)
+	data, info, err := fsroot.ReadBeneathBuf(ctx, f.cfg.Actor, f.root, f.cfg.Path, MaxBundle, *buf)
 	if err != nil {
 		return nil, f.explain(err)
 	}
@@ -168,12 +168,12 @@ func (f *File) Remove(ctx context.Context, sha256s []string, opt stores.Options)
 	return changes, err
 }
 
-// update runs one read-modify-write of the bundle through safefs.
+// update runs one read-modify-write of the bundle through fsroot.
 func (f *File) update(ctx context.Context, opt stores.Options, edit func([]pembundle.Block, []byte) ([]byte, error)) error {
 	if f.cfg.Note != "" {
 		return fmt.Errorf("%w: %s", stores.ErrNotSupported, f.cfg.Note)
 	}
-	_, err := safefs.Update(ctx, f.root, f.cfg.Path, safefs.UpdateOptions{Max: MaxBundle, Mode: 0o644, DryRun: opt.DryRun, As: f.cfg.Actor},
+	_, err := fsroot.Update(ctx, f.root, f.cfg.Path, fsroot.UpdateOptions{Max: MaxBundle, Mode: 0o644, DryRun: opt.DryRun, As: f.cfg.Actor},
 		func(old []byte, exists bool) ([]byte, error) {
 			if !exists && !f.cfg.Create {
 				return nil, fmt.Errorf("%w: the file is gone", fs.ErrNotExist)
@@ -192,11 +192,11 @@ func (f *File) explain(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, safefs.ErrUserTree):
+	case errors.Is(err, fsroot.ErrUserTree):
 		return fmt.Errorf("%w (the file is %s's: run `anchorwatch install` as %s, or let the agent on a Linux host do it)", err, f.info.Owner, f.info.Owner)
-	case errors.Is(err, safefs.ErrSymlink):
+	case errors.Is(err, fsroot.ErrSymlink):
 		return fmt.Errorf("%w: Anchorwatch does not follow links in a tree a user may change; make it a regular file", err)
-	case errors.Is(err, safefs.ErrUnsafeDir):
+	case errors.Is(err, fsroot.ErrUnsafeDir):
 		return fmt.Errorf("%w: fix the directory's mode (chmod o-w,g-w) so that only its owner may write it", err)
 	}
 	return err

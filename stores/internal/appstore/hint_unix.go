@@ -2,25 +2,8 @@
 
 package appstore
 
-import (
-	"fmt"
-	"io"
-	"os"
-	"syscall"
-)
+import "github.com/anchorwatch/anchorwatch/stores/fsroot"
 
 func readHint(hp string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(hp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > max {
-		return nil, fmt.Errorf("%s: not a small regular file", hp)
-	}
-	return io.ReadAll(io.LimitReader(f, max))
+	return fsroot.ReadFile(hp, fsroot.Want{Max: max})
 }

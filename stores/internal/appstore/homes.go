@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // Home is one user's home directory under the root.
@@ -37,7 +37,7 @@ type passwdEntry struct {
 }
 
 func readPasswd(ctx context.Context, root string) []passwdEntry {
-	data, _, err := safefs.ReadFile(ctx, root, "/etc/passwd", maxPasswd)
+	data, _, err := fsroot.ReadBeneath(ctx, root, "/etc/passwd", maxPasswd)
 	if err != nil {
 		return nil
 	}
@@ -162,7 +162,7 @@ func usersOf(pw []passwdEntry) Users {
 // marker): the last component is not followed and must be a regular
 // file, the read is bounded, and nothing read decides anything but
 // whether something is listed. Files that are stores, or that name
-// stores, go through safefs.
+// stores, go through fsroot.
 func ReadHint(root, p string, max int64) ([]byte, error) {
 	return readHint(hostPath(root, p), max)
 }

@@ -3,5 +3,5 @@ package appstore
 import "io/fs"
 
 // ownerOf has no uid to give on Windows; links are trusted by location
-// (safefs.DirScope treats profiles as their users').
+// (fsroot.DirScope treats profiles as their users').
 func ownerOf(fs.FileInfo) (uid, gid int) { return 0, 0 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 	"github.com/anchorwatch/anchorwatch/stores/system"
 )
 
@@ -21,27 +21,27 @@ type Ref struct {
 	Via  string // what names it, e.g. "pip cert in /etc/pip.conf"
 	// Actor is the owner of the configuration (zero for root): a file a
 	// user's configuration names is read and written as that user only.
-	Actor safefs.Scope
+	Actor fsroot.Scope
 }
 
 // ReadConfig reads a configuration file (no link followed, bounded) and
 // says whose it is: a file a user owns, or that sits in a user's
 // directory, is that user's, and what it names is handled as that user.
-func ReadConfig(ctx context.Context, root, p string) ([]byte, safefs.Scope, error) {
-	if !safefs.Exists(root, p) {
-		return nil, safefs.Scope{}, fs.ErrNotExist // most homes have none: one lstat
+func ReadConfig(ctx context.Context, root, p string) ([]byte, fsroot.Scope, error) {
+	if !fsroot.Exists(root, p) {
+		return nil, fsroot.Scope{}, fs.ErrNotExist // most homes have none: one lstat
 	}
-	data, info, err := safefs.ReadFile(ctx, root, p, maxConfig)
+	data, info, err := fsroot.ReadBeneath(ctx, root, p, maxConfig)
 	if err != nil {
-		return nil, safefs.Scope{}, err
+		return nil, fsroot.Scope{}, err
 	}
 	if info.UID > 0 {
-		return data, safefs.Scope{UID: info.UID, GID: info.GID}, nil
+		return data, fsroot.Scope{UID: info.UID, GID: info.GID}, nil
 	}
-	if sc, err := safefs.DirScope(root, path.Dir(p)); err == nil && sc.User() {
+	if sc, err := fsroot.DirScope(root, path.Dir(p)); err == nil && sc.User() {
 		return data, sc, nil
 	}
-	return data, safefs.Scope{}, nil
+	return data, fsroot.Scope{}, nil
 }
 
 // ConfigPath converts a configured path to a path inside the root: an
@@ -101,7 +101,7 @@ func RefStores(env stores.Env, users Users, kind stores.Kind, format string, ref
 	type group struct {
 		via   []string
 		note  string
-		actor safefs.Scope
+		actor fsroot.Scope
 	}
 	groups := map[string]*group{}
 	var order []string

@@ -4,14 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
-
-const maxLinks = 40
 
 // ErrUntrustedLink is returned by Resolve for a symbolic link that a user
 // could have made (owned by a user, or in a directory others may write).
@@ -24,44 +21,12 @@ var ErrUntrustedLink = errors.New("symbolic link a user could have planted: not 
 // link), so a reference a user wrote cannot turn a store into another
 // file. A missing component is an error wrapping fs.ErrNotExist.
 func Resolve(root, p string) (string, error) {
-	links := 0
-	resolved := "/"
-	rest := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
-	for len(rest) > 0 {
-		name := rest[0]
-		rest = rest[1:]
-		switch name {
-		case "", ".":
-			continue
-		case "..":
-			resolved = path.Dir(resolved)
-			continue
+	return fsroot.ResolveChecked(root, p, func(dir, next string, fi fs.FileInfo) error {
+		if !rootLink(root, dir, fi) {
+			return fmt.Errorf("%s: %w", next, ErrUntrustedLink)
 		}
-		next := path.Join(resolved, name)
-		fi, err := os.Lstat(hostPath(root, next))
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if !rootLink(root, resolved, fi) {
-			return next, fmt.Errorf("%s: %w", next, ErrUntrustedLink)
-		}
-		if links++; links > maxLinks {
-			return "", fmt.Errorf("resolve %s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(hostPath(root, next))
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(target) {
-			resolved = "/"
-		}
-		rest = append(strings.Split(target, "/"), rest...)
-	}
-	return resolved, nil
+		return nil
+	})
 }
 
 // rootLink reports whether the link fi in dir could only have been made
@@ -70,7 +35,7 @@ func rootLink(root, dir string, fi fs.FileInfo) bool {
 	if uid, _ := ownerOf(fi); uid != 0 {
 		return false
 	}
-	sc, err := safefs.DirScope(root, dir)
+	sc, err := fsroot.DirScope(root, dir)
 	return err == nil && !sc.User() && sc.Unsafe == ""
 }
 

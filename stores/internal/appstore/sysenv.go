@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // EtcEnvironment is pam_env's file of variables for every login session.
@@ -27,7 +27,7 @@ var environmentDirs = []string{"/usr/lib/environment.d", "/usr/local/lib/environ
 func SystemEnv(ctx context.Context, env stores.Env) []EnvVar {
 	var out []EnvVar
 	read := func(p string) {
-		if data, _, err := safefs.ReadFile(ctx, env.Root, p, maxConfig); err == nil {
+		if data, _, err := fsroot.ReadBeneath(ctx, env.Root, p, maxConfig); err == nil {
 			out = append(out, ParseEnvironment(data, p)...)
 		}
 	}
@@ -39,7 +39,7 @@ func SystemEnv(ctx context.Context, env stores.Env) []EnvVar {
 	}
 	for _, name := range sortedNames(env.Root, "/etc/profile.d", ".sh") {
 		p := path.Join("/etc/profile.d", name)
-		if data, _, err := safefs.ReadFile(ctx, env.Root, p, maxConfig); err == nil {
+		if data, _, err := fsroot.ReadBeneath(ctx, env.Root, p, maxConfig); err == nil {
 			for _, v := range ParseEnvironment(data, p) {
 				if isExport(data, v.Line) {
 					out = append(out, v)

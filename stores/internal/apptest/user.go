@@ -3,13 +3,9 @@
 package apptest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 
@@ -26,40 +22,12 @@ type User struct {
 // NewUser creates a user with a unique name and a home under homeBase
 // (e.g. a test root's /home), removed with its home when the test ends.
 // It needs root: the tests that use it prove what root does.
+// The account is internal/hostile's (one way to make and remove a test
+// user); this type adds the planting helpers the store tests share.
 func NewUser(t testing.TB, homeBase string) User {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates a hostile user and must run as root (CI runs it as root)")
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name := "awh" + hex.EncodeToString(rnd[:])
-	home := filepath.Join(homeBase, name)
-	if err := os.MkdirAll(homeBase, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("useradd", "-m", "-d", home, "-s", "/bin/sh", "-U", name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if u, err := user.Lookup(name); err == nil {
-			if uid, err := strconv.Atoi(u.Uid); err == nil {
-				hostile.KillProcesses(uid) // never leave a process behind for the next user with this id
-			}
-		}
-		if out, err := exec.Command("userdel", "-r", "-f", name).CombinedOutput(); err != nil {
-			t.Logf("userdel %s: %v\n%s", name, err, out)
-		}
-		os.RemoveAll(home)
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return User{Name: name, UID: uid, GID: gid, Home: home}
+	h := hostile.NewUserIn(t, homeBase)
+	return User{Name: h.Name, UID: h.UID, GID: h.GID, Home: h.Home}
 }
 
 // Own gives p (not following a link) to the user, as if they made it.

@@ -36,73 +36,21 @@ func run(args []string) error {
 		}
 		return args[2], nil
 	}
+	if c, ok := storeCommands(ctx, s, name)[cmd]; ok {
+		a := ""
+		if c.arg {
+			var err error
+			if a, err = arg(); err != nil {
+				return err
+			}
+		}
+		v, err := c.run(a)
+		if err != nil {
+			return err
+		}
+		return out(v)
+	}
 	switch cmd {
-	case "list":
-		as, err := s.List(ctx)
-		if err != nil {
-			return err
-		}
-		return out(as)
-	case "raw":
-		fps, err := raw(name)
-		if err != nil {
-			return err
-		}
-		return out(fps)
-	case "install":
-		f, err := arg()
-		if err != nil {
-			return err
-		}
-		certs, err := policy.LoadCAFile(f)
-		if err != nil {
-			return err
-		}
-		ch, err := s.Install(ctx, certs, stores.Options{})
-		if err != nil {
-			return err
-		}
-		return out(ch)
-	case "remove":
-		fp, err := arg()
-		if err != nil {
-			return err
-		}
-		ch, err := s.Remove(ctx, []string{fp}, stores.Options{})
-		if err != nil {
-			return err
-		}
-		return out(ch)
-	case "distrust":
-		f, err := arg()
-		if err != nil {
-			return err
-		}
-		certs, err := policy.LoadCAFile(f)
-		if err != nil {
-			return err
-		}
-		ch, err := s.Distrust(ctx, certs, stores.Options{})
-		if err != nil {
-			return err
-		}
-		return out(ch)
-	case "undistrust":
-		fp, err := arg()
-		if err != nil {
-			return err
-		}
-		ch, err := s.Undistrust(ctx, []string{fp}, stores.Options{})
-		if err != nil {
-			return err
-		}
-		return out(ch)
-	case "distrusted":
-		as, err := s.Distrusted(ctx)
-		if err != nil {
-			return err
-		}
-		return out(as)
 	case "eku", "chain":
 		f, err := arg()
 		if err != nil {
@@ -141,6 +89,52 @@ func run(args []string) error {
 		return notify(ctx, s, name, certs[0])
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// storeCommand is a command whose result is printed as JSON; arg says
+// whether it takes the argument after the store name.
+type storeCommand struct {
+	arg bool
+	run func(arg string) (any, error)
+}
+
+// storeCommands are the commands that call the adapter (or bare crypt32,
+// raw) and print what it returned.
+func storeCommands(ctx context.Context, s *winstore.Store, name string) map[string]storeCommand {
+	opt := stores.Options{}
+	return map[string]storeCommand{
+		"list":       {run: func(string) (any, error) { return result(s.List(ctx)) }},
+		"raw":        {run: func(string) (any, error) { return result(raw(name)) }},
+		"distrusted": {run: func(string) (any, error) { return result(s.Distrusted(ctx)) }},
+		"install": {arg: true, run: withCAs(func(certs []*x509.Certificate) (any, error) {
+			return result(s.Install(ctx, certs, opt))
+		})},
+		"distrust": {arg: true, run: withCAs(func(certs []*x509.Certificate) (any, error) {
+			return result(s.Distrust(ctx, certs, opt))
+		})},
+		"remove":     {arg: true, run: func(fp string) (any, error) { return result(s.Remove(ctx, []string{fp}, opt)) }},
+		"undistrust": {arg: true, run: func(fp string) (any, error) { return result(s.Undistrust(ctx, []string{fp}, opt)) }},
+	}
+}
+
+// withCAs is a command on the certificates of the CA file its argument
+// names.
+func withCAs(fn func([]*x509.Certificate) (any, error)) func(string) (any, error) {
+	return func(f string) (any, error) {
+		certs, err := policy.LoadCAFile(f)
+		if err != nil {
+			return nil, err
+		}
+		return fn(certs)
+	}
+}
+
+// result makes a typed result printable.
+func result[T any](v T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func out(v any) error {

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package safefs
+package fsroot
 
 // openBeneath is Linux's one-call walk; elsewhere openDir walks.
 func openBeneath(int, string, string) (dirHandle, Scope, bool, error) {

@@ -1,4 +1,4 @@
-package safefs
+package fsroot
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type dirHandle struct{ host string }
 
 func (d dirHandle) close() {}
 
-func openDir(root, dir string) (dirHandle, Scope, error) {
+func walkDir(root, dir string) (dirHandle, Scope, error) {
 	cur := hostPath(root, "/")
 	for _, name := range components(dir) {
 		cur = filepath.Join(cur, name)
@@ -75,31 +75,10 @@ func (d dirHandle) openFile(name string) (*os.File, Info, error) {
 	return f, Info{Mode: fi.Mode(), UID: -1, GID: -1, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
-	f, info, err := d.openFile(name)
-	if err != nil {
-		return nil, info, err
-	}
-	defer f.Close()
-	data, err := readAll(f, info.Size, max, buf)
-	return data, info, err
-}
-
 func (d dirHandle) update(ctx context.Context, sc Scope, name string, opt UpdateOptions, fn UpdateFunc) (bool, error) {
-	old, info, err := d.read(name, opt.Max, nil)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	data, info, exists, write, err := d.next(sc, name, opt, fn, false)
+	if err != nil || !write {
 		return false, err
-	}
-	data, err := fn(old, exists)
-	if err != nil {
-		return false, err
-	}
-	if (!exists && data == nil) || (exists && string(data) == string(old)) || opt.DryRun {
-		return false, nil
-	}
-	if int64(len(data)) > opt.Max {
-		return false, fmt.Errorf("%w: new content is %d bytes", ErrTooLarge, len(data))
 	}
 	var rnd [6]byte
 	rand.Read(rnd[:])

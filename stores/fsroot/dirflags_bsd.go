@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package safefs
+package fsroot
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package safefs
+package fsroot
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build unix
 
-package safefs
+package fsroot
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func (d dirHandle) close() { unix.Close(d.fd) }
 
 // openDir opens dir (inside root) one component at a time from the root,
 // refusing symbolic links, and returns it with its scope.
-func openDir(root, dir string) (dirHandle, Scope, error) {
+func walkDir(root, dir string) (dirHandle, Scope, error) {
 	top := hostPath(root, "/")
 	fd, err := unix.Open(top, dirFlags, 0)
 	if err != nil {
@@ -103,7 +103,7 @@ func (d dirHandle) openFile(name string) (*os.File, Info, error) {
 	info := infoOf(&st)
 	if !info.Mode.IsRegular() {
 		f.Close()
-		return nil, info, fmt.Errorf("%w (%s)", ErrNotRegular, kind(info.Mode))
+		return nil, info, fmt.Errorf("%w (%s)", ErrNotRegular, describeType(info.Mode))
 	}
 	return f, info, nil
 }
@@ -127,30 +127,6 @@ func infoOf(st *unix.Stat_t) Info {
 	sec, nsec := st.Mtim.Unix()
 	return Info{Mode: mode, UID: int(st.Uid), GID: int(st.Gid), Size: st.Size,
 		ModTime: time.Unix(sec, nsec), Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	}
-	return "mode " + m.String()
-}
-
-func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
-	f, info, err := d.openFile(name)
-	if err != nil {
-		return nil, info, err
-	}
-	defer f.Close()
-	data, err := readAll(f, info.Size, max, buf)
-	return data, info, err
 }
 
 // lock takes an exclusive flock on the directory, polling until ctx ends
@@ -185,23 +161,9 @@ func (d dirHandle) update(ctx context.Context, sc Scope, name string, opt Update
 		return false, err
 	}
 	defer unlock()
-	old, info, err := d.read(name, opt.Max, nil)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	data, info, exists, write, err := d.next(sc, name, opt, fn, true)
+	if err != nil || !write {
 		return false, err
-	}
-	if exists && sc.User() && info.UID != sc.UID {
-		return false, fmt.Errorf("%w (file uid %d, directory uid %d)", ErrOwner, info.UID, sc.UID)
-	}
-	data, err := fn(old, exists)
-	if err != nil {
-		return false, err
-	}
-	if (!exists && data == nil) || (exists && string(data) == string(old)) || opt.DryRun {
-		return false, nil
-	}
-	if int64(len(data)) > opt.Max {
-		return false, fmt.Errorf("%w: new content is %d bytes", ErrTooLarge, len(data))
 	}
 	mode := opt.Mode
 	if exists {
@@ -286,7 +248,7 @@ func (d dirHandle) remove(name string) error {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w (%s)", ErrNotRegular, kind(infoOf(&st).Mode))
+		return fmt.Errorf("%w (%s)", ErrNotRegular, describeType(infoOf(&st).Mode))
 	}
 	if err := unix.Unlinkat(d.fd, name, 0); err != nil {
 		return err

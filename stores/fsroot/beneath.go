@@ -1,4 +1,4 @@
-package safefs
+package fsroot
 
 import (
 	"context"
@@ -12,16 +12,15 @@ import (
 	"time"
 )
 
-// Typed errors; wrapped with the path by every function.
+// Why an operation beneath a root was refused, besides ErrSymlink,
+// ErrNotRegular and ErrTooLarge; wrapped in a *PathError by every
+// function.
 var (
-	ErrSymlink    = errors.New("a symbolic link (not followed)")
-	ErrNotRegular = errors.New("not a regular file")
-	ErrTooLarge   = errors.New("larger than the limit")
-	ErrUnsafeDir  = errors.New("the directory is writable by other users")
-	ErrUserTree   = errors.New("in a directory a user owns, and this platform cannot act as that user from here")
-	ErrOwner      = errors.New("owned by a user other than the directory's owner")
-	ErrChanged    = errors.New("the file kept changing while it was being updated")
-	ErrLocked     = errors.New("the directory stayed locked by another writer")
+	ErrUnsafeDir = errors.New("the directory is writable by other users")
+	ErrUserTree  = errors.New("in a directory a user owns, and this platform cannot act as that user from here")
+	ErrOwner     = errors.New("owned by a user other than the directory's owner")
+	ErrChanged   = errors.New("the file kept changing while it was being updated")
+	ErrLocked    = errors.New("the directory stayed locked by another writer")
 )
 
 // DefaultTimeout bounds an operation whose context has no deadline.
@@ -107,12 +106,8 @@ func run(ctx context.Context, sc Scope, asUser bool, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		if asUser && sc.User() {
-			restore, err := becomeUser(sc.UID, sc.GID)
-			if err != nil {
-				done <- err
-				return
-			}
-			defer restore()
+			done <- AsUser(sc.UID, sc.GID, fn)
+			return
 		}
 		done <- fn()
 	}()
@@ -127,7 +122,7 @@ func run(ctx context.Context, sc Scope, asUser bool, fn func() error) error {
 // ScopeOf returns who controls the directory holding p (a path inside
 // root). It fails when a component is a symbolic link.
 func ScopeOf(root, p string) (Scope, error) {
-	d, sc, err := openDir(root, path.Dir(path.Clean("/"+p)))
+	d, sc, err := walkDir(root, path.Dir(path.Clean("/"+p)))
 	if err != nil {
 		return Scope{}, pathErr("open", p, err)
 	}
@@ -135,30 +130,30 @@ func ScopeOf(root, p string) (Scope, error) {
 	return sc, nil
 }
 
-// ReadFile reads the regular file p (inside root) of at most max bytes,
+// ReadBeneath reads the regular file p (inside root) of at most max bytes,
 // never following a symbolic link on the way, and never blocking on a FIFO
 // or device. It returns the file's fstat information.
-func ReadFile(ctx context.Context, root, p string, max int64) ([]byte, Info, error) {
-	return ReadFileAs(ctx, Scope{}, root, p, max)
+func ReadBeneath(ctx context.Context, root, p string, max int64) ([]byte, Info, error) {
+	return ReadBeneathAs(ctx, Scope{}, root, p, max)
 }
 
-// ReadFileAs is ReadFile done with the file-system identity of the user
+// ReadBeneathAs is ReadBeneath done with the file-system identity of the user
 // as (when as.User()): for a file that a user's configuration names, so
 // that root never reads for a user what the user could not read. Where the
 // platform cannot act as a user, only a file in that user's own directory
 // is read (ErrUserTree otherwise).
-func ReadFileAs(ctx context.Context, as Scope, root, p string, max int64) ([]byte, Info, error) {
-	return ReadFileBuf(ctx, as, root, p, max, nil)
+func ReadBeneathAs(ctx context.Context, as Scope, root, p string, max int64) ([]byte, Info, error) {
+	return ReadBeneathBuf(ctx, as, root, p, max, nil)
 }
 
-// ReadFileBuf is ReadFileAs reading into buf when it is large enough (the
+// ReadBeneathBuf is ReadBeneathAs reading into buf when it is large enough (the
 // result then aliases buf): for callers that read many large files.
-func ReadFileBuf(ctx context.Context, as Scope, root, p string, max int64, buf []byte) ([]byte, Info, error) {
+func ReadBeneathBuf(ctx context.Context, as Scope, root, p string, max int64, buf []byte) ([]byte, Info, error) {
 	var (
 		data []byte
 		info Info
 	)
-	d, sc, err := openDir(root, path.Dir(path.Clean("/"+p)))
+	d, sc, err := walkDir(root, path.Dir(path.Clean("/"+p)))
 	if err != nil {
 		return nil, Info{}, pathErr("read", p, err)
 	}
@@ -216,7 +211,7 @@ func Update(ctx context.Context, root, p string, opt UpdateOptions, fn UpdateFun
 	if opt.Mode == 0 {
 		opt.Mode = 0o644
 	}
-	d, sc, err := openDir(root, dir)
+	d, sc, err := walkDir(root, dir)
 	if err != nil {
 		return false, pathErr("update", p, err)
 	}
@@ -251,7 +246,7 @@ func Update(ctx context.Context, root, p string, opt UpdateOptions, fn UpdateFun
 // Remove deletes the regular file p (inside root), as the directory's
 // owner when a user owns it. A missing file is not an error.
 func Remove(ctx context.Context, root, p string) error {
-	d, sc, err := openDir(root, path.Dir(path.Clean("/"+p)))
+	d, sc, err := walkDir(root, path.Dir(path.Clean("/"+p)))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -280,7 +275,7 @@ func MkdirRoot(root, p string, mode fs.FileMode) error {
 	cur := "/"
 	for _, name := range components(p) {
 		next := path.Join(cur, name)
-		d, sc, err := openDir(root, next)
+		d, sc, err := walkDir(root, next)
 		if err == nil {
 			d.close()
 			if sc.User() || sc.Unsafe != "" {
@@ -292,7 +287,7 @@ func MkdirRoot(root, p string, mode fs.FileMode) error {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return pathErr("mkdir", next, err)
 		}
-		parent, _, err := openDir(root, cur)
+		parent, _, err := walkDir(root, cur)
 		if err != nil {
 			return pathErr("mkdir", cur, err)
 		}
@@ -306,10 +301,48 @@ func MkdirRoot(root, p string, mode fs.FileMode) error {
 	return nil
 }
 
-// readAll reads the size bytes fstat announced into buf (grown when too
+// read opens name in d (the platform's openFile: no link followed, a
+// regular file) and reads it bounded by max, into buf when it is large
+// enough.
+func (d dirHandle) read(name string, max int64, buf []byte) ([]byte, Info, error) {
+	f, info, err := d.openFile(name)
+	if err != nil {
+		return nil, info, err
+	}
+	defer f.Close()
+	data, err := readSized(f, info.Size, max, buf)
+	return data, info, err
+}
+
+// next reads name in d and asks fn for its new content, refused over
+// opt.Max; write is false when there is nothing to write (no change,
+// nothing to create, a dry run). With owned, a file in a user's
+// directory must be that user's (where files have uid owners).
+func (d dirHandle) next(sc Scope, name string, opt UpdateOptions, fn UpdateFunc, owned bool) (data []byte, info Info, exists, write bool, err error) {
+	old, info, err := d.read(name, opt.Max, nil)
+	exists = err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, info, false, false, err
+	}
+	if owned && exists && sc.User() && info.UID != sc.UID {
+		return nil, info, exists, false, fmt.Errorf("%w (file uid %d, directory uid %d)", ErrOwner, info.UID, sc.UID)
+	}
+	if data, err = fn(old, exists); err != nil {
+		return nil, info, exists, false, err
+	}
+	if (!exists && data == nil) || (exists && string(data) == string(old)) || opt.DryRun {
+		return nil, info, exists, false, nil
+	}
+	if int64(len(data)) > opt.Max {
+		return nil, info, exists, false, fmt.Errorf("%w: new content is %d bytes", ErrTooLarge, len(data))
+	}
+	return data, info, exists, true, nil
+}
+
+// readSized reads the size bytes fstat announced into buf (grown when too
 // small). A file that turns out longer than announced changed while it
 // was read: ErrChanged, never a silently cut read.
-func readAll(r io.Reader, size, max int64, buf []byte) ([]byte, error) {
+func readSized(r io.Reader, size, max int64, buf []byte) ([]byte, error) {
 	if size > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, max)
 	}

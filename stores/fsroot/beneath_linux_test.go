@@ -1,4 +1,4 @@
-package safefs_test
+package fsroot_test
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 
 	"syscall"
 
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/apptest"
-	"github.com/anchorwatch/anchorwatch/stores/internal/safefs"
 )
 
 // openRoot makes a test root traversable by other users (t.TempDir is 0700).
@@ -56,27 +56,27 @@ func TestHostileUser(t *testing.T) {
 		p    string
 		want error
 	}{
-		{"venv/certifi/cacert.pem", safefs.ErrSymlink},
-		{"fifo/cacert.pem", safefs.ErrNotRegular},
-		{"huge/cacert.pem", safefs.ErrTooLarge},
-		{"linkdir/shadow", safefs.ErrSymlink},
+		{"venv/certifi/cacert.pem", fsroot.ErrSymlink},
+		{"fifo/cacert.pem", fsroot.ErrNotRegular},
+		{"huge/cacert.pem", fsroot.ErrTooLarge},
+		{"linkdir/shadow", fsroot.ErrSymlink},
 	} {
 		start := time.Now()
-		data, _, err := safefs.ReadFile(ctx, root, in(tc.p), 1<<20)
+		data, _, err := fsroot.ReadBeneath(ctx, root, in(tc.p), 1<<20)
 		if !errors.Is(err, tc.want) || data != nil {
 			t.Errorf("ReadFile %s: %v (%d bytes), want %v", tc.p, err, len(data), tc.want)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("ReadFile %s took %v", tc.p, d)
 		}
-		_, err = safefs.Update(ctx, root, in(tc.p), safefs.UpdateOptions{Max: 1 << 20}, appendLine)
+		_, err = fsroot.Update(ctx, root, in(tc.p), fsroot.UpdateOptions{Max: 1 << 20}, appendLine)
 		if err == nil {
 			t.Errorf("Update %s: no error", tc.p)
 		}
 	}
 	// The hard link: root could read it, but the update runs as the user,
 	// who may not even open the root-only file.
-	if _, err := safefs.Update(ctx, root, in("hard/cacert.pem"), safefs.UpdateOptions{}, appendLine); !errors.Is(err, fs.ErrPermission) && !errors.Is(err, safefs.ErrOwner) {
+	if _, err := fsroot.Update(ctx, root, in("hard/cacert.pem"), fsroot.UpdateOptions{}, appendLine); !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fsroot.ErrOwner) {
 		t.Errorf("Update through a hard link to a root file: %v, want permission denied", err)
 	}
 	if got, _ := os.ReadFile(secret); !bytes.Equal(got, secretData) {
@@ -96,7 +96,7 @@ func TestUpdateAsOwner(t *testing.T) {
 	p := "/home/" + u.Name + "/venv/cacert.pem"
 	u.WriteFile(t, filepath.Join(root, p), []byte("old\n"))
 	os.Chmod(filepath.Join(root, p), 0o640)
-	changed, err := safefs.Update(context.Background(), root, p, safefs.UpdateOptions{}, appendLine)
+	changed, err := fsroot.Update(context.Background(), root, p, fsroot.UpdateOptions{}, appendLine)
 	if err != nil || !changed {
 		t.Fatalf("Update: %v changed=%v", err, changed)
 	}
@@ -121,7 +121,7 @@ func TestUpdateAsOwner(t *testing.T) {
 	sys := filepath.Join(root, "/home/"+u.Name+"/sysvenv")
 	os.MkdirAll(sys, 0o755)
 	os.WriteFile(filepath.Join(sys, "cacert.pem"), []byte("x\n"), 0o644)
-	if _, err := safefs.Update(context.Background(), root, "/home/"+u.Name+"/sysvenv/cacert.pem", safefs.UpdateOptions{}, appendLine); err != nil {
+	if _, err := fsroot.Update(context.Background(), root, "/home/"+u.Name+"/sysvenv/cacert.pem", fsroot.UpdateOptions{}, appendLine); err != nil {
 		t.Errorf("root-owned directory: %v", err)
 	}
 	assertRootThreads(t)
@@ -137,10 +137,10 @@ func TestUnsafeDirAndLock(t *testing.T) {
 	os.MkdirAll(ww, 0o755)
 	os.Chmod(ww, 0o777)
 	os.WriteFile(filepath.Join(ww, "b.pem"), []byte("x"), 0o644)
-	if _, err := safefs.Update(context.Background(), root, "/opt/shared/b.pem", safefs.UpdateOptions{}, appendLine); !errors.Is(err, safefs.ErrUnsafeDir) {
+	if _, err := fsroot.Update(context.Background(), root, "/opt/shared/b.pem", fsroot.UpdateOptions{}, appendLine); !errors.Is(err, fsroot.ErrUnsafeDir) {
 		t.Errorf("world-writable directory: %v, want ErrUnsafeDir", err)
 	}
-	if _, _, err := safefs.ReadFile(context.Background(), root, "/opt/shared/b.pem", 100); err != nil {
+	if _, _, err := fsroot.ReadBeneath(context.Background(), root, "/opt/shared/b.pem", 100); err != nil {
 		t.Errorf("reading from a world-writable directory: %v", err)
 	}
 
@@ -155,8 +155,8 @@ func TestUnsafeDirAndLock(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
-	_, err := safefs.Update(ctx, root, "/home/"+u.Name+"/locked/cacert.pem", safefs.UpdateOptions{}, appendLine)
-	if !errors.Is(err, safefs.ErrLocked) && !errors.Is(err, context.DeadlineExceeded) {
+	_, err := fsroot.Update(ctx, root, "/home/"+u.Name+"/locked/cacert.pem", fsroot.UpdateOptions{}, appendLine)
+	if !errors.Is(err, fsroot.ErrLocked) && !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("update of a directory the user keeps locked: %v, want a lock timeout", err)
 	}
 }
@@ -164,7 +164,7 @@ func TestUnsafeDirAndLock(t *testing.T) {
 // TestMkdirRoot refuses to create our directory through a user's one.
 func TestMkdirRoot(t *testing.T) {
 	root := openRoot(t)
-	if err := safefs.MkdirRoot(root, "/etc/ssl/anchorwatch", 0o755); err != nil {
+	if err := fsroot.MkdirRoot(root, "/etc/ssl/anchorwatch", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(root, "etc/ssl/anchorwatch"))
@@ -173,7 +173,7 @@ func TestMkdirRoot(t *testing.T) {
 	}
 	u := apptest.NewUser(t, filepath.Join(root, "home"))
 	u.MkdirAll(t, filepath.Join(root, "srv/app"))
-	if err := safefs.MkdirRoot(root, "/srv/app/ca", 0o755); !errors.Is(err, safefs.ErrUnsafeDir) {
+	if err := fsroot.MkdirRoot(root, "/srv/app/ca", 0o755); !errors.Is(err, fsroot.ErrUnsafeDir) {
 		t.Errorf("MkdirRoot under a user's directory: %v, want ErrUnsafeDir", err)
 	}
 }
