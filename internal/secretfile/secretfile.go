@@ -46,7 +46,7 @@ func reason(path string, max int64, err error) error {
 	case errors.Is(err, fsroot.ErrSymlink), errors.Is(err, fsroot.ErrNotRegular):
 		return fmt.Errorf("%s is %w", path, ErrNotRegular)
 	case errors.Is(err, fsroot.ErrHardLinked):
-		return fmt.Errorf("%s: %w", path, ErrHardLinks)
+		return fmt.Errorf("%s has several hard links: %w", path, ErrHardLinks)
 	case errors.Is(err, fsroot.ErrTooLarge):
 		return fmt.Errorf("%s is over %s: %w", path, size(max), ErrTooLarge)
 	}
