@@ -53,10 +53,8 @@ func (d *Document) ActiveBypasses(now time.Time) []Bypass {
 // validateBypasses checks and normalizes the do-not-decrypt list: host
 // names lowercased without a trailing dot, subnets in canonical form.
 func (d *Document) validateBypasses() []error {
-	var errs []error
-	bad := func(field string, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
-	}
+	var errs fieldErrs
+	bad := errs.add
 	for i := range d.DoNotDecrypt {
 		b := &d.DoNotDecrypt[i]
 		f := fmt.Sprintf("do_not_decrypt[%d]", i)

@@ -117,10 +117,8 @@ func (d *Document) Warnings() []string {
 // validateDistrust checks the distrust section against the anchors: a
 // certificate or key is never trusted and distrusted at the same time.
 func (d *Document) validateDistrust() []error {
-	var errs []error
-	bad := func(field string, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
-	}
+	var errs fieldErrs
+	bad := errs.add
 	seen := map[string]int{}
 	for i := range d.Distrust {
 		e := &d.Distrust[i]

@@ -398,24 +398,60 @@ func joinField(path, key string) string {
 }
 
 // Validate checks the document and fills every Anchor.Cert. The errors
-// (joined) each name their field.
+// (joined) each name their field. Each section has its validator, in the
+// order of the document.
 func (d *Document) Validate() error {
 	var errs []error
-	bad := func(field string, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	errs = append(errs, d.validateHeader()...)
+	anchorIdx, anchorErrs := d.validateAnchors()
+	errs = append(errs, anchorErrs...)
+	errs = append(errs, d.validateRemove(anchorIdx)...)
+	errs = append(errs, d.validateBlocklist(anchorIdx)...)
+	errs = append(errs, d.validateExemptions()...)
+	errs = append(errs, d.validateSettings()...)
+	// The do-not-decrypt list (bypass.go), the distrust section
+	// (distrust.go) and the next signers (signers.go).
+	errs = append(errs, d.validateBypasses()...)
+	errs = append(errs, d.validateDistrust()...)
+	errs = append(errs, d.validateNextSigners()...)
+	if len(errs) == 0 {
+		return nil
 	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// fieldErrs collects the FieldErrors of one section's validation.
+type fieldErrs []error
+
+func (e *fieldErrs) add(field string, format string, args ...any) {
+	*e = append(*e, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+}
+
+// validateHeader checks the serial, the validity and that there are CAs.
+func (d *Document) validateHeader() []error {
+	var errs fieldErrs
 	if d.Serial <= 0 {
-		bad("serial", "must be a positive integer (got %d); increase it with every published policy", d.Serial)
+		errs.add("serial", "must be a positive integer (got %d); increase it with every published policy", d.Serial)
 	}
 	if d.NotBefore != nil && d.NotAfter != nil && !d.NotBefore.Before(*d.NotAfter) {
-		bad("not_after", "%s is not after not_before (%s)", d.NotAfter.UTC().Format(time.RFC3339), d.NotBefore.UTC().Format(time.RFC3339))
+		errs.add("not_after", "%s is not after not_before (%s)", d.NotAfter.UTC().Format(time.RFC3339), d.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if len(d.Anchors) == 0 {
-		bad("anchors", "at least one CA is required")
+		errs.add("anchors", "at least one CA is required")
 	}
+	return errs
+}
+
+// validateAnchors parses every anchor's certificate, checks its store
+// kinds and role (filling the role from the certificate when absent), and
+// returns the anchors by SHA-256 for the sections that refer to them.
+func (d *Document) validateAnchors() (map[string]int, []error) {
+	var errs fieldErrs
 	known := map[stores.Kind]bool{}
+	var names []string
 	for _, k := range stores.KnownKinds() {
 		known[k] = true
+		names = append(names, string(k))
 	}
 	anchorIdx := map[string]int{}
 	for i := range d.Anchors {
@@ -423,76 +459,94 @@ func (d *Document) Validate() error {
 		f := fmt.Sprintf("anchors[%d]", i)
 		a.Cert = nil
 		if strings.TrimSpace(a.PEM) == "" {
-			bad(f+".pem", "missing: paste the CA certificate in PEM")
+			errs.add(f+".pem", "missing: paste the CA certificate in PEM")
 		} else if c, err := parseOneCA(a.PEM, "anchor"); err != nil {
-			bad(f+".pem", "%v", err)
+			errs.add(f+".pem", "%v", err)
 		} else {
 			a.Cert = c
 		}
 		for j, k := range a.Stores {
 			if !known[k] {
-				bad(fmt.Sprintf("%s.stores[%d]", f, j), "unknown store kind %q (known: system, nss, java, windows, macos, firefox)", k)
+				errs.add(fmt.Sprintf("%s.stores[%d]", f, j), "unknown store kind %q (known: %s)", k, strings.Join(names, ", "))
 			}
 		}
 		switch a.Role {
 		case "", RoleRoot, RoleIntermediate:
 		default:
-			bad(f+".role", "%q: want %q or %q", a.Role, RoleRoot, RoleIntermediate)
+			errs.add(f+".role", "%q: want %q or %q", a.Role, RoleRoot, RoleIntermediate)
 		}
 		if a.Cert == nil {
 			continue
 		}
-		self := stores.IsSelfSigned(a.Cert)
-		if a.Role == RoleRoot && !self {
-			bad(f+".role", "\"root\" but %q is not self-signed; use \"intermediate\"", a.Cert.Subject.CommonName)
-		}
-		if a.Role == RoleIntermediate && self {
-			bad(f+".role", "\"intermediate\" but %q is self-signed; use \"root\"", a.Cert.Subject.CommonName)
-		}
-		if a.Role == "" {
-			a.Role = RoleIntermediate
-			if self {
-				a.Role = RoleRoot
-			}
-		}
+		a.checkRole(f, &errs)
 		fp := stores.SHA256(a.Cert)
 		if j, dup := anchorIdx[fp]; dup {
-			bad(f+".pem", "same certificate as anchors[%d]", j)
+			errs.add(f+".pem", "same certificate as anchors[%d]", j)
 		}
 		anchorIdx[fp] = i
 	}
+	return anchorIdx, errs
+}
+
+// checkRole checks the anchor's role against its certificate, or sets
+// it from the certificate when the document gives none.
+func (a *Anchor) checkRole(f string, errs *fieldErrs) {
+	self := stores.IsSelfSigned(a.Cert)
+	switch {
+	case a.Role == RoleRoot && !self:
+		errs.add(f+".role", "\"root\" but %q is not self-signed; use \"intermediate\"", a.Cert.Subject.CommonName)
+	case a.Role == RoleIntermediate && self:
+		errs.add(f+".role", "\"intermediate\" but %q is self-signed; use \"root\"", a.Cert.Subject.CommonName)
+	case a.Role == "" && self:
+		a.Role = RoleRoot
+	case a.Role == "":
+		a.Role = RoleIntermediate
+	}
+}
+
+// validateRemove checks the CAs to remove: fingerprints, repeats, and a
+// CA also installed only with a rotation time.
+func (d *Document) validateRemove(anchorIdx map[string]int) []error {
+	var errs fieldErrs
 	removeIdx := map[string]int{}
 	for i := range d.Remove {
 		r := &d.Remove[i]
 		f := fmt.Sprintf("remove[%d]", i)
 		fp, ok := stores.NormalizeSHA256(r.SHA256)
 		if !ok {
-			bad(f+".sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", r.SHA256)
+			errs.add(f+".sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", r.SHA256)
 			continue
 		}
 		r.SHA256 = fp
 		if j, dup := removeIdx[fp]; dup {
-			bad(f+".sha256", "listed twice (also remove[%d])", j)
+			errs.add(f+".sha256", "listed twice (also remove[%d])", j)
 		}
 		removeIdx[fp] = i
 		if j, ok := anchorIdx[fp]; ok && r.After == nil && d.Anchors[j].RemoveAfter == nil {
-			bad(f+".sha256", "also installed by anchors[%d]; to rotate, give remove[%d].after or anchors[%d].remove_after", j, i, j)
+			errs.add(f+".sha256", "also installed by anchors[%d]; to rotate, give remove[%d].after or anchors[%d].remove_after", j, i, j)
 		}
 	}
+	return errs
+}
+
+// validateBlocklist checks the blocked roots: a fingerprint or key hash
+// each, never one of the policy's own CAs, and a reason.
+func (d *Document) validateBlocklist(anchorIdx map[string]int) []error {
+	var errs fieldErrs
 	for i := range d.Blocklist {
 		b := &d.Blocklist[i]
 		f := fmt.Sprintf("blocklist[%d]", i)
 		if b.SHA256 == "" && b.SPKISHA256 == "" {
-			bad(f, "give sha256 or spki_sha256")
+			errs.add(f, "give sha256 or spki_sha256")
 		}
 		if b.SHA256 != "" {
 			if fp, ok := stores.NormalizeSHA256(b.SHA256); ok {
 				b.SHA256 = fp
 				if j, ok := anchorIdx[fp]; ok {
-					bad(f+".sha256", "blocks anchors[%d], which the policy installs", j)
+					errs.add(f+".sha256", "blocks anchors[%d], which the policy installs", j)
 				}
 			} else {
-				bad(f+".sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", b.SHA256)
+				errs.add(f+".sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", b.SHA256)
 			}
 		}
 		if b.SPKISHA256 != "" {
@@ -500,50 +554,64 @@ func (d *Document) Validate() error {
 				b.SPKISHA256 = fp
 				for j, a := range d.Anchors {
 					if a.Cert != nil && stores.SPKIHash(a.Cert) == fp {
-						bad(f+".spki_sha256", "blocks the key of anchors[%d], which the policy installs", j)
+						errs.add(f+".spki_sha256", "blocks the key of anchors[%d], which the policy installs", j)
 					}
 				}
 			} else {
-				bad(f+".spki_sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", b.SPKISHA256)
+				errs.add(f+".spki_sha256", "%q is not a SHA-256 fingerprint (64 hex digits)", b.SPKISHA256)
 			}
 		}
 		if strings.TrimSpace(b.Reason) == "" {
-			bad(f+".reason", "missing: say why the root is blocked")
+			errs.add(f+".reason", "missing: say why the root is blocked")
 		}
 	}
+	return errs
+}
+
+// validateExemptions checks the device exemptions: something named,
+// hostnames, subnets and MACs well formed (MACs normalised), a reason.
+func (d *Document) validateExemptions() []error {
+	var errs fieldErrs
 	for i := range d.Exemptions {
 		e := &d.Exemptions[i]
 		f := fmt.Sprintf("exemptions[%d]", i)
 		if len(e.Hosts)+len(e.Subnets)+len(e.MACs)+len(e.Groups) == 0 {
-			bad(f, "names no device: give hosts, subnets, macs or groups")
+			errs.add(f, "names no device: give hosts, subnets, macs or groups")
 		}
 		for j, h := range e.Hosts {
 			if strings.TrimSpace(h) == "" || strings.ContainsAny(h, " \t/") {
-				bad(fmt.Sprintf("%s.hosts[%d]", f, j), "%q is not a hostname", h)
+				errs.add(fmt.Sprintf("%s.hosts[%d]", f, j), "%q is not a hostname", h)
 			}
 		}
 		for j, s := range e.Subnets {
 			if _, err := netip.ParsePrefix(s); err != nil {
-				bad(fmt.Sprintf("%s.subnets[%d]", f, j), "%q is not a CIDR subnet (e.g. 10.20.0.0/16)", s)
+				errs.add(fmt.Sprintf("%s.subnets[%d]", f, j), "%q is not a CIDR subnet (e.g. 10.20.0.0/16)", s)
 			}
 		}
 		for j, m := range e.MACs {
 			mac, ok := macaddr.Normalize(m)
 			if !ok {
-				bad(fmt.Sprintf("%s.macs[%d]", f, j), "%q is not a MAC address", m)
+				errs.add(fmt.Sprintf("%s.macs[%d]", f, j), "%q is not a MAC address", m)
 				continue
 			}
 			e.MACs[j] = mac
 		}
 		if strings.TrimSpace(e.Reason) == "" {
-			bad(f+".reason", "missing: say why these devices are exempt")
+			errs.add(f+".reason", "missing: say why these devices are exempt")
 		}
 	}
+	return errs
+}
+
+// validateSettings checks the agent intervals and the Java keystore
+// password paths.
+func (d *Document) validateSettings() []error {
+	var errs fieldErrs
 	if d.HeartbeatInterval != 0 && (time.Duration(d.HeartbeatInterval) < MinHeartbeatInterval || time.Duration(d.HeartbeatInterval) > MaxInterval) {
-		bad("heartbeat_interval", "%s is outside %s..%s", time.Duration(d.HeartbeatInterval), MinHeartbeatInterval, MaxInterval)
+		errs.add("heartbeat_interval", "%s is outside %s..%s", time.Duration(d.HeartbeatInterval), MinHeartbeatInterval, MaxInterval)
 	}
 	if d.RescanInterval != 0 && (time.Duration(d.RescanInterval) < MinRescanInterval || time.Duration(d.RescanInterval) > MaxInterval) {
-		bad("rescan_interval", "%s is outside %s..%s", time.Duration(d.RescanInterval), MinRescanInterval, MaxInterval)
+		errs.add("rescan_interval", "%s is outside %s..%s", time.Duration(d.RescanInterval), MinRescanInterval, MaxInterval)
 	}
 	keys := make([]string, 0, len(d.JavaPasswords))
 	for p := range d.JavaPasswords {
@@ -552,19 +620,10 @@ func (d *Document) Validate() error {
 	sort.Strings(keys)
 	for _, p := range keys {
 		if !path.IsAbs(p) && !isWindowsAbs(p) {
-			bad(fmt.Sprintf("java_passwords[%q]", p), "not an absolute keystore path")
+			errs.add(fmt.Sprintf("java_passwords[%q]", p), "not an absolute keystore path")
 		}
 	}
-	// The do-not-decrypt list (bypass.go), the distrust section
-	// (distrust.go) and the next signers (signers.go).
-	errs = append(errs, d.validateBypasses()...)
-	errs = append(errs, d.validateDistrust()...)
-	errs = append(errs, d.validateNextSigners()...)
-
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	return errs
 }
 
 // parseOneCA parses text holding exactly one CA certificate in PEM (what

@@ -90,10 +90,8 @@ func (d *Document) NextSignerCerts() []*x509.Certificate {
 }
 
 func (d *Document) validateNextSigners() []error {
-	var errs []error
-	bad := func(field string, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
-	}
+	var errs fieldErrs
+	bad := errs.add
 	if len(d.NextSigners) > MaxNextSigners {
 		bad("next_signers", "%d certificates, more than %d", len(d.NextSigners), MaxNextSigners)
 	}

@@ -144,6 +144,8 @@ func validateFacts(field string, f *api.HostFacts) error {
 	return nil
 }
 
+// validateReport checks a report against the limits and vocabulary of
+// api: its header and counts here, each list in its validator.
 func validateReport(r *api.ReportRequest) error {
 	if !idRE.MatchString(r.ReportID) {
 		return errors.New("report_id: required, 1-128 printable ASCII characters")
@@ -177,6 +179,17 @@ func validateReport(r *api.ReportRequest) error {
 			return err
 		}
 	}
+	for _, check := range []func(*api.ReportRequest) error{validateReportStores, validateReportRoots, validateReportCAs, validateReportEvents} {
+		if err := check(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateReportStores checks the stores: id and kind, no repeats, a
+// known status, bounded strings.
+func validateReportStores(r *api.ReportRequest) error {
 	seen := make(map[string]bool, len(r.Stores))
 	for i, s := range r.Stores {
 		f := fmt.Sprintf("stores[%d]", i)
@@ -199,7 +212,12 @@ func validateReport(r *api.ReportRequest) error {
 			return fmt.Errorf("%s.kind: longer than 64 bytes", f)
 		}
 	}
-	seen = make(map[string]bool, len(r.UnknownRoots))
+	return nil
+}
+
+// validateReportRoots checks the unknown and blocked roots.
+func validateReportRoots(r *api.ReportRequest) error {
+	seen := make(map[string]bool, len(r.UnknownRoots))
 	for i, rt := range r.UnknownRoots {
 		f := fmt.Sprintf("unknown_roots[%d]", i)
 		if rt.SHA256 == "" || !hexRE.MatchString(rt.SHA256) || !hexRE.MatchString(rt.SPKI) {
@@ -226,7 +244,12 @@ func validateReport(r *api.ReportRequest) error {
 			}
 		}
 	}
-	seen = make(map[string]bool, len(r.CAs))
+	return nil
+}
+
+// validateReportCAs checks the policy CAs the host reports.
+func validateReportCAs(r *api.ReportRequest) error {
+	seen := make(map[string]bool, len(r.CAs))
 	for i, ca := range r.CAs {
 		f := fmt.Sprintf("cas[%d]", i)
 		if ca.SHA256 == "" || !hexRE.MatchString(ca.SHA256) {
@@ -240,7 +263,12 @@ func validateReport(r *api.ReportRequest) error {
 			return err
 		}
 	}
-	seen = make(map[string]bool, len(r.Events))
+	return nil
+}
+
+// validateReportEvents checks the events: ids unique, types well formed.
+func validateReportEvents(r *api.ReportRequest) error {
+	seen := make(map[string]bool, len(r.Events))
 	for i, e := range r.Events {
 		f := fmt.Sprintf("events[%d]", i)
 		if !idRE.MatchString(e.ID) {

@@ -42,6 +42,9 @@ func openDevices(ctx context.Context, dbf *collectorDB, log *slog.Logger) (*db.S
 	return st, d, nil
 }
 
+// newCollectorIngestCmd is the `collector ingest` command.
+// Long: the command's flags, help text and RunE are declared together,
+// as cobra commands are; the work is in the functions RunE calls.
 func newCollectorIngestCmd(dbf *collectorDB) *cobra.Command {
 	var format, tz string
 	var follow bool
@@ -339,6 +342,9 @@ func (p *progressBar) done() {
 	}
 }
 
+// newCollectorExemptionCmd is the `collector exemption` command.
+// Long: the command's flags, help text and RunE are declared together,
+// as cobra commands are; the work is in the functions RunE calls.
 func newCollectorExemptionCmd(dbf *collectorDB) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exemption",

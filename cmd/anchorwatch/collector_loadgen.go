@@ -21,6 +21,9 @@ import (
 	"github.com/anchorwatch/anchorwatch/server/loadgen"
 )
 
+// newCollectorLoadgenCmd is the `collector loadgen` command.
+// Long: the command's flags, help text and RunE are declared together,
+// as cobra commands are; the work is in the functions RunE calls.
 func newCollectorLoadgenCmd(dbf *collectorDB) *cobra.Command {
 	var cfg loadgen.Config
 	var sat loadgen.SaturateConfig

@@ -29,6 +29,9 @@ type auditOutput struct {
 	Probe     *probeOutput    `json:"probe,omitempty"` // --probe URL
 }
 
+// newAuditCmd is the `audit` command.
+// Long: the command's flags, help text and RunE are declared together,
+// as cobra commands are; the work is in the functions RunE calls.
 func newAuditCmd(d hostDeps) *cobra.Command {
 	var (
 		f        hostFlags

@@ -30,6 +30,9 @@ type inventoryOutput struct {
 	Anchors []inventory.Entry       `json:"anchors"`
 }
 
+// newInventoryCmd is the `inventory` command.
+// Long: the command's flags, help text and RunE are declared together,
+// as cobra commands are; the work is in the functions RunE calls.
 func newInventoryCmd(d hostDeps) *cobra.Command {
 	var (
 		f       hostFlags

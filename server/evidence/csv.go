@@ -54,6 +54,9 @@ func newCSV(o Options) *csvFormat {
 func (p *csvFormat) snapshot() bool { return true }
 func (p *csvFormat) finish() int64  { return 0 }
 
+// line reads one CSV row: the first row names the columns (address,
+// MAC, hostname, time, each under its usual names); later rows are read
+// through them. Long: the header and the row are one format's two cases.
 func (p *csvFormat) line(b []byte) lineResult {
 	if len(bytes.TrimSpace(b)) == 0 || b[0] == '#' {
 		return lineIgnored

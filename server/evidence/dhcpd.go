@@ -58,6 +58,9 @@ func (p *dhcpd) finish() int64 {
 	return 0
 }
 
+// line reads one line of dhcpd.leases. Long: one case per statement of
+// a lease block (lease, starts/ends/cltt, binding state, hardware,
+// client-hostname, braces), as the file format lists them.
 func (p *dhcpd) line(b []byte) lineResult {
 	s := strings.TrimSpace(string(b))
 	if s == "" || s[0] == '#' {

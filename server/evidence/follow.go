@@ -28,6 +28,10 @@ type FollowOptions struct {
 // Progress is committed batch by batch with checkpoints, so a restarted
 // Follow resumes where the last one stopped. It returns ctx's error when
 // ctx ends, or the first storage or read error.
+//
+// Long on purpose: the rotation cases (renamed away, truncated in place,
+// replaced) share the open file, its identity and the checkpoint; one
+// loop keeps them in order (the follow tests rotate each way).
 func Follow(ctx context.Context, st Store, formatName, path string, opt FollowOptions) error {
 	if _, ok := formats[formatName]; !ok {
 		return fmt.Errorf("follow %s: %w %q (known: %v)", path, ErrUnknownFormat, formatName, Formats())

@@ -141,6 +141,11 @@ func HasHeader(formatName string) bool {
 // a cancelled ctx or an error from emit (returned as is, so the caller
 // can tell its own errors apart). The Batch handed to emit is only valid
 // during the call.
+//
+// Long on purpose: one read loop whose states (an over-long line being
+// skipped, an unterminated tail, follow mode) share the counters and the
+// committed offset; kept whole so the offset bookkeeping reads in one
+// place (FuzzParse and the resume tests hold it).
 func Parse(ctx context.Context, formatName string, r io.Reader, opt Options, emit func(Batch) error) (Stats, error) {
 	mk, ok := formats[formatName]
 	if !ok {

@@ -68,7 +68,12 @@ func pathErr(op, p string, err error) error {
 	return &PathError{Op: op, Path: p, Err: err}
 }
 
-// hostPath is the host path of p (inside root).
+// HostPath is the host path of p (a path inside root) for the many
+// lookups of discovery: no copy when p is clean already. Join is the
+// same with the host's separators.
+func HostPath(root, p string) string { return hostPath(root, p) }
+
+// hostPath is HostPath.
 func hostPath(root, p string) string {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p

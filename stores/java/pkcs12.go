@@ -80,7 +80,9 @@ type p12Params struct {
 
 // decodePKCS12 opens a PKCS12 keystore. With a MAC, the first password of
 // passwords that verifies it opens the file; without one (the JDK ≥ 18
-// password-less format) any encrypted content is tried with each.
+// password-less format) any encrypted content is tried with each. Long:
+// the PFX layers (MAC, authenticated safe, safe contents, bags) in the
+// order the format nests them.
 func decodePKCS12(data []byte, passwords []string) (*keystoreFile, error) {
 	var pfx pfxPdu
 	if err := safeCall(func() error { return unmarshalAll(data, &pfx) }); err != nil {

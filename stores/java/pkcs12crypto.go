@@ -234,6 +234,8 @@ type pbes2Params struct {
 }
 
 // decryptContent decrypts the encrypted SafeContents of a PKCS#12 file.
+// Long: one case per encryption scheme keytool writes (PBES2 with its
+// KDF and cipher parameters, the legacy PBE ones), each a few lines.
 func decryptContent(alg pkix.AlgorithmIdentifier, data []byte, password string) ([]byte, error) {
 	var (
 		block cipher.Block

@@ -52,6 +52,7 @@ var errEnd = errors.New("end of container")
 
 // plistValue reads the next value. start is the value's start element if
 // already read. It returns errEnd at the end element of the container.
+// Long: one case per plist element type, as the format lists them.
 func plistValue(d *xml.Decoder, start *xml.StartElement, depth int) (any, error) {
 	if depth > maxPlistDepth {
 		return nil, fmt.Errorf("nested deeper than %d levels", maxPlistDepth)

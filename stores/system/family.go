@@ -44,7 +44,8 @@ type Family struct {
 
 // Families returns the family table, freshly built (no shared mutable
 // state). Every entry was checked against the distribution's own
-// documentation or tool source; see the comment on each.
+// documentation or tool source; see the comment on each. Long: it is
+// the table, one entry per family.
 func Families() []Family {
 	return []Family{
 		// Debian and Ubuntu (and derivatives: Mint, Pop!_OS, Kali, Raspberry Pi

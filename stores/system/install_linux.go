@@ -38,7 +38,8 @@ type undo struct {
 // family's refresh tool, then checks that the bundle applications read now
 // holds every certificate. A certificate is unchanged when the bundle
 // already trusts it and an anchors-directory file holds it. On any error
-// the anchor files are restored to what they were.
+// the anchor files are restored to what they were. Long: write, refresh,
+// check and roll back are one transaction over the same plan.
 func (s *Store) Install(ctx context.Context, certs []*x509.Certificate, opt stores.Options) ([]stores.Change, error) {
 	pl, st, done, err := s.begin(ctx, opt)
 	if err != nil {

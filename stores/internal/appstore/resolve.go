@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
@@ -40,16 +38,6 @@ func rootLink(root, dir string, fi fs.FileInfo) bool {
 }
 
 // HostPath is the host path of p (a path inside root).
-func HostPath(root, p string) string { return hostPath(root, p) }
+func HostPath(root, p string) string { return fsroot.HostPath(root, p) }
 
-// hostPath is the host path of p inside root.
-func hostPath(root, p string) string {
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	p = path.Clean(p) // no copy when p is clean already, as discovery's paths are
-	if root == "" || root == "/" {
-		return p
-	}
-	return strings.TrimSuffix(root, "/") + p
-}
+func hostPath(root, p string) string { return fsroot.HostPath(root, p) }
