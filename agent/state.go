@@ -67,23 +67,24 @@ func openStateDir(dir string) (*stateDir, error) {
 }
 
 // privateDir makes dir the agent's private directory: it holds the node
-// key and the host key. It is created 0700 where missing; for root, no
-// other user may control the path to it (one who owns or may write a
-// directory on the way could put their own directory in its place and
-// read or plant the keys); the directory is opened without following a
+// key and the host key. For root, no other user may control the path to
+// it (one who owns or may write a directory on the way could put their
+// own directory in its place and read or plant the keys): that is checked
+// first, so root creates nothing in a path a user controls. The missing
+// part is then created 0700; the directory is opened without following a
 // link, must be the agent's own, and gets mode 0700 on the descriptor.
 func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	if os.Geteuid() == 0 {
-		c, err := fsroot.Controller(dir)
+		c, err := fsroot.Controller(dir) // a missing tail is skipped
 		if err != nil {
 			return fmt.Errorf("%w: choose a directory only root can change", err)
 		}
 		if c.UID != 0 {
 			return fmt.Errorf("%s can be changed by user %d (through %s): choose a directory only root can change", dir, c.UID, c.By)
 		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
 	f, err := fsroot.OpenDir(dir)
 	if err != nil {
