@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores/fsroot"
-	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 )
 
 // scanRoots are the trees where programs ship bundles.
@@ -106,4 +105,4 @@ func isBundle(ctx context.Context, root, p string, e fs.DirEntry) bool {
 	return err == nil && bytes.Count(data, beginCert) >= 2 && !bytes.Contains(data, privKey)
 }
 
-func hostPath(root, p string) string { return appstore.HostPath(root, p) }
+func hostPath(root, p string) string { return fsroot.HostPath(root, p) }

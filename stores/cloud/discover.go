@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/anchorwatch/anchorwatch/stores"
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 	"github.com/anchorwatch/anchorwatch/stores/internal/pembundle"
 )
@@ -148,4 +149,4 @@ func isFile(root, p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-func hostPath(root, p string) string { return appstore.HostPath(root, p) }
+func hostPath(root, p string) string { return fsroot.HostPath(root, p) }

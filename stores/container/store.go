@@ -222,4 +222,4 @@ func HostsCAs(data []byte) []string {
 	return out
 }
 
-func hostPath(root, p string) string { return appstore.HostPath(root, p) }
+func hostPath(root, p string) string { return fsroot.HostPath(root, p) }

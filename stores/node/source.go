@@ -141,7 +141,7 @@ func sources(env stores.Env) []EnvSource {
 	return append(out, liveSources(env)...)
 }
 
-func hostPath(root, p string) string { return appstore.HostPath(root, p) }
+func hostPath(root, p string) string { return fsroot.HostPath(root, p) }
 
 func isRegular(root, p string) bool {
 	fi, err := os.Stat(hostPath(root, p))

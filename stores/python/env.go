@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 	"github.com/anchorwatch/anchorwatch/stores/internal/appstore"
 )
 
@@ -296,4 +297,4 @@ func isDir(root, p string) bool {
 	return ok && m.IsDir()
 }
 
-func hostPath(root, p string) string { return appstore.HostPath(root, p) }
+func hostPath(root, p string) string { return fsroot.HostPath(root, p) }

@@ -80,7 +80,7 @@ func (f *File) Info() stores.Info { return f.info }
 
 // Watch names the file and its directory (rename-replace shows up there).
 func (f *File) Watch() stores.WatchSpec {
-	hp := hostPath(f.root, f.cfg.Path)
+	hp := fsroot.HostPath(f.root, f.cfg.Path)
 	return stores.WatchSpec{Paths: []string{hp, path.Dir(hp)}}
 }
 

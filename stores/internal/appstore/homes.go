@@ -61,7 +61,8 @@ func readPasswd(ctx context.Context, root string) []passwdEntry {
 // LoadUsers reads the root's /etc/passwd, once per discovery (the map is
 // shared by the adapters: read it, never change it).
 func LoadUsers(ctx context.Context, root string) Users {
-	return usersOf(passwd(ctx, root))
+	type key struct{ root string }
+	return stores.Shared(ctx, key{root}, func() Users { return usersOf(passwd(ctx, root)) })
 }
 
 // passwd is readPasswd once per discovery.
@@ -114,7 +115,7 @@ func findHomes(ctx context.Context, root string) []Home {
 		if seen[p] {
 			return
 		}
-		fi, err := os.Lstat(hostPath(root, p))
+		fi, err := os.Lstat(fsroot.HostPath(root, p))
 		if err != nil || !fi.IsDir() {
 			return
 		}
@@ -131,7 +132,7 @@ func findHomes(ctx context.Context, root string) []Home {
 	}
 	add("/root", "root")
 	for _, base := range []string{"/home", "/Users"} {
-		ents, _ := os.ReadDir(hostPath(root, base))
+		ents, _ := os.ReadDir(fsroot.HostPath(root, base))
 		for _, e := range ents {
 			if e.IsDir() {
 				add(path.Join(base, e.Name()), "")
@@ -164,5 +165,5 @@ func usersOf(pw []passwdEntry) Users {
 // whether something is listed. Files that are stores, or that name
 // stores, go through fsroot.
 func ReadHint(root, p string, max int64) ([]byte, error) {
-	return readHint(hostPath(root, p), max)
+	return readHint(fsroot.HostPath(root, p), max)
 }

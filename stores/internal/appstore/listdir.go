@@ -3,6 +3,8 @@ package appstore
 import (
 	"io/fs"
 	"os"
+
+	"github.com/anchorwatch/anchorwatch/stores/fsroot"
 )
 
 // ListDir maps the names in dir (inside root) to their types (a link is
@@ -10,7 +12,7 @@ import (
 // lists thousands of directories in homes, so on Linux this is a bare
 // open/getdents64/close (a third of what os.ReadDir costs there).
 func ListDir(root, dir string, max int) map[string]fs.FileMode {
-	return listDir(hostPath(root, dir), max)
+	return listDir(fsroot.HostPath(root, dir), max)
 }
 
 func listDirPortable(hp string, max int) map[string]fs.FileMode {
@@ -30,7 +32,7 @@ func listDirPortable(hp string, max int) map[string]fs.FileMode {
 // Lmode is the type of p (inside root) as lstat gives it, and whether p
 // exists. Discovery asks it for thousands of paths; on Linux it is a bare
 // lstat that builds no FileInfo.
-func Lmode(root, p string) (fs.FileMode, bool) { return lmode(hostPath(root, p)) }
+func Lmode(root, p string) (fs.FileMode, bool) { return lmode(fsroot.HostPath(root, p)) }
 
 func lmodePortable(hp string) (fs.FileMode, bool) {
 	fi, err := os.Lstat(hp)

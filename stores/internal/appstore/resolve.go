@@ -36,8 +36,3 @@ func rootLink(root, dir string, fi fs.FileInfo) bool {
 	sc, err := fsroot.DirScope(root, dir)
 	return err == nil && !sc.User() && sc.Unsafe == ""
 }
-
-// HostPath is the host path of p (a path inside root).
-func HostPath(root, p string) string { return fsroot.HostPath(root, p) }
-
-func hostPath(root, p string) string { return fsroot.HostPath(root, p) }

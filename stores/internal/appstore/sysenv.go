@@ -58,7 +58,7 @@ func isExport(data []byte, n int) bool {
 
 // sortedNames lists the regular files (not links) of dir with suffix.
 func sortedNames(root, dir, suffix string) []string {
-	ents, err := os.ReadDir(hostPath(root, dir))
+	ents, err := os.ReadDir(fsroot.HostPath(root, dir))
 	if err != nil {
 		return nil
 	}
